@@ -1,0 +1,3 @@
+"""Neural-network building blocks with torch's names and semantics."""
+
+from jaxmod.nn.parameter import Buffer, Parameter, Variable

@@ -1,6 +1,39 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import random
-from jaxmod.random import Generator, manual_seed, ones, rand, randint, randn, zeros
+from jaxmod import nn, random
+from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from jaxmod.random import (
+    Generator,
+    default_generator,
+    full,
+    initial_seed,
+    manual_seed,
+    ones,
+    rand,
+    randint,
+    randn,
+    seed,
+    zeros,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "nn",
+    "random",
+    "Generator",
+    "default_generator",
+    "manual_seed",
+    "initial_seed",
+    "seed",
+    "rand",
+    "randn",
+    "randint",
+    "zeros",
+    "ones",
+    "full",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+]

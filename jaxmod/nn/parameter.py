@@ -89,24 +89,36 @@ def _unwrap(x: Any) -> Any:
     return _read(x) if isinstance(x, Variable) else x
 
 
+_BOX_AUX: dict[type, tuple[str, ...]] = {}
+
+
+def _box_aux(box: Variable) -> tuple[Any, ...]:
+    """The static attributes of a box (e.g. ``requires_grad``), for pytree aux data."""
+    return tuple(getattr(box, n) for n in _BOX_AUX[type(box)])
+
+
+def _box_new(cls: type, aux: tuple[Any, ...], value: Any) -> Variable:
+    """A new box of class ``cls`` holding ``value`` (any leaf, tracers included)."""
+    new = object.__new__(Variable if cls is _DataView else cls)
+    new._value = value
+    for n, v in zip(_BOX_AUX[cls], aux):
+        object.__setattr__(new, n, v)
+    return new
+
+
 def _register_box(cls: type) -> None:
     """Register a box class as a pytree with one leaf (its value)."""
-    extra = tuple(n for c in cls.__mro__ for n in getattr(c, "__slots__", ()) if n not in
-                  ("_value", "__weakref__", "_base"))  # fmt: skip
+    skip = ("_value", "__weakref__", "_base", "_grad")
+    _BOX_AUX[cls] = tuple(
+        n for c in reversed(cls.__mro__) for n in getattr(c, "__slots__", ()) if n not in skip
+    )
 
     def flatten(box: Variable) -> tuple[tuple[Any], tuple[Any, ...]]:
-        return (box._value,), tuple(getattr(box, n) for n in extra)
+        return (box._value,), _box_aux(box)
 
-    def unflatten(aux: tuple[Any, ...], children: Any) -> Variable:
-        # A flattened ``p.data`` view comes back as a plain, independent Variable.
-        new = object.__new__(Variable if cls is _DataView else cls)
-        new._value = children[0]
-        for n, v in zip(extra, aux):
-            object.__setattr__(new, n, v)
-        return new
-
-    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
-
+    jax.tree_util.register_pytree_node(
+        cls, flatten, lambda aux, children: _box_new(cls, aux, children[0])
+    )
 
 
 class Variable:
@@ -226,7 +238,7 @@ class Variable:
 
     def __getattr__(self, name: str) -> Any:
         # Array methods (reshape, sum, astype, ...) come from the held array.
-        if name.startswith("__"):
+        if name.startswith("_"):
             raise AttributeError(name)
         return getattr(_read(self), name)
 
@@ -340,6 +352,13 @@ def _binary(name: str, op: Any, reflected: bool = False) -> Any:
     return method
 
 
+def _unary(op: Any) -> Any:
+    def method(self: Variable) -> Any:
+        return op(_read(self))
+
+    return method
+
+
 def _install_operators() -> None:
     import operator as o
 
@@ -354,7 +373,7 @@ def _install_operators() -> None:
     for n, op in {"lt": o.lt, "le": o.le, "gt": o.gt, "ge": o.ge}.items():
         setattr(Variable, f"__{n}__", _binary(f"__{n}__", op))
     for n, op in {"neg": o.neg, "pos": o.pos, "abs": o.abs, "invert": o.invert}.items():
-        setattr(Variable, f"__{n}__", (lambda op: lambda self: op(_read(self)))(op))
+        setattr(Variable, f"__{n}__", _unary(op))
 
 
 _install_operators()
@@ -392,18 +411,36 @@ class Parameter(Variable):
         requires_grad: whether gradients are taken with respect to it.
     """
 
-    __slots__ = ("requires_grad",)
+    __slots__ = ("_requires_grad", "_grad")
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         super().__init__(jnp.zeros((0,), jnp.float32) if data is None else data)
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether :func:`jaxmod.grad` differentiates with respect to this parameter."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        from jaxmod.nn import module as _module
+
+        self._requires_grad = bool(value)
+        _module._bump_version()  # what is differentiated is part of compiled structure
+
+    @property
+    def grad(self) -> Any:
+        """A gradient stored by the user (jaxmod returns gradients rather than storing)."""
+        return getattr(self, "_grad", None)
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Parameter:
         """Set ``requires_grad`` in place and return the parameter."""
-        from jaxmod.nn import module as _module
-
-        self.requires_grad = bool(requires_grad)
-        _module._bump_version()
+        self.requires_grad = requires_grad
         return self
 
     def __repr__(self) -> str:

@@ -1,0 +1,95 @@
+"""Gradient mode (``no_grad``) and backward hooks on module calls.
+
+JAX computes gradients functionally, so there is no tape to switch off. ``no_grad``
+keeps torch code working: inside it, module outputs are wrapped in
+``jax.lax.stop_gradient``, and in-place initialisation (``p.fill_``, ``nn.init``) works
+as it always does.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether module outputs carry gradients (False inside ``no_grad``)."""
+    return getattr(_state, "enabled", True)
+
+
+class set_grad_enabled:
+    """Context manager and decorator that sets the gradient mode, like torch's."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+        self.prev = is_grad_enabled()
+        _state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.enabled = self.prev
+
+    def __call__(self, fn: F) -> F:
+        _state.enabled = self.prev
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = is_grad_enabled()
+            _state.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _state.enabled = prev
+
+        return wrapper  # type: ignore[return-value]
+
+
+class _GradMode:
+    mode: bool
+
+    def __enter__(self) -> None:
+        self.prev = is_grad_enabled()
+        _state.enabled = self.mode
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.enabled = self.prev
+
+    def __call__(self, fn: F) -> F:
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            prev = is_grad_enabled()
+            _state.enabled = mode
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _state.enabled = prev
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradMode):
+    """Disable gradients: ``with jaxmod.no_grad():`` or ``@jaxmod.no_grad()``.
+
+    Module outputs computed inside are cut from autodiff with ``stop_gradient``.
+    """
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Re-enable gradients inside a ``no_grad`` block."""
+
+    mode = True

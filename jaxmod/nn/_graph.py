@@ -1,0 +1,215 @@
+"""Flattening a module graph into a pytree: unique state leaves plus a hashable graphdef.
+
+A Module's pytree leaves are the values of the unique boxes (parameters and buffers)
+and plain array attributes reachable from it, each box once however many modules hold
+it: that is what keeps tied weights tied through ``jax.tree_util.tree_map`` and
+``jax.grad``. The static part (:class:`GraphDef`) records classes, names, box kinds,
+``training`` flags and the other attributes, compared by value so that two instances
+of the same architecture share compiled code.
+
+Walking the graph is cached per root module and invalidated by the global structure
+version (``jaxmod.nn.module._version``), so flattening an unchanged model is one list
+comprehension over its boxes.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import jax
+
+from jaxmod.nn import module as _module
+from jaxmod.nn.parameter import _box_aux, _box_new
+
+__all__ = ["GraphDef", "graph_state", "register"]
+
+_STATE_KEYS = ("_parameters", "_buffers", "_modules")
+# Attributes of a Module that never take part in its static description.
+_SKIP_KEYS = frozenset({"_jaxmod_compiled"})
+
+
+class _AttrRef:
+    """A plain array attribute of a module, seen as a box (``_value`` reads/writes it)."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: Any, name: str) -> None:
+        self.module = module
+        self.name = name
+
+    @property
+    def _value(self) -> Any:
+        return self.module.__dict__[self.name]
+
+    @_value.setter
+    def _value(self, v: Any) -> None:
+        self.module.__dict__[self.name] = v
+
+
+class _ById:
+    """Static stand-in for an unhashable attribute: equal only to itself."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ById) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _static_key(v: Any) -> Any:
+    """A hashable, value-comparable stand-in for a static attribute."""
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        pass
+    if isinstance(v, (list, tuple)):
+        return (type(v), tuple(_static_key(x) for x in v))
+    if isinstance(v, dict):
+        return (type(v), tuple((k, _static_key(x)) for k, x in v.items()))
+    if isinstance(v, (set, frozenset)):
+        return frozenset(_static_key(x) for x in v)
+    return _ById(v)
+
+
+class GraphDef:
+    """The static part of a flattened module graph (hashable, compared by value).
+
+    Attributes:
+        key: nested tuples describing every module and box; this is what ``==`` and
+            ``hash`` use.
+        names: the first qualified name of each leaf (``"hidden.weight"``).
+    """
+
+    __slots__ = ("key", "_hash", "templates", "names")
+
+    def __init__(self, key: tuple, templates: list[dict], names: list[str]) -> None:
+        self.key = key
+        self._hash = hash(key)
+        self.templates = templates
+        self.names = names
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, GraphDef) and self._hash == other._hash and self.key == other.key
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"GraphDef({self.key[0][0][0].__name__}, {len(self.names)} leaves)"
+
+
+def _build(root: Any) -> tuple[int, list[Any], GraphDef]:
+    vars_: list[Any] = []
+    names: list[str] = []
+    var_index: dict[int, int] = {}
+    box_specs: list[Any] = []
+    mod_index: dict[int, int] = {}
+    specs: list[Any] = []
+    templates: list[dict] = []
+
+    def slot(box: Any, name: str) -> Any:
+        if box is None:
+            return None
+        i = var_index.get(id(box))
+        if i is None:
+            i = var_index[id(box)] = len(vars_)
+            vars_.append(box)
+            names.append(name)
+            box_specs.append((type(box), _box_aux(box)))
+        return i
+
+    def visit(m: Any, prefix: str) -> int:
+        i = mod_index.get(id(m))
+        if i is not None:
+            return i
+        i = mod_index[id(m)] = len(specs)
+        specs.append(None)
+        templates.append({})
+        d = m.__dict__
+        dot = prefix + "." if prefix else ""
+        params = tuple((k, slot(b, dot + k)) for k, b in d["_parameters"].items())
+        buffers = tuple((k, slot(b, dot + k)) for k, b in d["_buffers"].items())
+        static: list[Any] = []
+        arrays: list[Any] = []
+        template = templates[i]
+        for k, v in d.items():
+            if k in _STATE_KEYS or k in _SKIP_KEYS:
+                continue
+            if _module._is_array(v):
+                arrays.append((k, len(vars_)))
+                vars_.append(_AttrRef(m, k))
+                names.append(dot + k)
+                box_specs.append((None, None))
+            else:
+                template[k] = v
+                static.append((k, _static_key(v)))
+        children = tuple(
+            (k, None if c is None else visit(c, dot + k)) for k, c in d["_modules"].items()
+        )
+        specs[i] = (type(m), tuple(static), params, buffers, tuple(arrays), children)
+        return i
+
+    visit(root, "")
+    key = (tuple(specs), tuple(box_specs))
+    return _module._version, vars_, GraphDef(key, templates, names)
+
+
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def graph_state(root: Any) -> tuple[list[Any], GraphDef]:
+    """The unique state objects (boxes and array-attribute refs) of ``root``, and its graphdef.
+
+    Cached until the next structural change anywhere.
+    """
+    c = _cache.get(root)
+    if c is None or c[0] != _module._version:
+        c = _build(root)
+        _cache[root] = c
+    return c[1], c[2]
+
+
+def _flatten(m: Any) -> tuple[list[Any], GraphDef]:
+    vars_, gdef = graph_state(m)
+    return [v._value for v in vars_], gdef
+
+
+def _flatten_with_keys(m: Any) -> tuple[list[Any], GraphDef]:
+    vars_, gdef = graph_state(m)
+    return [(jax.tree_util.GetAttrKey(n), v._value) for n, v in zip(gdef.names, vars_)], gdef
+
+
+def _unflatten(gdef: GraphDef, leaves: Any) -> Any:
+    leaves = list(leaves)
+    specs, box_specs = gdef.key
+    boxes = [
+        None if cls is None else _box_new(cls, aux, leaf)
+        for (cls, aux), leaf in zip(box_specs, leaves)
+    ]
+    mods = [object.__new__(spec[0]) for spec in specs]
+    for m, spec, template in zip(mods, specs, gdef.templates):
+        _, _, params, buffers, arrays, children = spec
+        d = dict(template)
+        d["_parameters"] = {k: None if i is None else boxes[i] for k, i in params}
+        d["_buffers"] = {k: None if i is None else boxes[i] for k, i in buffers}
+        d["_modules"] = {k: None if i is None else mods[i] for k, i in children}
+        for k, i in arrays:
+            d[k] = leaves[i]
+        object.__setattr__(m, "__dict__", d)
+    return mods[0]
+
+
+def register(cls: type) -> None:
+    """Register a Module subclass as a pytree (called from ``Module.__init_subclass__``)."""
+    jax.tree_util.register_pytree_with_keys(
+        cls, _flatten_with_keys, _unflatten, flatten_func=_flatten
+    )

@@ -16,6 +16,20 @@ from jaxmod.random import (
     zeros,
 )
 
+from jaxmod.transforms import (
+    Grads,
+    Jit,
+    TraceError,
+    checkpoint,
+    compile,
+    grad,
+    jit,
+    scan_layers,
+    stack_modules,
+    value_and_grad,
+    vmap,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -36,4 +50,15 @@ __all__ = [
     "enable_grad",
     "set_grad_enabled",
     "is_grad_enabled",
+    "jit",
+    "Jit",
+    "grad",
+    "value_and_grad",
+    "vmap",
+    "checkpoint",
+    "compile",
+    "scan_layers",
+    "stack_modules",
+    "Grads",
+    "TraceError",
 ]

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod.nn import parameter as _parameter
 from jaxmod.nn.parameter import Buffer, Parameter, Variable, _to_array
 from jaxmod.nn.utils.hooks import RemovableHandle
 
@@ -225,6 +226,9 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        compiled = self.__dict__.get("_jaxmod_compiled")
+        if compiled is not None and not _parameter._jit_depth:
+            return compiled(self, *args, **kwargs)
         try:
             if (
                 self._forward_pre_hooks

@@ -15,7 +15,6 @@ from jaxmod.random import (
     seed,
     zeros,
 )
-
 from jaxmod.transforms import (
     Grads,
     Jit,

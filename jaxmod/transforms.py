@@ -158,8 +158,10 @@ class _Swap:
         self.old = [v._value for v in vars_]
         for v, val in zip(vars_, values):
             v._value = val
+        _parameter._lift_depth += 1
 
     def restore(self) -> None:
+        _parameter._lift_depth -= 1
         for v, old in zip(self.vars, self.old):
             v._value = old
 
@@ -390,6 +392,7 @@ class Jit:
             swap = _Swap(mv + plan.ro_vars, list(mut_vals) + list(ro_vals))
             version_before = _module._version
             _parameter._jit_depth += 1
+            _parameter._describe_unlifted = functools.partial(_describe_box, fn)
             try:
                 call_args: list[Any] = []
                 di = iter(dyn)
@@ -413,10 +416,37 @@ class Jit:
                     _check_leaks(plan.objs)
             finally:
                 _parameter._jit_depth -= 1
+                _parameter._describe_unlifted = None
                 swap.restore()
             return out, new
 
         return jax.jit(pure, donate_argnums=(0,) if self.donate else ())
+
+
+def _describe_box(fn: Any, box: Any) -> str | None:
+    """Name an unlifted box (``model.hidden.weight``) by searching what ``fn`` can see."""
+    f = inspect.unwrap(getattr(fn, "__func__", fn))
+    scopes: dict[str, Any] = dict(getattr(f, "__globals__", {}))
+    code = getattr(f, "__code__", None)
+    if code is not None and f.__closure__:
+        for name, c in zip(code.co_freevars, f.__closure__):
+            try:
+                scopes[name] = c.cell_contents
+            except ValueError:
+                pass
+    candidates: list[tuple[str, Any]] = []
+    for name, obj in scopes.items():
+        if isinstance(obj, Module):
+            candidates.append((name, obj))
+        elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):
+            candidates += [(f"{name}.{k}", v) for k, v in vars(obj).items()
+                           if isinstance(v, Module)]  # fmt: skip
+    for root, m in candidates:
+        for n, b in (*m.named_parameters(remove_duplicate=False),
+                     *m.named_buffers(remove_duplicate=False)):  # fmt: skip
+            if b is box:
+                return f"{type(box).__name__} '{root}.{n}'"
+    return None
 
 
 def _cell_name(fn: Any, cell: Any) -> str:

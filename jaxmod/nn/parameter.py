@@ -54,7 +54,12 @@ def _to_array(x: Any) -> Any:
         return x
     if type(x).__module__.startswith("torch"):
         x = _torch_to_numpy(x)
-    return jnp.asarray(x)
+    if isinstance(x, (np.ndarray, np.generic, int, float, bool, complex)):
+        return jnp.asarray(x)
+    try:
+        return jnp.asarray(x)  # nested lists of numbers, like torch.tensor
+    except (TypeError, ValueError):
+        return jax.tree_util.tree_map(_to_array, x)  # a pytree of arrays (optimizer state)
 
 
 def _torch_to_numpy(t: Any) -> np.ndarray:

@@ -19,6 +19,7 @@ runs with x64 off); pass ``map_location`` or ``sharding`` to get JAX arrays on a
 
 from __future__ import annotations
 
+import _compat_pickle
 import contextlib
 import io
 import json
@@ -157,6 +158,17 @@ def _byteswapped(a: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
+def _unwrap(x: Any) -> Any:
+    """The array inside a jaxmod box (any object with ``_value``), else ``x``.
+
+    ``jax.Array`` is checked first: JAX arrays have a ``_value`` attribute of their own (their
+    cached numpy copy), which must not be mistaken for a box.
+    """
+    if isinstance(x, (jax.Array, np.ndarray)):
+        return x
+    return getattr(x, "_value", x)
+
+
 def _is_arraylike(x: Any) -> bool:
     if isinstance(x, (np.ndarray, np.generic, jax.Array)):
         return True
@@ -216,7 +228,7 @@ class _Flattener:
         return node
 
     def encode(self, obj: Any, path: str, stack: tuple[int, ...] = ()) -> Any:
-        obj = getattr(obj, "_value", obj)
+        obj = _unwrap(obj)
         if _is_arraylike(obj):
             return self.tensor(path, obj)
         if obj is None or isinstance(obj, (bool, int, float, str)):
@@ -256,9 +268,7 @@ class _Flattener:
 def _is_flat_state_dict(obj: Any) -> bool:
     if not isinstance(obj, Mapping):
         return False
-    return all(
-        isinstance(k, str) and _is_arraylike(getattr(v, "_value", v)) for k, v in obj.items()
-    )
+    return all(isinstance(k, str) and _is_arraylike(_unwrap(v)) for k, v in obj.items())
 
 
 def _safetensors_header(tensors: Mapping[str, np.ndarray], metadata: dict[str, str]) -> bytes:
@@ -319,7 +329,7 @@ def save(obj: Any, path: PathLike) -> None:
     if _is_flat_state_dict(obj):
         items = []
         for k, v in obj.items():
-            items.append([k, flat.tensor(k, getattr(v, "_value", v))])
+            items.append([k, flat.tensor(k, _unwrap(v))])
         kind = "odict" if isinstance(obj, OrderedDict) else "dict"
         skeleton: Any = {"@": kind, "items": items}
     else:
@@ -652,10 +662,8 @@ def _safe_globals() -> dict[tuple[str, str], Any]:
         ("torch", "Size"): _torch_size,
         ("_codecs", "encode"): _codecs_encode,
     }
-    for mod in ("builtins", "__builtin__"):
-        for name, obj in (("set", set), ("frozenset", frozenset), ("slice", slice)):
-            g[(mod, name)] = obj
-        g[(mod, "complex")] = complex
+    for obj in (set, frozenset, slice, complex):
+        g[("builtins", obj.__name__)] = obj
     for name, dt in _TORCH_STORAGE_DTYPES.items():
         g[("torch", name)] = _StorageType(name, dt)
     g[("torch.storage", "UntypedStorage")] = g[("torch", "UntypedStorage")]
@@ -677,6 +685,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self.storages: dict[str, _Storage] = {}
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocol-2 pickles (torch's default) use Python 2 names such as __builtin__.set.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         try:
             return _SAFE_GLOBALS[(module, name)]
         except (KeyError, TypeError):
@@ -1011,7 +1024,7 @@ def convert_state_dict(
             if p in (key, new) or rx.fullmatch(key) or rx.fullmatch(new):
                 used[i] = hit = True
         if hit:
-            a = getattr(value, "_value", value)
+            a = _unwrap(value)
             if np.ndim(a) != 2:
                 raise ValueError(
                     f"convert_state_dict: cannot transpose {key!r}: shape {np.shape(a)} is not 2-D"

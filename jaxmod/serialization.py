@@ -820,7 +820,7 @@ def _load_torch_zip(f: IO[bytes], where: str) -> Any:
         return _resolve_lazy(obj, where)
 
 
-def _load_torch_pickle(f: IO[bytes], where: str) -> Any:
+def _load_torch_pickle(f: IO[bytes], where: str, size: int) -> Any:
     f.seek(0)
     magic = _unpickle(_RestrictedUnpickler(f, where, None))
     if magic != _TORCH_MAGIC:
@@ -844,8 +844,13 @@ def _load_torch_pickle(f: IO[bytes], where: str) -> Any:
         (numel,) = struct.unpack(
             ">q" if big else "<q", _read_exact(f, 8, where, f"storage {key!r} size")
         )
-        if numel < 0 or numel > 1 << 48:
+        if numel < 0:
             raise CheckpointError(f"{where}: storage {key!r} has corrupt size {numel}")
+        if numel * st.dtype.itemsize > size - f.tell():  # check before allocating
+            raise CheckpointError(
+                f"{where}: file is truncated (storage {key!r} needs "
+                f"{numel * st.dtype.itemsize} bytes, {size - f.tell()} left)"
+            )
         st.data = _read_exact(f, numel * st.dtype.itemsize, where, f"storage {key!r}")
         st.big_endian = big
     return _resolve_lazy(obj, where)
@@ -968,7 +973,7 @@ def _load_from(f: IO[bytes], where: str) -> Any:
     if len(head) >= 9 and head[8:9] == b"{":
         return _load_safetensors(f, where, size)
     if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
-        return _load_torch_pickle(f, where)
+        return _load_torch_pickle(f, where, size)
     raise CheckpointError(
         f"{where}: unrecognized checkpoint format (first bytes {head[:8]!r}); expected a "
         "safetensors file, a torch.save zip archive or a legacy torch.save pickle"

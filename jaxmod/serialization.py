@@ -547,7 +547,7 @@ class _Storage(_NoState):
 class _LazyTensor(_NoState):
     """A tensor record whose storage bytes may not have been read yet (legacy format)."""
 
-    __slots__ = ("storage", "offset", "size", "stride", "dtype")
+    __slots__ = ("storage", "offset", "size", "stride", "dtype", "metadata")
 
     def __init__(self, storage: _Storage, offset: int, size: Any, stride: Any, dtype: Any):
         self.storage = storage
@@ -555,6 +555,7 @@ class _LazyTensor(_NoState):
         self.size = size
         self.stride = stride
         self.dtype = dtype
+        self.metadata: Any = None  # torch's lazy conj/neg bits: {"conj": True, "neg": True}
 
     def materialize(self, where: str) -> np.ndarray:
         st = self.storage
@@ -583,7 +584,13 @@ class _LazyTensor(_NoState):
         view = np.lib.stride_tricks.as_strided(
             elems[offset:], shape=size, strides=[s * dtype.itemsize for s in stride]
         )
-        return np.array(view, copy=True, order="C")
+        out = np.array(view, copy=True, order="C")
+        if isinstance(self.metadata, dict):
+            if self.metadata.get("neg") is True:
+                np.negative(out, out=out)
+            if self.metadata.get("conj") is True:
+                np.conjugate(out, out=out)
+        return out
 
 
 def _as_int(x: Any) -> int:
@@ -608,7 +615,9 @@ def _rebuild_tensor_v2(
     backward_hooks: Any = None,
     metadata: Any = None,
 ) -> _LazyTensor:
-    return _rebuild_tensor(storage, storage_offset, size, stride)
+    t = _rebuild_tensor(storage, storage_offset, size, stride)
+    t.metadata = metadata
+    return t
 
 
 def _rebuild_tensor_v3(
@@ -624,7 +633,7 @@ def _rebuild_tensor_v3(
     if not isinstance(dtype, _TorchDtype):
         raise CheckpointError(f"tensor record with dtype {dtype!r}")
     t = _rebuild_tensor(storage, storage_offset, size, stride)
-    t.dtype = dtype
+    t.dtype, t.metadata = dtype, metadata
     return t
 
 

@@ -284,6 +284,16 @@ def test_torch_strided_views_and_shared_storages_load_correctly(tmp_path, torch_
     assert out["transposed"][0, 0] == 0.0
 
 
+def test_torch_lazy_conj_and_neg_views_load_with_their_logical_values(tmp_path, torch_save):
+    torch = pytest.importorskip("torch")
+    z, w = torch.randn(3, dtype=torch.complex64), torch.randn(3, dtype=torch.complex64)
+    sd = {"conj": z.conj(), "neg_imag": w.conj().imag, "complex128": z.to(torch.complex128)}
+    assert sd["conj"].is_conj() and sd["neg_imag"].is_neg()
+    out = load(torch_save(sd, tmp_path / "c.pt"))
+    for k, t in sd.items():
+        assert same_bits(out[k], t.resolve_conj().resolve_neg().numpy()), k
+
+
 def test_torch_linear_state_dict_keeps_ordered_dict_type_and_metadata(tmp_path, torch_save):
     torch = pytest.importorskip("torch")
     lin = torch.nn.Linear(3, 2)

@@ -21,11 +21,11 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import jaxmod.nn.functional as F
 import numpy as np
 import optax
 
 import jaxmod
-import jaxmod.nn.functional as F
 from jaxmod import nn
 
 LR = 1e-3
@@ -183,7 +183,9 @@ def make_eqx(depth: int, width: int, batch: int) -> Callable[[], Callable[[], No
     return setup
 
 
-def make_torch(depth: int, width: int, batch: int, compiled: bool) -> Callable[[], Callable[[], None]]:
+def make_torch(
+    depth: int, width: int, batch: int, compiled: bool
+) -> Callable[[], Callable[[], None]]:
     def setup() -> Callable[[], None]:
         import torch
 
@@ -327,7 +329,8 @@ def _markdown(rows: list, backend: str) -> str:
         f"numpy {np.__version__}. Median of per-round ratios to raw `jax.jit` with donation "
         "(spread in brackets); first call = trace + compile + one step.",
         "",
-        "| depth | width | batch | system | µs/step | ratio | spread | first call ms | first ratio |",
+        "| depth | width | batch | system | µs/step | ratio | spread | first call ms "
+        "| first ratio |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for depth, width, batch, name, r in rows:

@@ -15,6 +15,7 @@ from jaxmod.random import (
     seed,
     zeros,
 )
+from jaxmod.serialization import load, save
 from jaxmod.transforms import (
     Grads,
     Jit,
@@ -60,4 +61,6 @@ __all__ = [
     "stack_modules",
     "Grads",
     "TraceError",
+    "save",
+    "load",
 ]

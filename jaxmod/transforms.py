@@ -423,19 +423,34 @@ class Jit:
         return jax.jit(pure, donate_argnums=(0,) if self.donate else ())
 
 
-def _describe_box(fn: Any, box: Any) -> str | None:
-    """Name an unlifted box (``model.hidden.weight``) by searching what ``fn`` can see."""
+def _visible(fn: Any, depth: int = 3) -> dict[str, Any]:
+    """Names a function can reach: its globals and closure, and those of functions in them."""
     f = inspect.unwrap(getattr(fn, "__func__", fn))
-    scopes: dict[str, Any] = dict(getattr(f, "__globals__", {}))
+    scopes: dict[str, Any] = {}
     code = getattr(f, "__code__", None)
-    if code is not None and f.__closure__:
+    if code is None:
+        return scopes
+    if f.__closure__:
         for name, c in zip(code.co_freevars, f.__closure__):
             try:
                 scopes[name] = c.cell_contents
             except ValueError:
                 pass
+    for name in _code_names(code):
+        if name in f.__globals__:
+            scopes.setdefault(name, f.__globals__[name])
+    if depth > 0:
+        for v in list(scopes.values()):
+            if isinstance(v, (types.FunctionType, types.MethodType)):
+                for k, w in _visible(v, depth - 1).items():
+                    scopes.setdefault(k, w)
+    return scopes
+
+
+def _describe_box(fn: Any, box: Any) -> str | None:
+    """Name an unlifted box (``model.hidden.weight``) by searching what ``fn`` can see."""
     candidates: list[tuple[str, Any]] = []
-    for name, obj in scopes.items():
+    for name, obj in _visible(fn).items():
         if isinstance(obj, Module):
             candidates.append((name, obj))
         elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):

@@ -752,46 +752,39 @@ def vmap(
                     state_vars.append(v)
                     state_axes.append(ax)
         gen = _random.default_generator
-        for v in _vars_of(gen):
-            if id(v) not in seen:
-                seen.add(id(v))
-                state_vars.append(v)
-                state_axes.append(None)
-        n_gen = 1 if state_vars and state_vars[-1] is gen._key else 0
+        mapped = [i for i, ax in enumerate(state_axes) if ax is not None]
 
         def body(state_vals: list, keys: Any, plain: list) -> Any:
-            swap = _Swap(state_vars, state_vals)
+            swap = _Swap(state_vars + [gen._key], list(state_vals) + [keys])
             try:
-                if n_gen and keys is not None:
-                    gen._key._value = keys
                 call = [a if kind == "state" else plain[a] for kind, a in slots]
                 out = _unbox(fn(*call))
-                new = [v._value for v in state_vars]
+                for i, ax in enumerate(state_axes):
+                    if ax is None and state_vars[i]._value is not state_vals[i]:
+                        raise ValueError(
+                            "jaxmod.vmap: the function updated state of an argument that is "
+                            "shared across the batch (in_axes None), which would need one "
+                            "value per lane. Map that module over an axis (an ensemble built "
+                            "with jaxmod.stack_modules), or call it in eval mode."
+                        )
+                new = [state_vars[i]._value for i in mapped]
             finally:
                 swap.restore()
             return out, new
 
         size = axis_size or _axis_size(plain_args, plain_axes, state_vars, state_axes)
-        keys = None
-        key_axis = None
-        if n_gen and randomness == "different":
-            keys = jax.random.split(gen.next_key(), size)
-            key_axis = 0
+        base = gen.next_key()
+        keys = jax.random.split(base, size) if randomness == "different" else base
         out, new = jax.vmap(
             body,
-            in_axes=(list(state_axes), key_axis, list(plain_axes)),
-            out_axes=(out_axes, [0 if ax is not None else None for ax in state_axes]),
+            in_axes=(list(state_axes), 0 if randomness == "different" else None,
+                     list(plain_axes)),  # fmt: skip
+            out_axes=(out_axes, [state_axes[i] for i in mapped]),
             axis_name=axis_name,
             axis_size=size,
-        )(
-            [v._value for v in state_vars],
-            keys,
-            plain_args,
-        )
-        for v, val, ax in zip(state_vars, new, state_axes):
-            if v is gen._key:
-                continue
-            v._value = val if ax is not None else val
+        )([v._value for v in state_vars], keys, plain_args)
+        for i, val in zip(mapped, new):
+            state_vars[i]._value = val
         return out
 
     return wrapper

@@ -777,8 +777,11 @@ def vmap(
         keys = jax.random.split(base, size) if randomness == "different" else base
         out, new = jax.vmap(
             body,
-            in_axes=(list(state_axes), 0 if randomness == "different" else None,
-                     list(plain_axes)),  # fmt: skip
+            in_axes=(
+                list(state_axes),
+                0 if randomness == "different" else None,
+                list(plain_axes),
+            ),  # fmt: skip
             out_axes=(out_axes, [state_axes[i] for i in mapped]),
             axis_name=axis_name,
             axis_size=size,

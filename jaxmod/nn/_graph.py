@@ -15,6 +15,7 @@ comprehension over its boxes.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 import jax
@@ -62,8 +63,20 @@ class _ById:
         return id(self.obj)
 
 
+_SIMPLE = (int, float, str, bool, type(None), type, complex, bytes)
+
+
 def _static_key(v: Any) -> Any:
     """A hashable, value-comparable stand-in for a static attribute."""
+    t = type(v)
+    if t in _SIMPLE:
+        return v
+    if t is dict or t is OrderedDict:
+        return (t, tuple((k, _static_key(x)) for k, x in v.items())) if v else (t, ())
+    if t is set or t is frozenset:
+        return frozenset(_static_key(x) for x in v) if v else frozenset()
+    if t is list or t is tuple:
+        return (t, tuple(_static_key(x) for x in v))
     try:
         hash(v)
         return v
@@ -73,8 +86,6 @@ def _static_key(v: Any) -> Any:
         return (type(v), tuple(_static_key(x) for x in v))
     if isinstance(v, dict):
         return (type(v), tuple((k, _static_key(x)) for k, x in v.items()))
-    if isinstance(v, (set, frozenset)):
-        return frozenset(_static_key(x) for x in v)
     return _ById(v)
 
 
@@ -188,6 +199,10 @@ def _flatten_with_keys(m: Any) -> tuple[list[Any], GraphDef]:
     return [(jax.tree_util.GetAttrKey(n), v._value) for n, v in zip(gdef.names, vars_)], gdef
 
 
+def _at(items: list, i: int | None) -> Any:
+    return None if i is None else items[i]
+
+
 def _unflatten(gdef: GraphDef, leaves: Any) -> Any:
     leaves = list(leaves)
     specs, box_specs = gdef.key
@@ -195,13 +210,14 @@ def _unflatten(gdef: GraphDef, leaves: Any) -> Any:
         None if cls is None else _box_new(cls, aux, leaf)
         for (cls, aux), leaf in zip(box_specs, leaves)
     ]
-    mods = [object.__new__(spec[0]) for spec in specs]
+    new = object.__new__
+    mods = [new(spec[0]) for spec in specs]
     for m, spec, template in zip(mods, specs, gdef.templates):
         _, _, params, buffers, arrays, children = spec
-        d = dict(template)
-        d["_parameters"] = {k: None if i is None else boxes[i] for k, i in params}
-        d["_buffers"] = {k: None if i is None else boxes[i] for k, i in buffers}
-        d["_modules"] = {k: None if i is None else mods[i] for k, i in children}
+        d = template.copy()
+        d["_parameters"] = {k: _at(boxes, i) for k, i in params} if params else {}
+        d["_buffers"] = {k: _at(boxes, i) for k, i in buffers} if buffers else {}
+        d["_modules"] = {k: _at(mods, i) for k, i in children} if children else {}
         for k, i in arrays:
             d[k] = leaves[i]
         object.__setattr__(m, "__dict__", d)

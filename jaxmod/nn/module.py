@@ -19,6 +19,7 @@ import itertools
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -159,6 +160,9 @@ def _grad_enabled() -> bool:
     return is_grad_enabled()
 
 
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})
+
+
 class Module:
     """Base class for every layer and model, with ``torch.nn.Module``'s semantics.
 
@@ -182,6 +186,28 @@ class Module:
     training: bool
     _version: int = 1
     call_super_init: bool = False
+    # Hook dicts are created on a module's first registration (``_hook_dict``); until
+    # then these shared, read-only empties stand in, which keeps a module's ``__dict__``
+    # small and its flattening and unflattening fast.
+    _backward_pre_hooks: Mapping[int, Callable] = _EMPTY
+    _backward_hooks: Mapping[int, Callable] = _EMPTY
+    _is_full_backward_hook: bool | None = None
+    _forward_hooks: Mapping[int, Callable] = _EMPTY
+    _forward_hooks_with_kwargs: Mapping[int, bool] = _EMPTY
+    _forward_hooks_always_called: Mapping[int, bool] = _EMPTY
+    _forward_pre_hooks: Mapping[int, Callable] = _EMPTY
+    _forward_pre_hooks_with_kwargs: Mapping[int, bool] = _EMPTY
+    _state_dict_hooks: Mapping[int, Callable] = _EMPTY
+    _state_dict_pre_hooks: Mapping[int, Callable] = _EMPTY
+    _load_state_dict_pre_hooks: Mapping[int, Callable] = _EMPTY
+    _load_state_dict_post_hooks: Mapping[int, Callable] = _EMPTY
+
+    def _hook_dict(self, name: str) -> OrderedDict:
+        """This module's own ordered dict ``name`` for hooks, created on first use."""
+        d = self.__dict__.get(name)
+        if d is None:
+            d = self.__dict__[name] = OrderedDict()
+        return d
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -203,18 +229,6 @@ class Module:
         d["_parameters"] = {}
         d["_buffers"] = {}
         d["_non_persistent_buffers_set"] = set()
-        d["_backward_pre_hooks"] = OrderedDict()
-        d["_backward_hooks"] = OrderedDict()
-        d["_is_full_backward_hook"] = None
-        d["_forward_hooks"] = OrderedDict()
-        d["_forward_hooks_with_kwargs"] = OrderedDict()
-        d["_forward_hooks_always_called"] = OrderedDict()
-        d["_forward_pre_hooks"] = OrderedDict()
-        d["_forward_pre_hooks_with_kwargs"] = OrderedDict()
-        d["_state_dict_hooks"] = OrderedDict()
-        d["_state_dict_pre_hooks"] = OrderedDict()
-        d["_load_state_dict_pre_hooks"] = OrderedDict()
-        d["_load_state_dict_post_hooks"] = OrderedDict()
         d["_modules"] = {}
         _bump_version()
 
@@ -783,7 +797,7 @@ class Module:
     # --------------------------------------------------------------- state_dict
     def register_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, prefix, keep_vars)`` runs before ``state_dict`` collects."""
-        handle = RemovableHandle(self._state_dict_pre_hooks)
+        handle = RemovableHandle(self._hook_dict("_state_dict_pre_hooks"))
         self._state_dict_pre_hooks[handle.id] = hook
         _bump_version()
         return handle
@@ -791,7 +805,7 @@ class Module:
     def register_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, state_dict, prefix, local_metadata)`` runs after; must return None."""
         hook._from_public_api = True  # type: ignore[attr-defined]
-        handle = RemovableHandle(self._state_dict_hooks)
+        handle = RemovableHandle(self._hook_dict("_state_dict_hooks"))
         self._state_dict_hooks[handle.id] = hook
         _bump_version()
         return handle
@@ -803,7 +817,7 @@ class Module:
                 "Cannot register the same function as the state dict post hook that was "
                 "previously registered via register_state_dict_post_hook"
             )
-        handle = RemovableHandle(self._state_dict_hooks)
+        handle = RemovableHandle(self._hook_dict("_state_dict_hooks"))
         self._state_dict_hooks[handle.id] = hook
         _bump_version()
         return handle
@@ -811,7 +825,7 @@ class Module:
     def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, state_dict, prefix, local_metadata, strict, missing, unexpected,
         error_msgs)`` runs before this module's keys are loaded."""
-        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        handle = RemovableHandle(self._hook_dict("_load_state_dict_pre_hooks"))
         self._load_state_dict_pre_hooks[handle.id] = functools.partial(hook, self)
         _bump_version()
         return handle
@@ -819,7 +833,7 @@ class Module:
     def _register_load_state_dict_pre_hook(
         self, hook: Callable, with_module: bool = False
     ) -> RemovableHandle:
-        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        handle = RemovableHandle(self._hook_dict("_load_state_dict_pre_hooks"))
         self._load_state_dict_pre_hooks[handle.id] = (
             functools.partial(hook, self) if with_module else hook
         )
@@ -828,7 +842,7 @@ class Module:
 
     def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
         """``hook(module, incompatible_keys)`` runs after loading; may edit the key lists."""
-        handle = RemovableHandle(self._load_state_dict_post_hooks)
+        handle = RemovableHandle(self._hook_dict("_load_state_dict_post_hooks"))
         self._load_state_dict_post_hooks[handle.id] = hook
         _bump_version()
         return handle
@@ -1040,7 +1054,8 @@ class Module:
         It may return replacement args (or ``(args, kwargs)`` with ``with_kwargs``).
         """
         handle = RemovableHandle(
-            self._forward_pre_hooks, extra_dict=self._forward_pre_hooks_with_kwargs
+            self._hook_dict("_forward_pre_hooks"),
+            extra_dict=self._hook_dict("_forward_pre_hooks_with_kwargs"),
         )
         self._forward_pre_hooks[handle.id] = hook
         if with_kwargs:
@@ -1059,8 +1074,11 @@ class Module:
         With ``always_call=True`` the hook runs even when forward raises.
         """
         handle = RemovableHandle(
-            self._forward_hooks,
-            extra_dict=[self._forward_hooks_with_kwargs, self._forward_hooks_always_called],
+            self._hook_dict("_forward_hooks"),
+            extra_dict=[
+                self._hook_dict("_forward_hooks_with_kwargs"),
+                self._hook_dict("_forward_hooks_always_called"),
+            ],
         )
         self._forward_hooks[handle.id] = hook
         if with_kwargs:
@@ -1079,7 +1097,7 @@ class Module:
 
         It may return a replacement ``grad_output`` tuple of the same length.
         """
-        handle = RemovableHandle(self._backward_pre_hooks)
+        handle = RemovableHandle(self._hook_dict("_backward_pre_hooks"))
         self._backward_pre_hooks[handle.id] = hook
         if prepend:
             self._backward_pre_hooks.move_to_end(handle.id, last=False)
@@ -1097,7 +1115,7 @@ class Module:
                 "Module. Please use only one of them."
             )
         self.__dict__["_is_full_backward_hook"] = True
-        handle = RemovableHandle(self._backward_hooks)
+        handle = RemovableHandle(self._hook_dict("_backward_hooks"))
         self._backward_hooks[handle.id] = hook
         if prepend:
             self._backward_hooks.move_to_end(handle.id, last=False)

@@ -13,6 +13,7 @@ share one value everywhere, in ``state_dict``, in pytree flattening and under ji
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import jax
@@ -98,11 +99,12 @@ def _unwrap(x: Any) -> Any:
 
 
 _BOX_AUX: dict[type, tuple[str, ...]] = {}
+_BOX_AUX_GET: dict[type, Any] = {}
 
 
 def _box_aux(box: Variable) -> tuple[Any, ...]:
     """The static attributes of a box (e.g. ``requires_grad``), for pytree aux data."""
-    return tuple(getattr(box, n) for n in _BOX_AUX[type(box)])
+    return _BOX_AUX_GET[type(box)](box)
 
 
 def _box_new(cls: type, aux: tuple[Any, ...], value: Any) -> Variable:
@@ -117,9 +119,17 @@ def _box_new(cls: type, aux: tuple[Any, ...], value: Any) -> Variable:
 def _register_box(cls: type) -> None:
     """Register a box class as a pytree with one leaf (its value)."""
     skip = ("_value", "__weakref__", "_base", "_grad")
-    _BOX_AUX[cls] = tuple(
+    names = tuple(
         n for c in reversed(cls.__mro__) for n in getattr(c, "__slots__", ()) if n not in skip
     )
+    _BOX_AUX[cls] = names
+    if not names:
+        _BOX_AUX_GET[cls] = lambda box: ()
+    elif len(names) == 1:
+        get = operator.attrgetter(names[0])
+        _BOX_AUX_GET[cls] = lambda box: (get(box),)
+    else:
+        _BOX_AUX_GET[cls] = operator.attrgetter(*names)
 
     def flatten(box: Variable) -> tuple[tuple[Any], tuple[Any, ...]]:
         return (box._value,), _box_aux(box)

@@ -28,7 +28,7 @@ def _torch_lib() -> SimpleNamespace:
         randn=lambda *s: torch.randn(*s),
         zeros=lambda *s: torch.zeros(*s),
         ones=lambda *s: torch.ones(*s),
-        arange=lambda n: torch.arange(n),
+        arange=lambda n: torch.arange(n, dtype=torch.int32),
         global_fwd=torch.nn.modules.module.register_module_forward_hook,
         global_pre=torch.nn.modules.module.register_module_forward_pre_hook,
     )

@@ -1001,9 +1001,9 @@ class Module:
                 out = hook(module, keys)
                 if out is not None:
                     raise AssertionError(
-                        "Hooks registered with ``register_load_state_dict_post_hook`` are not"
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not "
                         "expected to return new values, if incompatible_keys need to be "
-                        "modified,it should be done inplace."
+                        "modified, it should be done inplace."
                     )
 
         load(self, state_dict)

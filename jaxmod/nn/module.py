@@ -927,7 +927,7 @@ class Module:
                 )
                 continue
             lazy = box._value is None
-            if not lazy and len(box.shape) == 0 and len(new.shape) == 1:
+            if not lazy and len(box.shape) == 0 and tuple(new.shape) == (1,):
                 new = new[0]
             if not lazy and tuple(new.shape) != tuple(box.shape):
                 error_msgs.append(

@@ -108,6 +108,12 @@ def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
     return handle
 
 
+# The pending-copy lists of the load_state_dict calls in progress (innermost last): each
+# module's _load_from_state_dict appends the copies it checked to the innermost one. Kept
+# out of local_metadata so that load hooks see exactly torch's metadata.
+_load_pending: list[list[tuple[Any, Any, Any]]] = []
+
+
 class _IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
@@ -892,7 +898,7 @@ class Module:
         for hook in self._load_state_dict_pre_hooks.values():
             hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                  error_msgs)  # fmt: skip
-        pending = local_metadata.get("_jaxmod_pending")
+        pending = _load_pending[-1] if _load_pending else None
         assign = local_metadata.get("assign_to_params_buffers", False)
         local_state = {
             k: v
@@ -986,7 +992,6 @@ class Module:
             meta = dict({} if metadata is None else metadata.get(prefix[:-1], {}))
             if assign:
                 meta["assign_to_params_buffers"] = assign
-            meta["_jaxmod_pending"] = pending
             module._load_from_state_dict(local, prefix, meta, True, missing, unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:
@@ -1006,7 +1011,11 @@ class Module:
                         "modified, it should be done inplace."
                     )
 
-        load(self, state_dict)
+        _load_pending.append(pending)
+        try:
+            load(self, state_dict)
+        finally:
+            _load_pending.pop()
         if strict:
             if unexpected:
                 errors.insert(

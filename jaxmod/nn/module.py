@@ -129,8 +129,12 @@ class _IncompatibleKeys(NamedTuple):
 
 
 def _typename(obj: Any) -> str:
-    """torch.typename-style name of an object's type, for error messages."""
-    if isinstance(obj, (jax.Array, jax.core.Tracer)):
+    """torch.typename-style name of an object's type, for error messages.
+
+    torch names every tensor, Parameter and Buffer included, by its tensor type
+    (``torch.FloatTensor``); jaxmod names arrays and boxes alike ``jax.Array``.
+    """
+    if isinstance(obj, (jax.Array, jax.core.Tracer, Variable)):
         return "jax.Array"
     module = getattr(obj, "__module__", "") or ""
     if hasattr(obj, "__qualname__"):

@@ -322,3 +322,18 @@ def test_registered_members_appear_in_each_lib_identically():
         assert isinstance(m.l1, lib.nn.Linear)
         assert isinstance(m.p, lib.nn.Parameter)
         assert "b" in m._buffers
+
+
+def test_array_and_box_values_are_named_as_tensors_in_errors_like_torch():
+    # torch.typename names every tensor (Parameter and Buffer included) by its tensor
+    # type; jaxmod names every array or box "jax.Array"
+    tm, jm = both(_net)
+    cases = [
+        (lambda m, lib: m.add_module("x", lib.zeros(1))),
+        (lambda m, lib: m.add_module("x", lib.nn.Parameter(lib.zeros(1)))),
+        (lambda m, lib: m.register_parameter("x", lib.nn.Buffer(lib.zeros(1)))),
+        (lambda m, lib: setattr(m, "p", lib.nn.Buffer(lib.zeros(1)))),
+        (lambda m, lib: setattr(m, "l1", lib.nn.Buffer(lib.zeros(1)))),
+    ]
+    for case in cases:
+        assert_same_error(lambda: case(tm, TORCH), lambda: case(jm, JAX))

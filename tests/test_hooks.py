@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from _torch_pairs import JAX, TORCH, assert_same_error, pair, to_numpy
 
 import jaxmod
@@ -56,6 +55,16 @@ def _run_both(program):
     for lib in (TORCH, JAX):
         log = []
         program(lib, _model(lib), log)
+        logs.append(log)
+    return logs
+
+
+def _logs(program):
+    """Run ``program(lib, log)`` for each library; return the two logs."""
+    logs = []
+    for lib in (TORCH, JAX):
+        log = []
+        program(lib, log)
         logs.append(log)
     return logs
 
@@ -157,9 +166,7 @@ def _raising(lib):
 
 
 def test_always_call_forward_hook_runs_when_forward_raises_like_torch():
-    logs = []
-    for lib in (TORCH, JAX):
-        log = []
+    def program(lib, log):
         m = _raising(lib)
         m.register_forward_hook(
             lambda mod, args, out: log.append(("always", out)), always_call=True
@@ -172,14 +179,13 @@ def test_always_call_forward_hook_runs_when_forward_raises_like_torch():
         )
         with pytest.raises(ValueError, match="boom"):
             m(_x(lib))
-        logs.append(log)
-    assert logs[0] == logs[1] == [("always", None), ("kw", {})]
+
+    t, j = _logs(program)
+    assert t == j == [("always", None), ("kw", {})]
 
 
 def test_always_call_hook_runs_once_when_a_later_hook_raises_like_torch():
-    logs = []
-    for lib in (TORCH, JAX):
-        log = []
+    def program(lib, log):
         m = _model(lib)
         m.register_forward_hook(lambda mod, a, out: log.append("always"), always_call=True)
 
@@ -189,8 +195,9 @@ def test_always_call_hook_runs_once_when_a_later_hook_raises_like_torch():
         m.register_forward_hook(bad)
         with pytest.raises(KeyError):
             m(_x(lib))
-        logs.append(log)
-    assert logs[0] == logs[1] == ["always"]
+
+    t, j = _logs(program)
+    assert t == j == ["always"]
 
 
 def test_always_call_hook_errors_are_warned_not_raised_like_torch():
@@ -254,9 +261,7 @@ def test_global_pre_hook_replaces_args_for_every_module_like_torch():
 
 
 def test_global_always_call_hook_runs_when_forward_raises_like_torch():
-    logs = []
-    for lib in (TORCH, JAX):
-        log = []
+    def program(lib, log):
         m = _raising(lib)
         h = lib.global_fwd(lambda mod, a, o: log.append(type(mod).__name__), always_call=True)
         try:
@@ -264,8 +269,9 @@ def test_global_always_call_hook_runs_when_forward_raises_like_torch():
                 m(_x(lib))
         finally:
             h.remove()
-        logs.append(log)
-    assert logs[0] == logs[1] == ["Boom"]
+
+    t, j = _logs(program)
+    assert t == j == ["Boom"]
 
 
 def test_global_hooks_fire_for_library_layers():

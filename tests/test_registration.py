@@ -336,4 +336,4 @@ def test_array_and_box_values_are_named_as_tensors_in_errors_like_torch():
         (lambda m, lib: setattr(m, "l1", lib.nn.Buffer(lib.zeros(1)))),
     ]
     for case in cases:
-        assert_same_error(lambda: case(tm, TORCH), lambda: case(jm, JAX))
+        assert_same_error(lambda c=case: c(tm, TORCH), lambda c=case: c(jm, JAX))

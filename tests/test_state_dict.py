@@ -505,3 +505,16 @@ def test_norm_msg_turns_torch_sizes_into_tuples():
         "shape (3, 4) and (5,) ()"
     )
     assert jaxmod is not None
+
+
+def test_positional_state_dict_args_warn_and_parse_like_torch():
+    results = []
+    for lib in (TORCH, JAX):
+        m = lib.nn.Linear(2, 2)
+        with pytest.warns(FutureWarning) as rec:
+            sd = m.state_dict(None, "x.", True)
+        results.append((list(sd), type(sd["x.weight"]).__name__, str(rec[0].message)))
+    (t_keys, t_type, t_msg), (j_keys, j_type, j_msg) = results
+    assert t_keys == j_keys == ["x.weight", "x.bias"]
+    assert (t_type, j_type) == ("Parameter", "Parameter")  # keep_vars=True
+    assert t_msg == j_msg

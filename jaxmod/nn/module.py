@@ -109,6 +109,12 @@ def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
     return handle
 
 
+# The pending-copy lists of the load_state_dict calls in progress (innermost last): each
+# module's _load_from_state_dict appends the copies it checked to the innermost one. Kept
+# out of local_metadata so that load hooks see exactly torch's metadata.
+_load_pending: list[list[tuple[Any, Any, Any]]] = []
+
+
 class _IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
@@ -124,8 +130,12 @@ class _IncompatibleKeys(NamedTuple):
 
 
 def _typename(obj: Any) -> str:
-    """torch.typename-style name of an object's type, for error messages."""
-    if isinstance(obj, (jax.Array, jax.core.Tracer)):
+    """torch.typename-style name of an object's type, for error messages.
+
+    torch names every tensor, Parameter and Buffer included, by its tensor type
+    (``torch.FloatTensor``); jaxmod names arrays and boxes alike ``jax.Array``.
+    """
+    if isinstance(obj, (jax.Array, jax.core.Tracer, Variable)):
         return "jax.Array"
     module = getattr(obj, "__module__", "") or ""
     if hasattr(obj, "__qualname__"):
@@ -868,9 +878,19 @@ class Module:
         children's; a tied parameter appears under every name that holds it.
         """
         if args:
-            destination = args[0] if len(args) > 0 else destination
-            prefix = args[1] if len(args) > 1 else prefix
-            keep_vars = args[2] if len(args) > 2 else keep_vars
+            warnings.warn(
+                "Positional args are being deprecated, use kwargs instead. Refer to "
+                "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
+                "#torch.nn.Module.state_dict for details.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if destination is None:
+                destination = args[0]
+            if len(args) > 1 and prefix == "":
+                prefix = args[1]
+            if len(args) > 2 and keep_vars is False:
+                keep_vars = args[2]
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()  # type: ignore[attr-defined]
@@ -906,7 +926,7 @@ class Module:
         for hook in self._load_state_dict_pre_hooks.values():
             hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                  error_msgs)  # fmt: skip
-        pending = local_metadata.get("_jaxmod_pending")
+        pending = _load_pending[-1] if _load_pending else None
         assign = local_metadata.get("assign_to_params_buffers", False)
         local_state = {
             k: v
@@ -941,7 +961,7 @@ class Module:
                 )
                 continue
             lazy = box._value is None
-            if not lazy and len(box.shape) == 0 and len(new.shape) == 1:
+            if not lazy and len(box.shape) == 0 and tuple(new.shape) == (1,):
                 new = new[0]
             if not lazy and tuple(new.shape) != tuple(box.shape):
                 error_msgs.append(
@@ -1000,7 +1020,6 @@ class Module:
             meta = dict({} if metadata is None else metadata.get(prefix[:-1], {}))
             if assign:
                 meta["assign_to_params_buffers"] = assign
-            meta["_jaxmod_pending"] = pending
             module._load_from_state_dict(local, prefix, meta, True, missing, unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:
@@ -1015,12 +1034,16 @@ class Module:
                 out = hook(module, keys)
                 if out is not None:
                     raise AssertionError(
-                        "Hooks registered with ``register_load_state_dict_post_hook`` are not"
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not "
                         "expected to return new values, if incompatible_keys need to be "
-                        "modified,it should be done inplace."
+                        "modified, it should be done inplace."
                     )
 
-        load(self, state_dict)
+        _load_pending.append(pending)
+        try:
+            load(self, state_dict)
+        finally:
+            _load_pending.pop()
         if strict:
             if unexpected:
                 errors.insert(

@@ -125,6 +125,12 @@ def _weighted(loss: Array, weight: Any, input: Array, reduction: str, mean_by_we
     raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
 
 
+def _div_total(total: Array, weight_sum: Array) -> Array:
+    """``total / weight_sum``; NaN when nothing counts, as torch, but with zero gradients."""
+    empty = weight_sum == 0
+    return total / jnp.where(empty, 1.0, weight_sum) + jnp.where(empty, jnp.nan, 0.0)
+
+
 def _class_weight_shape(ndim: int, class_dim: int, n_classes: int) -> tuple[int, ...]:
     shape = [1] * ndim
     shape[class_dim] = n_classes
@@ -163,7 +169,7 @@ def _nll(
         return loss
     if reduction == "sum":
         return jnp.sum(loss)
-    return jnp.sum(loss) / jnp.sum(w)
+    return _div_total(jnp.sum(loss), jnp.sum(w))
 
 
 def nll_loss(
@@ -247,11 +253,10 @@ def cross_entropy(
     elif reduction == "sum":
         ret = jnp.sum(smooth)
     elif weight is None:
-        ret = jnp.sum(smooth) / jnp.sum(~ignored)
+        ret = _div_total(jnp.sum(smooth), jnp.sum(~ignored).astype(smooth.dtype))
     else:
-        ret = jnp.sum(smooth) / jnp.sum(
-            jnp.where(ignored, 0.0, weight[jnp.where(ignored, 0, target)])
-        )
+        kept_weight = jnp.where(ignored, 0.0, weight[jnp.where(ignored, 0, target)])
+        ret = _div_total(jnp.sum(smooth), jnp.sum(kept_weight))
     return (1 - label_smoothing) * nll + ret * (label_smoothing / n_classes)
 
 

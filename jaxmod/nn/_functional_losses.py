@@ -534,7 +534,7 @@ def gaussian_nll_loss(
     through the clamp unchanged).
     """
     input, target = _float(input), _float(target)
-    if isinstance(var, float):
+    if isinstance(var, (int, float)):  # torch takes a float; an int is read the same way
         if var < 0:
             raise ValueError("var has negative entry/entries")
         var = jnp.full_like(input, var)

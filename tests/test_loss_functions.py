@@ -482,3 +482,55 @@ def test_ctc_loss_impossible_alignment(zero_infinity):
         np.testing.assert_allclose(j_grad, t_grad, rtol=1e-4, atol=1e-5)
     else:
         assert np.isinf(j_out[1])
+
+
+# ----------------------------------------------------------------------------------------
+# jit with traced targets, errors
+# ----------------------------------------------------------------------------------------
+def test_jit_with_traced_targets_and_lengths():
+    r = rng(26)
+    x = r.standard_normal((6, 5)).astype(np.float32)
+    t = np.array([0, 4, -100, 2, 2, 1])
+    w = (r.random(5) + 0.5).astype(np.float32)
+
+    @jax.jit
+    def ce(x, t, w):
+        return L.cross_entropy(x, t, weight=w, label_smoothing=0.1)
+
+    expected = F.cross_entropy(
+        torch.tensor(x), torch.tensor(t), weight=torch.tensor(w), label_smoothing=0.1
+    )
+    np.testing.assert_allclose(float(ce(x, t, w)), expected.item(), rtol=RTOL, atol=ATOL)
+
+    logits, targets, il, tl = _ctc_inputs(27, True)
+    lp = np.asarray(jax.nn.log_softmax(logits, -1), np.float32)
+    ctc = jax.jit(lambda lp, tg, il, tl: L.ctc_loss(lp, tg, il, tl, reduction="none"))
+    expected = F.ctc_loss(
+        torch.tensor(lp), torch.tensor(targets), torch.tensor(il), torch.tensor(tl),
+        reduction="none",
+    )  # fmt: skip
+    np.testing.assert_allclose(np.asarray(ctc(lp, targets, il, tl)), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name, args, kwargs",
+    [
+        ("triplet_margin_loss", ((2, 3), (2, 3), (2, 3)), dict(margin=0.0)),
+        ("multi_margin_loss", ((2, 3), "idx2"), dict(p=3)),
+        ("mse_loss", ((2, 3), (2, 3)), dict(reduction="avg")),
+        ("poisson_nll_loss", ((2, 3), (2, 3)), dict(reduction="avg")),
+        ("binary_cross_entropy", ((2, 3), (3, 2)), {}),
+    ],
+)
+def test_errors_match_torch(name, args, kwargs):
+    def make(a, lib):
+        if a == "idx2":
+            return lib.zeros(2, dtype=lib.int64 if lib is torch else jnp.int32)
+        return lib.full(a, 0.5) if lib is torch else jnp.full(a, 0.5)
+
+    with pytest.raises(ValueError) as expected:
+        getattr(F, name)(*[make(a, torch) for a in args], **kwargs)
+    with pytest.raises(ValueError) as got:
+        getattr(L, name)(*[make(a, jnp) for a in args], **kwargs)
+    torch_msg = str(expected.value).replace("torch.Size([", "(").replace("])", ")")
+    assert str(got.value) == torch_msg

@@ -697,7 +697,7 @@ def triplet_margin_loss(
             f"negative {neg.ndim}D inputs"
         )
     if margin <= 0:
-        raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin}")
+        raise ValueError(f"margin must be greater than 0, got {margin}")
     d_pos = _pairwise_distance(a, pos, p, eps)
     d_neg = _pairwise_distance(a, neg, p, eps)
     if swap:

@@ -13,6 +13,7 @@ not performed, because they would need the data on the host; shapes are checked.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.scipy.special import xlogy
 
 from jaxmod.nn.parameter import _unwrap
@@ -708,6 +710,12 @@ def triplet_margin_loss(
 # --------------------------------------------------------------------------------------
 # sequences
 # --------------------------------------------------------------------------------------
+@functools.partial(jax.jit, static_argnames=("blank_id",))
+def _optax_ctc(logits, logit_paddings, labels, label_paddings, blank_id):
+    # Compiled once per shape: eager calls would otherwise re-trace optax's scan every time.
+    return optax.ctc_loss(logits, logit_paddings, labels, label_paddings, blank_id=blank_id)
+
+
 def ctc_loss(
     log_probs: ArrayLike,
     targets: ArrayLike,
@@ -730,8 +738,6 @@ def ctc_loss(
         zero_infinity: replace the infinite loss of impossible alignments with 0.
     """
     _check_reduction(reduction)
-    import optax
-
     log_probs = _float(log_probs)
     targets = _arr(targets).astype(jnp.int32)
     input_lengths = jnp.asarray(_unwrap(input_lengths)).astype(jnp.int32)
@@ -763,7 +769,7 @@ def ctc_loss(
     label_pad = (~in_label).astype(log_probs.dtype)
     logit_pad = (jnp.arange(n_time)[None, :] >= input_lengths[:, None]).astype(log_probs.dtype)
 
-    per_seq = optax.ctc_loss(
+    per_seq = _optax_ctc(
         jnp.transpose(log_probs, (1, 0, 2)), logit_pad, labels, label_pad, blank_id=blank
     )
     # An alignment needs one frame per label plus one blank between repeated labels.

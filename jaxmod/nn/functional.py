@@ -92,9 +92,11 @@ def _ntuple(x: Any, n: int, name: str = "argument") -> tuple[int, ...]:
 
 
 def _neg_inf(dtype: Any) -> Any:
+    """The identity of ``max`` as a concrete numpy scalar (reduce_window needs it concrete
+    to recognise a differentiable max-pool)."""
     if jnp.issubdtype(dtype, jnp.floating):
-        return jnp.array(-jnp.inf, dtype)
-    return jnp.array(jnp.iinfo(dtype).min, dtype)
+        return np.array(-np.inf, dtype)
+    return np.array(jnp.iinfo(dtype).min, dtype)
 
 
 def _int_dtype() -> Any:
@@ -618,7 +620,7 @@ def _avg_pool(
         (pi, max((o - 1) * si + ki - L - pi, 0)) for L, o, ki, si, pi in zip(spatial, outs, k, s, p)
     ]
     total = lax.reduce_window(
-        x, jnp.array(0, x.dtype), lax.add, (1,) * lead + k, (1,) * lead + s, pads
+        x, np.array(0, x.dtype), lax.add, (1,) * lead + k, (1,) * lead + s, pads
     )
     if divisor_override:
         return total / jnp.asarray(divisor_override, x.dtype)
@@ -1016,7 +1018,7 @@ def local_response_norm(
     pads[1] = (size // 2, (size - 1) // 2)
     window = [1] * x.ndim
     window[1] = size
-    div = lax.reduce_window(sq, jnp.array(0, x.dtype), lax.add, window, (1,) * x.ndim, pads)
+    div = lax.reduce_window(sq, np.array(0, x.dtype), lax.add, window, (1,) * x.ndim, pads)
     div = (div / size * alpha + k) ** beta
     return x / div
 
@@ -1037,8 +1039,13 @@ def rms_norm(
     return y if w is None else y * w
 
 
+def _abs(x: Array) -> Array:
+    """``|x|`` whose derivative at 0 is 0 (``sign``), as torch's, not JAX's 1."""
+    return x * lax.stop_gradient(jnp.sign(x))
+
+
 def _vector_norm(x: Array, p: float, axis: int, keepdims: bool) -> Array:
-    """p-norm with a zero (not NaN) gradient at the zero vector, like torch."""
+    """p-norm with torch's gradients: zero at the zero vector (not NaN) and at zero entries."""
     if p == float("inf"):
         return jnp.max(jnp.abs(x), axis=axis, keepdims=keepdims)
     if p == float("-inf"):
@@ -1046,11 +1053,11 @@ def _vector_norm(x: Array, p: float, axis: int, keepdims: bool) -> Array:
     if p == 0:
         return jnp.sum(x != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
     if p == 1:
-        return jnp.sum(jnp.abs(x), axis=axis, keepdims=keepdims)
+        return jnp.sum(_abs(x), axis=axis, keepdims=keepdims)
     if p == 2:
         s = jnp.sum(x * x, axis=axis, keepdims=keepdims)
     else:
-        s = jnp.sum(jnp.abs(x) ** p, axis=axis, keepdims=keepdims)
+        s = jnp.sum(_abs(x) ** p, axis=axis, keepdims=keepdims)
     pos = s > 0
     safe = jnp.where(pos, s, 1)
     return jnp.where(pos, jnp.sqrt(safe) if p == 2 else safe ** (1.0 / p), 0)

@@ -224,6 +224,7 @@ MAX_POOL_CASES = [
     (1, (2, 3, 11), dict(kernel_size=3)),
     (1, (2, 3, 11), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     (1, (3, 10), dict(kernel_size=2, stride=3, dilation=2, ceil_mode=True)),
+    (2, (2, 3, 10, 9), dict(kernel_size=2, stride=2, padding=1, dilation=3, ceil_mode=True)),
     (2, (2, 3, 7, 8), dict(kernel_size=2)),
     (2, (2, 3, 7, 8), dict(kernel_size=3, stride=2, padding=1)),
     (2, (2, 3, 7, 8), dict(kernel_size=(3, 2), stride=2, ceil_mode=True)),
@@ -366,6 +367,16 @@ def test_batch_norm_stats_give_torch_running_stat_update():
     assert_close(var, x.var(axis=(0, 2)))
     assert_close(0.9 * rm + 0.1 * mean, trm)
     assert_close(0.9 * rv + 0.1 * unbiased, trv)
+
+
+@pytest.mark.parametrize("fn", ["layer_norm", "rms_norm", "group_norm"])
+def test_norms_of_bfloat16_inputs_compute_in_float32_and_keep_the_dtype(fn):
+    x = rand(4, 6, 8, scale=3.0) + 100.0  # a large mean: bfloat16 statistics would drift
+    args = {"layer_norm": ((8,),), "rms_norm": ((8,),), "group_norm": (3,)}[fn]
+    out = getattr(F, fn)(jnp.asarray(x, jnp.bfloat16), *args)
+    expected = getattr(TF, fn)(torch.tensor(x).bfloat16().float(), *args)
+    assert out.dtype == jnp.bfloat16
+    assert_close(out.astype(jnp.float32), expected, atol=2e-2, rtol=2e-2)
 
 
 def test_batch_norm_training_with_one_value_per_channel_raises():
@@ -762,6 +773,20 @@ def test_scaled_dot_product_attention_matches_torch_output_and_qkv_grads(case):
         *arrays,
         jit=case == 1,
     )
+
+
+def test_sdpa_broadcasts_single_kv_head_and_rejects_mask_with_is_causal_like_torch():
+    q, kv = rand(2, 4, 5, 8), rand(2, 1, 6, 8, seed=2)
+    check(
+        lambda a, b: F.scaled_dot_product_attention(a, b, b),
+        lambda a, b: TF.scaled_dot_product_attention(a, b, b),
+        q,
+        kv,
+    )
+    m = jnp.ones((5, 5), bool)
+    with pytest.raises(RuntimeError, match="attn_mask should not be set"):
+        F.scaled_dot_product_attention(jnp.asarray(q), jnp.asarray(q), jnp.asarray(q), m,
+                                       is_causal=True)  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["bool", "float"])

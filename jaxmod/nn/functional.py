@@ -99,6 +99,11 @@ def _neg_inf(dtype: Any) -> Any:
     return np.array(jnp.iinfo(dtype).min, dtype)
 
 
+def _up(x: Array) -> Array:
+    """Half-precision inputs are normalised in float32 (torch accumulates in float too)."""
+    return x.astype(jnp.float32) if x.dtype in (jnp.bfloat16, jnp.float16) else x
+
+
 def _int_dtype() -> Any:
     return jax.dtypes.canonicalize_dtype(jnp.int64)
 
@@ -484,7 +489,7 @@ def _pool_args(
     for ki, pi in zip(k, p):
         if pi > ki // 2:
             raise ValueError(
-                f"{name}: pad should be at most half of effective kernel size, "
+                f"{name}: pad should be at most half of kernel size, "
                 f"but got pad={pi} and kernel_size={ki}"
             )
     return k, s, p, d
@@ -869,7 +874,7 @@ def _batch_norm_stats(input: Array) -> tuple[Array, Array, Array]:
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * unbiased_var
     """
-    x = _a(input)
+    x = _up(_a(input))
     axes = (0,) + tuple(range(2, x.ndim))
     n = math.prod(x.shape[a] for a in axes)
     mean = jnp.mean(x, axis=axes)
@@ -893,7 +898,8 @@ def batch_norm(
     With ``training=True`` the batch statistics normalise the input; the running statistics
     are NOT updated (JAX arrays are immutable): use :func:`_batch_norm_stats` for that.
     """
-    x = _a(input)
+    x0 = _a(input)
+    x = _up(x0)
     w, b = _a(weight), _a(bias)
     cs = _channel_shape(x)
     if training:
@@ -916,7 +922,7 @@ def batch_norm(
         y = y * w.reshape(cs)
     if b is not None:
         y = y + b.reshape(cs)
-    return y.astype(x.dtype)
+    return y.astype(x0.dtype)
 
 
 def layer_norm(
@@ -927,7 +933,8 @@ def layer_norm(
     eps: float = 1e-5,
 ) -> Array:
     """Normalise over the trailing ``normalized_shape`` dims (biased variance)."""
-    x, w, b = _a(input), _a(weight), _a(bias)
+    x0, w, b = _a(input), _a(weight), _a(bias)
+    x = _up(x0)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(x.shape[x.ndim - len(shape) :]) != tuple(shape):
         raise ValueError(
@@ -943,7 +950,7 @@ def layer_norm(
         y = y * w
     if b is not None:
         y = y + b
-    return y
+    return y.astype(x0.dtype)
 
 
 def group_norm(
@@ -954,7 +961,8 @@ def group_norm(
     eps: float = 1e-5,
 ) -> Array:
     """Group normalisation of ``(N, C, *)``: statistics per sample over each channel group."""
-    x, w, b = _a(input), _a(weight), _a(bias)
+    x0, w, b = _a(input), _a(weight), _a(bias)
+    x = _up(x0)
     n, c = x.shape[0], x.shape[1]
     if c % num_groups:
         raise ValueError(
@@ -971,7 +979,7 @@ def group_norm(
         y = y * w.reshape(cs)
     if b is not None:
         y = y + b.reshape(cs)
-    return y
+    return y.astype(x0.dtype)
 
 
 def instance_norm(
@@ -989,7 +997,8 @@ def instance_norm(
     With ``use_input_stats=False`` the running statistics are used instead. Running
     statistics are never updated in place.
     """
-    x, w, b = _a(input), _a(weight), _a(bias)
+    x0, w, b = _a(input), _a(weight), _a(bias)
+    x = _up(x0)
     cs = _channel_shape(x)
     if use_input_stats:
         axes = tuple(range(2, x.ndim))
@@ -1003,7 +1012,7 @@ def instance_norm(
         y = y * w.reshape(cs)
     if b is not None:
         y = y + b.reshape(cs)
-    return y
+    return y.astype(x0.dtype)
 
 
 def local_response_norm(
@@ -1030,13 +1039,14 @@ def rms_norm(
     eps: float | None = None,
 ) -> Array:
     """RMS normalisation over the trailing dims; ``eps`` defaults to ``finfo(dtype).eps``."""
-    x, w = _a(input), _a(weight)
+    x0, w = _a(input), _a(weight)
+    x = _up(x0)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if eps is None:
-        eps = float(jnp.finfo(x.dtype).eps)
+        eps = float(jnp.finfo(x0.dtype).eps)
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     y = x * lax.rsqrt(jnp.mean(x * x, axis=axes, keepdims=True) + eps)
-    return y if w is None else y * w
+    return (y if w is None else y * w).astype(x0.dtype)
 
 
 def _abs(x: Array) -> Array:
@@ -1615,6 +1625,11 @@ def scaled_dot_product_attention(
     path. Dropout draws a key from the global generator.
     """
     q, k, v, mask = _a(query), _a(key), _a(value), _a(attn_mask)
+    if is_causal and mask is not None:
+        raise RuntimeError(
+            "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
+            "is_causal=True"
+        )
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     if enable_gqa and q.ndim >= 3 and k.shape[-3] != q.shape[-3]:
@@ -1800,7 +1815,7 @@ def interpolate(
         outs = tuple(math.floor(L * s) for L, s in zip(spatial, sf))
         scales = [None] * n if recompute_scale_factor else list(sf)
     if mode == "area":
-        return adaptive_avg_pool3d(x, outs) if n == 3 else _adaptive_avg_pool(n, x, outs)
+        return _adaptive_avg_pool(n, x, outs)
     for j, (L, o, s) in enumerate(zip(spatial, outs, scales)):
         axis = 2 + j
         if mode in ("nearest", "nearest-exact"):

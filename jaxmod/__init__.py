@@ -15,6 +15,20 @@ from jaxmod.random import (
     seed,
     zeros,
 )
+from jaxmod.serialization import load, save
+from jaxmod.transforms import (
+    Grads,
+    Jit,
+    TraceError,
+    checkpoint,
+    compile,
+    grad,
+    jit,
+    scan_layers,
+    stack_modules,
+    value_and_grad,
+    vmap,
+)
 
 __version__ = "0.1.0"
 
@@ -36,4 +50,17 @@ __all__ = [
     "enable_grad",
     "set_grad_enabled",
     "is_grad_enabled",
+    "jit",
+    "Jit",
+    "grad",
+    "value_and_grad",
+    "vmap",
+    "checkpoint",
+    "compile",
+    "scan_layers",
+    "stack_modules",
+    "Grads",
+    "TraceError",
+    "save",
+    "load",
 ]

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn import parameter as _parameter
 from jaxmod.nn.parameter import Variable, _is_tracer, _trace_is_top_level
 
 __all__ = [
@@ -63,7 +64,7 @@ class Generator:
     def next_key(self) -> jax.Array:
         """Split off a fresh key and advance the generator's state."""
         key = self._key._value
-        if not _is_tracer(key) and not _trace_is_top_level():
+        if not _is_tracer(key) and not _parameter._lift_depth and not _trace_is_top_level():
             raise RuntimeError(
                 "A jaxmod Generator was used inside a plain jax.jit/vmap/grad trace, where its "
                 "key would be frozen into the compiled function as a constant and every call "

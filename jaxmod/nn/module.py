@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod.nn import parameter as _parameter
 from jaxmod.nn.parameter import Buffer, Parameter, Variable, _to_array
 from jaxmod.nn.utils.hooks import RemovableHandle
 
@@ -225,6 +226,9 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        compiled = self.__dict__.get("_jaxmod_compiled")
+        if compiled is not None and not _parameter._jit_depth:
+            return compiled(self, *args, **kwargs)
         try:
             if (
                 self._forward_pre_hooks
@@ -1196,14 +1200,25 @@ def _apply_pending(pending: list[tuple[Any, Any, Any]]) -> None:
         if mode == "extra":
             target.set_extra_state(new)
         elif mode:  # assign: take the checkpoint's array and dtype as they are
-            target._value = jnp.asarray(new)
+            target._value = _fresh(jnp.asarray(new), new)
         else:
             old = target._value
             arr = jnp.asarray(new, dtype=old.dtype) if old is not None else jnp.asarray(new)
             sharding = getattr(old, "sharding", None)
             if sharding is not None and not isinstance(old, jax.core.Tracer):
                 arr = jax.device_put(arr, sharding)
-            target._value = arr
+            target._value = _fresh(arr, new)
+
+
+def _fresh(arr: Any, source: Any) -> Any:
+    """Copy ``arr`` when it is the checkpoint's own buffer, as torch's ``copy_`` does.
+
+    A model must not share buffers with another model's state_dict: jaxmod.jit donates
+    state buffers, which would delete the other model's arrays too.
+    """
+    if isinstance(source, (jax.Array, Variable)):
+        return jnp.copy(arr)
+    return arr
 
 
 from jaxmod.nn import _graph  # noqa: E402  (needs Module defined; registers it as a pytree)

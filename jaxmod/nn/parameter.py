@@ -25,6 +25,9 @@ __all__ = ["Variable", "Parameter", "Buffer", "UninitializedParameter"]
 # holds a concrete array means the box was not lifted as state: that read would bake a
 # stale constant into compiled code, so it raises instead (see ``_unlifted_read``).
 _jit_depth = 0
+# Depth of jaxmod transforms (jit, grad, vmap, ...) that have swapped state into boxes:
+# inside them a generator's key is lifted state even when it is a concrete array.
+_lift_depth = 0
 # Called as ``_describe(box) -> str`` to name an unlifted box; set by jaxmod.transforms.
 _describe_unlifted = None
 
@@ -51,7 +54,12 @@ def _to_array(x: Any) -> Any:
         return x
     if type(x).__module__.startswith("torch"):
         x = _torch_to_numpy(x)
-    return jnp.asarray(x)
+    if isinstance(x, (np.ndarray, np.generic, int, float, bool, complex)):
+        return jnp.asarray(x)
+    try:
+        return jnp.asarray(x)  # nested lists of numbers, like torch.tensor
+    except (TypeError, ValueError):
+        return jax.tree_util.tree_map(_to_array, x)  # a pytree of arrays (optimizer state)
 
 
 def _torch_to_numpy(t: Any) -> np.ndarray:

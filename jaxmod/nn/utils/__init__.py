@@ -1,5 +1,6 @@
-"""Utilities: hook handles and gradient helpers."""
+"""Utilities: hook handles, gradient helpers, checkpoint conversion."""
 
 from jaxmod.nn.utils import hooks
+from jaxmod.serialization import convert_state_dict
 
-__all__ = ["hooks"]
+__all__ = ["hooks", "convert_state_dict"]

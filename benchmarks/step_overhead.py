@@ -1,0 +1,363 @@
+"""Per-step cost of a stateful training step: jaxmod.jit vs raw jax.jit and peers.
+
+Every system trains the same MLP (width 32, batch 8, Adam) and is timed in
+interleaved rounds (each round runs every system once, for ``--steps`` steps), because
+these machines are noisy; we report per-system median µs/step and the median (and
+min-max spread) of the per-round ratio to raw ``jax.jit`` with donation. First-call
+time (trace + compile + one step) is reported as a ratio too.
+
+Run: ``python benchmarks/step_overhead.py [--depths 2 32 128] [--rounds 5] [--write]``.
+``--write`` writes the Markdown table to docs/performance.md (section for this machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import jaxmod.nn.functional as F
+import numpy as np
+import optax
+
+import jaxmod
+from jaxmod import nn
+
+LR = 1e-3
+
+
+# ------------------------------------------------------------------- systems
+def make_raw(depth: int, width: int, batch: int) -> Callable[[], Callable[[], None]]:
+    def setup() -> Callable[[], None]:
+        key = jax.random.key(0)
+        params = {}
+        for i in range(depth):
+            key, k = jax.random.split(key)
+            params[f"w{i}"] = jax.random.normal(k, (width, width)) * 0.1
+            params[f"b{i}"] = jnp.zeros((width,))
+        tx = optax.adam(LR)
+        state = [params, tx.init(params)]
+        x = jnp.ones((batch, width))
+        y = jnp.zeros((batch, width))
+
+        def loss_fn(p: dict, x: jax.Array, y: jax.Array) -> jax.Array:
+            h = x
+            for i in range(depth):
+                h = h @ p[f"w{i}"].T + p[f"b{i}"]
+                if i < depth - 1:
+                    h = jax.nn.relu(h)
+            return jnp.mean((h - y) ** 2)
+
+        @jax.jit
+        def _step(p, s, x, y):  # noqa: ANN001, ANN202
+            loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+            u, s = tx.update(g, s, p)
+            return optax.apply_updates(p, u), s, loss
+
+        step = jax.jit(_step.__wrapped__, donate_argnums=(0, 1))
+
+        def run() -> None:
+            state[0], state[1], loss = step(state[0], state[1], x, y)
+            state.append(loss)
+            del state[2:]
+
+        run.sync = lambda: jax.block_until_ready(state[0])  # type: ignore[attr-defined]
+        return run
+
+    return setup
+
+
+class _MLP(nn.Module):
+    def __init__(self, depth: int, width: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(width, width) for _ in range(depth)])
+
+    def forward(self, x: jax.Array) -> jax.Array:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = jax.nn.relu(x)
+        return x
+
+
+def make_jaxmod(depth: int, width: int, batch: int) -> Callable[[], Callable[[], None]]:
+    def setup() -> Callable[[], None]:
+        jaxmod.manual_seed(0)
+        model = _MLP(depth, width)
+        opt = jaxmod.optim.Adam(model.parameters(), lr=LR)
+        x = jnp.ones((batch, width))
+        y = jnp.zeros((batch, width))
+
+        @jaxmod.jit
+        def step(model, opt, x, y):  # noqa: ANN001, ANN202
+            loss, grads = jaxmod.value_and_grad(lambda m: F.mse_loss(m(x), y))(model)
+            opt.step(grads)
+            return loss
+
+        def run() -> None:
+            step(model, opt, x, y)
+
+        run.sync = lambda: jax.block_until_ready(model.layers[0].weight.value)  # type: ignore[attr-defined]
+        return run
+
+    return setup
+
+
+def make_nnx(depth: int, width: int, batch: int, cached: bool) -> Callable[[], Callable[[], None]]:
+    def setup() -> Callable[[], None]:
+        from flax import nnx
+
+        class M(nnx.Module):
+            def __init__(self, rngs: nnx.Rngs) -> None:
+                self.layers = nnx.List([nnx.Linear(width, width, rngs=rngs) for _ in range(depth)])
+
+            def __call__(self, x: jax.Array) -> jax.Array:
+                for i, layer in enumerate(self.layers):
+                    x = layer(x)
+                    if i < depth - 1:
+                        x = jax.nn.relu(x)
+                return x
+
+        model = M(nnx.Rngs(0))
+        opt = nnx.Optimizer(model, optax.adam(LR), wrt=nnx.Param)
+        x = jnp.ones((batch, width))
+        y = jnp.zeros((batch, width))
+
+        def train_step(model, opt, x, y):  # noqa: ANN001, ANN202
+            loss, g = nnx.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+            opt.update(model, g)
+            return loss
+
+        step = nnx.jit(train_step, donate_argnums=(0, 1))
+        if cached:
+            step = nnx.cached_partial(step, model, opt)
+
+            def run() -> None:
+                step(x, y)
+        else:
+
+            def run() -> None:
+                step(model, opt, x, y)
+
+        run.sync = lambda: jax.block_until_ready(nnx.state(model))  # type: ignore[attr-defined]
+        return run
+
+    return setup
+
+
+def make_eqx(depth: int, width: int, batch: int) -> Callable[[], Callable[[], None]]:
+    def setup() -> Callable[[], None]:
+        import equinox as eqx
+
+        keys = jax.random.split(jax.random.key(0), depth)
+        layers = [eqx.nn.Linear(width, width, key=k) for k in keys]
+        tx = optax.adam(LR)
+        holder = [layers, tx.init(eqx.filter(layers, eqx.is_array))]
+        x = jnp.ones((batch, width))
+        y = jnp.zeros((batch, width))
+
+        def fwd(ls: list, x: jax.Array) -> jax.Array:
+            for i, layer in enumerate(ls):
+                x = jax.vmap(layer)(x)
+                if i < depth - 1:
+                    x = jax.nn.relu(x)
+            return x
+
+        @eqx.filter_jit(donate="all")
+        def step(ls, s, x, y):  # noqa: ANN001, ANN202
+            loss, g = eqx.filter_value_and_grad(lambda m: jnp.mean((fwd(m, x) - y) ** 2))(ls)
+            u, s = tx.update(g, s, eqx.filter(ls, eqx.is_array))
+            return eqx.apply_updates(ls, u), s, loss
+
+        def run() -> None:
+            holder[0], holder[1], _ = step(holder[0], holder[1], x, y)
+
+        run.sync = lambda: jax.block_until_ready(eqx.filter(holder[0], eqx.is_array))  # type: ignore[attr-defined]
+        return run
+
+    return setup
+
+
+def make_torch(
+    depth: int, width: int, batch: int, compiled: bool
+) -> Callable[[], Callable[[], None]]:
+    def setup() -> Callable[[], None]:
+        import torch
+
+        torch.manual_seed(0)
+        layers = []
+        for i in range(depth):
+            layers.append(torch.nn.Linear(width, width))
+            if i < depth - 1:
+                layers.append(torch.nn.ReLU())
+        model = torch.nn.Sequential(*layers)
+        opt = torch.optim.Adam(model.parameters(), lr=LR)
+        x = torch.ones(batch, width)
+        y = torch.zeros(batch, width)
+
+        def train_step() -> None:
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+
+        fn = torch.compile(train_step) if compiled else train_step
+        run = fn
+        run_wrapped = lambda: run()  # noqa: E731
+        run_wrapped.sync = lambda: None  # type: ignore[attr-defined]
+        return run_wrapped
+
+    return setup
+
+
+# ------------------------------------------------------------------- timing
+def _time(run: Callable[[], None], steps: int) -> float:
+    run.sync()  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        run()
+    run.sync()  # type: ignore[attr-defined]
+    return (time.perf_counter() - t0) / steps * 1e6
+
+
+def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
+                systems: dict[str, Callable]) -> dict[str, dict[str, float]]:  # fmt: skip
+    runners: dict[str, Callable[[], None]] = {}
+    first: dict[str, float] = {}
+    for name, setup in systems.items():
+        try:
+            t0 = time.perf_counter()
+            run = setup()
+            run()
+            run.sync()  # type: ignore[attr-defined]
+            first[name] = (time.perf_counter() - t0) * 1e3
+            for _ in range(max(3, steps // 10)):
+                run()
+            runners[name] = run
+        except ImportError as e:  # a peer that cannot run here is reported, not fatal
+            print(f"  {name}: skipped ({type(e).__name__}: {e})", file=sys.stderr)
+    per_round: dict[str, list[float]] = {n: [] for n in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            per_round[name].append(_time(run, steps))
+    out: dict[str, dict[str, float]] = {}
+    raw = per_round["raw jax.jit"]
+    for name, times in per_round.items():
+        ratios = [t / r for t, r in zip(times, raw)]
+        out[name] = {
+            "us": statistics.median(times),
+            "ratio": statistics.median(ratios),
+            "lo": min(ratios),
+            "hi": max(ratios),
+            "first_ms": first[name],
+            "first_ratio": first[name] / first["raw jax.jit"],
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--depths", type=int, nargs="*", default=[2, 32, 128])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=0, help="steps per round (default: by depth)")
+    ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=False)
+    ap.add_argument("--compute-bound", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--write", action="store_true", help="write docs/performance.md")
+    args = ap.parse_args()
+    backend = jax.default_backend()
+    if backend == "gpu":
+        try:
+            import torch
+
+            torch.backends.cuda.matmul.allow_tf32 = True
+        except ImportError:
+            pass
+    configs = [(d, 32, 8) for d in args.depths]
+    if args.compute_bound:
+        configs.append((2, 4096, 1024) if backend == "gpu" else (2, 1024, 256))
+    rows = []
+    for depth, width, batch in configs:
+        steps = args.steps or max(20, min(500, 20000 // (depth * max(1, width // 32))))
+        systems: dict[str, Callable] = {
+            "raw jax.jit": make_raw(depth, width, batch),
+            "jaxmod.jit": make_jaxmod(depth, width, batch),
+        }
+        if args.peers and width == 32:
+            systems["nnx.jit"] = make_nnx(depth, width, batch, cached=False)
+            systems["nnx.cached_partial"] = make_nnx(depth, width, batch, cached=True)
+            systems["eqx.filter_jit"] = make_eqx(depth, width, batch)
+            if backend == "cpu":
+                systems["torch eager"] = make_torch(depth, width, batch, compiled=False)
+            if args.torch_compile and backend == "cpu":
+                systems["torch.compile"] = make_torch(depth, width, batch, compiled=True)
+        print(f"depth {depth}, width {width}, batch {batch}: {steps} steps x {args.rounds} rounds",
+              flush=True)  # fmt: skip
+        res = bench_depth(depth, width, batch, args.rounds, steps, systems)
+        for name, r in res.items():
+            print(
+                f"  {name:20s} {r['us']:10.1f} us/step  ratio {r['ratio']:6.2f}x "
+                f"[{r['lo']:.2f}-{r['hi']:.2f}]  first call {r['first_ms']:8.1f} ms "
+                f"({r['first_ratio']:.2f}x)",
+                flush=True,
+            )
+            rows.append((depth, width, batch, name, r))
+    table = _markdown(rows, backend)
+    print(table)
+    if args.write:
+        _write(table, backend)
+
+
+def _machine() -> str:
+    dev = jax.devices()[0]
+    return f"{dev.platform}: {getattr(dev, 'device_kind', '')}".strip()
+
+
+def _markdown(rows: list, backend: str) -> str:
+    import jax as _jax
+
+    lines = [
+        f"### {_machine()} ({platform.processor() or platform.machine()}, "
+        f"{__import__('os').cpu_count()} cores)",
+        "",
+        f"jax {_jax.__version__}, jaxmod {jaxmod.__version__}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}. Median of per-round ratios to raw `jax.jit` with donation "
+        "(spread in brackets); first call = trace + compile + one step.",
+        "",
+        "| depth | width | batch | system | µs/step | ratio | spread | first call ms "
+        "| first ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for depth, width, batch, name, r in rows:
+        lines.append(
+            f"| {depth} | {width} | {batch} | {name} | {r['us']:.1f} | {r['ratio']:.2f}x | "
+            f"{r['lo']:.2f}-{r['hi']:.2f} | {r['first_ms']:.0f} | {r['first_ratio']:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _write(table: str, backend: str) -> None:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+    text = path.read_text() if path.exists() else "# Performance\n"
+    marker_start = f"<!-- step_overhead:{backend} -->"
+    marker_end = f"<!-- /step_overhead:{backend} -->"
+    block = f"{marker_start}\n{table}{marker_end}"
+    if marker_start in text:
+        a = text.index(marker_start)
+        b = text.index(marker_end) + len(marker_end)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

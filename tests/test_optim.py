@@ -399,3 +399,44 @@ def test_from_optax_inject_hyperparams() -> None:
     np.testing.assert_allclose(
         np.asarray(model[0].weight._value), w - 0.1 * np.asarray(g["0.weight"]), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("Adam", dict(lr=1e-2, amsgrad=True)), ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True))],
+    ids=["Adam", "SGD"],
+)
+def test_jit_step_matches_eager_and_lr_change_does_not_retrace(case) -> None:
+    name, kw = case
+    jaxmod.manual_seed(6)
+    model, ref = _mlp(), _mlp()
+    for a, b in zip(ref.parameters(), model.parameters()):
+        a._value = jnp.array(b._value, copy=True)  # jit donates model's buffers
+    opt = getattr(optim, name)(model.parameters(), **kw)
+    opt_ref = getattr(optim, name)(ref.parameters(), **kw)
+    x, y = jnp.asarray(X), jnp.asarray(Y)
+
+    @jaxmod.jit
+    def train_step(model, opt, x, y):
+        loss, grads = jaxmod.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+        opt.step(grads)
+        return loss
+
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    sched_ref = optim.lr_scheduler.StepLR(opt_ref, step_size=2, gamma=0.5)
+    for i in range(8):
+        if i == 5:
+            opt.param_groups[0]["lr"] = opt_ref.param_groups[0]["lr"] = 0.003
+        train_step(model, opt, x, y)
+        opt_ref.step(grads_of(ref))
+        sched.step()
+        sched_ref.step()
+        for a, b in zip(model.parameters(), ref.parameters()):
+            np.testing.assert_allclose(
+                np.asarray(a._value), np.asarray(b._value), rtol=1e-6, atol=1e-7, err_msg=str(i)
+            )
+    assert train_step.trace_count == 1
+    for k, v in opt.state_dict()["state"][0].items():
+        np.testing.assert_allclose(
+            np.asarray(v), np.asarray(opt_ref.state_dict()["state"][0][k]), rtol=1e-6
+        )

@@ -279,7 +279,10 @@ class Optimizer:
         for p in group["params"]:
             if keep and id(p) in self._state_boxes:
                 continue
-            state = {"step": jnp.zeros((), jnp.int32), "opt": tx.init(p._value)}
+            # Distinct buffers for every leaf: optax inits may reuse one zeros array for
+            # several moments, and jaxmod.jit donates state buffers.
+            opt = jax.tree.map(lambda x: jnp.array(x, copy=True), tx.init(p._value))
+            state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
             box = self._state_boxes.get(id(p))
             if box is None:
                 box = self._state_boxes[id(p)] = Variable()

@@ -440,3 +440,40 @@ def test_jit_step_matches_eager_and_lr_change_does_not_retrace(case) -> None:
         np.testing.assert_allclose(
             np.asarray(v), np.asarray(opt_ref.state_dict()["state"][0][k]), rtol=1e-6
         )
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_minimises_rosenbrock_and_quadratic(line_search_fn) -> None:
+    xy = nn.Parameter(jnp.array([-1.5, 2.0]))
+
+    def rosen(v):
+        return (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2
+
+    vg = jax.jit(jax.value_and_grad(rosen))
+
+    def closure():
+        loss, g = vg(xy._value)
+        return loss, [g]
+
+    lr = 1.0 if line_search_fn else 1e-3
+    opt = optim.LBFGS([xy], lr=lr, max_iter=50, line_search_fn=line_search_fn)
+    first = opt.step(closure)
+    for _ in range(10 if line_search_fn else 20):
+        opt.step(closure)
+    # a fixed step (no line search) only makes slow progress on Rosenbrock's valley
+    assert float(rosen(xy._value)) < (1e-3 if line_search_fn else 0.9 * float(first))
+    if line_search_fn:
+        np.testing.assert_allclose(np.asarray(xy._value), [1.0, 1.0], atol=1e-2)
+    # quadratic, loss-only closure with p.grad (torch style)
+    w = nn.Parameter(jnp.array([3.0, -2.0, 1.0]))
+    a = jnp.array([1.0, 10.0, 0.5])
+
+    def closure2():
+        loss, w.grad = jax.value_and_grad(lambda v: jnp.sum(a * v**2))(w._value)
+        return loss
+
+    opt2 = optim.LBFGS([w], line_search_fn=line_search_fn, lr=1.0 if line_search_fn else 0.05)
+    for _ in range(10):
+        opt2.step(closure2)
+    assert float(jnp.sum(a * w._value**2)) < 1e-4
+    assert opt2.state_dict()["state"][0]["n_iter"] > 0

@@ -21,11 +21,11 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import jaxmod.nn.functional as F
 import numpy as np
 import optax
 
 import jaxmod
+import jaxmod.nn.functional as F
 from jaxmod import nn
 
 LR = 1e-3

@@ -137,6 +137,24 @@ def _set_counts(tree: Any, step: int) -> Any:
     return tree
 
 
+def _share_scalars(tx: optax.GradientTransformation, states: list) -> list:
+    """Give every parameter's state the first parameter's scalar leaves (step counts).
+
+    While a group's parameters are stepped together their counts are equal, and
+    sharing one traced scalar lets XLA compute the per-step scalars (bias corrections,
+    schedules) once instead of once per parameter: far fewer kernels per step.
+    """
+    per_param = jax.eval_shape(tx.init, jax.ShapeDtypeStruct((2,), jnp.float32))
+    scalar = [jnp.shape(leaf) == () for leaf in jax.tree_util.tree_leaves(per_param)]
+    first_leaves, _ = jax.tree_util.tree_flatten(states[0]["opt"])
+    out = [states[0]]
+    for s in states[1:]:
+        leaves, tdef = jax.tree_util.tree_flatten(s["opt"])
+        leaves = [f if sc else x for f, x, sc in zip(first_leaves, leaves, scalar)]
+        out.append({"step": states[0]["step"], "opt": jax.tree_util.tree_unflatten(tdef, leaves)})
+    return out
+
+
 def _get_path(tree: Any, path: tuple) -> Any:
     for k in path:
         tree = tree[k] if isinstance(k, int) or isinstance(tree, Mapping) else getattr(tree, k)
@@ -243,6 +261,9 @@ class Optimizer:
         self._structures: dict[int, Hashable] = {}
         self._update_cache: dict[Hashable, Callable] = {}
         self._vars_cache: tuple[Hashable, list] | None = None
+        # Per group: whether every parameter has been stepped at every step so far, so
+        # that all their step counts are equal (see ``_share_scalars``).
+        self._lockstep: dict[int, bool] = {}
         if isinstance(params, (Parameter, jax.Array)):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
@@ -390,6 +411,17 @@ class Optimizer:
         self._vars_cache = (key, out)
         return out
 
+    def _jaxmod_static_(self) -> Hashable:
+        """What shapes a jitted step besides values: options, structures, lockstep flags."""
+        return (
+            type(self),
+            tuple(
+                tuple(sorted((k, repr(v)) for k, v in self._static(g).items()))
+                for g in self.param_groups
+            ),  # fmt: skip
+            tuple(self._lockstep.get(id(g), True) for g in self.param_groups),
+        )
+
     # -- gradients ---------------------------------------------------------------------
     def _flat_params(self) -> list[Parameter]:
         return [p for g in self.param_groups for p in g["params"]]
@@ -448,8 +480,12 @@ class Optimizer:
         fn = cache.get(key)
         if fn is None:
 
-            def run(hp: dict, params: list, grads: list, states: list) -> tuple[list, list]:
+            def run(
+                hp: dict, params: list, grads: list, states: list, lockstep: bool
+            ) -> tuple[list, list]:
                 tx = transform(struct, static, hp)
+                if lockstep and len(states) > 1:
+                    states = _share_scalars(tx, states)
                 new_params, new_states = [], []
                 for p, g, s in zip(params, grads, states):
                     g = jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
@@ -458,7 +494,7 @@ class Optimizer:
                     new_states.append({"step": s["step"] + 1, "opt": opt_state})
                 return new_params, new_states
 
-            fn = cache[key] = jax.jit(run)
+            fn = cache[key] = jax.jit(run, static_argnames="lockstep")
         return fn
 
     def step(self, grads: Any = None, closure: Callable[[], Any] | None = None) -> Any:
@@ -497,8 +533,17 @@ class Optimizer:
                         f"{p.shape}"
                     )
                 grads_in.append(g)
+            lockstep = self._lockstep.get(id(group), True)
+            if lockstep and len(items) < len(group["params"]):
+                # From now on this group's parameters may have different step counts.
+                self._lockstep[id(group)] = lockstep = False
+                _module._bump_version()
             new_p, new_s = fn(
-                self._hparams(group), [p._value for p in items], grads_in, [b.state for b in boxes]
+                self._hparams(group),
+                [p._value for p in items],
+                grads_in,
+                [b.state for b in boxes],
+                lockstep=lockstep,
             )
             for p, v in zip(items, new_p):
                 p._value = v
@@ -623,6 +668,9 @@ class Optimizer:
             step = 1 if step is None else int(np.asarray(_to_jax(step)))
             opt = _set_counts(opt, step)
             box.state = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
+        for g in self.param_groups:  # equal step counts again allow shared scalars
+            steps = {int(self._state_boxes[id(p)].state["step"]) for p in g["params"]}
+            self._lockstep[id(g)] = len(steps) <= 1
         self._vars_cache = None
         _module._bump_version()
 

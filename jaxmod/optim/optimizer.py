@@ -80,46 +80,55 @@ def _to_jax(x: Any, dtype: Any = None) -> Any:
     return jnp.array(x, dtype=dtype, copy=True)
 
 
-class _HyperParamRef:
-    """A read-only view of ``group[key]`` that :func:`jaxmod.jit` passes in as a traced input.
+class _HyperParams:
+    """A read-only view of a group's numeric hyper-parameters that :func:`jaxmod.jit`
+    passes in as traced inputs.
 
-    jaxmod.jit reads ``_value`` before tracing, sets it to the tracer while tracing and
-    never writes a result back (``_jaxmod_readonly``), so the compiled step reads the
-    current hyper-parameter at every call instead of a baked-in constant.
+    jaxmod.jit reads ``_value`` before each call, sets it to tracers while tracing and never
+    writes a result back (``_jaxmod_readonly``), so the compiled step reads the current
+    hyper-parameters at every call instead of baked-in constants. Python numbers are
+    converted to (weakly typed) device scalars once and reused while unchanged: one
+    property read per group per call.
     """
 
-    __slots__ = ("group", "key", "_seen", "_device")
+    __slots__ = ("group", "keys", "_seen", "_device")
     _jaxmod_readonly = True
 
-    def __init__(self, group: dict, key: str) -> None:
+    def __init__(self, group: dict, keys: tuple[str, ...]) -> None:
         self.group = group
-        self.key = key
+        self.keys = keys
         self._seen: Any = None
         self._device: Any = None
 
     @property
     def _value(self) -> Any:
-        v = self.group[self.key]
-        if v is self._seen:
-            return self._device
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            # A Python number crosses to the device on every jitted call; convert it once
-            # (weakly typed, like the Python number) and reuse it while it is unchanged.
-            self._seen, self._device = v, jnp.asarray(v)
-            return self._device
-        if isinstance(v, tuple) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
-        ):
-            self._seen, self._device = v, tuple(jnp.asarray(x) for x in v)
-            return self._device
-        return v
+        g = self.group
+        current = [g[k] for k in self.keys]
+        seen = self._seen
+        if seen is not None:
+            for a, b in zip(current, seen):
+                if a is not b:
+                    break
+            else:
+                return self._device
+        self._seen, self._device = current, tuple(_on_device(v) for v in current)
+        return self._device
 
     @_value.setter
-    def _value(self, value: Any) -> None:
-        self.group[self.key] = value
+    def _value(self, values: Any) -> None:
+        for k, v in zip(self.keys, values):
+            self.group[k] = v
 
     def __repr__(self) -> str:
-        return f"_HyperParamRef({self.key!r}={self.group[self.key]!r})"
+        return f"_HyperParams({ {k: self.group[k] for k in self.keys} })"
+
+
+def _on_device(v: Any) -> Any:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return jnp.asarray(v)
+    if isinstance(v, tuple) and all(isinstance(x, (int, float)) for x in v):
+        return tuple(jnp.asarray(x) for x in v)
+    return v
 
 
 def _set_counts(tree: Any, step: int) -> Any:
@@ -407,7 +416,8 @@ class Optimizer:
         out: list = list(params)
         out += [self._state_boxes[id(p)] for p in params]
         for g, (_, keys) in zip(self.param_groups, sig):
-            out += [_HyperParamRef(g, k) for k in keys]
+            if keys:
+                out.append(_HyperParams(g, keys))
         self._vars_cache = (key, out)
         return out
 

@@ -191,6 +191,10 @@ class EmbeddingBag(Module):
         device: where to place the parameter.
         dtype: parameter dtype (default float32).
 
+    With ``scale_grad_by_freq`` each row's gradient is divided by that index's count in
+    the batch, as documented; torch 2.13's CPU kernel divides by other counts in some
+    batches (e.g. ``[[3, 3, 3, 3, 1, 2, 2]]`` gives row 3 the gradient 2, not 1).
+
     ``forward(input, offsets=None, per_sample_weights=None)`` takes ``(B, N)`` indices
     (one bag per row), or 1-D indices with ``offsets`` giving each bag's start.
     """

@@ -181,9 +181,12 @@ class MultiheadAttention(Module):
         q_in, k_in, v_in = (jnp.asarray(_unwrap(t)) for t in (query, key, value))
         is_batched = self._check_shapes(q_in, k_in, v_in, key_padding_mask, attn_mask)
         kpm = _canonical_mask(
-            key_padding_mask, "key_padding_mask", _none_or_dtype(attn_mask), "attn_mask",
+            key_padding_mask,
+            "key_padding_mask",
+            _none_or_dtype(attn_mask),
+            "attn_mask",
             q_in.dtype,
-        )  # fmt: skip
+        )
         if is_causal and attn_mask is None:
             raise RuntimeError(
                 "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
@@ -268,9 +271,13 @@ class MultiheadAttention(Module):
                 weights = weights.mean(axis=1)
         else:
             out = F.scaled_dot_product_attention(
-                jnp.swapaxes(q, 1, 2), jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2),
-                mask, dropout_p, is_causal,
-            )  # fmt: skip
+                jnp.swapaxes(q, 1, 2),
+                jnp.swapaxes(k, 1, 2),
+                jnp.swapaxes(v, 1, 2),
+                mask,
+                dropout_p,
+                is_causal,
+            )
             out = jnp.swapaxes(out, 1, 2)
         out = F.linear(out.reshape(B, L, E), self.out_proj.weight, self.out_proj.bias)
         if not is_batched:
@@ -337,8 +344,7 @@ class MultiheadAttention(Module):
                     expected = (self.num_heads, q.shape[0], k.shape[0])
                     if tuple(m.shape) != expected:
                         raise AssertionError(
-                            f"Expected `attn_mask` shape to be {expected} but got "
-                            f"{tuple(m.shape)}"
+                            f"Expected `attn_mask` shape to be {expected} but got {tuple(m.shape)}"
                         )
             return False
         raise AssertionError(

@@ -174,9 +174,7 @@ class RNNBase(Module):
         if input_size <= 0:
             raise ValueError("input_size must be greater than zero")
         if not isinstance(hidden_size, int):
-            raise TypeError(
-                f"hidden_size should be of type int, got: {type(hidden_size).__name__}"
-            )
+            raise TypeError(f"hidden_size should be of type int, got: {type(hidden_size).__name__}")
         if hidden_size <= 0:
             raise ValueError("hidden_size must be greater than zero")
         if num_layers <= 0:
@@ -318,7 +316,9 @@ class RNNBase(Module):
                     w["w_hr"] = w_hr[0]
                 if b_hh and not fold_hh:
                     w["b_hh"] = b_hh[0]
-                ys, h, c = _scan_layer(mode, xgs[0], h0[layer], None if c0 is None else c0[layer], w)
+                ys, h, c = _scan_layer(
+                    mode, xgs[0], h0[layer], None if c0 is None else c0[layer], w
+                )
                 out = ys
                 h, c = h[None], (None if c is None else c[None])
             else:

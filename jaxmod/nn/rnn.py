@@ -14,6 +14,7 @@ PackedSequence inputs are not supported.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -99,6 +100,37 @@ def _scan_layer(
 
     h, ys = jax.lax.scan(step, h0, xg)
     return ys, h, None
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _layer(
+    mode: str, x: Array, h0: Array, c0: Array | None, params: tuple[dict[str, Array], ...]
+) -> tuple[Array, Array, Array | None]:
+    """One (uni- or bidirectional) layer over time-major ``x`` ``(T, B, I)``.
+
+    ``params`` holds one dict per direction (``weight_ih``, ``weight_hh``, optional
+    ``bias_ih``/``bias_hh``/``weight_hr``); ``h0``/``c0`` are ``(D, B, .)``. Compiled once
+    per configuration and shape, so eager calls reuse it and ``jax.grad`` differentiates
+    it as a whole; under an outer ``jit`` it is inlined.
+    """
+    fold_hh = mode != "GRU"  # GRU keeps b_hn inside r * (W_hn h + b_hn)
+    xgs = []
+    for d, p in enumerate(params):
+        bias = p.get("bias_ih")
+        if bias is not None and fold_hh:
+            bias = bias + p["bias_hh"]
+        xgs.append(F.linear(x if d == 0 else x[::-1], p["weight_ih"], bias))
+    w = {"w_hh": jnp.stack([p["weight_hh"] for p in params])}
+    if "weight_hr" in params[0]:
+        w["w_hr"] = jnp.stack([p["weight_hr"] for p in params])
+    if "bias_hh" in params[0] and not fold_hh:
+        w["b_hh"] = jnp.stack([p["bias_hh"] for p in params])[:, None]
+    if len(params) == 1:  # no direction axis inside the scan
+        w = {k: v[0] for k, v in w.items()}
+        ys, h, c = _scan_layer(mode, xgs[0], h0[0], None if c0 is None else c0[0], w)
+        return ys, h[None], (None if c is None else c[None])
+    ys, h, c = _scan_layer(mode, jnp.stack(xgs, axis=1), h0, c0, w)  # xs: (T, D, B, G)
+    return jnp.concatenate([ys[:, 0], ys[::-1, 1]], axis=-1), h, c
 
 
 # ----------------------------------------------------------------------------------------
@@ -292,48 +324,17 @@ class RNNBase(Module):
     def _run(self, x: Array, h0: Array, c0: Array | None) -> tuple[Array, Array, Array | None]:
         """All layers over time-major ``x``; returns ``(output, h_n, c_n)``."""
         D = 2 if self.bidirectional else 1
-        mode = self.mode
-        fold_hh = mode != "GRU"  # GRU keeps b_hn inside r * (W_hn h + b_hn)
         hs, cs = [], []
         for layer in range(self.num_layers):
-            xgs, w_hh, w_hr, b_hh = [], [], [], []
-            for d in range(D):
-                names = self._all_weights[layer * D + d]
-                p = {n.split("_l")[0]: _unwrap(getattr(self, n)) for n in names}
-                xd = x if d == 0 else x[::-1]
-                bias = None
-                if self.bias:
-                    bias = p["bias_ih"] + p["bias_hh"] if fold_hh else p["bias_ih"]
-                    b_hh.append(p["bias_hh"])
-                xgs.append(F.linear(xd, p["weight_ih"], bias))
-                w_hh.append(p["weight_hh"])
-                if self.proj_size > 0:
-                    w_hr.append(p["weight_hr"])
+            params = tuple(
+                {n.split("_l")[0]: _unwrap(getattr(self, n)) for n in names}
+                for names in self._all_weights[layer * D : layer * D + D]
+            )
             sl = slice(layer * D, layer * D + D)
-            if D == 1:
-                w = {"w_hh": w_hh[0]}
-                if w_hr:
-                    w["w_hr"] = w_hr[0]
-                if b_hh and not fold_hh:
-                    w["b_hh"] = b_hh[0]
-                ys, h, c = _scan_layer(
-                    mode, xgs[0], h0[layer], None if c0 is None else c0[layer], w
-                )
-                out = ys
-                h, c = h[None], (None if c is None else c[None])
-            else:
-                w = {"w_hh": jnp.stack(w_hh)}
-                if w_hr:
-                    w["w_hr"] = jnp.stack(w_hr)
-                if b_hh and not fold_hh:
-                    w["b_hh"] = jnp.stack(b_hh)[:, None]
-                xg = jnp.stack(xgs, axis=1)  # (T, D, B, G)
-                ys, h, c = _scan_layer(mode, xg, h0[sl], None if c0 is None else c0[sl], w)
-                out = jnp.concatenate([ys[:, 0], ys[::-1, 1]], axis=-1)
+            x, h, c = _layer(self.mode, x, h0[sl], None if c0 is None else c0[sl], params)
             hs.append(h)
             if c is not None:
                 cs.append(c)
-            x = out
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
         h_n = jnp.concatenate(hs, axis=0)

@@ -89,17 +89,19 @@ def _seq(batch_first=False, batched=True, features=I):
 
 # ----------------------------------------------------------------------------- layers
 CASES = [
-    # (class, kwargs, batch_first, batched, with h0, train)
-    ("LSTM", {"num_layers": 2, "bidirectional": True}, False, True, False, False),
-    ("LSTM", {"num_layers": 2, "batch_first": True, "proj_size": P}, True, True, True, True),
-    ("LSTM", {"bidirectional": True, "proj_size": P}, False, False, True, False),
-    ("LSTM", {"bias": False}, False, True, True, True),
-    ("GRU", {"num_layers": 2, "bidirectional": True}, False, True, True, False),
-    ("GRU", {"batch_first": True}, True, False, False, True),
-    ("GRU", {"bias": False, "batch_first": True}, True, True, True, False),
-    ("RNN", {"nonlinearity": "relu", "num_layers": 2}, False, True, True, True),
-    ("RNN", {"bidirectional": True, "bias": False}, False, False, False, False),
-    ("RNN", {"batch_first": True}, True, True, False, False),
+    # (class, kwargs, batch_first, batched, with h0, train, jit); multi-layer cases run
+    # under jaxmod.jit (one compile is cheaper than eager kernels for each layer)
+    ("LSTM", {"num_layers": 2, "bidirectional": True}, False, True, False, False, True),
+    ("LSTM", {"num_layers": 2, "batch_first": True, "proj_size": P}, True, True, True, True, True),
+    ("LSTM", {"bidirectional": True, "proj_size": P}, False, False, True, False, False),
+    ("LSTM", {"bias": False}, False, True, True, True, False),
+    ("LSTM", {"batch_first": True}, True, True, False, False, False),
+    ("GRU", {"num_layers": 2, "bidirectional": True}, False, True, True, False, True),
+    ("GRU", {"batch_first": True}, True, False, False, True, False),
+    ("GRU", {"bias": False, "bidirectional": True}, False, True, True, False, False),
+    ("RNN", {"nonlinearity": "relu", "num_layers": 2}, False, True, True, True, True),
+    ("RNN", {"bidirectional": True, "bias": False}, False, False, False, False, False),
+    ("RNN", {"batch_first": True}, True, True, False, False, False),
 ]
 
 
@@ -113,8 +115,8 @@ def _h0(name, kw, batched):
     return torch.randn(*shape, H)
 
 
-@pytest.mark.parametrize("name,kw,batch_first,batched,with_h0,train", CASES)
-def test_layer_parity(name, kw, batch_first, batched, with_h0, train):
+@pytest.mark.parametrize("name,kw,batch_first,batched,with_h0,train,jit", CASES)
+def test_layer_parity(name, kw, batch_first, batched, with_h0, train, jit):
     t, j = _pair(name, I, H, **kw)
     t.train(train)
     j.train(train)
@@ -136,20 +138,7 @@ def test_layer_parity(name, kw, batch_first, batched, with_h0, train):
         def call(m, x):
             return m(x)
 
-    parity(t, j, inputs, call)
-
-
-@pytest.mark.parametrize(
-    "name,kw",
-    [
-        ("LSTM", {"num_layers": 2, "bidirectional": True, "proj_size": P, "batch_first": True}),
-        ("GRU", {"num_layers": 2, "bidirectional": True}),
-    ],
-)
-def test_layer_parity_jit(name, kw):
-    t, j = _pair(name, I, H, **kw)
-    x = _seq(kw.get("batch_first", False))
-    parity(t, j, [x], lambda m, x: m(x), jit=True)
+    parity(t, j, inputs, call, jit=jit)
 
 
 CELL_CASES = [
@@ -209,15 +198,14 @@ def test_repr_and_state_dict(name, args, kw):
         assert tuple(js[k].shape) == tuple(ts[k].shape), k
 
 
-@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN", "LSTMCell"])
-def test_default_init_range(name):
-    m = getattr(jnn, name)(I, 16)
-    bound = 1 / np.sqrt(16)
-    for n, p in m.named_parameters():
-        v = np.asarray(p.value)
-        assert v.dtype == np.float32
-        assert np.all(np.abs(v) <= bound), n
-        assert v.std() > bound / 4, n  # drawn, not constant
+def test_default_init_range():
+    bound = 1 / np.sqrt(H)
+    for m in (jnn.LSTM(I, H, num_layers=2), jnn.GRUCell(I, H)):
+        for n, p in m.named_parameters():
+            v = np.asarray(p.value)
+            assert v.dtype == np.float32
+            assert np.all(np.abs(v) <= bound), n
+            assert v.std() > bound / 4, n  # drawn, not constant
 
 
 def test_lstm_time_loop_is_a_scan():

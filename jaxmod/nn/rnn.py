@@ -434,6 +434,23 @@ class GRU(RNNBase):
     forward = RNN.forward
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _cell(
+    mode: str, x: Array, h: Array, c: Array | None, p: dict[str, Array]
+) -> tuple[Array, Array | None]:
+    """One step of a cell, compiled once per configuration and shape."""
+    fold_hh = mode != "GRU"
+    bias = p.get("bias_ih")
+    if bias is not None and fold_hh:
+        bias = bias + p["bias_hh"]
+    xg = F.linear(x, p["weight_ih"], bias)
+    if mode == "LSTM":
+        return _lstm_step(xg, h, c, p["weight_hh"], None)
+    if mode == "GRU":
+        return _gru_step(xg, h, p["weight_hh"], p.get("bias_hh")), None
+    return _rnn_step(xg, h, p["weight_hh"], mode == "RNN_RELU"), None
+
+
 # ----------------------------------------------------------------------------------------
 # cells
 # ----------------------------------------------------------------------------------------
@@ -494,13 +511,12 @@ class RNNCellBase(Module):
             raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {h.ndim}D instead")
         return h if batched else h[None]
 
-    def _xg(self, x: Array, fold_hh: bool) -> Array:
-        b = None
+    def _params(self) -> dict[str, Array]:
+        p = {"weight_ih": _unwrap(self.weight_ih), "weight_hh": _unwrap(self.weight_hh)}
         if self.bias_ih is not None:
-            b = _unwrap(self.bias_ih)
-            if fold_hh:
-                b = b + _unwrap(self.bias_hh)
-        return F.linear(x, self.weight_ih, b)
+            p["bias_ih"] = _unwrap(self.bias_ih)
+            p["bias_hh"] = _unwrap(self.bias_hh)
+        return p
 
 
 class RNNCell(RNNCellBase):
@@ -524,7 +540,8 @@ class RNNCell(RNNCellBase):
         h = self._hidden(hx, x, batched, "hidden", "RNNCell")
         if self.nonlinearity not in ("tanh", "relu"):
             raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
-        h = _rnn_step(self._xg(x, True), h, _unwrap(self.weight_hh), self.nonlinearity == "relu")
+        mode = "RNN_RELU" if self.nonlinearity == "relu" else "RNN_TANH"
+        h, _ = _cell(mode, x, h, None, self._params())
         return h if batched else h[0]
 
 
@@ -549,7 +566,7 @@ class LSTMCell(RNNCellBase):
         else:
             h = self._hidden(hx[0], x, batched, "hx[0]", "LSTMCell")
             c = self._hidden(hx[1], x, batched, "hx[1]", "LSTMCell")
-        h, c = _lstm_step(self._xg(x, True), h, c, _unwrap(self.weight_hh), None)
+        h, c = _cell("LSTM", x, h, c, self._params())
         return (h, c) if batched else (h[0], c[0])
 
 
@@ -570,6 +587,5 @@ class GRUCell(RNNCellBase):
         """``input`` ``(B, I)`` or ``(I,)``; returns ``h'`` of the same batchedness."""
         x, batched = self._input(input, "GRUCell")
         h = self._hidden(hx, x, batched, "hidden", "GRUCell")
-        b_hh = None if self.bias_hh is None else _unwrap(self.bias_hh)
-        h = _gru_step(self._xg(x, False), h, _unwrap(self.weight_hh), b_hh)
+        h, _ = _cell("GRU", x, h, None, self._params())
         return h if batched else h[0]

@@ -113,13 +113,11 @@ MHA_CASES = [
      {"average_attn_weights": False, "attn_mask": torch.randn(B * NH, L, S)}, False),
     ({"batch_first": True}, True, True,
      {"attn_mask": causal, "is_causal": True, "need_weights": False}, False),
-    ({}, True, True, {"attn_mask": causal, "is_causal": True}, False),
     ({"kdim": 3, "vdim": 6}, False, False, {"key_padding_mask": _kpm(False)}, False),
     ({"batch_first": True}, True, False, {"attn_mask": _bool_mask(L, L), "need_weights": False},
      False),
     ({"kdim": 3, "vdim": 6, "add_bias_kv": True, "batch_first": True}, False, True,
      {"attn_mask": _bool_mask(L, S), "key_padding_mask": _kpm()}, True),
-    ({}, True, True, {"attn_mask": causal, "need_weights": False}, True),
 ]  # fmt: skip
 
 
@@ -137,11 +135,6 @@ def test_mha_parity(ctor, self_attn, batched, fwd, jit):
         ]
         call = _cross_call
     parity(t, j, inputs, call, kwargs=fwd, jit=jit)
-
-
-def test_mha_train_mode_without_dropout():
-    t, j = _pair("MultiheadAttention", E, NH, dropout=0.0)
-    parity(t, j, [_x(L)], _self_call, kwargs={"key_padding_mask": _kpm()[:, :L]})
 
 
 def test_mha_errors():
@@ -169,7 +162,6 @@ def test_mha_dropout_only_in_training():
 # ------------------------------------------------------------------- encoder / decoder
 LAYER_CASES = [
     # (ctor kwargs, batched, forward kwargs, train, jit)
-    ({}, True, {}, False, False),
     ({"norm_first": True, "activation": "gelu"}, True, {"src_mask": _bool_mask(L, L)}, True, False),
     ({"batch_first": True}, True, {"src_key_padding_mask": _kpm()[:, :L]}, False, False),
     ({"batch_first": True, "norm_first": True, "bias": False}, False,
@@ -189,7 +181,6 @@ def test_encoder_layer_parity(ctor, batched, fwd, train, jit):
 
 
 DEC_CASES = [
-    ({}, True, {"tgt_mask": causal}, False, False),
     ({"norm_first": True, "activation": "gelu", "batch_first": True}, True,
      {"tgt_mask": causal, "tgt_is_causal": True, "memory_key_padding_mask": _kpm()}, True, False),
     ({"batch_first": True}, False, {"memory_mask": _bool_mask(L, S)}, False, False),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +66,123 @@ def _none_or_dtype(x: Any) -> Any:
     if x is None:
         return None
     return jnp.asarray(_unwrap(x)).dtype
+
+
+class _Config(NamedTuple):
+    """Static settings of one attention call (part of the compiled function's key)."""
+
+    num_heads: int
+    same: bool
+    need_weights: bool
+    average_attn_weights: bool
+    is_causal: bool
+    add_zero_attn: bool
+    dropout_p: float
+
+
+def _in_projection(
+    q: Array, k: Array, v: Array, p: dict[str, Any], same: bool
+) -> tuple[Array, Array, Array]:
+    E = q.shape[-1]
+    b = p["in_proj_bias"]
+    bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E : 2 * E], b[2 * E :])
+    w = p["in_proj_weight"]
+    if w is not None:
+        if same:  # self-attention: one packed matmul
+            qkv = F.linear(q, w, b)
+            return qkv[..., :E], qkv[..., E : 2 * E], qkv[..., 2 * E :]
+        wq, wk, wv = w[:E], w[E : 2 * E], w[2 * E :]
+    else:
+        wq, wk, wv = p["q_proj_weight"], p["k_proj_weight"], p["v_proj_weight"]
+    return F.linear(q, wq, bq), F.linear(k, wk, bk), F.linear(v, wv, bv)
+
+
+def _attention(
+    q_in: Array,
+    k_in: Array,
+    v_in: Array,
+    mask: Array | None,
+    kpm: Array | None,
+    p: dict[str, Any],
+    cfg: _Config,
+) -> tuple[Array, Array | None]:
+    """Batch-major multi-head attention: ``(B, L, E)`` in, ``(B, L, E)`` out, plus weights."""
+    B, L, E = q_in.shape
+    S = k_in.shape[1]
+    H = cfg.num_heads
+    hd = E // H
+
+    q, k, v = _in_projection(q_in, k_in, v_in, p, cfg.same)
+    if mask is not None:
+        if mask.ndim == 2:
+            if mask.shape != (L, S):
+                raise RuntimeError(
+                    f"The shape of the 2D attn_mask is {tuple(mask.shape)}, but should be {(L, S)}."
+                )
+            mask = mask[None, None]
+        elif mask.ndim == 3:
+            if mask.shape != (B * H, L, S):
+                raise RuntimeError(
+                    f"The shape of the 3D attn_mask is {tuple(mask.shape)}, but should be "
+                    f"{(B * H, L, S)}."
+                )
+            mask = mask.reshape(B, H, L, S)
+        else:
+            raise RuntimeError(f"attn_mask's dimension {mask.ndim} is not supported")
+    extra = 0
+    if p["bias_k"] is not None and p["bias_v"] is not None:
+        k = jnp.concatenate([k, jnp.broadcast_to(p["bias_k"], (B, 1, E))], 1)
+        v = jnp.concatenate([v, jnp.broadcast_to(p["bias_v"], (B, 1, E))], 1)
+        extra += 1
+    if cfg.add_zero_attn:
+        k = jnp.concatenate([k, jnp.zeros((B, 1, E), k.dtype)], 1)
+        v = jnp.concatenate([v, jnp.zeros((B, 1, E), v.dtype)], 1)
+        extra += 1
+    if extra:
+        pad = ((0, 0),) * 3 + ((0, extra),)
+        if mask is not None:
+            mask = jnp.pad(mask, pad)
+        if kpm is not None:
+            kpm = jnp.pad(kpm, ((0, 0), (0, extra)))
+    S = k.shape[1]
+    if kpm is not None:
+        if kpm.shape != (B, S):
+            raise AssertionError(
+                f"expecting key_padding_mask shape of {(B, S)}, but got {tuple(kpm.shape)}"
+            )
+        kpm = kpm[:, None, None, :]
+        mask = kpm if mask is None else mask + kpm
+    dropout_p = cfg.dropout_p
+
+    q = q.reshape(B, L, H, hd)
+    k = k.reshape(B, S, H, hd)
+    v = v.reshape(B, S, H, hd)
+    weights = None
+    if cfg.need_weights:
+        scores = jnp.einsum("blhd,bshd->bhls", q * math.sqrt(1.0 / hd), k)
+        if mask is not None:
+            scores = scores + mask
+        weights = jax.nn.softmax(scores, axis=-1)
+        if dropout_p > 0.0:
+            weights = F.dropout(weights, dropout_p, True)
+        out = jnp.einsum("bhls,bshd->blhd", weights, v)
+        if cfg.average_attn_weights:
+            weights = weights.mean(axis=1)
+    else:
+        out = F.scaled_dot_product_attention(
+            jnp.swapaxes(q, 1, 2),
+            jnp.swapaxes(k, 1, 2),
+            jnp.swapaxes(v, 1, 2),
+            mask,
+            dropout_p,
+            cfg.is_causal,
+        )
+        out = jnp.swapaxes(out, 1, 2)
+    out = F.linear(out.reshape(B, L, E), p["out_w"], p["out_b"])
+    return out, weights
+
+
+_attention_jit = jax.jit(_attention, static_argnums=6)
 
 
 class MultiheadAttention(Module):
@@ -204,104 +321,36 @@ class MultiheadAttention(Module):
                 kpm = kpm[None]
         elif not self.batch_first:
             q_in, k_in, v_in = (jnp.swapaxes(t, 0, 1) for t in (q_in, k_in, v_in))
-        B, L, E = q_in.shape
-        S = k_in.shape[1]
-        H, hd = self.num_heads, self.head_dim
-        if E != self.embed_dim:
+        if q_in.shape[-1] != self.embed_dim:
             raise AssertionError(
-                f"was expecting embedding dimension of {self.embed_dim}, but got {E}"
+                f"was expecting embedding dimension of {self.embed_dim}, but got {q_in.shape[-1]}"
             )
-
-        q, k, v = self._in_projection(q_in, k_in, v_in, same)
-        if mask is not None:
-            if mask.ndim == 2:
-                if mask.shape != (L, S):
-                    raise RuntimeError(
-                        f"The shape of the 2D attn_mask is {tuple(mask.shape)}, but should be "
-                        f"{(L, S)}."
-                    )
-                mask = mask[None, None]
-            elif mask.ndim == 3:
-                if mask.shape != (B * H, L, S):
-                    raise RuntimeError(
-                        f"The shape of the 3D attn_mask is {tuple(mask.shape)}, but should be "
-                        f"{(B * H, L, S)}."
-                    )
-                mask = mask.reshape(B, H, L, S)
-            else:
-                raise RuntimeError(f"attn_mask's dimension {mask.ndim} is not supported")
-        extra = 0
-        if self.bias_k is not None and self.bias_v is not None:
-            k = jnp.concatenate([k, jnp.broadcast_to(_unwrap(self.bias_k), (B, 1, E))], 1)
-            v = jnp.concatenate([v, jnp.broadcast_to(_unwrap(self.bias_v), (B, 1, E))], 1)
-            extra += 1
-        if self.add_zero_attn:
-            k = jnp.concatenate([k, jnp.zeros((B, 1, E), k.dtype)], 1)
-            v = jnp.concatenate([v, jnp.zeros((B, 1, E), v.dtype)], 1)
-            extra += 1
-        if extra:
-            pad = ((0, 0),) * 3 + ((0, extra),)
-            if mask is not None:
-                mask = jnp.pad(mask, pad)
-            if kpm is not None:
-                kpm = jnp.pad(kpm, ((0, 0), (0, extra)))
-        S = k.shape[1]
-        if kpm is not None:
-            if kpm.shape != (B, S):
-                raise AssertionError(
-                    f"expecting key_padding_mask shape of {(B, S)}, but got {tuple(kpm.shape)}"
-                )
-            kpm = kpm[:, None, None, :]
-            mask = kpm if mask is None else mask + kpm
-        dropout_p = self.dropout if self.training else 0.0
-
-        q = q.reshape(B, L, H, hd)
-        k = k.reshape(B, S, H, hd)
-        v = v.reshape(B, S, H, hd)
-        weights = None
-        if need_weights:
-            scores = jnp.einsum("blhd,bshd->bhls", q * math.sqrt(1.0 / hd), k)
-            if mask is not None:
-                scores = scores + mask
-            weights = jax.nn.softmax(scores, axis=-1)
-            if dropout_p > 0.0:
-                weights = F.dropout(weights, dropout_p, True)
-            out = jnp.einsum("bhls,bshd->blhd", weights, v)
-            if average_attn_weights:
-                weights = weights.mean(axis=1)
-        else:
-            out = F.scaled_dot_product_attention(
-                jnp.swapaxes(q, 1, 2),
-                jnp.swapaxes(k, 1, 2),
-                jnp.swapaxes(v, 1, 2),
-                mask,
-                dropout_p,
-                is_causal,
-            )
-            out = jnp.swapaxes(out, 1, 2)
-        out = F.linear(out.reshape(B, L, E), self.out_proj.weight, self.out_proj.bias)
+        params = {
+            "in_proj_weight": self.in_proj_weight,
+            "q_proj_weight": self.q_proj_weight,
+            "k_proj_weight": self.k_proj_weight,
+            "v_proj_weight": self.v_proj_weight,
+            "in_proj_bias": self.in_proj_bias,
+            "bias_k": self.bias_k,
+            "bias_v": self.bias_v,
+            "out_w": self.out_proj.weight,
+            "out_b": self.out_proj.bias,
+        }
+        params = {k: None if v is None else _unwrap(v) for k, v in params.items()}
+        dropout_p = float(self.dropout) if self.training else 0.0
+        cfg = _Config(
+            self.num_heads, same, need_weights, average_attn_weights, is_causal,
+            self.add_zero_attn, dropout_p,
+        )  # fmt: skip
+        # Compiled once per configuration and shape (fast eager calls and gradients);
+        # with active dropout it runs op by op, drawing its key from the global generator.
+        core = _attention if dropout_p > 0.0 else _attention_jit
+        out, weights = core(q_in, k_in, v_in, mask, kpm, params, cfg)
         if not is_batched:
             return out[0], (None if weights is None else weights[0])
         if not self.batch_first:
             out = jnp.swapaxes(out, 0, 1)
         return out, weights
-
-    def _in_projection(
-        self, q: Array, k: Array, v: Array, same: bool
-    ) -> tuple[Array, Array, Array]:
-        E = self.embed_dim
-        b = self.in_proj_bias
-        b = None if b is None else _unwrap(b)
-        bq, bk, bv = (None, None, None) if b is None else (b[:E], b[E : 2 * E], b[2 * E :])
-        if self._qkv_same_embed_dim:
-            w = _unwrap(self.in_proj_weight)
-            if same:
-                qkv = F.linear(q, w, b)
-                return qkv[..., :E], qkv[..., E : 2 * E], qkv[..., 2 * E :]
-            wq, wk, wv = w[:E], w[E : 2 * E], w[2 * E :]
-        else:
-            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        return F.linear(q, wq, bq), F.linear(k, wk, bk), F.linear(v, wv, bv)
 
     def _check_shapes(self, q: Array, k: Array, v: Array, kpm: Any, mask: Any) -> bool:
         """torch's ``_mha_shape_check``: whether the inputs are batched."""

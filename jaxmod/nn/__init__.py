@@ -2,6 +2,7 @@
 
 from jaxmod.nn import (
     activation,
+    attention,
     containers,
     conv,
     functional,
@@ -9,12 +10,14 @@ from jaxmod.nn import (
     linear,
     padding,
     pooling,
+    rnn,
     shape,
     sparse,
     utils,
 )
 from jaxmod.nn import module as modules  # noqa: F401  (torch spelling: nn.modules.module)
 from jaxmod.nn.activation import *  # noqa: F403
+from jaxmod.nn.attention import *  # noqa: F403
 from jaxmod.nn.containers import *  # noqa: F403
 from jaxmod.nn.conv import *  # noqa: F403
 from jaxmod.nn.linear import *  # noqa: F403
@@ -22,8 +25,10 @@ from jaxmod.nn.module import Module, ShapeError
 from jaxmod.nn.padding import *  # noqa: F403
 from jaxmod.nn.parameter import Buffer, Parameter, UninitializedParameter, Variable
 from jaxmod.nn.pooling import *  # noqa: F403
+from jaxmod.nn.rnn import *  # noqa: F403
 from jaxmod.nn.shape import *  # noqa: F403
 from jaxmod.nn.sparse import *  # noqa: F403
+from jaxmod.nn.transformer import *  # noqa: F403
 
 __all__ = [
     "Module",
@@ -36,11 +41,14 @@ __all__ = [
     "functional",
     "init",
     *activation.__all__,
+    *attention.__all__,
     *containers.__all__,
     *conv.__all__,
     *linear.__all__,
     *padding.__all__,
     *pooling.__all__,
+    *rnn.__all__,
     *shape.__all__,
     *sparse.__all__,
+    *transformer.__all__,
 ]

@@ -13,6 +13,7 @@ from jaxmod.nn import (
     rnn,
     shape,
     sparse,
+    transformer,
     utils,
 )
 from jaxmod.nn import module as modules  # noqa: F401  (torch spelling: nn.modules.module)

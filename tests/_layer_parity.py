@@ -86,7 +86,8 @@ class Step:
         tin = [torch.tensor(x, requires_grad=i in diff) for i, x in enumerate(inputs)]
         for p in tm.parameters():
             p.grad = None
-        ty = tm(*tin)
+        # clones: torch's inplace layers may not write into a leaf that requires grad
+        ty = tm(*[t.clone() if t.requires_grad else t for t in tin])
         cot = _cotangent(ty.shape)
         (ty * torch.tensor(cot)).sum().backward()
         if self._fn is None:

@@ -53,7 +53,7 @@ def close(a: Any, b: Any, atol: float = ATOL, rtol: float = RTOL, msg: str = "")
 
 
 def _cotangent(shape: Sequence[int]) -> np.ndarray:
-    return np.random.RandomState(123).randn(*shape).astype(np.float32)
+    return np.asarray(np.random.RandomState(123).randn(*shape), np.float32)
 
 
 class Step:

@@ -320,3 +320,17 @@ def test_norm_reprs_match_torch() -> None:
         assert repr(getattr(jnn, name)(*args, **kwargs)) == repr(
             getattr(tnn, name)(*args, **kwargs)
         )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Module.load_state_dict keeps a zero-copy jnp.asarray of a numpy source, so a "
+    "torch-backed numpy array stays aliased (module.py _apply_pending/_fresh copy only jax "
+    "sources); remove this marker once loads copy numpy sources too",
+)
+def test_load_state_dict_does_not_alias_numpy_source() -> None:
+    tm, jm = tnn.BatchNorm1d(3), jnn.BatchNorm1d(3)
+    jm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    with torch.no_grad():
+        tm.running_mean.add_(1.0)
+    np.testing.assert_array_equal(np.asarray(jm.running_mean), np.zeros(3))

@@ -121,9 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         jaxmod.manual_seed(args.seed)
         model = LeNet()  # created on `device` by jax.default_device
         opt = jaxmod.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-        sched = jaxmod.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=args.lr, total_steps=total_steps
-        )
+        sched = jaxmod.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps)
         x_test_d, y_test_d = jnp.asarray(x_test), jnp.asarray(y_test)
 
         @jaxmod.jit

@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--block-size", type=int, default=64)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--d-model", type=int, default=64)
     p.add_argument("--sample-len", type=int, default=200)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--prompt", default="Shall I compare thee")
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     jaxmod.manual_seed(args.seed)
     bs, block = args.batch_size, args.block_size
-    model = CharGPT(len(chars), block_size=block)
+    model = CharGPT(len(chars), block, d_model=args.d_model, num_layers=args.layers)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"CharGPT: {n_params:,} parameters")
     opt = jaxmod.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)

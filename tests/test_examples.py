@@ -62,7 +62,20 @@ def test_train_digits(tmp_path):
 def test_char_transformer():
     _needs("Embedding", "TransformerEncoderLayer", "LayerNorm", "Transformer")
     res = _main("char_transformer")(
-        ["--steps", "4", "--batch-size", "4", "--block-size", "16", "--sample-len", "6"]
+        [
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--block-size",
+            "16",
+            "--sample-len",
+            "6",
+            "--layers",
+            "1",
+            "--d-model",
+            "32",
+        ]
     )
     assert res["traces"] == (1, 1)
     assert np.isfinite(res["loss"]) and len(res["sample"]) >= 6

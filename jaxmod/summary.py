@@ -110,7 +110,7 @@ def summary(
         The rows (all modules, whatever ``depth``), as :class:`LayerSummary` objects
         (``row.as_dict()`` gives a dict).
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> from jaxmod import nn
         >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))

@@ -361,10 +361,10 @@ def test_add_param_group_and_vars_protocol() -> None:
     assert [r.group for r in refs] == opt.param_groups  # one read-only view per group
     ref = refs[1]
     lr = ref.keys.index("lr")
-    assert float(ref._value[lr]) == 1e-3
+    assert np.isclose(float(ref._value[lr]), 1e-3)
     ref._value = tuple(5e-4 if k == "lr" else opt.param_groups[1][k] for k in ref.keys)
     assert opt.param_groups[1]["lr"] == 5e-4
-    assert float(ref._value[lr]) == 5e-4  # the device copy follows the new value
+    assert np.isclose(float(ref._value[lr]), 5e-4)  # the device copy follows the new value
     states = [v for v in v2[4:] if not getattr(v, "_jaxmod_readonly", False)]
     assert len(states) == 4 and all(isinstance(s, nn.Variable) for s in states)
 

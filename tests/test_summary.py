@@ -77,8 +77,8 @@ def test_mlp_matches_torch(torch):
 
 
 def test_lenet_matches_torch(torch):
-    if not hasattr(nn, "Conv2d"):
-        pytest.skip("nn.Conv2d has not landed yet")
+    if not all(hasattr(nn, n) for n in ("Conv2d", "MaxPool2d", "Dropout")):
+        pytest.skip("nn.Conv2d / nn.MaxPool2d / nn.Dropout not available yet")
     digits = _example("train_digits")
     tnn = torch.nn
     tm = tnn.Module()

@@ -38,11 +38,11 @@ class LeNet(nn.Module):
     def __init__(self, num_classes: int = 10, dropout: float = 0.2):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 16x4x4
-            nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 32x2x2
+            nn.Conv2d(1, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 32x4x4
+            nn.Conv2d(32, 64, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 64x2x2
         )  # fmt: skip
         self.classifier = nn.Sequential(
-            nn.Linear(32 * 2 * 2, 64), nn.ReLU(), nn.Dropout(dropout), nn.Linear(64, num_classes),
+            nn.Linear(64 * 2 * 2, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, num_classes),
         )  # fmt: skip
 
     def forward(self, x):

@@ -83,18 +83,18 @@ def test_lenet_matches_torch(torch):
     tnn = torch.nn
     tm = tnn.Module()
     tm.features = tnn.Sequential(
-        tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-        tnn.Conv2d(16, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(1, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
+        tnn.Conv2d(32, 64, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
     )  # fmt: skip
     tm.classifier = tnn.Sequential(
-        tnn.Linear(128, 64), tnn.ReLU(), tnn.Dropout(0.2), tnn.Linear(64, 10)
+        tnn.Linear(256, 128), tnn.ReLU(), tnn.Dropout(0.2), tnn.Linear(128, 10)
     )
     tm.forward = lambda x: tm.classifier(tm.features(x).flatten(1))
     rows = _check_against_torch(torch, digits.LeNet(), tm, (5, 1, 8, 8))
     by_path = {r.path: r for r in rows}
     assert by_path[""].output_shape == (5, 10)
-    assert by_path["features.2"].output_shape == (5, 16, 4, 4)
-    assert by_path["features.0"].num_params == 16 * 9 + 16
+    assert by_path["features.2"].output_shape == (5, 32, 4, 4)
+    assert by_path["features.0"].num_params == 32 * 9 + 32
 
 
 def test_no_device_computation(monkeypatch):

@@ -11,6 +11,8 @@ bug Objax and torch.compile shipped); drawing from a generator there raises inst
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 
 import jax
@@ -122,6 +124,26 @@ def next_key(generator: Generator | None = None) -> jax.Array:
     return (generator or default_generator).next_key()
 
 
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _bucket_sample(kind: str, key: jax.Array, n: int) -> jax.Array:
+    if kind == "uniform":
+        return jax.random.uniform(key, (n,), jnp.float32)
+    return jax.random.normal(key, (n,), jnp.float32)
+
+
+def _sample(kind: str, key: jax.Array, shape: Sequence[int]) -> jax.Array:
+    """float32 ``uniform`` [0, 1) or standard ``normal`` samples of ``shape``.
+
+    Compiling a sampler costs far more than running it, and a model has many parameter
+    shapes: samples are drawn flat, in power-of-two sizes (at least 256), and sliced, so
+    a handful of compiled samplers serve every shape (building AlexNet compiles about 6
+    instead of 16).
+    """
+    size = math.prod(shape)
+    n = max(256, 1 << max(0, size - 1).bit_length())
+    return _bucket_sample(kind, key, n)[:size].reshape(tuple(shape))
+
+
 def _shape(size: Sequence) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         return tuple(int(s) for s in size[0])
@@ -130,12 +152,12 @@ def _shape(size: Sequence) -> tuple[int, ...]:
 
 def rand(*size: int, generator: Generator | None = None, dtype=jnp.float32) -> jax.Array:
     """Uniform samples on ``[0, 1)`` with shape ``size`` (``torch.rand``)."""
-    return jax.random.uniform(next_key(generator), _shape(size), dtype=dtype)
+    return _sample("uniform", next_key(generator), _shape(size)).astype(dtype)
 
 
 def randn(*size: int, generator: Generator | None = None, dtype=jnp.float32) -> jax.Array:
     """Standard normal samples with shape ``size`` (``torch.randn``)."""
-    return jax.random.normal(next_key(generator), _shape(size), dtype=dtype)
+    return _sample("normal", next_key(generator), _shape(size)).astype(dtype)
 
 
 def randint(

@@ -89,6 +89,12 @@ def _shape(tensor: Any) -> tuple[int, ...]:
 def _draw(sampler: Any, key: jax.Array, shape: tuple[int, ...], *args: Any) -> jax.Array:
     """``sampler(key, (n,), ...)`` reshaped to ``shape``: flat draws compile several times
     faster than n-D ones, and one compiled sampler then serves every shape of that size."""
+    from jaxmod.random import _sample
+
+    if sampler is jax.random.uniform:
+        return _sample("uniform", key, shape)
+    if sampler is jax.random.normal:
+        return _sample("normal", key, shape)
     return sampler(key, (math.prod(shape),), *args).reshape(shape)
 
 

@@ -30,9 +30,9 @@ class Identity(Module):
 
 
 def _uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> jax.Array:
-    from jaxmod.random import next_key
+    from jaxmod.random import _sample, next_key
 
-    return jax.random.uniform(next_key(), shape, jnp.float32, -bound, bound).astype(dtype)
+    return (_sample("uniform", next_key(), shape) * (2 * bound) - bound).astype(dtype)
 
 
 class Linear(Module):

@@ -325,16 +325,16 @@ class Variable:
 
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Variable:
         """Fill with normal samples drawn from ``generator`` (default: the global one)."""
-        from jaxmod.random import next_key
+        from jaxmod.random import _sample, next_key
 
-        sample = jax.random.normal(next_key(generator), self.shape, jnp.float32)
+        sample = _sample("normal", next_key(generator), self.shape)
         return self._assign(sample * std + mean)
 
     def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Variable:
         """Fill with uniform samples on ``[a, b)`` drawn from ``generator``."""
-        from jaxmod.random import next_key
+        from jaxmod.random import _sample, next_key
 
-        sample = jax.random.uniform(next_key(generator), self.shape, jnp.float32, a, b)
+        sample = _sample("uniform", next_key(generator), self.shape) * (b - a) + a
         return self._assign(sample)
 
     def add_(self, other: Any, *, alpha: float = 1) -> Variable:

@@ -1,6 +1,6 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import nn, random
+from jaxmod import distributed, nn, random
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod.random import (
     Generator,
@@ -34,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "nn",
+    "distributed",
     "random",
     "Generator",
     "default_generator",

@@ -24,36 +24,38 @@ def _median_us(fn, number: int, repeat: int = 7) -> float:
 
 
 def main() -> None:
-    tu = jax.tree_util
     print(f"{'modules':>8} {'what':>16} {'jaxmod µs':>10} {'dict µs':>9} {'ratio':>6}")
     for n in (10, 100, 1000):
-        model = nn.Sequential(*[nn.Linear(4, 4) for _ in range(n)])
-        tree = {
-            str(i): {"weight": m.weight.value, "bias": m.bias.value} for i, m in enumerate(model)
-        }
-        m_leaves, m_def = tu.tree_flatten(model)
-        d_leaves, d_def = tu.tree_flatten(tree)
-        number = max(10, 20000 // n)
+        _bench(n)
 
-        def cold() -> None:
-            _module._bump_version()
-            tu.tree_flatten(model)
 
-        rows = {
-            "flatten": (lambda: tu.tree_flatten(model), lambda: tu.tree_flatten(tree)),
-            "cold flatten": (cold, lambda: tu.tree_flatten(tree)),
-            "unflatten": (
-                lambda: tu.tree_unflatten(m_def, m_leaves),
-                lambda: tu.tree_unflatten(d_def, d_leaves),
-            ),
-            "flatten+unflatten": (
-                lambda: tu.tree_unflatten(*reversed(tu.tree_flatten(model))),
-                lambda: tu.tree_unflatten(*reversed(tu.tree_flatten(tree))),
-            ),
-        }
-        for what, (ours, theirs) in rows.items():
-            a, b = _median_us(ours, number), _median_us(theirs, number)
-            print(f"{n:>8} {what:>16} {a:>10.1f} {b:>9.1f} {a / b:>5.1f}x", flush=True)
+def _bench(n: int) -> None:
+    tu = jax.tree_util
+    model = nn.Sequential(*[nn.Linear(4, 4) for _ in range(n)])
+    tree = {str(i): {"weight": m.weight.value, "bias": m.bias.value} for i, m in enumerate(model)}
+    m_leaves, m_def = tu.tree_flatten(model)
+    d_leaves, d_def = tu.tree_flatten(tree)
+    number = max(10, 20000 // n)
+
+    def cold() -> None:
+        _module._bump_version()
+        tu.tree_flatten(model)
+
+    rows = {
+        "flatten": (lambda: tu.tree_flatten(model), lambda: tu.tree_flatten(tree)),
+        "cold flatten": (cold, lambda: tu.tree_flatten(tree)),
+        "unflatten": (
+            lambda: tu.tree_unflatten(m_def, m_leaves),
+            lambda: tu.tree_unflatten(d_def, d_leaves),
+        ),
+        "flatten+unflatten": (
+            lambda: tu.tree_unflatten(*reversed(tu.tree_flatten(model))),
+            lambda: tu.tree_unflatten(*reversed(tu.tree_flatten(tree))),
+        ),
+    }
+    for what, (ours, theirs) in rows.items():
+        a, b = _median_us(ours, number), _median_us(theirs, number)
+        print(f"{n:>8} {what:>16} {a:>10.1f} {b:>9.1f} {a / b:>5.1f}x", flush=True)
 
 
 if __name__ == "__main__":

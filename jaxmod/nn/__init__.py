@@ -5,11 +5,12 @@ from jaxmod.nn import utils
 from jaxmod.nn.activation import ReLU
 from jaxmod.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from jaxmod.nn.linear import Identity, Linear
-from jaxmod.nn.module import Module
+from jaxmod.nn.module import Module, ShapeError
 from jaxmod.nn.parameter import Buffer, Parameter, UninitializedParameter, Variable
 
 __all__ = [
     "Module",
+    "ShapeError",
     "Parameter",
     "Buffer",
     "Variable",

@@ -1920,3 +1920,10 @@ def pairwise_distance(
     if d.ndim == 0:
         d = d[None]
     return _vector_norm(d, p, d.ndim - 1, keepdims=keepdim)
+
+
+# Losses live in their own file; ``F.cross_entropy`` etc. come from here as in torch.
+from jaxmod.nn._functional_losses import *  # noqa: E402, F403
+from jaxmod.nn._functional_losses import __all__ as _loss_names  # noqa: E402
+
+__all__ = [*__all__, *_loss_names]  # noqa: PLE0605

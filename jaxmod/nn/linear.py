@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxmod.nn.module import Module
+from jaxmod.nn.module import Module, ShapeError
 from jaxmod.nn.parameter import Parameter, _unwrap
 
 __all__ = ["Identity", "Linear"]
@@ -72,7 +72,7 @@ class Linear(Module):
     def forward(self, input: Any) -> jax.Array:
         x = _unwrap(input)
         if jnp.ndim(x) == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(
+            raise ShapeError(
                 f"{self!r} expects inputs whose last dimension is {self.in_features}, "
                 f"got an input of shape {tuple(jnp.shape(x))}"
             )

@@ -129,6 +129,38 @@ class _IncompatibleKeys(NamedTuple):
     __str__ = __repr__
 
 
+_call_depth = 0
+
+
+class ShapeError(RuntimeError, ValueError):
+    """An input of the wrong shape for a layer (catchable as torch's RuntimeError too)."""
+
+
+def _note_module(e: BaseException, module: Module, outermost: bool) -> None:
+    """Record the chain of module calls an exception passed through; name the path.
+
+    The innermost module is kept as ``e._jaxmod_module`` (jaxmod.jit reports it); at the
+    outermost call a note such as ``raised in module 'features.3' (Conv2d)`` is added.
+    """
+    try:
+        trail = e.__dict__.setdefault("_jaxmod_trail", [])
+    except (AttributeError, TypeError):
+        return
+    trail.append(module)
+    if getattr(e, "_jaxmod_module", None) is None:
+        e._jaxmod_module = trail[0]  # type: ignore[attr-defined]
+    if not outermost or len(trail) < 2:
+        return
+    names = []
+    for parent, child in zip(reversed(trail), reversed(trail[:-1])):
+        name = next((n for n, m in parent.named_modules() if m is child and n), None)
+        if name is None:
+            return
+        names.append(name)
+    path = ".".join(names)
+    e.add_note(f"jaxmod: raised in module '{path}' ({type(trail[0]).__name__})")
+
+
 def _typename(obj: Any) -> str:
     """torch.typename-style name of an object's type, for error messages.
 
@@ -253,6 +285,8 @@ class Module:
         compiled = self.__dict__.get("_jaxmod_compiled")
         if compiled is not None and not _parameter._jit_depth:
             return compiled(self, *args, **kwargs)
+        global _call_depth
+        _call_depth += 1
         try:
             if (
                 self._forward_pre_hooks
@@ -268,14 +302,10 @@ class Module:
             else:
                 result = self.forward(*args, **kwargs)
         except Exception as e:
-            # Remember the innermost module a trace-time error came from; jaxmod.jit
-            # reports it as a module path.
-            if getattr(e, "_jaxmod_module", None) is None:
-                try:
-                    e._jaxmod_module = self  # type: ignore[attr-defined]
-                except Exception:
-                    pass
+            _note_module(e, self, _call_depth == 1)
             raise
+        finally:
+            _call_depth -= 1
         if not _grad_enabled():
             result = jax.tree_util.tree_map(jax.lax.stop_gradient, result)
         return result

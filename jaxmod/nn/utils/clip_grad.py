@@ -1,0 +1,113 @@
+"""Gradient clipping with torch's semantics, for grads mappings or parameters' ``.grad``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmod.nn.parameter import Variable
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
+
+
+def _targets(grads_or_params: Any) -> tuple[list[Any], Any]:
+    """The gradient arrays and a writer that stores new arrays back in place."""
+    if isinstance(grads_or_params, Mapping):
+        keys = [k for k, g in grads_or_params.items() if g is not None]
+
+        def write(new: list[Any]) -> None:
+            for k, g in zip(keys, new):
+                grads_or_params[k] = g
+
+        return [grads_or_params[k] for k in keys], write
+    params = [grads_or_params] if isinstance(grads_or_params, Variable) else grads_or_params
+    params = [p for p in params if getattr(p, "grad", None) is not None]
+
+    def write_params(new: list[Any]) -> None:
+        for p, g in zip(params, new):
+            p.grad = g
+
+    return [p.grad for p in params], write_params
+
+
+def _norm_type(norm_type: Any) -> float:
+    return float(norm_type)
+
+
+def get_total_norm(
+    tensors: Iterable[Any] | Mapping[str, Any],
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> jax.Array:
+    """The norm of the norms of ``tensors`` (arrays, or a mapping's values), like torch's.
+
+    ``error_if_nonfinite`` is only checked on concrete values (not under jit).
+    """
+    if isinstance(tensors, Mapping):
+        tensors = [t for t in tensors.values() if t is not None]
+    tensors = [t._value if isinstance(t, Variable) else t for t in tensors if t is not None]
+    if len(tensors) == 0:
+        return jnp.asarray(0.0)
+    p = _norm_type(norm_type)
+    norms = jnp.stack([jnp.linalg.norm(jnp.ravel(t).astype(jnp.float32), ord=p) for t in tensors])
+    total = jnp.linalg.norm(norms, ord=p)
+    if error_if_nonfinite and not isinstance(total, jax.core.Tracer):
+        if not bool(jnp.isfinite(total)):
+            raise RuntimeError(
+                f"The total norm of order {norm_type} for gradients from `parameters` is "
+                "non-finite, so it cannot be clipped. To disable this error and scale the "
+                "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
+            )
+    return total
+
+
+def clip_grads_with_norm_(
+    grads_or_params: Any, max_norm: float, total_norm: Any, foreach: bool | None = None
+) -> None:
+    """Scale gradients by ``min(1, max_norm / (total_norm + 1e-6))`` in place (torch's rule)."""
+    grads, write = _targets(grads_or_params)
+    if not grads:
+        return
+    coef = jnp.minimum(max_norm / (total_norm + 1e-6), 1.0)
+    write([(g * coef).astype(jnp.result_type(g)) for g in grads])
+
+
+def clip_grad_norm_(
+    grads_or_params: Any,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> jax.Array:
+    """Clip gradients so their total norm is at most ``max_norm``; return the total norm.
+
+    Args:
+        grads_or_params: a grads mapping (e.g. from :func:`jaxmod.grad`), whose values are
+            replaced in place, or parameters (an iterable of boxes or one box) whose
+            ``.grad`` is replaced, as in torch.
+        max_norm: the maximum norm.
+        norm_type: the p of the p-norm (``float("inf")`` for the max norm).
+        error_if_nonfinite: raise if the total norm is nan/inf (eagerly only).
+        foreach: accepted for torch compatibility; ignored.
+
+    Returns:
+        The total norm of the gradients before clipping, a jax scalar.
+    """
+    grads, _ = _targets(grads_or_params)
+    total = get_total_norm(grads, norm_type, error_if_nonfinite)
+    clip_grads_with_norm_(grads_or_params, max_norm, total)
+    return total
+
+
+def clip_grad_value_(grads_or_params: Any, clip_value: float, foreach: bool | None = None) -> Any:
+    """Clamp every gradient to ``[-clip_value, clip_value]`` in place.
+
+    Returns the mapping when given a grads mapping (modified in place), else ``None``.
+    """
+    grads, write = _targets(grads_or_params)
+    write([jnp.clip(g, -clip_value, clip_value) for g in grads])
+    return grads_or_params if isinstance(grads_or_params, Mapping) else None

@@ -1,0 +1,657 @@
+"""The :class:`Optimizer` base class and :func:`from_optax`.
+
+An optimizer holds ``param_groups`` (mutable dicts, as in torch) and, for every parameter,
+one :class:`jaxmod.nn.Variable` holding that parameter's state: its step count and the
+state of the optax transformation that implements the update rule. The state exists
+from construction so that :func:`jaxmod.jit` sees every piece of it on the first call;
+``state_dict()`` still reports only parameters that have been stepped, with torch's key
+names and layout, so that it can be compared with (and loaded from) torch's.
+
+Subclasses describe their update rule as an optax ``GradientTransformation`` built
+*at every step* from the group's current hyper-parameters (Python floats eagerly,
+traced scalars under ``jaxmod.jit``), so that changing ``group["lr"]`` takes effect on
+the next step without recompiling.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmod.nn import module as _module
+from jaxmod.nn.parameter import Parameter, Variable
+
+__all__ = ["Optimizer", "from_optax", "required"]
+
+
+class _RequiredParameter:
+    """Singleton marking a hyper-parameter without default (torch's ``required``)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+# Keys of a param group that are never hyper-parameters.
+_NOT_HPARAMS = ("params", "param_names")
+
+
+def _is_numeric(v: Any) -> bool:
+    """True for hyper-parameter values that are lifted as traced inputs under jit."""
+    if isinstance(v, bool) or v is None:
+        return False
+    if isinstance(v, (int, float, np.number)):
+        return True
+    if isinstance(v, (jax.Array, jax.core.Tracer, np.ndarray)):
+        return not jnp.issubdtype(jnp.result_type(v), jnp.bool_)
+    if isinstance(v, (tuple, list)) and v:
+        return all(_is_numeric(x) for x in v)
+    return False
+
+
+def _as_float(v: Any) -> Any:
+    """Python ints become floats, integer arrays float32; floats and float arrays stay."""
+    if isinstance(v, (tuple, list)):
+        return tuple(_as_float(x) for x in v)
+    if isinstance(v, (int, np.integer)):
+        return float(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, (jax.Array, jax.core.Tracer, np.ndarray)) and jnp.issubdtype(
+        jnp.result_type(v), jnp.integer
+    ):
+        return jnp.asarray(v, jnp.float32)
+    return v
+
+
+def _to_jax(x: Any, dtype: Any = None) -> Any:
+    """Convert a saved value (numpy, jax, Python scalar, torch tensor) to a jax array."""
+    if type(x).__module__.startswith("torch"):
+        # copy: torch updates its state tensors in place, and jax may alias numpy memory
+        x = np.asarray(x.detach().cpu()).copy()
+    return jnp.array(x, dtype=dtype, copy=True)
+
+
+class _HyperParamRef:
+    """A read-only view of ``group[key]`` that :func:`jaxmod.jit` passes in as a traced input.
+
+    jaxmod.jit reads ``_value`` before tracing, sets it to the tracer while tracing and
+    never writes a result back (``_jaxmod_readonly``), so the compiled step reads the
+    current hyper-parameter at every call instead of a baked-in constant.
+    """
+
+    __slots__ = ("group", "key")
+    _jaxmod_readonly = True
+
+    def __init__(self, group: dict, key: str) -> None:
+        self.group = group
+        self.key = key
+
+    @property
+    def _value(self) -> Any:
+        return self.group[self.key]
+
+    @_value.setter
+    def _value(self, value: Any) -> None:
+        self.group[self.key] = value
+
+    def __repr__(self) -> str:
+        return f"_HyperParamRef({self.key!r}={self.group[self.key]!r})"
+
+
+def _set_counts(tree: Any, step: int) -> Any:
+    """Set every optax ``count`` field in ``tree`` to ``step`` (after loading torch state)."""
+    if hasattr(tree, "_fields"):
+        kids = [_set_counts(getattr(tree, f), step) for f in tree._fields]
+        new = type(tree)(*kids)
+        if "count" in tree._fields and tree.count is not None:
+            new = new._replace(count=jnp.asarray(step, jnp.result_type(tree.count)))
+        return new
+    if isinstance(tree, Mapping):
+        return type(tree)((k, _set_counts(v, step)) for k, v in tree.items())
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_set_counts(v, step) for v in tree)
+    return tree
+
+
+def _get_path(tree: Any, path: tuple) -> Any:
+    for k in path:
+        tree = tree[k] if isinstance(k, int) or isinstance(tree, Mapping) else getattr(tree, k)
+    return tree
+
+
+def _set_path(tree: Any, path: tuple, value: Any) -> Any:
+    if not path:
+        return value
+    k, rest = path[0], path[1:]
+    if isinstance(tree, Mapping):
+        new = dict(tree)
+        new[k] = _set_path(tree[k], rest, value)
+        return new
+    if isinstance(k, int):
+        items = list(tree)
+        items[k] = _set_path(items[k], rest, value)
+        return type(tree)(items) if not hasattr(tree, "_fields") else type(tree)(*items)
+    return tree._replace(**{k: _set_path(getattr(tree, k), rest, value)})
+
+
+class _StateView(Mapping):
+    """``optimizer.state``: parameter box -> torch-layout state dict (a read-only view)."""
+
+    def __init__(self, opt: Optimizer) -> None:
+        self._opt = opt
+
+    def _stepped(self) -> list[Parameter]:
+        return [p for g in self._opt.param_groups for p in g["params"] if self._opt._reported(p)]
+
+    def __getitem__(self, p: Any) -> dict:
+        if not isinstance(p, Variable) or not self._opt._reported(p):
+            return {}
+        return self._opt._torch_state(p)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._stepped())
+
+    def __len__(self) -> int:
+        return len(self._stepped())
+
+    def __contains__(self, p: object) -> bool:
+        return isinstance(p, Variable) and self._opt._reported(p)
+
+    def __repr__(self) -> str:
+        return f"OptimizerState({len(self)} stepped parameters)"
+
+
+class Optimizer:
+    """Base class of jaxmod optimizers, with torch's ``Optimizer`` interface.
+
+    Args:
+        params: ``model.parameters()``, a list of :class:`~jaxmod.nn.Parameter`, a list of
+            ``(name, Parameter)`` pairs, or a list of param-group dicts
+            (``[{"params": ..., "lr": ...}, ...]``) with per-group hyper-parameters.
+        defaults: the default hyper-parameters of every group.
+
+    Gradients are passed to :meth:`step` (see there); the update rule is an optax
+    ``GradientTransformation`` returned by :meth:`_transform`, applied to every
+    parameter separately so that, as in torch, each parameter has its own state and
+    step count and a parameter without gradient is skipped entirely.
+
+    Structural options (those that change which state arrays exist, e.g. ``amsgrad``,
+    ``centered``, or whether SGD's ``momentum`` is non-zero) are fixed when a group is
+    added or loaded; numeric hyper-parameters may change at any time.
+    """
+
+    # Hyper-parameters that shape the computation and are therefore never traced.
+    _static_hparams: tuple[str, ...] = ()
+    # Whether torch's state for this optimizer has a "step" entry.
+    _torch_has_step: bool = True
+    # Whether torch creates the state at construction (Adagrad) rather than lazily.
+    _torch_eager_state: bool = False
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.param_groups: list[dict[str, Any]] = []
+        self._state_boxes: dict[int, Variable] = {}
+        self._structures: dict[int, Hashable] = {}
+        self._update_cache: dict[Hashable, Callable] = {}
+        self._vars_cache: tuple[Hashable, list] | None = None
+        if isinstance(params, (Parameter, jax.Array)):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {type(params).__name__}"
+            )
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(dict(group))
+
+    # -- construction ------------------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyper-parameters (torch semantics).
+
+        Missing hyper-parameters take the optimizer's defaults. The new parameters' state
+        is created immediately (so a jitted step sees it) and the module structure
+        version is bumped so that :func:`jaxmod.jit` retraces.
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Variable):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but "
+                "the ordering of tensors in sets will change between runs. Please use a "
+                "list instead."
+            )
+        else:
+            params = list(params)
+        names = None
+        if params and all(isinstance(x, tuple) and len(x) == 2 for x in params):
+            names = [n for n, _ in params]
+            params = [p for _, p in params]
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(
+                    "optimizer can only optimize Parameters, but one of the params is "
+                    f"{type(p).__module__}.{type(p).__name__}"
+                )
+        param_group["params"] = params
+        if names is not None:
+            param_group["param_names"] = names
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(
+                    "parameter group didn't specify a value of required optimization "
+                    f"parameter {name}"
+                )
+            param_group.setdefault(name, default)
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; in "
+                "future, this will cause an error; see "
+                "github.com/pytorch/pytorch/issues/40967 for more information",
+                stacklevel=3,
+            )
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+        self._init_group_state(param_group)
+        _module._bump_version()
+
+    def _init_group_state(self, group: dict, keep: bool = False) -> None:
+        """Create fresh state for every parameter of ``group`` (keeping existing if ``keep``)."""
+        struct = self._structure(group)
+        self._structures[id(group)] = struct
+        tx = self._transform(struct, self._static(group), self._hparams(group))
+        for p in group["params"]:
+            if keep and id(p) in self._state_boxes:
+                continue
+            # Distinct buffers for every leaf: optax inits may reuse one zeros array for
+            # several moments, and jaxmod.jit donates state buffers.
+            opt = jax.tree.map(lambda x: jnp.array(x, copy=True), tx.init(p._value))
+            state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
+            box = self._state_boxes.get(id(p))
+            if box is None:
+                box = self._state_boxes[id(p)] = Variable()
+            box._value = state  # a pytree: set directly (the constructor wants one array)
+
+    # -- subclass hooks ----------------------------------------------------------------
+    def _structure(self, group: dict) -> Hashable:
+        """Options of ``group`` that decide the state's structure (fixed at group creation)."""
+        return ()
+
+    def _transform(
+        self, structure: Hashable, static: dict[str, Any], hp: dict[str, Any]
+    ) -> optax.GradientTransformation:
+        """The optax transformation computing one parameter's update.
+
+        ``hp`` holds the group's numeric hyper-parameters (floats or traced scalars),
+        ``static`` its other options (booleans, strings, None).
+        """
+        raise NotImplementedError
+
+    def _torch_paths(self, structure: Hashable) -> dict[str, tuple]:
+        """torch state key -> path into the optax state (``"step"`` is handled apart)."""
+        return {}
+
+    # -- hyper-parameters --------------------------------------------------------------
+    def _hparams(self, group: dict) -> dict[str, Any]:
+        return {
+            k: _as_float(v)
+            for k, v in group.items()
+            if k not in _NOT_HPARAMS and k not in self._static_hparams and _is_numeric(v)
+        }
+
+    def _static(self, group: dict) -> dict[str, Any]:
+        out = {}
+        for k, v in group.items():
+            if k in _NOT_HPARAMS or (_is_numeric(v) and k not in self._static_hparams):
+                continue
+            if isinstance(v, Hashable):
+                out[k] = v
+        return out
+
+    # -- jaxmod.jit protocol -----------------------------------------------------------
+    def _jaxmod_vars_(self) -> list:
+        """Everything :func:`jaxmod.jit` lifts: parameters, state Variables, and read-only
+        references to every numeric hyper-parameter of every group.
+
+        The same objects in the same order are returned until the module structure
+        version changes (adding a numeric key to a group bumps it).
+        """
+        sig = tuple(
+            (id(g), tuple(k for k, v in g.items() if k not in _NOT_HPARAMS and _is_numeric(v)))
+            for g in self.param_groups
+        )
+        key = (_module.structure_version(), sig)
+        if self._vars_cache is not None and self._vars_cache[0] == key:
+            return self._vars_cache[1]
+        if self._vars_cache is not None and self._vars_cache[0][1] != sig:
+            _module._bump_version()
+            key = (_module.structure_version(), sig)
+        params = [p for g in self.param_groups for p in g["params"]]
+        out: list = list(params)
+        out += [self._state_boxes[id(p)] for p in params]
+        for g, (_, keys) in zip(self.param_groups, sig):
+            out += [_HyperParamRef(g, k) for k in keys]
+        self._vars_cache = (key, out)
+        return out
+
+    # -- gradients ---------------------------------------------------------------------
+    def _flat_params(self) -> list[Parameter]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def _resolve_grads(self, grads: Any) -> dict[int, Any]:
+        """Map ``id(box) -> gradient`` from a grads mapping, a list, or ``p.grad``."""
+        out: dict[int, Any] = {}
+        if grads is None:
+            for p in self._flat_params():
+                if p.grad is not None:
+                    out[id(p)] = p.grad
+        elif isinstance(grads, Mapping):
+            boxes = getattr(grads, "params", None)
+            if boxes is None:
+                raise TypeError(
+                    "step() got a gradient mapping without a `.params` attribute; pass the "
+                    "mapping returned by jaxmod.grad, a list of arrays in the optimizer's "
+                    "parameter order, or None to use each parameter's .grad"
+                )
+            for name, g in grads.items():
+                if g is not None and name in boxes:
+                    out.setdefault(id(boxes[name]), g)
+        elif isinstance(grads, (list, tuple)):
+            flat = self._flat_params()
+            if len(grads) != len(flat):
+                raise ValueError(
+                    f"step() got {len(grads)} gradients for {len(flat)} parameters; a list "
+                    "of gradients must follow the optimizer's parameter order"
+                )
+            for p, g in zip(flat, grads):
+                if g is not None:
+                    out[id(p)] = g
+        else:
+            raise TypeError(
+                "grads must be a gradient mapping (with .params), a list of arrays or None, "
+                f"got {type(grads).__name__}"
+            )
+        for p in self._flat_params():
+            if not p.requires_grad:
+                out.pop(id(p), None)
+        return out
+
+    # -- stepping ----------------------------------------------------------------------
+    # Whether the compiled update can be shared by all instances of the class (true when
+    # ``_transform`` only depends on its arguments, not on the instance).
+    _share_update_fn: bool = True
+    _shared_update_cache: dict[Hashable, Callable] = {}
+
+    def _update_fn(self, struct: Hashable, static: dict[str, Any]) -> Callable:
+        key = (struct, tuple(sorted(static.items())))
+        if self._share_update_fn:
+            cache, key = Optimizer._shared_update_cache, (type(self), *key)
+            transform = functools.partial(type(self)._transform, None)
+        else:
+            cache, transform = self._update_cache, self._transform
+        fn = cache.get(key)
+        if fn is None:
+
+            def run(hp: dict, params: list, grads: list, states: list) -> tuple[list, list]:
+                tx = transform(struct, static, hp)
+                new_params, new_states = [], []
+                for p, g, s in zip(params, grads, states):
+                    g = jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
+                    updates, opt_state = tx.update(g, s["opt"], p)
+                    new_params.append(optax.apply_updates(p, updates))
+                    new_states.append({"step": s["step"] + 1, "opt": opt_state})
+                return new_params, new_states
+
+            fn = cache[key] = jax.jit(run)
+        return fn
+
+    def step(self, grads: Any = None, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()``'s loss if given.
+
+        Args:
+            grads: the gradients: a mapping from parameter name to array with a
+                ``.params`` attribute mapping the same names to the boxes (what
+                :func:`jaxmod.grad` returns), a list of arrays aligned with the optimizer's
+                parameters (all groups concatenated; ``None`` entries are skipped), or
+                ``None`` to use each parameter's ``.grad`` (torch style).
+            closure: called first (torch semantics); its return value is returned.
+
+        A parameter without gradient (absent, ``None`` or ``requires_grad=False``) is left
+        untouched and its state does not change, like torch's ``p.grad is None``.
+        """
+        loss = closure() if closure is not None else None
+        gmap = self._resolve_grads(grads)
+        for group in self.param_groups:
+            items = [p for p in group["params"] if id(p) in gmap]
+            if not items:
+                continue
+            struct = self._structures[id(group)]
+            static = self._static(group)
+            fn = self._update_fn(struct, static)
+            boxes = [self._state_boxes[id(p)] for p in items]
+            grads_in = []
+            for p in items:
+                g = gmap[id(p)]
+                g = g._value if isinstance(g, Variable) else g
+                if not isinstance(g, (jax.Array, jax.core.Tracer)):
+                    g = _to_jax(g)
+                if tuple(jnp.shape(g)) != p.shape:
+                    raise ValueError(
+                        f"gradient of shape {tuple(jnp.shape(g))} for a parameter of shape "
+                        f"{p.shape}"
+                    )
+                grads_in.append(g)
+            new_p, new_s = fn(
+                self._hparams(group), [p._value for p in items], grads_in, [b._value for b in boxes]
+            )
+            for p, v in zip(items, new_p):
+                p._value = v
+            for b, s in zip(boxes, new_s):
+                b._value = s
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear each parameter's ``.grad`` (to ``None``, or to zeros if not ``set_to_none``)."""
+        for p in self._flat_params():
+            if p.grad is None:
+                continue
+            p.grad = None if set_to_none else jnp.zeros_like(p.grad)
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def state(self) -> Mapping:
+        """Per-parameter state in torch's layout (a read-only view keyed by parameter box)."""
+        return _StateView(self)
+
+    def _stepped(self, p: Variable) -> bool:
+        box = self._state_boxes.get(id(p))
+        if box is None:
+            return False
+        step = box._value["step"]
+        return not isinstance(step, jax.core.Tracer) and int(step) > 0
+
+    def _reported(self, p: Variable) -> bool:
+        """Whether torch would have state for ``p``: stepped (or eager state) and non-empty."""
+        if id(p) not in self._state_boxes:
+            return False
+        if not (self._torch_eager_state or self._stepped(p)):
+            return False
+        return bool(self._torch_state(p))
+
+    def _group_of(self, p: Variable) -> dict:
+        for g in self.param_groups:
+            if any(q is p for q in g["params"]):
+                return g
+        raise KeyError("parameter is not optimized by this optimizer")
+
+    def _torch_state(self, p: Variable) -> dict[str, Any]:
+        s = self._state_boxes[id(p)]._value
+        struct = self._structures[id(self._group_of(p))]
+        out: dict[str, Any] = {}
+        if self._torch_has_step:
+            out["step"] = jnp.asarray(s["step"], jnp.float32)
+        for k, path in self._torch_paths(struct).items():
+            out[k] = _get_path(s["opt"], path)
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``.
+
+        The layout, key names and indices are torch's: only parameters that have been
+        stepped appear in ``"state"``; values are jax arrays (``step`` a float32 scalar).
+        """
+        mapping: dict[int, int] = {}
+        groups = []
+        index = 0
+        for g in self.param_groups:
+            packed = {k: v for k, v in g.items() if k != "params"}
+            for p in g["params"]:
+                if id(p) not in mapping:
+                    mapping[id(p)] = index
+                    index += 1
+            packed["params"] = [mapping[id(p)] for p in g["params"]]
+            groups.append(packed)
+        state = {
+            mapping[id(p)]: self._torch_state(p)
+            for g in self.param_groups
+            for p in g["params"]
+            if self._reported(p)
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load a state dict in torch's layout (from jaxmod or converted from torch).
+
+        Values may be numpy arrays, jax arrays, Python scalars or torch tensors. Groups'
+        hyper-parameters are replaced by the saved ones; parameters absent from
+        ``"state"`` get fresh state.
+        """
+        groups = self.param_groups
+        saved_groups = list(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match the size "
+                "of optimizer's group"
+            )
+        id_map = {
+            old: p for g, s in zip(groups, saved_groups) for old, p in zip(s["params"], g["params"])
+        }
+        new_groups = []
+        for g, s in zip(groups, saved_groups):
+            ng = {k: v for k, v in s.items() if k != "params"}
+            for k, v in ng.items():
+                if type(v).__module__.startswith("torch"):
+                    ng[k] = float(np.asarray(v.detach().cpu()))
+            ng["params"] = g["params"]
+            new_groups.append(ng)
+        self.param_groups[:] = new_groups
+        self._structures = {}
+        for g in self.param_groups:
+            self._init_group_state(g)
+        saved_state = state_dict["state"]
+        for k, v in saved_state.items():
+            p = id_map.get(int(k)) if not isinstance(k, Variable) else k
+            if p is None:
+                continue
+            box = self._state_boxes[id(p)]
+            s = box._value
+            opt = s["opt"]
+            struct = self._structures[id(self._group_of(p))]
+            for key, path in self._torch_paths(struct).items():
+                if key in v and v[key] is not None:
+                    old = _get_path(opt, path)
+                    opt = _set_path(opt, path, _to_jax(v[key], jnp.result_type(old)))
+            step = v.get("step")
+            step = 1 if step is None else int(np.asarray(_to_jax(step)))
+            opt = _set_counts(opt, step)
+            box._value = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
+        self._vars_cache = None
+        _module._bump_version()
+
+    def __getstate__(self) -> dict:
+        d = dict(self.__dict__)
+        d["_update_cache"] = {}
+        return d
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k not in _NOT_HPARAMS:
+                    lines.append(f"    {k}: {g[k]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class _FromOptax(Optimizer):
+    """Any optax ``GradientTransformation`` as a jaxmod optimizer (see :func:`from_optax`)."""
+
+    _torch_has_step = True
+    _share_update_fn = False
+
+    def __init__(self, params: Iterable[Any], tx: optax.GradientTransformation) -> None:
+        self._tx = tx
+        super().__init__(params, {})
+
+    def _transform(
+        self, structure: Hashable, static: dict[str, Any], hp: dict[str, Any]
+    ) -> optax.GradientTransformation:
+        return self._tx
+
+    def _torch_state(self, p: Variable) -> dict[str, Any]:
+        s = self._state_boxes[id(p)]._value
+        return {"step": jnp.asarray(s["step"], jnp.float32), "optax_state": s["opt"]}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load a state dict saved by the same kind of :func:`from_optax` optimizer."""
+        super().load_state_dict(state_dict)
+        for k, v in state_dict["state"].items():
+            p = self._flat_params()[int(k)]
+            box = self._state_boxes[id(p)]
+            if "optax_state" in v:
+                leaves, tree = jax.tree.flatten(box._value["opt"])
+                new = jax.tree.leaves(v["optax_state"])
+                opt = jax.tree.unflatten(
+                    tree, [_to_jax(n, jnp.result_type(o)) for n, o in zip(new, leaves)]
+                )
+                box._value = {"step": box._value["step"], "opt": opt}
+
+
+def from_optax(params: Iterable[Any], tx: optax.GradientTransformation) -> Optimizer:
+    """Wrap any optax ``GradientTransformation`` as a jaxmod :class:`Optimizer`.
+
+    Args:
+        params: parameters or param groups, as for any optimizer.
+        tx: the transformation; its updates are *added* to the parameters (optax
+            convention, so include the learning rate's sign, e.g. ``optax.adam(1e-3)``).
+
+    The transformation is applied to each parameter separately (each has its own optax
+    state). Its hyper-parameters are whatever ``tx`` closed over: use
+    ``optax.inject_hyperparams`` to change them between steps. ``state_dict()["state"]``
+    holds ``{"step", "optax_state"}`` per stepped parameter.
+    """
+    return _FromOptax(params, tx)
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)

@@ -1,0 +1,479 @@
+"""Parity of jaxmod.optim with torch.optim: same model, data and update rule, every step."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxmod
+from jaxmod import nn, optim
+
+torch = pytest.importorskip("torch")
+
+STEPS = 20
+RTOL, ATOL = 1e-5, 1e-6
+
+
+class Grads(dict):
+    """A grads mapping as jaxmod.grad returns it: name -> array, plus ``.params``."""
+
+    params: dict
+
+
+def _mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def _torch_copy(model: nn.Module):
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    with torch.no_grad():
+        for (n, p), (tn, tp) in zip(model.named_parameters(), tm.named_parameters()):
+            assert n == tn
+            tp.copy_(torch.tensor(np.asarray(p._value)))
+            tp.requires_grad_(p.requires_grad)
+    return tm
+
+
+_rng = np.random.default_rng(0)
+X = _rng.normal(size=(16, 4)).astype(np.float32)
+Y = _rng.normal(size=(16, 3)).astype(np.float32)
+
+
+_TEMPLATE = _mlp()  # one model whose boxes the jitted loss fills, so jit traces once
+_TEMPLATE_PARAMS = dict(_TEMPLATE.named_parameters())
+
+
+@jax.jit
+@jax.value_and_grad
+def _value_and_grad(values: dict, frozen: dict | None = None) -> jax.Array:
+    allv = {**values, **(frozen or {})}
+    old = {n: _TEMPLATE_PARAMS[n]._value for n in allv}
+    try:
+        for n, v in allv.items():
+            _TEMPLATE_PARAMS[n]._value = v
+        return jnp.mean((_TEMPLATE(jnp.asarray(X)) - jnp.asarray(Y)) ** 2)
+    finally:
+        for n, v in old.items():
+            _TEMPLATE_PARAMS[n]._value = v
+
+
+def grads_of(model: nn.Module) -> Grads:
+    """``jax.grad`` of the MSE loss over ``model``'s trainable parameters, as a Grads mapping."""
+    named = dict(model.named_parameters())
+    _, g = _value_and_grad(
+        {n: p._value for n, p in named.items() if p.requires_grad},
+        {n: p._value for n, p in named.items() if not p.requires_grad},
+    )
+    out = Grads(g)
+    out.params = named
+    return out
+
+
+def _torch_step(tm, topt) -> None:
+    topt.zero_grad()
+    loss = torch.mean((tm(torch.tensor(X)) - torch.tensor(Y)) ** 2)
+    loss.backward()
+    topt.step()
+
+
+def _assert_same(model, tm, rtol=RTOL, atol=ATOL, msg="") -> None:
+    for (n, p), (_, tp) in zip(model.named_parameters(), tm.named_parameters()):
+        np.testing.assert_allclose(
+            np.asarray(p._value), tp.detach().numpy(), rtol=rtol, atol=atol, err_msg=f"{msg} {n}"
+        )
+
+
+def _groups(model, framework_model, kw, two_groups):
+    ps = list(framework_model.parameters())
+    if not two_groups:
+        return ps
+    return [{"params": ps[:2], "lr": kw.get("lr", 1e-2) * 0.5}, {"params": ps[2:]}]
+
+
+CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.5)),
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1)),
+    ("SGD", dict(lr=0.01, momentum=0.5, weight_decay=0.01, maximize=True)),
+    ("Adam", dict(lr=1e-2)),
+    ("Adam", dict(lr=1e-2, amsgrad=True)),
+    ("Adam", dict(lr=1e-2, weight_decay=0.1, betas=(0.8, 0.99))),
+    ("Adam", dict(lr=1e-2, amsgrad=True, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("AdamW", dict(lr=1e-2)),
+    ("AdamW", dict(lr=1e-2, amsgrad=True, weight_decay=0.1)),
+    ("AdamW", dict(lr=1e-2, maximize=True)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.1, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.5, maximize=True)),
+    ("RMSprop", dict(lr=1e-2)),
+    ("RMSprop", dict(lr=1e-2, centered=True)),
+    ("RMSprop", dict(lr=1e-2, momentum=0.9)),
+    ("RMSprop", dict(lr=1e-2, centered=True, momentum=0.9, weight_decay=0.1, alpha=0.9)),
+    ("RMSprop", dict(lr=1e-2, maximize=True)),
+    ("Adamax", dict(lr=1e-2)),
+    ("Adamax", dict(lr=1e-2, weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=1e-2)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.1)),
+    ("NAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, momentum_decay=0.01)),
+    ("NAdam", dict(lr=1e-2, maximize=True)),
+    ("RAdam", dict(lr=1e-2)),
+    ("RAdam", dict(lr=1e-2, weight_decay=0.1, betas=(0.9, 0.9))),
+    ("RAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.5, weight_decay=0.1, maximize=True)),
+    ("Rprop", dict()),
+    ("Rprop", dict(lr=1e-3, etas=(0.3, 1.5), step_sizes=(1e-4, 0.005))),
+    ("Rprop", dict(maximize=True)),
+    ("ASGD", dict(lr=1e-2)),
+    ("ASGD", dict(lr=1e-2, t0=5, lambd=1e-2, weight_decay=0.1)),
+    ("ASGD", dict(lr=1e-2, t0=3, maximize=True)),
+]
+
+
+def _ids(case) -> str:
+    name, kw = case
+    return name + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
+
+
+# RMSprop with momentum divides by sqrt(square_avg): a gradient entry that is a rounding-
+# level cancellation (differing between XLA's and torch's matmul order) becomes a
+# full-size step, then momentum carries it; those entries need atol 1e-5.
+LOOSE = {"RMSprop-lr=0.01-momentum=0.9": 1e-5}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+def test_parity_every_step(case) -> None:
+    name, kw = case
+    atol = LOOSE.get(_ids(case), ATOL)
+    jaxmod.manual_seed(0)
+    model = _mlp()
+    tm = _torch_copy(model)
+    opt = getattr(optim, name)(model.parameters(), **kw)
+    topt = getattr(torch.optim, name)(tm.parameters(), **kw)
+    for i in range(STEPS):
+        opt.step(grads_of(model))
+        _torch_step(tm, topt)
+        _assert_same(model, tm, atol=atol, msg=f"step {i}")
+
+
+GROUP_CASES = [
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("Adam", dict(lr=1e-2, amsgrad=True)),
+    ("RMSprop", dict(lr=1e-2, centered=True, momentum=0.5)),
+    ("Adagrad", dict(lr=0.1)),
+]
+
+
+@pytest.mark.parametrize("case", GROUP_CASES, ids=[_ids(c) for c in GROUP_CASES])
+def test_frozen_and_two_groups(case) -> None:
+    name, kw = case
+    jaxmod.manual_seed(1)
+    model = _mlp()
+    model[0].bias.requires_grad = False
+    frozen = np.asarray(model[0].bias._value)
+    tm = _torch_copy(model)
+    opt = getattr(optim, name)(_groups(model, model, kw, True), **kw)
+    topt = getattr(torch.optim, name)(_groups(tm, tm, kw, True), **kw)
+    assert opt.param_groups[0]["lr"] == topt.param_groups[0]["lr"]
+    for i in range(8):
+        g = grads_of(model)
+        assert "0.bias" not in g
+        g["0.bias"] = jnp.ones(3)  # a gradient for a frozen parameter is ignored too
+        opt.step(g)
+        _torch_step(tm, topt)
+        _assert_same(model, tm, msg=f"step {i}")
+    np.testing.assert_array_equal(np.asarray(model[0].bias._value), frozen)
+    assert (model[0].bias in opt.state) == (tm[0].bias in topt.state)
+    assert set(opt.state_dict()["state"]) == set(topt.state_dict()["state"])
+
+
+def _state_equal(jsd, tsd, rtol=5e-5, atol=5e-6) -> None:
+    # State arrays (e.g. momentum buffers of size ~10) accumulate float32 rounding over
+    # ten steps, and their near-zero entries are differences of large terms: parameters are
+    # held to RTOL/ATOL, state to rtol 5e-5 and atol 5e-6 times the array's scale.
+    assert set(jsd["state"]) == set(tsd["state"])
+    for k, ts in tsd["state"].items():
+        js = jsd["state"][k]
+        assert list(js) == [n for n, v in ts.items() if v is not None], (list(js), list(ts))
+        for n, v in ts.items():
+            if v is None:
+                continue
+            scale = max(1.0, float(np.max(np.abs(np.asarray(v)))))
+            np.testing.assert_allclose(
+                np.asarray(js[n]), np.asarray(v), rtol=rtol, atol=atol * scale, err_msg=f"{k}.{n}"
+            )
+    for jg, tg in zip(jsd["param_groups"], tsd["param_groups"]):
+        assert jg["params"] == tg["params"]
+        for key in ("lr", "weight_decay"):
+            if key in tg:
+                assert jg[key] == tg[key]
+
+
+SD_CASES = [
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1)),
+    ("SGD", dict(lr=0.1)),
+    ("Adam", dict(lr=1e-2, amsgrad=True)),
+    ("AdamW", dict(lr=1e-2)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
+    ("RMSprop", dict(lr=1e-2, centered=True, momentum=0.9)),
+    ("Adamax", dict(lr=1e-2)),
+    ("NAdam", dict(lr=1e-2)),
+    ("RAdam", dict(lr=1e-2)),
+    ("Adadelta", dict()),
+    ("Rprop", dict()),
+    ("ASGD", dict(lr=1e-2, t0=3)),
+]
+
+
+@pytest.mark.parametrize("case", SD_CASES, ids=[_ids(c) for c in SD_CASES])
+def test_state_dict_roundtrip_and_torch_layout(case) -> None:
+    name, kw = case
+    jaxmod.manual_seed(2)
+    model = _mlp()
+    tm = _torch_copy(model)
+    opt = getattr(optim, name)(model.parameters(), **kw)
+    topt = getattr(torch.optim, name)(tm.parameters(), **kw)
+    for _ in range(10):
+        opt.step(grads_of(model))
+        _torch_step(tm, topt)
+    jsd, tsd = opt.state_dict(), topt.state_dict()
+    _state_equal(jsd, tsd)
+
+    # (a) our own state dict, loaded into a fresh optimizer on a copy of the model
+    model2 = _mlp()
+    for p2, p in zip(model2.parameters(), model.parameters()):
+        p2._value = p._value
+    opt2 = getattr(optim, name)(model2.parameters(), **kw)
+    opt2.load_state_dict(jsd)
+    # (b) torch's state dict (tensors), loaded into a fresh optimizer on another copy
+    model3 = _mlp()
+    for p3, p in zip(model3.parameters(), model.parameters()):
+        p3._value = p._value
+    opt3 = getattr(optim, name)(model3.parameters(), **kw)
+    opt3.load_state_dict(tsd)
+    for i in range(10):
+        opt.step(grads_of(model))
+        opt2.step(grads_of(model2))
+        opt3.step(grads_of(model3))
+        _torch_step(tm, topt)
+        for a, b in zip(model.parameters(), model2.parameters()):
+            np.testing.assert_array_equal(np.asarray(a._value), np.asarray(b._value))
+        _assert_same(model, tm, msg=f"continued step {i}")
+        _assert_same(model3, tm, msg=f"torch-loaded step {i}")
+    _state_equal(opt3.state_dict(), topt.state_dict())
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=1e-2)), ("RMSprop", dict(lr=1e-2))],
+    ids=["SGD", "Adam", "RMSprop"],
+)
+def test_hyperparameter_change_takes_effect(case) -> None:
+    name, kw = case
+    jaxmod.manual_seed(3)
+    model = _mlp()
+    tm = _torch_copy(model)
+    opt = getattr(optim, name)(model.parameters(), **kw)
+    topt = getattr(torch.optim, name)(tm.parameters(), **kw)
+    for i in range(12):
+        if i == 4:
+            for g in (*opt.param_groups, *topt.param_groups):
+                g["lr"] *= 0.1
+        if i == 8:
+            for g in (*opt.param_groups, *topt.param_groups):
+                g["weight_decay"] = 0.5
+        opt.step(grads_of(model))
+        _torch_step(tm, topt)
+        _assert_same(model, tm, msg=f"step {i}")
+
+
+def test_grads_forms_and_zero_grad() -> None:
+    jaxmod.manual_seed(4)
+    model = _mlp()
+    ref = _mlp()
+    for a, b in zip(ref.parameters(), model.parameters()):
+        a._value = b._value
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    opt_ref = optim.SGD(ref.parameters(), lr=0.1)
+    g = grads_of(model)
+    opt_ref.step(grads_of(ref))
+    # (b) a list aligned with the parameter order, None entries skipped
+    opt.step([g[n] for n, _ in model.named_parameters()])
+    for a, b in zip(ref.parameters(), model.parameters()):
+        np.testing.assert_array_equal(np.asarray(a._value), np.asarray(b._value))
+    # (c) None: p.grad, torch style
+    g = grads_of(model)
+    for n, p in model.named_parameters():
+        p.grad = g[n]
+    before = [np.asarray(p._value) for p in model.parameters()]
+    model[2].bias.grad = None
+    opt.step()
+    after = [np.asarray(p._value) for p in model.parameters()]
+    assert not np.array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[3], after[3])
+    opt.zero_grad(set_to_none=False)
+    assert float(jnp.abs(model[0].weight.grad).sum()) == 0.0
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(TypeError, match=r"\.params"):
+        opt.step({"0.weight": g["0.weight"]})
+    with pytest.raises(ValueError, match="parameter order"):
+        opt.step([g["0.weight"]])
+
+
+def test_torch_error_messages() -> None:
+    model = _mlp()
+    with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        optim.Adam(model.parameters(), lr=-1)
+    with pytest.raises(ValueError, match="some parameters appear in more than one"):
+        optim.SGD([{"params": [model[0].weight]}, {"params": [model[0].weight]}], lr=0.1)
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
+        optim.SGD(model.parameters(), lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match="ordered collections"):
+        optim.SGD(model.parameters(), lr=0.1).add_param_group({"params": set()})
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 1"):
+        optim.Adam(model.parameters(), betas=(0.9, 1.0))
+
+
+def test_add_param_group_and_vars_protocol() -> None:
+    from jaxmod.nn import module as _module
+
+    model = _mlp()
+    opt = optim.Adam(model[0].parameters(), lr=1e-2)
+    v1 = opt._jaxmod_vars_()
+    assert opt._jaxmod_vars_() is v1  # same objects until the structure changes
+    version = _module.structure_version()
+    opt.add_param_group({"params": model[2].parameters(), "lr": 1e-3})
+    assert _module.structure_version() > version
+    v2 = opt._jaxmod_vars_()
+    assert v2 is not v1
+    params = [p for g in opt.param_groups for p in g["params"]]
+    assert v2[:4] == params
+    refs = [v for v in v2 if getattr(v, "_jaxmod_readonly", False)]
+    assert {(r.key, id(r.group)) for r in refs} >= {("lr", id(g)) for g in opt.param_groups}
+    ref = next(r for r in refs if r.key == "lr" and r.group is opt.param_groups[1])
+    assert ref._value == 1e-3
+    ref._value = 5e-4
+    assert opt.param_groups[1]["lr"] == 5e-4
+    states = [v for v in v2[4:] if not getattr(v, "_jaxmod_readonly", False)]
+    assert len(states) == 4 and all(isinstance(s, nn.Variable) for s in states)
+
+
+def test_from_optax_matches_optax() -> None:
+    jaxmod.manual_seed(5)
+    model = _mlp()
+    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-2))
+    opt = optim.from_optax(model.parameters(), tx)
+    params = {n: p._value for n, p in model.named_parameters()}
+    states = {n: tx.init(v) for n, v in params.items()}
+    for _ in range(5):
+        _, g = _value_and_grad(params)
+        for n in params:
+            u, states[n] = tx.update(g[n], states[n], params[n])
+            params[n] = optax.apply_updates(params[n], u)
+        opt.step(grads_of(model))
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(np.asarray(p._value), np.asarray(params[n]), rtol=1e-6)
+    sd = opt.state_dict()
+    model2 = _mlp()
+    opt2 = optim.from_optax(model2.parameters(), tx)
+    opt2.load_state_dict(sd)
+    assert float(opt2.state_dict()["state"][0]["step"]) == 5.0
+
+
+def test_from_optax_inject_hyperparams() -> None:
+    model = _mlp()
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    opt = optim.from_optax(model.parameters(), tx)
+    w = np.asarray(model[0].weight._value)
+    g = grads_of(model)
+    opt.step(g)
+    np.testing.assert_allclose(
+        np.asarray(model[0].weight._value), w - 0.1 * np.asarray(g["0.weight"]), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [("Adam", dict(lr=1e-2, amsgrad=True)), ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True))],
+    ids=["Adam", "SGD"],
+)
+def test_jit_step_matches_eager_and_lr_change_does_not_retrace(case) -> None:
+    name, kw = case
+    jaxmod.manual_seed(6)
+    model, ref = _mlp(), _mlp()
+    for a, b in zip(ref.parameters(), model.parameters()):
+        a._value = jnp.array(b._value, copy=True)  # jit donates model's buffers
+    opt = getattr(optim, name)(model.parameters(), **kw)
+    opt_ref = getattr(optim, name)(ref.parameters(), **kw)
+    x, y = jnp.asarray(X), jnp.asarray(Y)
+
+    @jaxmod.jit
+    def train_step(model, opt, x, y):
+        loss, grads = jaxmod.value_and_grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
+        opt.step(grads)
+        return loss
+
+    sched = optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    sched_ref = optim.lr_scheduler.StepLR(opt_ref, step_size=2, gamma=0.5)
+    for i in range(8):
+        if i == 5:
+            opt.param_groups[0]["lr"] = opt_ref.param_groups[0]["lr"] = 0.003
+        train_step(model, opt, x, y)
+        opt_ref.step(grads_of(ref))
+        sched.step()
+        sched_ref.step()
+        for a, b in zip(model.parameters(), ref.parameters()):
+            np.testing.assert_allclose(
+                np.asarray(a._value), np.asarray(b._value), rtol=1e-6, atol=1e-7, err_msg=str(i)
+            )
+    assert train_step.trace_count == 1
+    for k, v in opt.state_dict()["state"][0].items():
+        np.testing.assert_allclose(
+            np.asarray(v), np.asarray(opt_ref.state_dict()["state"][0][k]), rtol=1e-6
+        )
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_minimises_rosenbrock_and_quadratic(line_search_fn) -> None:
+    xy = nn.Parameter(jnp.array([-1.5, 2.0]))
+
+    def rosen(v):
+        return (1 - v[0]) ** 2 + 100 * (v[1] - v[0] ** 2) ** 2
+
+    vg = jax.jit(jax.value_and_grad(rosen))
+
+    def closure():
+        loss, g = vg(xy._value)
+        return loss, [g]
+
+    lr = 1.0 if line_search_fn else 1e-3
+    opt = optim.LBFGS([xy], lr=lr, max_iter=50, line_search_fn=line_search_fn)
+    first = opt.step(closure)
+    for _ in range(10 if line_search_fn else 20):
+        opt.step(closure)
+    # a fixed step (no line search) only makes slow progress on Rosenbrock's valley
+    assert float(rosen(xy._value)) < (1e-3 if line_search_fn else 0.9 * float(first))
+    if line_search_fn:
+        np.testing.assert_allclose(np.asarray(xy._value), [1.0, 1.0], atol=1e-2)
+    # quadratic, loss-only closure with p.grad (torch style)
+    w = nn.Parameter(jnp.array([3.0, -2.0, 1.0]))
+    a = jnp.array([1.0, 10.0, 0.5])
+
+    def closure2():
+        loss, w.grad = jax.value_and_grad(lambda v: jnp.sum(a * v**2))(w._value)
+        return loss
+
+    opt2 = optim.LBFGS([w], line_search_fn=line_search_fn, lr=1.0 if line_search_fn else 0.05)
+    for _ in range(10):
+        opt2.step(closure2)
+    assert float(jnp.sum(a * w._value**2)) < 1e-4
+    assert opt2.state_dict()["state"][0]["n_iter"] > 0

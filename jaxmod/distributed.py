@@ -41,6 +41,7 @@ __all__ = [
     "shard",
     "replicate",
     "fully_shard",
+    "fsdp_spec",
     "shard_batch",
     "placement",
     "Rules",
@@ -167,17 +168,21 @@ def _apply(model: Module, mesh: Mesh, spec_of: Any) -> Module:
     return model
 
 
-def shard(model: Module, mesh: Mesh, rules: Rules) -> Module:
+def shard(model: Module, mesh: Mesh, rules: Rules, default: Any = None) -> Module:
     """Place each parameter and buffer by the first rule whose pattern matches its name.
 
     Patterns are regular expressions matched with ``re.fullmatch`` against the qualified
     name (``"layers.0.attn.qkv.weight"``), in order; the first match wins. A name no rule
-    matches is replicated. Specs are ``PartitionSpec``\\ s over the mesh's axis names.
+    matches gets ``default``: replicated when it is None, else a spec, or a function
+    ``default(name, shape) -> spec`` (e.g. FSDP over the data axis for everything the
+    tensor-parallel rules leave out). Specs are ``PartitionSpec``\\ s over the mesh's axis
+    names.
 
     Args:
         model: the module, placed in place.
         mesh: the device mesh (Explicit axes are treated as Auto).
         rules: ``{pattern: spec}`` or ``[(pattern, spec), ...]``.
+        default: the spec of names no rule matches (see above).
 
     Returns:
         ``model``.
@@ -204,7 +209,7 @@ def shard(model: Module, mesh: Mesh, rules: Rules) -> Module:
         for pat, spec in compiled:
             if pat.fullmatch(name):
                 return spec
-        return None
+        return default(name, box.shape) if callable(default) else default
 
     return _apply(model, mesh, spec_of)
 
@@ -228,17 +233,25 @@ def fully_shard(model: Module, mesh: Mesh, axis: str | tuple[str, ...] = "data")
     ``fully_shard`` does by hand. Use it with a batch sharded over the same axis.
     """
     mesh = _auto(mesh)
-    n = _axis_size(mesh, axis)
+    return _apply(model, mesh, lambda name, box: fsdp_spec(box.shape, mesh, axis))
 
-    def spec_of(name: str, box: Variable) -> Any:
-        shape = box.shape
-        dims = [d for d in range(len(shape)) if shape[d] % n == 0 and shape[d] >= n]
-        if not dims:
-            return P()
-        d = max(dims, key=lambda i: (shape[i], -i))
-        return P(*([None] * d + [axis]))
 
-    return _apply(model, mesh, spec_of)
+def fsdp_spec(
+    shape: Sequence[int], mesh: Mesh, axis: str | tuple[str, ...] = "data"
+) -> PartitionSpec:
+    """The spec :func:`fully_shard` gives an array of ``shape``: its largest dimension
+    divisible by the size of ``axis`` (the first on ties) split over ``axis``, or
+    replicated (``P()``) when no dimension divides.
+
+    Use it as ``shard(..., default=lambda name, shape: fsdp_spec(shape, mesh))`` to
+    combine tensor-parallel rules with FSDP for the remaining parameters.
+    """
+    n = _axis_size(_auto(mesh), axis)
+    dims = [d for d in range(len(shape)) if shape[d] % n == 0 and shape[d] >= n]
+    if not dims:
+        return P()
+    d = max(dims, key=lambda i: (shape[i], -i))
+    return P(*([None] * d + [axis]))
 
 
 def shard_batch(x: Any, mesh: Mesh, axis: str | tuple[str, ...] = "data") -> Any:

@@ -207,6 +207,15 @@ _SCRIPT_8 = _COMMON + textwrap.dedent(
                     str(fresh.state_dict()[k].sharding.spec) == str(sd[k].sharding.spec)]
                 for k in sd
             }
+    # the examples, smoke-tested with this process's 8 devices
+    import importlib.util, contextlib, io
+    for name, argv in [("data_parallel", ["--steps", "2"]),
+                       ("fsdp", ["--steps", "2", "--tensor-parallel", "2", "--width", "32"])]:
+        spec = importlib.util.spec_from_file_location(name, f"examples/{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        with contextlib.redirect_stdout(io.StringIO()):
+            report[f"example/{name}"] = mod.main(argv)
     print("REPORT" + json.dumps(report))
     """
 )
@@ -289,6 +298,12 @@ def test_sharding_errors_name_parameter_and_shapes(report8):
 def test_jit_user_shardings(report8):
     assert report8["jit_out_spec"] == "P(None, None)"
     assert report8["jit_out_ndev"] == 8
+
+
+@pytest.mark.parametrize("name", ["data_parallel", "fsdp"])
+def test_examples_run(report8, name):
+    losses = report8[f"example/{name}"]
+    assert len(losses) == 2 and all(np.isfinite(losses))
 
 
 def test_orbax_sharded_checkpoint_roundtrip(report8):

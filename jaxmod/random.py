@@ -64,6 +64,10 @@ class Generator:
     def next_key(self) -> jax.Array:
         """Split off a fresh key and advance the generator's state."""
         key = self._key._value
+        if _parameter._jit_depth and not _is_tracer(key):
+            # Inside jaxmod.jit but not lifted: ask jit to retrace with this generator's
+            # key as state (generators are lifted only when a function draws from them).
+            raise _parameter.NeedsLift(self)
         if not _is_tracer(key) and not _parameter._lift_depth and not _trace_is_top_level():
             raise RuntimeError(
                 "A jaxmod Generator was used inside a plain jax.jit/vmap/grad trace, where its "

@@ -291,6 +291,8 @@ class Jit:
         self._ctx: Any = None
         self._names = _arg_names(fn)
         self._bound: dict[int, Any] = {}
+        # Generators found (at trace time) to be drawn from; lifted on every later call.
+        self._extra: list[Any] = []
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
@@ -330,8 +332,15 @@ class Jit:
                                 break
                         else:
                             return self._run(p, [args[i] for i in p.dyn_pos], args, kwargs)
-        p = self._plan = self._make_plan(args, kwargs)
-        return self._run(p, p.dyn_now, args, kwargs)
+        for _ in range(8):
+            p = self._plan = self._make_plan(args, kwargs)
+            try:
+                return self._run(p, p.dyn_now, args, kwargs)
+            except _parameter.NeedsLift as e:
+                # A generator was drawn from: lift it from now on and trace again.
+                self.trace_count -= 1
+                self._extra.append(e.obj)
+        raise RuntimeError("jaxmod.jit: could not determine the state to lift")
 
     def _run(self, p: _Plan, dyn: list[Any], args: tuple, kwargs: dict) -> Any:
         mut = p.mut_vars
@@ -399,7 +408,7 @@ class Jit:
         objs.extend(kwargs[k] for k in kw_state)
         captured, cells, globs = _captured(self.fn)
         objs.extend(captured)
-        objs.append(_random.default_generator)
+        objs.extend(self._extra)
         all_vars = _collect_vars(objs)
         index = {id(v): i for i, v in enumerate(all_vars)}
         p.mut_vars = [v for v in all_vars if not getattr(v, "_jaxmod_readonly", False)]

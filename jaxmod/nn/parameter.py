@@ -33,6 +33,19 @@ _lift_depth = 0
 _describe_unlifted = None
 
 
+class NeedsLift(BaseException):
+    """Raised while tracing under jaxmod.jit when a stateful object turns out to be needed.
+
+    A BaseException, so that `except Exception` in user code does not swallow it.
+
+    jaxmod.jit catches it, adds ``obj`` to the lifted state and traces again.
+    """
+
+    def __init__(self, obj: Any) -> None:
+        super().__init__(f"{obj!r} must be lifted as state")
+        self.obj = obj
+
+
 def _is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 

@@ -88,16 +88,31 @@ class _HyperParamRef:
     current hyper-parameter at every call instead of a baked-in constant.
     """
 
-    __slots__ = ("group", "key")
+    __slots__ = ("group", "key", "_seen", "_device")
     _jaxmod_readonly = True
 
     def __init__(self, group: dict, key: str) -> None:
         self.group = group
         self.key = key
+        self._seen: Any = None
+        self._device: Any = None
 
     @property
     def _value(self) -> Any:
-        return self.group[self.key]
+        v = self.group[self.key]
+        if v is self._seen:
+            return self._device
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            # A Python number crosses to the device on every jitted call; convert it once
+            # (weakly typed, like the Python number) and reuse it while it is unchanged.
+            self._seen, self._device = v, jnp.asarray(v)
+            return self._device
+        if isinstance(v, tuple) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
+        ):
+            self._seen, self._device = v, tuple(jnp.asarray(x) for x in v)
+            return self._device
+        return v
 
     @_value.setter
     def _value(self, value: Any) -> None:
@@ -168,6 +183,31 @@ class _StateView(Mapping):
 
     def __repr__(self) -> str:
         return f"OptimizerState({len(self)} stepped parameters)"
+
+
+class _StateBox(Variable):
+    """One parameter's optimizer state, stored flat so jaxmod.jit passes it cheaply.
+
+    ``_value`` (what jit lifts) is the list of the state's leaves, which JAX flattens in
+    C++; ``state`` is the structured view (optax's nested named tuples and ordered dicts),
+    rebuilt from the leaves with the stored treedef.
+    """
+
+    __slots__ = ("treedef",)
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.treedef = None
+
+    @property
+    def state(self) -> Any:
+        """The structured state (``{"step": ..., "opt": optax_state}``)."""
+        return jax.tree_util.tree_unflatten(self.treedef, self._value)
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        leaves, self.treedef = jax.tree_util.tree_flatten(value)
+        self._value = leaves
 
 
 class Optimizer:
@@ -285,8 +325,8 @@ class Optimizer:
             state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
             box = self._state_boxes.get(id(p))
             if box is None:
-                box = self._state_boxes[id(p)] = Variable()
-            box._value = state  # a pytree: set directly (the constructor wants one array)
+                box = self._state_boxes[id(p)] = _StateBox()
+            box.state = state
 
     # -- subclass hooks ----------------------------------------------------------------
     def _structure(self, group: dict) -> Hashable:
@@ -458,12 +498,12 @@ class Optimizer:
                     )
                 grads_in.append(g)
             new_p, new_s = fn(
-                self._hparams(group), [p._value for p in items], grads_in, [b._value for b in boxes]
+                self._hparams(group), [p._value for p in items], grads_in, [b.state for b in boxes]
             )
             for p, v in zip(items, new_p):
                 p._value = v
             for b, s in zip(boxes, new_s):
-                b._value = s
+                b.state = s
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -483,7 +523,7 @@ class Optimizer:
         box = self._state_boxes.get(id(p))
         if box is None:
             return False
-        step = box._value["step"]
+        step = box.state["step"]
         return not isinstance(step, jax.core.Tracer) and int(step) > 0
 
     def _reported(self, p: Variable) -> bool:
@@ -501,7 +541,7 @@ class Optimizer:
         raise KeyError("parameter is not optimized by this optimizer")
 
     def _torch_state(self, p: Variable) -> dict[str, Any]:
-        s = self._state_boxes[id(p)]._value
+        s = self._state_boxes[id(p)].state
         struct = self._structures[id(self._group_of(p))]
         out: dict[str, Any] = {}
         if self._torch_has_step:
@@ -572,7 +612,7 @@ class Optimizer:
             if p is None:
                 continue
             box = self._state_boxes[id(p)]
-            s = box._value
+            s = box.state
             opt = s["opt"]
             struct = self._structures[id(self._group_of(p))]
             for key, path in self._torch_paths(struct).items():
@@ -582,7 +622,7 @@ class Optimizer:
             step = v.get("step")
             step = 1 if step is None else int(np.asarray(_to_jax(step)))
             opt = _set_counts(opt, step)
-            box._value = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
+            box.state = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
         self._vars_cache = None
         _module._bump_version()
 
@@ -618,7 +658,7 @@ class _FromOptax(Optimizer):
         return self._tx
 
     def _torch_state(self, p: Variable) -> dict[str, Any]:
-        s = self._state_boxes[id(p)]._value
+        s = self._state_boxes[id(p)].state
         return {"step": jnp.asarray(s["step"], jnp.float32), "optax_state": s["opt"]}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -628,12 +668,12 @@ class _FromOptax(Optimizer):
             p = self._flat_params()[int(k)]
             box = self._state_boxes[id(p)]
             if "optax_state" in v:
-                leaves, tree = jax.tree.flatten(box._value["opt"])
+                leaves, tree = jax.tree.flatten(box.state["opt"])
                 new = jax.tree.leaves(v["optax_state"])
                 opt = jax.tree.unflatten(
                     tree, [_to_jax(n, jnp.result_type(o)) for n, o in zip(new, leaves)]
                 )
-                box._value = {"step": box._value["step"], "opt": opt}
+                box.state = {"step": box.state["step"], "opt": opt}
 
 
 def from_optax(params: Iterable[Any], tx: optax.GradientTransformation) -> Optimizer:

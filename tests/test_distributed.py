@@ -181,6 +181,22 @@ _SCRIPT_8 = _COMMON + textwrap.dedent(
     report["jit_out_spec"] = str(out.sharding.spec)
     report["jit_out_ndev"] = len(out.sharding.device_set)
 
+    # re-placing state between calls: the step follows the new placement
+    lin = dist.replicate(nn.Linear(8, 8), mesh8)
+    sgd = make_step()
+    xb, yb = dist.shard_batch((jnp.ones((8, 8)), jnp.arange(8)), mesh8)
+    sgd(lin, None, xb, yb)
+    lin.to(NamedSharding(mesh8, P("data")))  # Module.to: a new layout
+    sgd(lin, None, xb, yb)
+    moved = [str(lin.weight.sharding.spec), str(lin.bias.sharding.spec)]
+    lin.weight.value = jax.device_put(lin.weight.value, NamedSharding(mesh8, P(None, "data")))
+    sgd(lin, None, xb, yb)  # assigned an array placed elsewhere: re-planned, kept
+    moved.append(str(lin.weight.sharding.spec))
+    lin.weight.value = jnp.zeros((8, 8))  # uncommitted: goes back to the weight's sharding
+    sgd(lin, None, xb, yb)
+    moved.append(str(lin.weight.sharding.spec))
+    report["replaced"] = moved
+
     # orbax: save a sharded state_dict, restore onto the same shardings, per shard
     try:
         import orbax.checkpoint as ocp
@@ -293,6 +309,10 @@ def test_sharding_errors_name_parameter_and_shapes(report8):
     e = report8["errors"]
     assert "'0.weight'" in e["shard"] and "(10, 6)" in e["shard"] and "'model'" in e["shard"]
     assert "(6, 2)" in e["batch"] and "size 8" in e["batch"]
+
+
+def test_jit_follows_state_placed_again_between_calls(report8):
+    assert report8["replaced"] == ["P('data',)", "P('data',)", "P(None, 'data')", "P(None, 'data')"]
 
 
 def test_jit_user_shardings(report8):

@@ -215,6 +215,9 @@ class _Plan:
     )  # fmt: skip
 
 
+_ArrayImpl = type(jnp.zeros(()))  # concrete arrays (not tracers)
+
+
 def _state_shardings(mut: Sequence[Any], ro: Sequence[Any]) -> Any:
     """Shardings to pin state to (inputs and outputs alike), or None on one device.
 
@@ -230,15 +233,20 @@ def _state_shardings(mut: Sequence[Any], ro: Sequence[Any]) -> Any:
     from jaxmod.distributed import _place
 
     boxes = (*mut, *ro)
-    leaves = [jax.tree_util.tree_flatten(v._value) for v in boxes]
-    mesh = next(
-        (s.mesh for ls, _ in leaves for a in ls
-         if isinstance(s := getattr(a, "sharding", None), NamedSharding)
-         and len(s.device_set) > 1),
-        None,
-    )  # fmt: skip
+    mesh = None
+    for v in boxes:  # the common single-device case ends after this cheap scan
+        val = v._value
+        for a in (val,) if type(val) is _ArrayImpl else jax.tree_util.tree_leaves(val):
+            if type(a) is _ArrayImpl:
+                s = a.sharding
+                if type(s) is NamedSharding and len(s.device_set) > 1:
+                    mesh = s.mesh
+                    break
+        if mesh is not None:
+            break
     if mesh is None:
         return None
+    leaves = [jax.tree_util.tree_flatten(v._value) for v in boxes]
     replicated = NamedSharding(mesh, PartitionSpec())
 
     def loose(a: Any) -> bool:

@@ -82,7 +82,10 @@ def _static_of(obj: Any) -> Any:
     groups = getattr(obj, "param_groups", None)
     if groups is not None:
         dynamic = {
-            (id(v.group), v.key) for v in obj._jaxmod_vars_() if hasattr(v, "group")
+            (id(v.group), k)
+            for v in obj._jaxmod_vars_()
+            if hasattr(v, "group")
+            for k in getattr(v, "keys", None) or (v.key,)
         }  # fmt: skip
         return type(obj), tuple(
             tuple(

@@ -1,12 +1,35 @@
 """Neural-network building blocks with torch's names and semantics."""
 
+from jaxmod.nn import (
+    activation,
+    attention,
+    containers,
+    conv,
+    functional,
+    init,
+    linear,
+    padding,
+    pooling,
+    rnn,
+    shape,
+    sparse,
+    transformer,
+    utils,
+)
 from jaxmod.nn import module as modules  # noqa: F401  (torch spelling: nn.modules.module)
-from jaxmod.nn import utils
-from jaxmod.nn.activation import ReLU
-from jaxmod.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from jaxmod.nn.linear import Identity, Linear
+from jaxmod.nn.activation import *  # noqa: F403
+from jaxmod.nn.attention import *  # noqa: F403
+from jaxmod.nn.containers import *  # noqa: F403
+from jaxmod.nn.conv import *  # noqa: F403
+from jaxmod.nn.linear import *  # noqa: F403
 from jaxmod.nn.module import Module, ShapeError
+from jaxmod.nn.padding import *  # noqa: F403
 from jaxmod.nn.parameter import Buffer, Parameter, UninitializedParameter, Variable
+from jaxmod.nn.pooling import *  # noqa: F403
+from jaxmod.nn.rnn import *  # noqa: F403
+from jaxmod.nn.shape import *  # noqa: F403
+from jaxmod.nn.sparse import *  # noqa: F403
+from jaxmod.nn.transformer import *  # noqa: F403
 
 __all__ = [
     "Module",
@@ -15,13 +38,18 @@ __all__ = [
     "Buffer",
     "Variable",
     "UninitializedParameter",
-    "Sequential",
-    "ModuleList",
-    "ModuleDict",
-    "ParameterList",
-    "ParameterDict",
-    "Identity",
-    "Linear",
-    "ReLU",
     "utils",
+    "functional",
+    "init",
+    *activation.__all__,
+    *attention.__all__,
+    *containers.__all__,
+    *conv.__all__,
+    *linear.__all__,
+    *padding.__all__,
+    *pooling.__all__,
+    *rnn.__all__,
+    *shape.__all__,
+    *sparse.__all__,
+    *transformer.__all__,
 ]

@@ -80,46 +80,55 @@ def _to_jax(x: Any, dtype: Any = None) -> Any:
     return jnp.array(x, dtype=dtype, copy=True)
 
 
-class _HyperParamRef:
-    """A read-only view of ``group[key]`` that :func:`jaxmod.jit` passes in as a traced input.
+class _HyperParams:
+    """A read-only view of a group's numeric hyper-parameters that :func:`jaxmod.jit`
+    passes in as traced inputs.
 
-    jaxmod.jit reads ``_value`` before tracing, sets it to the tracer while tracing and
-    never writes a result back (``_jaxmod_readonly``), so the compiled step reads the
-    current hyper-parameter at every call instead of a baked-in constant.
+    jaxmod.jit reads ``_value`` before each call, sets it to tracers while tracing and never
+    writes a result back (``_jaxmod_readonly``), so the compiled step reads the current
+    hyper-parameters at every call instead of baked-in constants. Python numbers are
+    converted to (weakly typed) device scalars once and reused while unchanged: one
+    property read per group per call.
     """
 
-    __slots__ = ("group", "key", "_seen", "_device")
+    __slots__ = ("group", "keys", "_seen", "_device")
     _jaxmod_readonly = True
 
-    def __init__(self, group: dict, key: str) -> None:
+    def __init__(self, group: dict, keys: tuple[str, ...]) -> None:
         self.group = group
-        self.key = key
+        self.keys = keys
         self._seen: Any = None
         self._device: Any = None
 
     @property
     def _value(self) -> Any:
-        v = self.group[self.key]
-        if v is self._seen:
-            return self._device
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            # A Python number crosses to the device on every jitted call; convert it once
-            # (weakly typed, like the Python number) and reuse it while it is unchanged.
-            self._seen, self._device = v, jnp.asarray(v)
-            return self._device
-        if isinstance(v, tuple) and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v
-        ):
-            self._seen, self._device = v, tuple(jnp.asarray(x) for x in v)
-            return self._device
-        return v
+        g = self.group
+        current = [g[k] for k in self.keys]
+        seen = self._seen
+        if seen is not None:
+            for a, b in zip(current, seen):
+                if a is not b:
+                    break
+            else:
+                return self._device
+        self._seen, self._device = current, tuple(_on_device(v) for v in current)
+        return self._device
 
     @_value.setter
-    def _value(self, value: Any) -> None:
-        self.group[self.key] = value
+    def _value(self, values: Any) -> None:
+        for k, v in zip(self.keys, values):
+            self.group[k] = v
 
     def __repr__(self) -> str:
-        return f"_HyperParamRef({self.key!r}={self.group[self.key]!r})"
+        return f"_HyperParams({ {k: self.group[k] for k in self.keys} })"
+
+
+def _on_device(v: Any) -> Any:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return jnp.asarray(v)
+    if isinstance(v, tuple) and all(isinstance(x, (int, float)) for x in v):
+        return tuple(jnp.asarray(x) for x in v)
+    return v
 
 
 def _set_counts(tree: Any, step: int) -> Any:
@@ -135,6 +144,24 @@ def _set_counts(tree: Any, step: int) -> Any:
     if isinstance(tree, (tuple, list)):
         return type(tree)(_set_counts(v, step) for v in tree)
     return tree
+
+
+def _share_scalars(tx: optax.GradientTransformation, states: list) -> list:
+    """Give every parameter's state the first parameter's scalar leaves (step counts).
+
+    While a group's parameters are stepped together their counts are equal, and
+    sharing one traced scalar lets XLA compute the per-step scalars (bias corrections,
+    schedules) once instead of once per parameter: far fewer kernels per step.
+    """
+    per_param = jax.eval_shape(tx.init, jax.ShapeDtypeStruct((2,), jnp.float32))
+    scalar = [jnp.shape(leaf) == () for leaf in jax.tree_util.tree_leaves(per_param)]
+    first_leaves, _ = jax.tree_util.tree_flatten(states[0]["opt"])
+    out = [states[0]]
+    for s in states[1:]:
+        leaves, tdef = jax.tree_util.tree_flatten(s["opt"])
+        leaves = [f if sc else x for f, x, sc in zip(first_leaves, leaves, scalar)]
+        out.append({"step": states[0]["step"], "opt": jax.tree_util.tree_unflatten(tdef, leaves)})
+    return out
 
 
 def _get_path(tree: Any, path: tuple) -> Any:
@@ -243,6 +270,9 @@ class Optimizer:
         self._structures: dict[int, Hashable] = {}
         self._update_cache: dict[Hashable, Callable] = {}
         self._vars_cache: tuple[Hashable, list] | None = None
+        # Per group: whether every parameter has been stepped at every step so far, so
+        # that all their step counts are equal (see ``_share_scalars``).
+        self._lockstep: dict[int, bool] = {}
         if isinstance(params, (Parameter, jax.Array)):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
@@ -386,9 +416,21 @@ class Optimizer:
         out: list = list(params)
         out += [self._state_boxes[id(p)] for p in params]
         for g, (_, keys) in zip(self.param_groups, sig):
-            out += [_HyperParamRef(g, k) for k in keys]
+            if keys:
+                out.append(_HyperParams(g, keys))
         self._vars_cache = (key, out)
         return out
+
+    def _jaxmod_static_(self) -> Hashable:
+        """What shapes a jitted step besides values: options, structures, lockstep flags."""
+        return (
+            type(self),
+            tuple(
+                tuple(sorted((k, repr(v)) for k, v in self._static(g).items()))
+                for g in self.param_groups
+            ),  # fmt: skip
+            tuple(self._lockstep.get(id(g), True) for g in self.param_groups),
+        )
 
     # -- gradients ---------------------------------------------------------------------
     def _flat_params(self) -> list[Parameter]:
@@ -448,8 +490,12 @@ class Optimizer:
         fn = cache.get(key)
         if fn is None:
 
-            def run(hp: dict, params: list, grads: list, states: list) -> tuple[list, list]:
+            def run(
+                hp: dict, params: list, grads: list, states: list, lockstep: bool
+            ) -> tuple[list, list]:
                 tx = transform(struct, static, hp)
+                if lockstep and len(states) > 1:
+                    states = _share_scalars(tx, states)
                 new_params, new_states = [], []
                 for p, g, s in zip(params, grads, states):
                     g = jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
@@ -458,7 +504,7 @@ class Optimizer:
                     new_states.append({"step": s["step"] + 1, "opt": opt_state})
                 return new_params, new_states
 
-            fn = cache[key] = jax.jit(run)
+            fn = cache[key] = jax.jit(run, static_argnames="lockstep")
         return fn
 
     def step(self, grads: Any = None, closure: Callable[[], Any] | None = None) -> Any:
@@ -497,8 +543,17 @@ class Optimizer:
                         f"{p.shape}"
                     )
                 grads_in.append(g)
+            lockstep = self._lockstep.get(id(group), True)
+            if lockstep and len(items) < len(group["params"]):
+                # From now on this group's parameters may have different step counts.
+                self._lockstep[id(group)] = lockstep = False
+                _module._bump_version()
             new_p, new_s = fn(
-                self._hparams(group), [p._value for p in items], grads_in, [b.state for b in boxes]
+                self._hparams(group),
+                [p._value for p in items],
+                grads_in,
+                [b.state for b in boxes],
+                lockstep=lockstep,
             )
             for p, v in zip(items, new_p):
                 p._value = v
@@ -623,6 +678,9 @@ class Optimizer:
             step = 1 if step is None else int(np.asarray(_to_jax(step)))
             opt = _set_counts(opt, step)
             box.state = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
+        for g in self.param_groups:  # equal step counts again allow shared scalars
+            steps = {int(self._state_boxes[id(p)].state["step"]) for p in g["params"]}
+            self._lockstep[id(g)] = len(steps) <= 1
         self._vars_cache = None
         _module._bump_version()
 

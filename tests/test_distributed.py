@@ -54,18 +54,11 @@ _COMMON = textwrap.dedent(
     class CNN(nn.Module):
         def __init__(self):
             super().__init__()
-            conv = getattr(nn, "Conv2d", None)
-            if conv is not None:
-                self.conv = conv(3, 8, 3, padding=1)
-            else:  # before nn.Conv2d lands: the same layer from F.conv2d
-                self.conv = nn.Module()
-                self.conv.weight = nn.Parameter(jaxmod.randn(8, 3, 3, 3) * 0.2)
-                self.conv.bias = nn.Parameter(jnp.zeros(8))
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
             self.head = nn.Linear(8 * 4 * 4, 8)
 
         def forward(self, x):
-            c = self.conv
-            h = jax.nn.relu(F.conv2d(x, c.weight, c.bias, padding=1))
+            h = jax.nn.relu(self.conv(x))
             return self.head(h.reshape(h.shape[0], -1))
 
     def batches(kind, n=10, batch=16):

@@ -5,9 +5,12 @@ from jaxmod.nn import (
     attention,
     containers,
     conv,
+    dropout,
     functional,
     init,
     linear,
+    loss,
+    normalization,
     padding,
     pooling,
     rnn,
@@ -21,8 +24,11 @@ from jaxmod.nn.activation import *  # noqa: F403
 from jaxmod.nn.attention import *  # noqa: F403
 from jaxmod.nn.containers import *  # noqa: F403
 from jaxmod.nn.conv import *  # noqa: F403
+from jaxmod.nn.dropout import *  # noqa: F403
 from jaxmod.nn.linear import *  # noqa: F403
+from jaxmod.nn.loss import *  # noqa: F403
 from jaxmod.nn.module import Module, ShapeError
+from jaxmod.nn.normalization import *  # noqa: F403
 from jaxmod.nn.padding import *  # noqa: F403
 from jaxmod.nn.parameter import Buffer, Parameter, UninitializedParameter, Variable
 from jaxmod.nn.pooling import *  # noqa: F403
@@ -45,7 +51,10 @@ __all__ = [
     *attention.__all__,
     *containers.__all__,
     *conv.__all__,
+    *dropout.__all__,
     *linear.__all__,
+    *loss.__all__,
+    *normalization.__all__,
     *padding.__all__,
     *pooling.__all__,
     *rnn.__all__,

@@ -1284,12 +1284,14 @@ def _apply_pending(pending: list[tuple[Any, Any, Any]]) -> None:
 
 
 def _fresh(arr: Any, source: Any) -> Any:
-    """Copy ``arr`` when it is the checkpoint's own buffer, as torch's ``copy_`` does.
+    """Copy ``arr`` unless it is already a buffer of its own, as torch's ``copy_`` does.
 
     A model must not share buffers with another model's state_dict: jaxmod.jit donates
     state buffers, which would delete the other model's arrays too.
     """
-    if isinstance(source, (jax.Array, Variable)):
+    if isinstance(source, (jax.Array, Variable, np.ndarray)) or not isinstance(arr, jax.Array):
+        # numpy arrays (e.g. torch tensors' .numpy() views) can be aliased by jnp.asarray
+        # on CPU: copy, so later writes on either side never reach the other.
         return jnp.copy(arr)
     return arr
 

@@ -54,11 +54,14 @@ _COMMON = textwrap.dedent(
     class CNN(nn.Module):
         def __init__(self):
             super().__init__()
-            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            # no conv bias before BatchNorm: its true gradient is 0, and Adam would turn
+            # round-off in it into lr-sized steps that differ between layouts
+            self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+            self.bn = nn.BatchNorm2d(8)  # batch statistics over the global batch (SyncBN)
             self.head = nn.Linear(8 * 4 * 4, 8)
 
         def forward(self, x):
-            h = jax.nn.relu(self.conv(x))
+            h = jax.nn.relu(self.bn(self.conv(x)))
             return self.head(h.reshape(h.shape[0], -1))
 
     def batches(kind, n=10, batch=16):
@@ -127,7 +130,8 @@ _SCRIPT_8 = _COMMON + textwrap.dedent(
     tp_rules = {
         "mlp": {r"hidden\\.weight": P("model", None), r"hidden\\.bias": P("model"),
                 r"output\\.weight": P(None, "model")},
-        "cnn": {r"conv\\.weight": P("model"), r"conv\\.bias": P("model"),
+        "cnn": {r"conv\\.weight": P("model"),
+                r"bn\\.(weight|bias|running_mean|running_var)": P("model"),
                 r"head\\.weight": P(None, "model")},
     }
     strategies = {
@@ -137,7 +141,7 @@ _SCRIPT_8 = _COMMON + textwrap.dedent(
     }
     for kind in ("mlp", "cnn"):
         ref_model, _, _, ref_losses = train(kind)
-        ref_params = {n: np.asarray(p) for n, p in ref_model.named_parameters()}
+        ref_params = {n: np.asarray(p) for n, p in ref_model.state_dict().items()}
         for sname, (place, mesh, axis) in strategies.items():
             if sname == "tp":
                 place = lambda m, k=kind: dist.shard(m, mesh24, tp_rules[k])
@@ -146,7 +150,7 @@ _SCRIPT_8 = _COMMON + textwrap.dedent(
                 "ref_losses": ref_losses,
                 "losses": losses,
                 "param_diff": max(float(np.abs(np.asarray(p) - ref_params[n]).max())
-                                  for n, p in model.named_parameters()),
+                                  for n, p in model.state_dict().items()),
                 "specs": {n: str(s) for n, s in dist.placement(model).items()},
                 "ndevices": {n: len(p.sharding.device_set)
                              for n, p in model.named_parameters()},
@@ -273,10 +277,16 @@ EXPECTED = {
                  "output.weight": "P(None, 'data')", "output.bias": "P('data',)"},
     "mlp/tp": {"hidden.weight": "P('model', None)", "hidden.bias": "P('model',)",
                "output.weight": "P(None, 'model')", "output.bias": "P()"},
-    "cnn/fsdp": {"conv.weight": "P('data',)", "conv.bias": "P('data',)",
-                 "head.weight": "P(None, 'data')", "head.bias": "P('data',)"},
-    "cnn/tp": {"conv.weight": "P('model',)", "conv.bias": "P('model',)",
-               "head.weight": "P(None, 'model')", "head.bias": "P()"},
+    "cnn/fsdp": {"conv.weight": "P('data',)",
+                 "head.weight": "P(None, 'data')", "head.bias": "P('data',)",
+                 **{f"bn.{k}": "P('data',)" for k in ("weight", "bias", "running_mean",
+                                                      "running_var")},
+                 "bn.num_batches_tracked": "P()"},
+    "cnn/tp": {"conv.weight": "P('model',)",
+               "head.weight": "P(None, 'model')", "head.bias": "P()",
+               **{f"bn.{k}": "P('model',)" for k in ("weight", "bias", "running_mean",
+                                                     "running_var")},
+               "bn.num_batches_tracked": "P()"},
 }  # fmt: skip
 
 

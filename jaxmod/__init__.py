@@ -16,6 +16,7 @@ from jaxmod.random import (
     zeros,
 )
 from jaxmod.serialization import load, save
+from jaxmod.summary import summary
 from jaxmod.transforms import (
     Grads,
     Jit,
@@ -66,4 +67,5 @@ __all__ = [
     "TraceError",
     "save",
     "load",
+    "summary",
 ]

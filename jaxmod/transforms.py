@@ -500,7 +500,7 @@ class Jit:
                 out = _unbox(fn(*call_args, **kw))
                 new = [v._value for v in mv]
                 if _module._version != version_before:
-                    _check_leaks(plan.objs)
+                    _check_leaks(plan.objs, mv + plan.ro_vars)
             finally:
                 _parameter._jit_depth -= 1
                 _parameter._describe_unlifted = None
@@ -597,17 +597,28 @@ def _unbox(tree: Any) -> Any:
     )
 
 
-def _check_leaks(objs: Sequence[Any]) -> None:
-    """After a trace that changed structure, find traced values left in modules."""
+def _check_leaks(objs: Sequence[Any], lifted: Sequence[Any]) -> None:
+    """After a trace that changed structure, find traced values left outside the state.
+
+    Lifted boxes hold tracers during the trace (they are restored afterwards); anything
+    else holding one — a new attribute, a box registered inside the function — would
+    leak it.
+    """
+    boxes = {id(v) for v in lifted}
+    attrs = {(id(v.module), v.name) for v in lifted if isinstance(v, _graph._AttrRef)}
     for obj in objs:
         if not isinstance(obj, Module):
             continue
         for name, m in obj.named_modules():
             for k, v in m.__dict__.items():
-                bad = isinstance(v, jax.core.Tracer)
+                bad = isinstance(v, jax.core.Tracer) and (id(m), k) not in attrs
                 if not bad and k in ("_parameters", "_buffers"):
                     for bk, box in v.items():
-                        if box is not None and isinstance(box._value, jax.core.Tracer):
+                        if (
+                            box is not None
+                            and id(box) not in boxes
+                            and isinstance(box._value, jax.core.Tracer)
+                        ):
                             k, bad = bk, True
                             break
                 if bad:

@@ -382,3 +382,23 @@ def test_forward_hooks_run_at_trace_time_under_jit():
     out = jaxmod.jit(lambda m, x: m(x))(model, X)
     assert seen == [(5, 8)]
     np.testing.assert_allclose(out, jnp.broadcast_to(model.output.bias.value, (5, 3)), rtol=1e-6)
+
+
+def test_optimizer_with_frozen_parameters_steps_under_jit():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    model[0].requires_grad_(False)
+    frozen = np.asarray(model[0].weight.value)
+    opt = jaxmod.optim.Adam(model.parameters(), lr=0.1)
+
+    @jaxmod.jit
+    def step(model, opt, x):
+        loss, g = jaxmod.value_and_grad(lambda m: m(x).sum())(model)
+        opt.step(g)
+        return loss
+
+    before = np.asarray(model[1].weight.value)
+    for _ in range(3):
+        step(model, opt, jnp.ones((3, 4)))
+    np.testing.assert_array_equal(model[0].weight.value, frozen)
+    assert not np.allclose(model[1].weight.value, before)
+    assert step.trace_count == 2  # the first trace finds the group is not in lockstep

@@ -218,6 +218,59 @@ class _Plan:
     )  # fmt: skip
 
 
+_ArrayImpl = type(jnp.zeros(()))  # concrete arrays (not tracers)
+
+
+def _state_shardings(mut: Sequence[Any], ro: Sequence[Any]) -> Any:
+    """Shardings to pin state to (inputs and outputs alike), or None on one device.
+
+    Only when some state spans several devices: then each state array keeps its own
+    sharding across calls (XLA's partitioner may not gather or reshard it), and state
+    not committed to any device (a fresh RNG key, a step counter) is replicated over the
+    mesh now, where the first call would leave it anyway (placing it inside the call
+    would change its type and retrace on the second call). Runs once per plan; returns
+    ``(key, (mut_trees, ro_trees))`` with a hashable ``key``.
+    """
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from jaxmod.distributed import _place
+
+    boxes = (*mut, *ro)
+    mesh = None
+    for v in boxes:  # the common single-device case ends after this cheap scan
+        val = v._value
+        for a in (val,) if type(val) is _ArrayImpl else jax.tree_util.tree_leaves(val):
+            if type(a) is _ArrayImpl:
+                s = a.sharding
+                if type(s) is NamedSharding and len(s.device_set) > 1:
+                    mesh = s.mesh
+                    break
+        if mesh is not None:
+            break
+    if mesh is None:
+        return None
+    leaves = [jax.tree_util.tree_flatten(v._value) for v in boxes]
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    def loose(a: Any) -> bool:
+        return isinstance(a, jax.Array) and not isinstance(a, jax.core.Tracer) and not a.committed
+
+    flat = []
+    for v, (ls, tdef) in zip(boxes, leaves):
+        if any(loose(a) for a in ls):
+            ls = [_place(a, replicated) if loose(a) else a for a in ls]
+            v._value = jax.tree_util.tree_unflatten(tdef, ls)
+        sh = tuple(
+            None if not isinstance(a, jax.Array) or isinstance(a, jax.core.Tracer)
+            else a.sharding
+            for a in ls
+        )  # fmt: skip
+        flat.append((tdef, sh))
+    trees = [jax.tree_util.tree_unflatten(tdef, sh) for tdef, sh in flat]
+    n = len(mut)
+    return tuple(flat), (trees[:n], trees[n:])
+
+
 class Jit:
     """The callable returned by :func:`jaxmod.jit`.
 
@@ -230,6 +283,7 @@ class Jit:
     def __init__(
         self, fn: Callable, static_argnums: Sequence[int] = (),
         static_argnames: Sequence[str] = (), donate: bool = True,
+        in_shardings: Any = None, out_shardings: Any = None,
     ) -> None:  # fmt: skip
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -240,6 +294,8 @@ class Jit:
             (static_argnames,) if isinstance(static_argnames, str) else static_argnames
         )
         self.donate = donate
+        self.in_shardings = in_shardings
+        self.out_shardings = out_shardings
         self.trace_count = 0
         self._compiled: dict[Any, Any] = {}
         self._plan: _Plan | None = None
@@ -256,7 +312,8 @@ class Jit:
         if j is None or j[0] is not obj:
             method = types.MethodType(self.fn, obj)
             j = self._bound[id(obj)] = (
-                obj, Jit(method, self.static_argnums, self.static_argnames, self.donate)
+                obj, Jit(method, self.static_argnums, self.static_argnames, self.donate,
+                         self.in_shardings, self.out_shardings)
             )  # fmt: skip
         return j[1]
 
@@ -309,6 +366,16 @@ class Jit:
             )  # fmt: skip
         except _TRACE_ERRORS as e:
             raise _trace_error(e, p.roots) from e
+        except ValueError as e:
+            # State placed elsewhere since the plan (``p.value = jax.device_put(...)``):
+            # re-plan once with the new shardings.
+            if "does not match the sharding" not in str(e):
+                raise
+            self._ctx = None
+            q = self._plan = self._make_plan(args, kwargs)
+            if q.jitted is p.jitted:
+                raise
+            return self._run(q, q.dyn_now, args, kwargs)
         finally:
             self._ctx = None
         for v, val in zip(mut, new):
@@ -358,6 +425,7 @@ class Jit:
         p.mut_vars = [v for v in all_vars if not getattr(v, "_jaxmod_readonly", False)]
         p.ro_vars = [v for v in all_vars if getattr(v, "_jaxmod_readonly", False)]
         p.objs = objs
+        shardings = _state_shardings(p.mut_vars, p.ro_vars)
         static_key = (
             tuple(_static_of(o) for o in objs),
             tuple(tuple(index[id(v)] for v in _vars_of(o)) for o in objs),
@@ -366,10 +434,13 @@ class Jit:
                 (k, _graph._static_key(v)) for k, v in kwargs.items() if k in self.static_argnames
             ),  # fmt: skip
             kw_state,
+            shardings and shardings[0],
         )
         jitted = self._compiled.get(static_key)
         if jitted is None:
-            jitted = self._compiled[static_key] = self._build(structure, kw_state)
+            jitted = self._compiled[static_key] = self._build(
+                structure, kw_state, shardings and shardings[1]
+            )
         p.jitted = jitted
         p.stateful_pos = tuple(stateful)
         p.static_pos = tuple(static)
@@ -386,12 +457,16 @@ class Jit:
             p.version = -1  # state nested in containers: re-plan on every call
         return p
 
-    def _build(self, structure: list[Any], kw_state: tuple[str, ...]) -> Callable:
+    def _build(
+        self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any = None
+    ) -> Callable:
         """One jax.jit-compiled pure function for one static structure.
 
         The traced function takes the state objects from the call being traced
         (``self._ctx``), so one compiled function serves every object graph of the
-        same structure.
+        same structure. ``state_sh`` (mutable, read-only state shardings) pins the state
+        to its placement; ``self.in_shardings``/``out_shardings`` place the user's
+        arguments and result.
         """
         fn = self.fn
         static_names = self.static_argnames
@@ -432,7 +507,34 @@ class Jit:
                 swap.restore()
             return out, new
 
-        return jax.jit(pure, donate_argnums=(0,) if self.donate else ())
+        donate = (0,) if self.donate else ()
+        user_in, user_out = self.in_shardings, self.out_shardings
+        if state_sh is None and user_in is None and user_out is None:
+            return jax.jit(pure, donate_argnums=donate)
+        mut_sh, ro_sh = state_sh if state_sh is not None else (None, None)
+        dyn_sh = None
+        if user_in is not None:
+            dyn_sh = [_arg_sharding(user_in, s) for s in structure if s[0] in ("dyn", "nested")]
+        return jax.jit(
+            pure,
+            donate_argnums=donate,
+            in_shardings=(mut_sh, ro_sh, dyn_sh, None),
+            out_shardings=(user_out, mut_sh),
+        )
+
+
+def _arg_sharding(user_in: Any, s: tuple) -> Any:
+    """The user's ``in_shardings`` entry for one non-state positional argument."""
+    if isinstance(user_in, jax.sharding.Sharding):
+        return user_in
+    i = s[1]
+    sh = user_in[i] if i < len(user_in) else None
+    if s[0] == "nested" and sh is not None and not isinstance(sh, jax.sharding.Sharding):
+        raise ValueError(
+            f"jaxmod.jit: in_shardings[{i}] must be None or one Sharding: that argument holds "
+            "Modules or optimizers, whose placement comes from their parameters"
+        )
+    return sh
 
 
 def _visible(fn: Any, depth: int = 3) -> dict[str, Any]:
@@ -533,6 +635,7 @@ def _check_leaks(objs: Sequence[Any], lifted: Sequence[Any]) -> None:
 def jit(
     fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     static_argnames: str | Sequence[str] = (), donate: bool = True,
+    in_shardings: Any = None, out_shardings: Any = None,
 ) -> Any:  # fmt: skip
     """Compile ``fn`` with XLA, keeping torch's in-place semantics for its state.
 
@@ -550,15 +653,29 @@ def jit(
             Arrays read out of the state before the call (``w = p.value``) are then
             deleted by the call; using them raises JAX's "Array has been deleted" error.
             Take a copy (``jnp.copy``) first, or pass ``donate=False``.
+        in_shardings: placement of the arguments that are not state: one
+            ``jax.sharding.Sharding`` for all of them, or a sequence with one entry (a
+            Sharding, a pytree of them matching the argument, or ``None``: as given) per
+            positional argument; entries of Module/optimizer/static arguments are ignored.
+            Arguments not yet on a device are placed; committed arrays must already match.
+        out_shardings: placement of the function's result (a Sharding or a pytree prefix
+            of the result), as in ``jax.jit``.
+
+    State is never moved: when parameters, buffers or optimizer state span several
+    devices (see :mod:`jaxmod.distributed`), each array comes back with the sharding it
+    went in with, and state on no particular device (RNG keys) is replicated over the
+    mesh. Changing a parameter's sharding between calls (``model.to(sharding)``) makes a
+    new compiled variant.
 
     Returns:
         A :class:`Jit` callable with a ``trace_count`` attribute.
     """
     if fn is None:
         return functools.partial(
-            jit, static_argnums=static_argnums, static_argnames=static_argnames, donate=donate
-        )
-    return Jit(fn, static_argnums, static_argnames, donate)
+            jit, static_argnums=static_argnums, static_argnames=static_argnames, donate=donate,
+            in_shardings=in_shardings, out_shardings=out_shardings,
+        )  # fmt: skip
+    return Jit(fn, static_argnums, static_argnames, donate, in_shardings, out_shardings)
 
 
 # ---------------------------------------------------------------------- gradients

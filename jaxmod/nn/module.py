@@ -804,6 +804,8 @@ class Module:
                 v = jax.device_put(v, target)
             return v
 
+        if target is not None:
+            _bump_version()  # compiled steps pin state shardings: re-plan with the new ones
         return self._apply_to_values(move)
 
     def cpu(self) -> Module:

@@ -145,6 +145,8 @@ def _ids(case) -> str:
 # level cancellation (differing between XLA's and torch's matmul order) becomes a
 # full-size step, then momentum carries it; those entries need atol 1e-5.
 LOOSE = {"RMSprop-lr=0.01-momentum=0.9": 1e-5}
+# The state-dict round-trip compares against torch after 20 steps of the same mechanism.
+LOOSE_ROUNDTRIP = {**LOOSE, "RMSprop-lr=0.01-centered=True-momentum=0.9": 1e-5}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
@@ -264,8 +266,9 @@ def test_state_dict_roundtrip_and_torch_layout(case) -> None:
         _torch_step(tm, topt)
         for a, b in zip(model.parameters(), model2.parameters()):
             np.testing.assert_array_equal(np.asarray(a._value), np.asarray(b._value))
-        _assert_same(model, tm, msg=f"continued step {i}")
-        _assert_same(model3, tm, msg=f"torch-loaded step {i}")
+        atol = LOOSE_ROUNDTRIP.get(_ids(case), ATOL)
+        _assert_same(model, tm, atol=atol, msg=f"continued step {i}")
+        _assert_same(model3, tm, atol=atol, msg=f"torch-loaded step {i}")
     _state_equal(opt3.state_dict(), topt.state_dict())
 
 

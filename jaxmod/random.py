@@ -87,7 +87,11 @@ class Generator:
         return self._key.value
 
     def set_state(self, key: jax.Array) -> None:
-        """Replace the current key."""
+        """Replace the current key (a typed key, or its raw ``uint32`` key data as saved by
+        ``jaxmod.save(jax.random.key_data(g.get_state()), ...)``)."""
+        key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+        if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            key = jax.random.wrap_key_data(key)
         self._key.value = key
 
     def _jaxmod_vars_(self) -> list[Variable]:

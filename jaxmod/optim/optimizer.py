@@ -146,22 +146,18 @@ def _set_counts(tree: Any, step: int) -> Any:
     return tree
 
 
-def _share_scalars(tx: optax.GradientTransformation, states: list) -> list:
-    """Give every parameter's state the first parameter's scalar leaves (step counts).
-
-    While a group's parameters are stepped together their counts are equal, and
-    sharing one traced scalar lets XLA compute the per-step scalars (bias corrections,
-    schedules) once instead of once per parameter: far fewer kernels per step.
-    """
+def _scalar_mask(tx: optax.GradientTransformation) -> list[bool]:
+    """For each leaf of one parameter's optax state: is it a per-step scalar (a count)?"""
     per_param = jax.eval_shape(tx.init, jax.ShapeDtypeStruct((2,), jnp.float32))
-    scalar = [jnp.shape(leaf) == () for leaf in jax.tree_util.tree_leaves(per_param)]
-    first_leaves, _ = jax.tree_util.tree_flatten(states[0]["opt"])
-    out = [states[0]]
-    for s in states[1:]:
-        leaves, tdef = jax.tree_util.tree_flatten(s["opt"])
-        leaves = [f if sc else x for f, x, sc in zip(first_leaves, leaves, scalar)]
-        out.append({"step": states[0]["step"], "opt": jax.tree_util.tree_unflatten(tdef, leaves)})
-    return out
+    return [jnp.shape(leaf) == () for leaf in jax.tree_util.tree_leaves(per_param)]
+
+
+def _with_scalars(state: dict, source: dict, mask: list[bool]) -> dict:
+    """``state`` with its scalar leaves (step counts) taken from ``source``."""
+    leaves, tdef = jax.tree_util.tree_flatten(state["opt"])
+    src = jax.tree_util.tree_leaves(source["opt"])
+    leaves = [s if m else x for x, s, m in zip(leaves, src, mask)]
+    return {"step": source["step"], "opt": jax.tree_util.tree_unflatten(tdef, leaves)}
 
 
 def _get_path(tree: Any, path: tuple) -> Any:
@@ -271,7 +267,7 @@ class Optimizer:
         self._update_cache: dict[Hashable, Callable] = {}
         self._vars_cache: tuple[Hashable, list] | None = None
         # Per group: whether every parameter has been stepped at every step so far, so
-        # that all their step counts are equal (see ``_share_scalars``).
+        # that all their step counts are equal (see ``_with_scalars``).
         self._lockstep: dict[int, bool] = {}
         if isinstance(params, (Parameter, jax.Array)):
             raise TypeError(
@@ -494,14 +490,24 @@ class Optimizer:
                 hp: dict, params: list, grads: list, states: list, lockstep: bool
             ) -> tuple[list, list]:
                 tx = transform(struct, static, hp)
-                if lockstep and len(states) > 1:
-                    states = _share_scalars(tx, states)
+                shared = lockstep and len(states) > 1
+                if shared:
+                    # The group's step counts live in its first parameter's state; the
+                    # others' stay as they are (passed through, no compute, no copy).
+                    mask = _scalar_mask(tx)
+                    old_states = states
+                    states = [states[0]] + [_with_scalars(s, states[0], mask) for s in states[1:]]
                 new_params, new_states = [], []
                 for p, g, s in zip(params, grads, states):
                     g = jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
                     updates, opt_state = tx.update(g, s["opt"], p)
                     new_params.append(optax.apply_updates(p, updates))
                     new_states.append({"step": s["step"] + 1, "opt": opt_state})
+                if shared:
+                    new_states = [new_states[0]] + [
+                        _with_scalars(ns, old, mask)
+                        for ns, old in zip(new_states[1:], old_states[1:])
+                    ]
                 return new_params, new_states
 
             fn = cache[key] = jax.jit(run, static_argnames="lockstep")
@@ -545,7 +551,11 @@ class Optimizer:
                 grads_in.append(g)
             lockstep = self._lockstep.get(id(group), True)
             if lockstep and len(items) < len(group["params"]):
-                # From now on this group's parameters may have different step counts.
+                # From now on this group's parameters may have different step counts:
+                # give each its own copy of the group's counts first.
+                for p in group["params"][1:]:
+                    box = self._state_boxes[id(p)]
+                    box.state = self._state_of(p)
                 self._lockstep[id(group)] = lockstep = False
                 _module._bump_version()
             new_p, new_s = fn(
@@ -578,8 +588,18 @@ class Optimizer:
         box = self._state_boxes.get(id(p))
         if box is None:
             return False
-        step = box.state["step"]
+        step = self._state_of(p)["step"]
         return not isinstance(step, jax.core.Tracer) and int(step) > 0
+
+    def _state_of(self, p: Variable) -> dict:
+        """``p``'s structured state; in a lockstep group the counts are the first param's."""
+        s = self._state_boxes[id(p)].state
+        g = self._group_of(p)
+        first = g["params"][0]
+        if first is p or not self._lockstep.get(id(g), True):
+            return s
+        tx = self._transform(self._structures[id(g)], self._static(g), self._hparams(g))
+        return _with_scalars(s, self._state_boxes[id(first)].state, _scalar_mask(tx))
 
     def _reported(self, p: Variable) -> bool:
         """Whether torch would have state for ``p``: stepped (or eager state) and non-empty."""
@@ -596,7 +616,7 @@ class Optimizer:
         raise KeyError("parameter is not optimized by this optimizer")
 
     def _torch_state(self, p: Variable) -> dict[str, Any]:
-        s = self._state_boxes[id(p)].state
+        s = self._state_of(p)
         struct = self._structures[id(self._group_of(p))]
         out: dict[str, Any] = {}
         if self._torch_has_step:
@@ -716,7 +736,7 @@ class _FromOptax(Optimizer):
         return self._tx
 
     def _torch_state(self, p: Variable) -> dict[str, Any]:
-        s = self._state_boxes[id(p)].state
+        s = self._state_of(p)
         return {"step": jnp.asarray(s["step"], jnp.float32), "optax_state": s["opt"]}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:

@@ -29,12 +29,6 @@ class Identity(Module):
         return input
 
 
-def _uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> jax.Array:
-    from jaxmod.random import _sample, next_key
-
-    return (_sample("uniform", next_key(), shape) * (2 * bound) - bound).astype(dtype)
-
-
 class Linear(Module):
     """``y = x @ weight.T + bias`` over the last dimension of ``x``.
 
@@ -70,9 +64,9 @@ class Linear(Module):
     def reset_parameters(self) -> None:
         """Re-draw weight and bias with torch's default initialisation."""
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        self.weight._value = _uniform(self.weight.shape, bound, self.weight.dtype)
+        init.uniform_(self.weight, -bound, bound)  # torch's kaiming_uniform_(a=sqrt(5))
         if self.bias is not None:
-            self.bias._value = _uniform(self.bias.shape, bound, self.bias.dtype)
+            init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Any) -> jax.Array:
         x = _unwrap(input)

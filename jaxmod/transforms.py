@@ -350,7 +350,10 @@ class Jit:
             except _parameter.NeedsLift as e:
                 # A generator was drawn from: lift it from now on and trace again.
                 self.trace_count -= 1
-                self._extra.append(e.obj)
+                if e.obj is not None:
+                    self._extra.append(e.obj)
+                if e.then is not None:
+                    e.then()
         raise RuntimeError("jaxmod.jit: could not determine the state to lift")
 
     def _run(self, p: _Plan, dyn: list[Any], args: tuple, kwargs: dict) -> Any:

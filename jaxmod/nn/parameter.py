@@ -38,12 +38,14 @@ class NeedsLift(BaseException):
 
     A BaseException, so that `except Exception` in user code does not swallow it.
 
-    jaxmod.jit catches it, adds ``obj`` to the lifted state and traces again.
+    jaxmod.jit catches it, adds ``obj`` (if not None) to the lifted state, calls ``then``
+    (if given; with concrete values back in every box) and traces again.
     """
 
-    def __init__(self, obj: Any) -> None:
-        super().__init__(f"{obj!r} must be lifted as state")
+    def __init__(self, obj: Any, then: Any = None) -> None:
+        super().__init__(f"{obj!r} must be lifted as state" if obj is not None else "retrace")
         self.obj = obj
+        self.then = then
 
 
 def _is_tracer(x: Any) -> bool:

@@ -1,9 +1,14 @@
 """The :class:`Optimizer` base class and :func:`from_optax`.
 
-An optimizer holds ``param_groups`` (mutable dicts, as in torch) and, for every parameter,
-one :class:`jaxmod.nn.Variable` holding that parameter's state: its step count and the
-state of the optax transformation that implements the update rule. The state exists
-from construction so that :func:`jaxmod.jit` sees every piece of it on the first call;
+An optimizer holds ``param_groups`` (mutable dicts, as in torch) and their state: a step
+count and the state of the optax transformation that implements the update rule. While
+every parameter of a group has been stepped at every step (the common case), the group's
+state is *one* optax state over the group's list of parameters, in one
+:class:`jaxmod.nn.Variable`: one step count, one moment array per parameter, exactly what
+a hand-written optax step holds, so a jitted step passes XLA no more arrays than raw JAX.
+Once a step skips some of a group's parameters (no gradient), the group switches to one
+state per parameter, as torch keeps it. The state exists from construction so that
+:func:`jaxmod.jit` sees every piece of it on the first call;
 ``state_dict()`` still reports only parameters that have been stepped, with torch's key
 names and layout, so that it can be compared with (and loaded from) torch's.
 
@@ -26,6 +31,7 @@ import numpy as np
 import optax
 
 from jaxmod.nn import module as _module
+from jaxmod.nn import parameter as _parameter
 from jaxmod.nn.parameter import Parameter, Variable
 
 __all__ = ["Optimizer", "from_optax", "required"]
@@ -160,6 +166,62 @@ def _with_scalars(state: dict, source: dict, mask: list[bool]) -> dict:
     return {"step": source["step"], "opt": jax.tree_util.tree_unflatten(tdef, leaves)}
 
 
+class _Layout:
+    """How a group's state (one optax state over the list of its parameters) maps to the
+    per-parameter states torch reports.
+
+    Both are flattened ``{"step": ..., "opt": optax_state}`` trees. Every leaf ("slot") of
+    one parameter's state is either a per-step scalar (the step and optax's counts,
+    shared by the whole group) or a per-parameter array; in the group's leaves a scalar
+    slot appears once and an array slot once per parameter, in parameter order (how optax
+    flattens a state whose arrays mirror the params list).
+    """
+
+    __slots__ = ("n", "mask", "param_def")
+
+    def __init__(self, n: int, mask: list[bool], param_def: Any) -> None:
+        self.n, self.mask, self.param_def = n, mask, param_def
+
+    def split(self, leaves: list) -> list[Any]:
+        """The group's flat leaves -> one structured state per parameter."""
+        n, out, i = self.n, [[] for _ in range(self.n)], 0
+        for scalar in self.mask:
+            if scalar:
+                for o in out:
+                    o.append(leaves[i])
+                i += 1
+            else:
+                for k, o in enumerate(out):
+                    o.append(leaves[i + k])
+                i += n
+        return [jax.tree_util.tree_unflatten(self.param_def, o) for o in out]
+
+    def merge(self, states: list[Any]) -> list:
+        """Per-parameter states -> the group's flat leaves (scalars from the first)."""
+        per = [self.param_def.flatten_up_to(s) for s in states]
+        out: list = []
+        for j, scalar in enumerate(self.mask):
+            out.extend([per[0][j]] if scalar else [p[j] for p in per])
+        return out
+
+
+def _layout(tx: optax.GradientTransformation, values: list, group_leaves: list) -> _Layout | None:
+    """The :class:`_Layout` of ``tx``'s state over ``values``, or None when its group state
+    is not slot-wise per-parameter (then the group keeps one state per parameter)."""
+    one = jax.eval_shape(
+        lambda: {"step": jnp.zeros((), jnp.int32), "opt": tx.init(jnp.zeros((2,)))}
+    )
+    leaves, param_def = jax.tree_util.tree_flatten(one)
+    mask = [jnp.shape(x) == () for x in leaves]
+    n = len(values)
+    expected: list = []
+    for scalar in mask:
+        expected.extend([()] if scalar else [jnp.shape(v) for v in values])
+    if [jnp.shape(x) for x in group_leaves] != expected:
+        return None
+    return _Layout(n, mask, param_def)
+
+
 def _get_path(tree: Any, path: tuple) -> Any:
     for k in path:
         tree = tree[k] if isinstance(k, int) or isinstance(tree, Mapping) else getattr(tree, k)
@@ -171,7 +233,7 @@ def _set_path(tree: Any, path: tuple, value: Any) -> Any:
         return value
     k, rest = path[0], path[1:]
     if isinstance(tree, Mapping):
-        new = dict(tree)
+        new = type(tree)(tree)  # keep OrderedDict (optax's named_chain): same treedef
         new[k] = _set_path(tree[k], rest, value)
         return new
     if isinstance(k, int):
@@ -258,11 +320,19 @@ class Optimizer:
     _torch_has_step: bool = True
     # Whether torch creates the state at construction (Adagrad) rather than lazily.
     _torch_eager_state: bool = False
+    # Whether the update rule acts on each parameter independently, so that a group's
+    # state may be one optax state over the group's parameter list (see ``_Layout``).
+    _groupable: bool = True
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
+        # State of a group in lockstep (one optax state over its parameters), keyed by
+        # id(group); otherwise one box per parameter, keyed by id(param).
+        self._group_boxes: dict[int, _StateBox] = {}
+        self._layouts: dict[int, _Layout] = {}
         self._state_boxes: dict[int, Variable] = {}
+        self._split_cache: tuple[Any, list] | None = None
         self._structures: dict[int, Hashable] = {}
         self._update_cache: dict[Hashable, Callable] = {}
         self._vars_cache: tuple[Hashable, list] | None = None
@@ -338,11 +408,32 @@ class Optimizer:
         _module._bump_version()
 
     def _init_group_state(self, group: dict, keep: bool = False) -> None:
-        """Create fresh state for every parameter of ``group`` (keeping existing if ``keep``)."""
+        """Create fresh state for every parameter of ``group`` (keeping existing if ``keep``).
+
+        The state is one optax state over the group's parameters when the update rule
+        allows it (``_groupable`` and a slot-wise layout), else one per parameter.
+        """
         struct = self._structure(group)
         self._structures[id(group)] = struct
         tx = self._transform(struct, self._static(group), self._hparams(group))
-        for p in group["params"]:
+        params = group["params"]
+        if self._groupable and params and not (keep and id(group) in self._group_boxes):
+            values = [p._value for p in params]
+            opt = jax.tree.map(lambda x: jnp.array(x, copy=True), tx.init(values))
+            state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
+            layout = _layout(tx, values, jax.tree_util.tree_leaves(state))
+            if layout is not None:
+                box = self._group_boxes.get(id(group))
+                if box is None:
+                    box = self._group_boxes[id(group)] = _StateBox()
+                box.state = state
+                self._layouts[id(group)] = layout
+                self._lockstep[id(group)] = True
+                for p in params:
+                    self._state_boxes.pop(id(p), None)
+                return
+        self._group_boxes.pop(id(group), None)
+        for p in params:
             if keep and id(p) in self._state_boxes:
                 continue
             # Distinct buffers for every leaf: optax inits may reuse one zeros array for
@@ -408,9 +499,10 @@ class Optimizer:
         if self._vars_cache is not None and self._vars_cache[0][1] != sig:
             _module._bump_version()
             key = (_module.structure_version(), sig)
-        params = [p for g in self.param_groups for p in g["params"]]
-        out: list = list(params)
-        out += [self._state_boxes[id(p)] for p in params]
+        out: list = [p for g in self.param_groups for p in g["params"]]
+        for g in self.param_groups:
+            box = self._group_boxes.get(id(g))
+            out += [box] if box is not None else [self._state_boxes[id(p)] for p in g["params"]]
         for g, (_, keys) in zip(self.param_groups, sig):
             if keys:
                 out.append(_HyperParams(g, keys))
@@ -425,7 +517,10 @@ class Optimizer:
                 tuple(sorted((k, repr(v)) for k, v in self._static(g).items()))
                 for g in self.param_groups
             ),  # fmt: skip
-            tuple(self._lockstep.get(id(g), True) for g in self.param_groups),
+            tuple(
+                (self._lockstep.get(id(g), True), id(g) in self._group_boxes)
+                for g in self.param_groups
+            ),
         )
 
     # -- gradients ---------------------------------------------------------------------
@@ -476,15 +571,32 @@ class Optimizer:
     _share_update_fn: bool = True
     _shared_update_cache: dict[Hashable, Callable] = {}
 
-    def _update_fn(self, struct: Hashable, static: dict[str, Any]) -> Callable:
-        key = (struct, tuple(sorted(static.items())))
+    def _update_fn(
+        self, struct: Hashable, static: dict[str, Any], grouped: bool = False
+    ) -> Callable:
+        """The jitted update of one group: ``grouped`` for one optax state over the group's
+        parameter list, else one optax state per parameter."""
+        key = (struct, tuple(sorted(static.items())), grouped)
         if self._share_update_fn:
             cache, key = Optimizer._shared_update_cache, (type(self), *key)
             transform = functools.partial(type(self)._transform, None)
         else:
             cache, transform = self._update_cache, self._transform
         fn = cache.get(key)
-        if fn is None:
+        if fn is None and grouped:
+
+            def run_group(hp: dict, params: list, grads: list, state: dict) -> tuple[list, dict]:
+                tx = transform(struct, static, hp)
+                grads = [
+                    jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
+                    for p, g in zip(params, grads)
+                ]
+                updates, opt_state = tx.update(grads, state["opt"], params)
+                new = optax.apply_updates(params, updates)
+                return new, {"step": state["step"] + 1, "opt": opt_state}
+
+            fn = cache[key] = jax.jit(run_group)
+        elif fn is None:
 
             def run(
                 hp: dict, params: list, grads: list, states: list, lockstep: bool
@@ -535,8 +647,6 @@ class Optimizer:
                 continue
             struct = self._structures[id(group)]
             static = self._static(group)
-            fn = self._update_fn(struct, static)
-            boxes = [self._state_boxes[id(p)] for p in items]
             grads_in = []
             for p in items:
                 g = gmap[id(p)]
@@ -549,6 +659,19 @@ class Optimizer:
                         f"{p.shape}"
                     )
                 grads_in.append(g)
+            gbox = self._group_boxes.get(id(group))
+            if gbox is not None and len(items) < len(group["params"]):
+                self._ungroup_for_partial_step(group)
+                gbox = None
+            if gbox is not None:
+                new_p, gbox.state = self._update_fn(struct, static, grouped=True)(
+                    self._hparams(group), [p._value for p in items], grads_in, gbox.state
+                )
+                for p, v in zip(items, new_p):
+                    p._value = v
+                continue
+            fn = self._update_fn(struct, static)
+            boxes = [self._state_boxes[id(p)] for p in items]
             lockstep = self._lockstep.get(id(group), True)
             if lockstep and len(items) < len(group["params"]):
                 # From now on this group's parameters may have different step counts:
@@ -571,6 +694,35 @@ class Optimizer:
                 b.state = s
         return loss
 
+    def _ungroup_for_partial_step(self, group: dict) -> None:
+        """Before a step that skips some of ``group``'s parameters: from now on keep one
+        state per parameter (their step counts will differ).
+
+        Under :func:`jaxmod.jit` the group's state is traced and the per-parameter boxes
+        do not exist yet (nothing would lift them), so the trace is abandoned, the state
+        is split with concrete values, and jaxmod.jit traces again.
+        """
+        box = self._group_boxes[id(group)]
+        if _parameter._jit_depth > 0 and any(isinstance(x, jax.core.Tracer) for x in box._value):
+            raise _parameter.NeedsLift(None, then=functools.partial(self._ungroup, group))
+        self._ungroup(group)
+
+    def _ungroup(self, group: dict) -> None:
+        """Give every parameter of a grouped ``group`` its own state box."""
+        box = self._group_boxes.get(id(group))
+        if box is None:
+            return
+        states = self._layouts[id(group)].split(box._value)
+        for i, (p, s) in enumerate(zip(group["params"], states)):
+            if i:  # no buffer shared between boxes: jaxmod.jit donates each box's leaves
+                s = jax.tree.map(lambda x: jnp.array(x, copy=True), s)
+            b = self._state_boxes[id(p)] = _StateBox()
+            b.state = s
+        del self._group_boxes[id(group)]
+        self._lockstep[id(group)] = False
+        self._vars_cache = None
+        _module._bump_version()
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear each parameter's ``.grad`` (to ``None``, or to zeros if not ``set_to_none``)."""
         for p in self._flat_params():
@@ -584,17 +736,31 @@ class Optimizer:
         """Per-parameter state in torch's layout (a read-only view keyed by parameter box)."""
         return _StateView(self)
 
+    def _has_state(self, p: Variable) -> bool:
+        if id(p) in self._state_boxes:
+            return True
+        return any(
+            id(g) in self._group_boxes and any(q is p for q in g["params"])
+            for g in self.param_groups
+        )
+
     def _stepped(self, p: Variable) -> bool:
-        box = self._state_boxes.get(id(p))
-        if box is None:
+        if not self._has_state(p):
             return False
         step = self._state_of(p)["step"]
         return not isinstance(step, jax.core.Tracer) and int(step) > 0
 
     def _state_of(self, p: Variable) -> dict:
         """``p``'s structured state; in a lockstep group the counts are the first param's."""
-        s = self._state_boxes[id(p)].state
         g = self._group_of(p)
+        gbox = self._group_boxes.get(id(g))
+        if gbox is not None:
+            leaves = gbox._value
+            cached = self._split_cache
+            if cached is None or cached[0] is not leaves:
+                cached = self._split_cache = (leaves, self._layouts[id(g)].split(leaves))
+            return cached[1][next(i for i, q in enumerate(g["params"]) if q is p)]
+        s = self._state_boxes[id(p)].state
         first = g["params"][0]
         if first is p or not self._lockstep.get(id(g), True):
             return s
@@ -603,7 +769,7 @@ class Optimizer:
 
     def _reported(self, p: Variable) -> bool:
         """Whether torch would have state for ``p``: stepped (or eager state) and non-empty."""
-        if id(p) not in self._state_boxes:
+        if not self._has_state(p):
             return False
         if not (self._torch_eager_state or self._stepped(p)):
             return False
@@ -679,28 +845,44 @@ class Optimizer:
             new_groups.append(ng)
         self.param_groups[:] = new_groups
         self._structures = {}
+        self._group_boxes, self._state_boxes, self._layouts = {}, {}, {}
+        saved = {
+            id(p): v
+            for k, v in state_dict["state"].items()
+            if (p := id_map.get(int(k)) if not isinstance(k, Variable) else k) is not None
+        }
         for g in self.param_groups:
             self._init_group_state(g)
-        saved_state = state_dict["state"]
-        for k, v in saved_state.items():
-            p = id_map.get(int(k)) if not isinstance(k, Variable) else k
-            if p is None:
+            struct = self._structures[id(g)]
+            gbox = self._group_boxes.get(id(g))
+            if gbox is not None:
+                states = self._layouts[id(g)].split(gbox._value)
+            else:
+                states = [self._state_boxes[id(p)].state for p in g["params"]]
+            for i, p in enumerate(g["params"]):
+                v = saved.get(id(p))
+                if v is None:
+                    continue
+                opt = states[i]["opt"]
+                for key, path in self._torch_paths(struct).items():
+                    if key in v and v[key] is not None:
+                        old = _get_path(opt, path)
+                        opt = _set_path(opt, path, _to_jax(v[key], jnp.result_type(old)))
+                step = v.get("step")
+                step = 1 if step is None else int(np.asarray(_to_jax(step)))
+                opt = _set_counts(opt, step)
+                states[i] = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
+            # Equal step counts: the group steps in lockstep again (grouped if it was).
+            lockstep = len({int(s["step"]) for s in states}) <= 1
+            self._lockstep[id(g)] = lockstep
+            if gbox is not None and lockstep:
+                gbox._value = self._layouts[id(g)].merge(states)
                 continue
-            box = self._state_boxes[id(p)]
-            s = box.state
-            opt = s["opt"]
-            struct = self._structures[id(self._group_of(p))]
-            for key, path in self._torch_paths(struct).items():
-                if key in v and v[key] is not None:
-                    old = _get_path(opt, path)
-                    opt = _set_path(opt, path, _to_jax(v[key], jnp.result_type(old)))
-            step = v.get("step")
-            step = 1 if step is None else int(np.asarray(_to_jax(step)))
-            opt = _set_counts(opt, step)
-            box.state = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
-        for g in self.param_groups:  # equal step counts again allow shared scalars
-            steps = {int(self._state_boxes[id(p)].state["step"]) for p in g["params"]}
-            self._lockstep[id(g)] = len(steps) <= 1
+            self._group_boxes.pop(id(g), None)
+            for i, (p, s) in enumerate(zip(g["params"], states)):
+                if i and gbox is not None:  # split scalars: one buffer per box (donation)
+                    s = jax.tree.map(lambda x: jnp.array(x, copy=True), s)
+                self._state_boxes.setdefault(id(p), _StateBox()).state = s
         self._vars_cache = None
         _module._bump_version()
 
@@ -724,6 +906,7 @@ class _FromOptax(Optimizer):
     """Any optax ``GradientTransformation`` as a jaxmod optimizer (see :func:`from_optax`)."""
 
     _torch_has_step = True
+    _groupable = False  # documented: applied to each parameter separately
     _share_update_fn = False
 
     def __init__(self, params: Iterable[Any], tx: optax.GradientTransformation) -> None:

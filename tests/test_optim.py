@@ -361,13 +361,15 @@ def test_add_param_group_and_vars_protocol() -> None:
     params = [p for g in opt.param_groups for p in g["params"]]
     assert v2[:4] == params
     refs = [v for v in v2 if getattr(v, "_jaxmod_readonly", False)]
-    assert [r.group for r in refs] == opt.param_groups  # one read-only view per group
-    ref = refs[1]
-    lr = ref.keys.index("lr")
-    assert np.isclose(float(ref._value[lr]), 1e-3)
-    ref._value = tuple(5e-4 if k == "lr" else opt.param_groups[1][k] for k in ref.keys)
-    assert opt.param_groups[1]["lr"] == 5e-4
-    assert np.isclose(float(ref._value[lr]), 5e-4)  # the device copy follows the new value
+    assert len(refs) == 1  # all groups' hyper-parameters travel as one device vector
+    (ref,) = refs
+    assert [g for g, _ in ref.spec] == opt.param_groups
+    lr1 = ref.offsets[id(opt.param_groups[1])]["lr"][0]
+    assert np.isclose(float(ref._value[lr1]), 1e-3)
+    before = ref._value
+    assert ref._value is before  # unchanged values: the cached device vector
+    opt.param_groups[1]["lr"] = 5e-4
+    assert np.isclose(float(ref._value[lr1]), 5e-4)  # the device copy follows the new value
     states = [v for v in v2[4:] if not getattr(v, "_jaxmod_readonly", False)]
     # one state Variable per group in lockstep: one optax state over the group's params
     assert len(states) == 2 and all(isinstance(s, nn.Variable) for s in states)
@@ -495,3 +497,69 @@ def test_lbfgs_minimises_rosenbrock_and_quadratic(line_search_fn) -> None:
         opt2.step(closure2)
     assert float(jnp.sum(a * w._value**2)) < 1e-4
     assert opt2.state_dict()["state"][0]["n_iter"] > 0
+
+
+def test_zero_weight_decay_is_static_and_switching_it_on_retraces_once() -> None:
+    # torch skips weight decay when it is 0 (`if weight_decay != 0`); jaxmod compiles it out
+    # and retraces once when it becomes non-zero; other non-zero values reuse that trace.
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    @jaxmod.jit
+    def step(model, opt):
+        opt.step([jnp.zeros(p.shape) for p in model.parameters()])
+
+    w0 = np.asarray(model.weight.value)
+    step(model, opt)
+    np.testing.assert_array_equal(model.weight.value, w0)
+    opt.param_groups[0]["weight_decay"] = 0.5
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0 * (1 - 0.1 * 0.5), rtol=1e-6)
+    opt.param_groups[0]["weight_decay"] = 0.25
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0 * 0.95 * 0.975, rtol=1e-6)
+    assert step.trace_count == 2
+
+
+def test_param_groups_keep_python_numbers_after_jitted_steps() -> None:
+    model = nn.Linear(3, 2)
+    opt = optim.Adam(model.parameters(), lr=1e-2, betas=(0.8, 0.99))
+
+    @jaxmod.jit
+    def step(model, opt):
+        opt.step([jnp.ones(p.shape) for p in model.parameters()])
+
+    step(model, opt)
+    step(model, opt)
+    g = opt.param_groups[0]
+    assert g["lr"] == 1e-2 and type(g["lr"]) is float
+    assert g["betas"] == (0.8, 0.99) and g["weight_decay"] == 0
+    assert "lr: 0.01" in repr(opt)
+    g["lr"] = 0.0  # read at every call: no further change, no retrace
+    w = np.asarray(model.weight.value)
+    step(model, opt)
+    np.testing.assert_array_equal(model.weight.value, w)
+    assert step.trace_count == 1
+
+
+def test_changing_a_structural_option_after_a_jitted_step_takes_effect() -> None:
+    # `maximize` is static (it shapes the compiled step): flipping it must retrace, not be
+    # silently ignored by the cached plan.
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+
+    @jaxmod.jit
+    def step(model, opt):
+        opt.step([jnp.ones(p.shape) for p in model.parameters()])
+
+    w0 = np.asarray(model.weight.value)
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0 - 0.1, rtol=1e-6)
+    opt.param_groups[0]["maximize"] = True
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0, rtol=1e-6, atol=1e-7)
+    assert step.trace_count == 2
+    opt.param_groups[0]["lr"] = 0.2  # numeric: no retrace
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0 + 0.2, rtol=1e-6)
+    assert step.trace_count == 2

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmod.optim.optimizer import Optimizer, _check
+from jaxmod.optim.optimizer import Optimizer, _check, _maximize, _weight_decay
 
 __all__ = ["Adam", "AdamW", "Adamax", "NAdam", "RAdam"]
 
@@ -146,18 +146,17 @@ def scale_by_torch_radam(b1: Any, b2: Any, eps: Any) -> optax.GradientTransforma
 
 def _prefix(static: dict, hp: dict, decoupled: bool) -> list:
     parts: list = []
-    if static.get("maximize"):
-        parts.append(("maximize", optax.scale(-1.0)))
+    parts.append(("maximize", _maximize(static)))
     if not decoupled:
-        parts.append(("weight_decay", optax.add_decayed_weights(hp["weight_decay"])))
+        parts.append(("weight_decay", _weight_decay(hp, static)))
     return parts
 
 
-def _suffix(hp: dict, decoupled: bool) -> list:
+def _suffix(static: dict, hp: dict, decoupled: bool) -> list:
     parts: list = []
     if decoupled:
         # p - lr * (u + wd * p) == p * (1 - lr * wd) - lr * u: torch's decoupled decay.
-        parts.append(("weight_decay", optax.add_decayed_weights(hp["weight_decay"])))
+        parts.append(("weight_decay", _weight_decay(hp, static)))
     parts.append(("lr", optax.scale_by_learning_rate(hp["lr"])))
     return parts
 
@@ -216,7 +215,7 @@ class Adam(Optimizer):
             else optax.scale_by_adam(b1, b2, hp["eps"])
         )
         return optax.named_chain(
-            *_prefix(static, hp, decoupled), ("adam", core), *_suffix(hp, decoupled)
+            *_prefix(static, hp, decoupled), ("adam", core), *_suffix(static, hp, decoupled)
         )
 
     def _torch_paths(self, structure: Hashable) -> dict[str, tuple]:
@@ -289,7 +288,7 @@ class Adamax(Optimizer):
         return optax.named_chain(
             *_prefix(static, hp, False),
             ("adamax", optax.scale_by_adamax(b1, b2, hp["eps"])),
-            *_suffix(hp, False),
+            *_suffix(static, hp, False),
         )
 
     def _torch_paths(self, structure: Hashable) -> dict[str, tuple]:
@@ -335,7 +334,7 @@ class NAdam(Optimizer):
         decoupled = bool(static.get("decoupled_weight_decay"))
         core = scale_by_torch_nadam(b1, b2, hp["eps"], hp["momentum_decay"])
         return optax.named_chain(
-            *_prefix(static, hp, decoupled), ("nadam", core), *_suffix(hp, decoupled)
+            *_prefix(static, hp, decoupled), ("nadam", core), *_suffix(static, hp, decoupled)
         )
 
     def _torch_paths(self, structure: Hashable) -> dict[str, tuple]:
@@ -381,7 +380,7 @@ class RAdam(Optimizer):
         decoupled = bool(static.get("decoupled_weight_decay"))
         core = scale_by_torch_radam(b1, b2, hp["eps"])
         return optax.named_chain(
-            *_prefix(static, hp, decoupled), ("radam", core), *_suffix(hp, decoupled)
+            *_prefix(static, hp, decoupled), ("radam", core), *_suffix(static, hp, decoupled)
         )
 
     def _torch_paths(self, structure: Hashable) -> dict[str, tuple]:

@@ -9,17 +9,16 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxmod.optim.optimizer import Optimizer, _check
+from jaxmod.optim.optimizer import Optimizer, _check, _maximize, _weight_decay
 
 __all__ = ["Adagrad", "Adadelta", "RMSprop", "Rprop", "ASGD"]
 
 
 def _prefix(static: dict, hp: dict) -> list:
     parts: list = []
-    if static.get("maximize"):
-        parts.append(("maximize", optax.scale(-1.0)))
+    parts.append(("maximize", _maximize(static)))
     if "weight_decay" in hp:
-        parts.append(("weight_decay", optax.add_decayed_weights(hp["weight_decay"])))
+        parts.append(("weight_decay", _weight_decay(hp, static)))
     return parts
 
 
@@ -282,7 +281,7 @@ class Rprop(Optimizer):
     def _transform(self, structure: Hashable, static: dict, hp: dict) -> Any:
         em, ep = hp["etas"]
         lo, hi = hp["step_sizes"]
-        parts = [("maximize", optax.scale(-1.0))] if static.get("maximize") else []
+        parts = [("maximize", _maximize(static))]
         parts.append(("rprop", scale_by_torch_rprop(hp["lr"], em, ep, lo, hi)))
         return optax.named_chain(*parts)
 

@@ -32,6 +32,7 @@ import optax
 
 from jaxmod.nn import module as _module
 from jaxmod.nn import parameter as _parameter
+from jaxmod.nn._graph import _static_key
 from jaxmod.nn.parameter import Parameter, Variable
 
 __all__ = ["Optimizer", "from_optax", "required"]
@@ -86,30 +87,94 @@ def _to_jax(x: Any, dtype: Any = None) -> Any:
     return jnp.array(x, dtype=dtype, copy=True)
 
 
-class _HyperParams:
-    """A read-only view of a group's numeric hyper-parameters that :func:`jaxmod.jit`
-    passes in as traced inputs.
+# Packs hyper-parameters into one (weakly typed, like Python floats) device vector.
+_pack = jax.jit(lambda *xs: jnp.stack(xs))
 
-    jaxmod.jit reads ``_value`` before each call, sets it to tracers while tracing and never
-    writes a result back (``_jaxmod_readonly``), so the compiled step reads the current
-    hyper-parameters at every call instead of baked-in constants. Python numbers are
-    converted to (weakly typed) device scalars once and reused while unchanged: one
-    property read per group per call.
+
+def _shape_of(v: Any) -> Any:
+    """What of a group value decides the compiled step: for numbers only whether they are
+    zero and how many there are (their values are traced), anything else by value."""
+    if _is_numeric(v):
+        if isinstance(v, (tuple, list)):
+            return ("n", len(v))
+        return ("n", _nonzero(v))
+    return ("s", _static_key(v))
+
+
+class _ParamGroup(dict):
+    """A param group: a dict (as in torch) that tells :func:`jaxmod.jit` when a change to
+    it needs a new trace.
+
+    Setting a numeric hyper-parameter (``group["lr"] = 0.01``) costs nothing: the next
+    jitted step reads it. Changing an option that shapes the computation (``maximize``,
+    ``nesterov``, a weight decay between zero and non-zero, the ``params`` list) bumps the
+    module structure version, so the next jitted call re-plans (and traces once for a
+    configuration it has not seen).
     """
 
-    __slots__ = ("group", "keys", "_seen", "_device")
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        old = self.get(key, _MISSING)
+        super().__setitem__(key, value)
+        if key == "params" or old is _MISSING or _shape_of(old) != _shape_of(value):
+            _module._bump_version()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        _module._bump_version()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            _module._bump_version()
+        return super().pop(key, *default)
+
+
+_MISSING = object()
+
+
+class _HyperParams:
+    """All numeric hyper-parameters of an optimizer's groups, as one device vector that
+    :func:`jaxmod.jit` passes in as a traced input (one argument, not one per value).
+
+    ``_value`` is the vector, rebuilt only when a group's value changes (one identity
+    check per value per call), so the compiled step reads the current ``lr`` at every call
+    instead of a baked-in constant, and never retraces for it. jaxmod.jit never writes a
+    result back (``_jaxmod_readonly``); while it traces, ``_value`` is set to the traced
+    vector, which :meth:`traced_values` slices for the optimizer. The groups' dicts are
+    never touched: ``param_groups`` keep the user's Python numbers.
+    """
+
+    __slots__ = ("spec", "offsets", "size", "_seen", "_device", "traced")
     _jaxmod_readonly = True
 
-    def __init__(self, group: dict, keys: tuple[str, ...]) -> None:
-        self.group = group
-        self.keys = keys
-        self._seen: Any = None
+    def __init__(self, spec: list[tuple[dict, tuple[str, ...]]]) -> None:
+        self.spec = spec
+        self.offsets: dict[int, dict[str, tuple[int, int | None]]] = {}
+        i = 0
+        for g, keys in spec:
+            d = self.offsets[id(g)] = {}
+            for k in keys:
+                n = len(g[k]) if isinstance(g[k], (tuple, list)) else None
+                d[k] = (i, n)
+                i += 1 if n is None else n
+        self.size = i
+        self._seen: list | None = None
         self._device: Any = None
+        self.traced: Any = None
 
     @property
     def _value(self) -> Any:
-        g = self.group
-        current = [g[k] for k in self.keys]
+        current = [g[k] for g, keys in self.spec for k in keys]
         seen = self._seen
         if seen is not None:
             for a, b in zip(current, seen):
@@ -117,24 +182,59 @@ class _HyperParams:
                     break
             else:
                 return self._device
-        self._seen, self._device = current, tuple(_on_device(v) for v in current)
+        flat: list = []
+        for v in current:
+            v = _as_float(v)
+            flat.extend(v) if isinstance(v, tuple) else flat.append(v)
+        self._seen, self._device = current, _pack(*flat)
         return self._device
 
     @_value.setter
-    def _value(self, values: Any) -> None:
-        for k, v in zip(self.keys, values):
-            self.group[k] = v
+    def _value(self, value: Any) -> None:
+        self.traced = value if isinstance(value, jax.core.Tracer) else None
+
+    def traced_values(self, group: dict) -> dict[str, Any] | None:
+        """``group``'s hyper-parameters as traced scalars (None when not tracing)."""
+        t = self.traced
+        offsets = self.offsets.get(id(group))
+        if t is None or offsets is None:
+            return None
+        return {
+            k: t[i] if n is None else tuple(t[i + j] for j in range(n))
+            for k, (i, n) in offsets.items()
+        }
 
     def __repr__(self) -> str:
-        return f"_HyperParams({ {k: self.group[k] for k in self.keys} })"
+        return f"_HyperParams({[{k: g[k] for k in keys} for g, keys in self.spec]})"
 
 
-def _on_device(v: Any) -> Any:
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return jnp.asarray(v)
-    if isinstance(v, tuple) and all(isinstance(x, (int, float)) for x in v):
-        return tuple(jnp.asarray(x) for x in v)
-    return v
+def _nonzero(v: Any) -> bool:
+    """Whether a hyper-parameter is non-zero (an unknown traced value counts as non-zero)."""
+    try:
+        return bool(v != 0)
+    except jax.errors.ConcretizationTypeError:
+        return True
+
+
+def _weight_decay(hp: dict[str, Any], static: dict[str, Any]) -> optax.GradientTransformation:
+    """``optax.add_decayed_weights(weight_decay)``, or, when the group's weight decay is
+    zero, a no-op with the same (empty) state: like torch's ``if weight_decay != 0``, so
+    that the default adds no work to the compiled step. Whether it is zero is static
+    (``static["weight_decay!=0"]``): changing it between zero and non-zero retraces once.
+    """
+    tx = optax.add_decayed_weights(hp["weight_decay"])
+    if static.get("weight_decay!=0", True):
+        return tx
+    return optax.GradientTransformation(tx.init, lambda u, s, p=None: (u, s))
+
+
+def _maximize(static: dict[str, Any]) -> optax.GradientTransformation:
+    """``optax.scale(-1)`` when the group maximizes, else a no-op with the same state, so
+    that flipping ``maximize`` after the first step keeps the state's structure."""
+    tx = optax.scale(-1.0)
+    if static.get("maximize"):
+        return tx
+    return optax.GradientTransformation(tx.init, lambda u, s, p=None: (u, s))
 
 
 def _set_counts(tree: Any, step: int) -> Any:
@@ -333,6 +433,7 @@ class Optimizer:
         self._layouts: dict[int, _Layout] = {}
         self._state_boxes: dict[int, Variable] = {}
         self._split_cache: tuple[Any, list] | None = None
+        self._hp: _HyperParams | None = None
         self._structures: dict[int, Hashable] = {}
         self._update_cache: dict[Hashable, Callable] = {}
         self._vars_cache: tuple[Hashable, list] | None = None
@@ -403,7 +504,8 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
-        self.param_groups.append(param_group)
+        self.param_groups.append(_ParamGroup(param_group))
+        param_group = self.param_groups[-1]
         self._init_group_state(param_group)
         _module._bump_version()
 
@@ -465,7 +567,22 @@ class Optimizer:
         return {}
 
     # -- hyper-parameters --------------------------------------------------------------
+    def _hparam_keys(self, group: dict) -> tuple[tuple[str, int | None], ...]:
+        """The keys of ``group``'s traced hyper-parameters, with tuple lengths."""
+        return tuple(
+            (k, len(v) if isinstance(v, (tuple, list)) else None)
+            for k, v in group.items()
+            if k not in _NOT_HPARAMS and k not in self._static_hparams and _is_numeric(v)
+        )
+
     def _hparams(self, group: dict) -> dict[str, Any]:
+        """``group``'s numeric hyper-parameters: traced scalars while jaxmod.jit traces a
+        step, else Python floats (ints converted)."""
+        hp = self._hp
+        if hp is not None and hp.traced is not None:
+            traced = hp.traced_values(group)
+            if traced is not None:
+                return traced
         return {
             k: _as_float(v)
             for k, v in group.items()
@@ -479,6 +596,8 @@ class Optimizer:
                 continue
             if isinstance(v, Hashable):
                 out[k] = v
+        if "weight_decay" in group and _is_numeric(group["weight_decay"]):
+            out["weight_decay!=0"] = _nonzero(group["weight_decay"])
         return out
 
     # -- jaxmod.jit protocol -----------------------------------------------------------
@@ -489,10 +608,7 @@ class Optimizer:
         The same objects in the same order are returned until the module structure
         version changes (adding a numeric key to a group bumps it).
         """
-        sig = tuple(
-            (id(g), tuple(k for k, v in g.items() if k not in _NOT_HPARAMS and _is_numeric(v)))
-            for g in self.param_groups
-        )
+        sig = tuple((id(g), self._hparam_keys(g)) for g in self.param_groups)
         key = (_module.structure_version(), sig)
         if self._vars_cache is not None and self._vars_cache[0] == key:
             return self._vars_cache[1]
@@ -503,9 +619,11 @@ class Optimizer:
         for g in self.param_groups:
             box = self._group_boxes.get(id(g))
             out += [box] if box is not None else [self._state_boxes[id(p)] for p in g["params"]]
-        for g, (_, keys) in zip(self.param_groups, sig):
-            if keys:
-                out.append(_HyperParams(g, keys))
+        spec = [(g, tuple(k for k, _ in keys)) for g, (_, keys) in zip(self.param_groups, sig)]
+        spec = [(g, keys) for g, keys in spec if keys]
+        self._hp = _HyperParams(spec) if spec else None
+        if self._hp is not None:
+            out.append(self._hp)
         self._vars_cache = (key, out)
         return out
 
@@ -842,7 +960,7 @@ class Optimizer:
                 if type(v).__module__.startswith("torch"):
                     ng[k] = float(np.asarray(v.detach().cpu()))
             ng["params"] = g["params"]
-            new_groups.append(ng)
+            new_groups.append(_ParamGroup(ng))
         self.param_groups[:] = new_groups
         self._structures = {}
         self._group_boxes, self._state_boxes, self._layouts = {}, {}, {}

@@ -8,7 +8,7 @@ from typing import Any
 import jax.numpy as jnp
 import optax
 
-from jaxmod.optim.optimizer import Optimizer, _check
+from jaxmod.optim.optimizer import Optimizer, _check, _maximize, _weight_decay
 
 __all__ = ["SGD"]
 
@@ -72,9 +72,8 @@ class SGD(Optimizer):
     ) -> optax.GradientTransformation:
         (has_momentum,) = structure
         parts: list = []
-        if static.get("maximize"):
-            parts.append(("maximize", optax.scale(-1.0)))
-        parts.append(("weight_decay", optax.add_decayed_weights(hp["weight_decay"])))
+        parts.append(("maximize", _maximize(static)))
+        parts.append(("weight_decay", _weight_decay(hp, static)))
         if has_momentum:
             d = hp["dampening"]
             parts.append(

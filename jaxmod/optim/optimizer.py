@@ -21,6 +21,7 @@ the next step without recompiling.
 from __future__ import annotations
 
 import functools
+import operator
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
@@ -154,11 +155,12 @@ class _HyperParams:
     never touched: ``param_groups`` keep the user's Python numbers.
     """
 
-    __slots__ = ("spec", "offsets", "size", "_seen", "_device", "traced")
+    __slots__ = ("spec", "offsets", "size", "_getters", "_seen", "_device", "traced")
     _jaxmod_readonly = True
 
     def __init__(self, spec: list[tuple[dict, tuple[str, ...]]]) -> None:
         self.spec = spec
+        self._getters = [(g, operator.itemgetter(*keys)) for g, keys in spec]
         self.offsets: dict[int, dict[str, tuple[int, int | None]]] = {}
         i = 0
         for g, keys in spec:
@@ -174,18 +176,24 @@ class _HyperParams:
 
     @property
     def _value(self) -> Any:
-        current = [g[k] for g, keys in self.spec for k in keys]
-        seen = self._seen
-        if seen is not None:
-            for a, b in zip(current, seen):
-                if a is not b:
-                    break
-            else:
+        # Tuple equality compares identical objects without calling __eq__; equal values
+        # that are different objects give the same vector, so they count as unchanged.
+        getters = self._getters
+        if len(getters) == 1:
+            g, get = getters[0]
+            current = get(g)
+        else:
+            current = tuple([get(g) for g, get in getters])
+        try:
+            if current == self._seen:
                 return self._device
+        except (TypeError, ValueError):  # an array-valued hyper-parameter: rebuild
+            pass
         flat: list = []
-        for v in current:
-            v = _as_float(v)
-            flat.extend(v) if isinstance(v, tuple) else flat.append(v)
+        for g, keys in self.spec:
+            for k in keys:
+                v = _as_float(g[k])
+                flat.extend(v) if isinstance(v, tuple) else flat.append(v)
         self._seen, self._device = current, _pack(*flat)
         return self._device
 

@@ -179,3 +179,43 @@ def test_box_behaves_as_array_in_math(op):
     got = {"add": lambda: p + 1, "mul": lambda: 2 * p, "matmul": lambda: p @ p,
            "neg": lambda: -p, "getitem": lambda: p[1], "T": lambda: p.T}[op]()  # fmt: skip
     np.testing.assert_allclose(got, expected)
+
+
+class _Mixed(nn.Module):
+    """Every kind of slot an unflatten must rebuild: None parameter and child, buffers,
+    an array attribute, odd ParameterDict keys, a shared child and a tied weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 3, bias=False)
+        self.norm = nn.BatchNorm1d(3)
+        self.pd = nn.ParameterDict({"a b": nn.Parameter(jnp.ones(2)), "it's": nn.Parameter(0.5)})
+        self.nothing = None
+        self.register_module("empty", None)
+        self.shared = self.lin
+        self.other = nn.Linear(3, 3)
+        self.other.weight = self.lin.weight
+        self.const = jnp.arange(3.0)
+
+
+@pytest.mark.parametrize("times", [1, 6])  # 6: past the point where unflatten is compiled
+def test_repeated_tree_map_rebuilds_every_slot(times):
+    m = _Mixed()
+    m.lin.weight.requires_grad_(False)
+    for i in range(times):
+        m = jax.tree_util.tree_map(lambda x: x + 1, m)
+    assert m.lin.bias is None and m.empty is None and m.nothing is None
+    assert m.shared is m.lin and m.other.weight is m.lin.weight
+    assert not m.lin.weight.requires_grad and m.other.bias.requires_grad
+    assert isinstance(m.norm.running_mean, nn.Buffer)
+    assert list(m.pd.keys()) == ["a b", "it's"]
+    np.testing.assert_allclose(m.pd["it's"].value, 0.5 + times)
+    np.testing.assert_allclose(m.const, np.arange(3.0) + times)
+    np.testing.assert_allclose(m.norm.running_var.value, np.ones(3) + times)
+    assert int(m.norm.num_batches_tracked.value) == times
+    assert [n for n, _ in m.named_parameters()] == [n for n, _ in _Mixed().named_parameters()]
+    assert repr(m) == repr(_Mixed())
+    if times > 3:  # the generated straight-line unflatten was used
+        from jaxmod.nn import _graph
+
+        assert _graph._plans[_graph.graph_state(m)[1]].fill is not None

@@ -14,14 +14,17 @@ comprehension over its boxes.
 
 from __future__ import annotations
 
+import collections
+import inspect
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import jax
 
 from jaxmod.nn import module as _module
-from jaxmod.nn.parameter import _box_aux, _box_new
+from jaxmod.nn.parameter import _BOX_AUX, Variable, _box_aux, _DataView
 
 __all__ = ["GraphDef", "graph_state", "register"]
 
@@ -98,13 +101,14 @@ class GraphDef:
         names: the first qualified name of each leaf (``"hidden.weight"``).
     """
 
-    __slots__ = ("key", "_hash", "templates", "names")
+    __slots__ = ("key", "_hash", "templates", "names", "_plan")
 
     def __init__(self, key: tuple, templates: list[dict], names: list[str]) -> None:
         self.key = key
         self._hash = hash(key)
         self.templates = templates
         self.names = names
+        self._plan: _UnflattenPlan | None = None
 
     def __eq__(self, other: object) -> bool:
         return self is other or (
@@ -199,28 +203,121 @@ def _flatten_with_keys(m: Any) -> tuple[list[Any], GraphDef]:
     return [(jax.tree_util.GetAttrKey(n), v._value) for n, v in zip(gdef.names, vars_)], gdef
 
 
-def _at(items: list, i: int | None) -> Any:
-    return None if i is None else items[i]
+def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The fast setter of attribute ``name`` on instances of ``cls`` (a slot's descriptor)."""
+    desc = inspect.getattr_static(cls, name)
+    if hasattr(desc, "__set__"):
+        return desc.__set__
+    return lambda obj, v: object.__setattr__(obj, name, v)
+
+
+class _UnflattenPlan:
+    """What :func:`_unflatten` needs, precomputed once per :class:`GraphDef` so that
+    rebuilding a graph is mostly C-level ``map`` calls: create every box, set every box's
+    value and static attributes, create every module, then give each module its dict.
+    """
+
+    __slots__ = ("box_classes", "value_sets", "aux_sets", "mod_classes", "modules", "uses", "fill")
+
+    def __init__(self, gdef: GraphDef) -> None:
+        specs, box_specs = gdef.key
+        # Box slots (index j) -> class; array attributes have no box (None).
+        self.box_classes = [
+            None if cls is None else (Variable if cls is _DataView else cls) for cls, _ in box_specs
+        ]
+        value_sets: dict[Any, list[int]] = {}
+        aux_sets: dict[Any, tuple[list[int], list[Any]]] = {}
+        for j, ((cls, aux), real) in enumerate(zip(box_specs, self.box_classes)):
+            if real is None:
+                continue
+            value_sets.setdefault(_setter(real, "_value"), []).append(j)
+            for name, v in zip(_BOX_AUX[cls], aux):
+                idx, vals = aux_sets.setdefault(_setter(real, name), ([], []))
+                idx.append(j)
+                vals.append(v)
+        self.value_sets = list(value_sets.items())
+        self.aux_sets = [(s, idx, vals) for s, (idx, vals) in aux_sets.items()]
+        self.mod_classes = [spec[0] for spec in specs]
+        # Index -1 is None (a ``None`` parameter, buffer or child): see ``_unflatten``.
+        self.modules = [
+            (
+                *(
+                    (tuple(k for k, _ in items), tuple(-1 if i is None else i for _, i in items))
+                    for items in (params, buffers, children)
+                ),
+                arrays,
+            )
+            for _, _, params, buffers, arrays, children in specs
+        ]
+        self.uses = 0
+        self.fill: Callable | None = None
+
+    def compile_fill(self) -> Callable:
+        """Straight-line code that gives every module its ``__dict__``: literal dicts with
+        constant keys, no per-module loop. Generated once a graph is unflattened again and
+        again (``jax.tree_util.tree_map`` in a loop); a one-off unflatten loops instead."""
+
+        def items(keys: tuple, idx: tuple, src: str) -> str:
+            return "{" + ", ".join(f"{k!r}: {src}[{i}]" for k, i in zip(keys, idx)) + "}"
+
+        lines = ["def fill(mods, b, leaves, T):"]
+        for j, ((pk, pi), (bk, bi), (ck, ci), arrays) in enumerate(self.modules):
+            arr = "".join(f"; d[{k!r}] = leaves[{i}]" for k, i in arrays)
+            lines.append(
+                f"    d = mods[{j}].__dict__; d.update(T[{j}]); "
+                f"d['_parameters'] = {items(pk, pi, 'b')}; d['_buffers'] = {items(bk, bi, 'b')}; "
+                f"d['_modules'] = {items(ck, ci, 'mods')}{arr}"
+            )
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(lines), "<jaxmod unflatten>", "exec"), namespace)
+        return namespace["fill"]
+
+
+_new = object.__new__
+_consume = collections.deque  # deque(iterator, 0) runs a map at C speed
+# Unflattens of one graph after which its straight-line ``fill`` is generated.
+_COMPILE_AFTER = 3
+_plans: dict[GraphDef, _UnflattenPlan] = {}
 
 
 def _unflatten(gdef: GraphDef, leaves: Any) -> Any:
+    plan = gdef._plan
+    if plan is None:
+        # Equal graphdefs (a rebuilt walk, another instance of the architecture) share one
+        # plan: it depends only on the key, never on the templates' values.
+        plan = _plans.get(gdef)
+        if plan is None:
+            if len(_plans) >= 256:
+                _plans.clear()
+            plan = _plans[gdef] = _UnflattenPlan(gdef)
+        gdef._plan = plan
     leaves = list(leaves)
-    specs, box_specs = gdef.key
-    boxes = [
-        None if cls is None else _box_new(cls, aux, leaf)
-        for (cls, aux), leaf in zip(box_specs, leaves)
-    ]
-    new = object.__new__
-    mods = [new(spec[0]) for spec in specs]
-    for m, spec, template in zip(mods, specs, gdef.templates):
-        _, _, params, buffers, arrays, children = spec
-        d = template.copy()
-        d["_parameters"] = {k: _at(boxes, i) for k, i in params} if params else {}
-        d["_buffers"] = {k: _at(boxes, i) for k, i in buffers} if buffers else {}
-        d["_modules"] = {k: _at(mods, i) for k, i in children} if children else {}
+    boxes = [None if cls is None else _new(cls) for cls in plan.box_classes]
+    get_box = boxes.__getitem__
+    for setter, idx in plan.value_sets:
+        _consume(map(setter, map(get_box, idx), map(leaves.__getitem__, idx)), 0)
+    for setter, idx, vals in plan.aux_sets:
+        _consume(map(setter, map(get_box, idx), vals), 0)
+    boxes.append(None)
+    mods = list(map(_new, plan.mod_classes))
+    mods.append(None)
+    if plan.fill is not None:
+        plan.fill(mods, boxes, leaves, gdef.templates)
+        return mods[0]
+    plan.uses += 1
+    if plan.uses >= _COMPILE_AFTER:
+        plan.fill = plan.compile_fill()
+    get_mod = mods.__getitem__
+    for m, template, ((pk, pi), (bk, bi), (ck, ci), arrays) in zip(
+        mods, gdef.templates, plan.modules
+    ):
+        d = m.__dict__
+        d.update(template)
+        d["_parameters"] = dict(zip(pk, map(get_box, pi))) if pk else {}
+        d["_buffers"] = dict(zip(bk, map(get_box, bi))) if bk else {}
+        d["_modules"] = dict(zip(ck, map(get_mod, ci))) if ck else {}
         for k, i in arrays:
             d[k] = leaves[i]
-        object.__setattr__(m, "__dict__", d)
     return mods[0]
 
 

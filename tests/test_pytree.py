@@ -218,4 +218,25 @@ def test_repeated_tree_map_rebuilds_every_slot(times):
     if times > 3:  # the generated straight-line unflatten was used
         from jaxmod.nn import _graph
 
-        assert _graph._plans[_graph.graph_state(m)[1]].fill is not None
+        assert _graph._plans[_graph.graph_state(m)[1]].build is not None
+
+
+class _TaggedBuffer(nn.Buffer):
+    """A box class with an extra static slot and its own __setattr__ (the generated
+    unflatten must go through its setters)."""
+
+    __slots__ = ("tag",)
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+
+
+def test_repeated_tree_map_keeps_custom_box_classes_and_their_static_slots():
+    m = nn.Linear(2, 2)
+    buf = _TaggedBuffer(jnp.zeros(2))
+    buf.tag = "kept"
+    m.register_buffer("tagged", buf)
+    for _ in range(6):
+        m = jax.tree_util.tree_map(lambda x: x + 1, m)
+    assert type(m.tagged) is _TaggedBuffer and m.tagged.tag == "kept"
+    np.testing.assert_allclose(m.tagged.value, np.full(2, 6.0))

@@ -221,6 +221,7 @@ def make_torch(
 # ------------------------------------------------------------------- timing
 CLOCK = time.perf_counter
 FIRST_REPS = 3
+PAUSE_S = 0.5  # between timed systems (see bench_depth)
 
 
 def _time(run: Callable[[], None], steps: int) -> float:
@@ -256,6 +257,7 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
             if name in firsts and name not in runners:
                 continue  # skipped
             try:
+                time.sleep(PAUSE_S)
                 run, s_ms, f_ms = _first_call(setup)
             except ImportError as e:  # a peer that cannot run here is reported, not fatal
                 print(f"  {name}: skipped ({type(e).__name__}: {e})", file=sys.stderr)
@@ -269,9 +271,14 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
         for _ in range(max(3, steps // 10)):
             run()
     per_round: dict[str, list[float]] = {n: [] for n in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            per_round[name].append(_time(run, steps))
+    names = list(runners)
+    for r in range(rounds):
+        # Rotate the order each round, and pause between systems: torch's OpenMP threads
+        # keep spinning for a while after its step and would slow whichever system ran
+        # next (measured: raw jax.jit 30% slower right after torch).
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            time.sleep(PAUSE_S)
+            per_round[name].append(_time(runners[name], steps))
     out: dict[str, dict[str, float]] = {}
     raw = per_round["raw jax.jit"]
     for name, times in per_round.items():

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod import _autograd
 from jaxmod.nn import parameter as _parameter
 from jaxmod.nn.parameter import Buffer, Parameter, Variable, _to_array
 from jaxmod.nn.utils.hooks import RemovableHandle
@@ -196,10 +197,7 @@ def _shape_str(shape: Any) -> str:
     return str(tuple(int(d) for d in shape))
 
 
-def _grad_enabled() -> bool:
-    from jaxmod._autograd import is_grad_enabled
-
-    return is_grad_enabled()
+_grad_enabled = _autograd.is_grad_enabled
 
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})

@@ -7,9 +7,6 @@
 those of the regular path. In particular, where torch's encoder fast path (eval mode,
 no autograd, ``batch_first``, a ``src_key_padding_mask``) returns zeros at padded
 positions, jaxmod returns the regular path's values there.
-
-``LayerNorm`` and ``Dropout`` submodules are private stand-ins (``_LayerNorm``,
-``_Dropout``) with torch's parameter names and reprs until ``jaxmod.nn`` has its own.
 """
 
 from __future__ import annotations
@@ -27,10 +24,12 @@ from jaxmod.nn import functional as F
 from jaxmod.nn.activation import ReLU
 from jaxmod.nn.attention import MultiheadAttention, _canonical_mask, _none_or_dtype
 from jaxmod.nn.containers import ModuleList
+from jaxmod.nn.dropout import Dropout
 from jaxmod.nn.init import xavier_uniform_
 from jaxmod.nn.linear import Linear
 from jaxmod.nn.module import Module
-from jaxmod.nn.parameter import Parameter, _unwrap
+from jaxmod.nn.normalization import LayerNorm
+from jaxmod.nn.parameter import _unwrap
 
 __all__ = [
     "Transformer",
@@ -41,73 +40,6 @@ __all__ = [
 ]
 
 Array = jax.Array
-
-
-# ----------------------------------------------------------------------------------------
-# private LayerNorm / Dropout (same parameter names and reprs as torch's)
-# ----------------------------------------------------------------------------------------
-class _LayerNorm(Module):
-    """LayerNorm over the trailing ``normalized_shape`` dims (repr name ``LayerNorm``)."""
-
-    def __init__(
-        self,
-        normalized_shape: int | tuple[int, ...],
-        eps: float = 1e-5,
-        elementwise_affine: bool = True,
-        bias: bool = True,
-        device: Any = None,
-        dtype: Any = None,
-    ) -> None:
-        super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps = eps
-        self.elementwise_affine = elementwise_affine
-        dtype = dtype or jnp.float32
-        if elementwise_affine:
-            self.weight = Parameter(jnp.ones(self.normalized_shape, dtype))
-            if bias:
-                self.bias = Parameter(jnp.zeros(self.normalized_shape, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if device is not None:
-            self.to(device)
-
-    def _get_name(self) -> str:
-        return "LayerNorm"
-
-    def forward(self, input: Any) -> Array:
-        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
-        )
-
-
-class _Dropout(Module):
-    """Dropout with probability ``p`` in training mode (repr name ``Dropout``)."""
-
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if p < 0 or p > 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
-
-    def _get_name(self) -> str:
-        return "Dropout"
-
-    def forward(self, input: Any) -> Array:
-        return F.dropout(input, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 # ----------------------------------------------------------------------------------------
@@ -207,13 +139,13 @@ class TransformerEncoderLayer(Module):
             d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **fk
         )
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **fk)
-        self.dropout = _Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **fk)
         self.norm_first = norm_first
-        self.norm1 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
-        self.norm2 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
-        self.dropout1 = _Dropout(dropout)
-        self.dropout2 = _Dropout(dropout)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
         if isinstance(activation, str):
             activation = _get_activation_fn(activation)
         if activation is F.relu or isinstance(activation, ReLU):
@@ -297,15 +229,15 @@ class TransformerDecoderLayer(Module):
             d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias, **fk
         )
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **fk)
-        self.dropout = _Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **fk)
         self.norm_first = norm_first
-        self.norm1 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
-        self.norm2 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
-        self.norm3 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
-        self.dropout1 = _Dropout(dropout)
-        self.dropout2 = _Dropout(dropout)
-        self.dropout3 = _Dropout(dropout)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
         if isinstance(activation, str):
             self.activation = _get_activation_fn(activation)
         else:
@@ -565,7 +497,7 @@ class Transformer(Module):
                 bias,
                 **fk,
             )
-            encoder_norm = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
+            encoder_norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
             self.encoder = TransformerEncoder(encoder_layer, num_encoder_layers, encoder_norm)
         if custom_decoder is not None:
             self.decoder = custom_decoder
@@ -582,7 +514,7 @@ class Transformer(Module):
                 bias,
                 **fk,
             )
-            decoder_norm = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
+            decoder_norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **fk)
             self.decoder = TransformerDecoder(decoder_layer, num_decoder_layers, decoder_norm)
         self._reset_parameters()
         self.d_model = d_model

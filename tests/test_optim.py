@@ -499,16 +499,22 @@ def test_lbfgs_minimises_rosenbrock_and_quadratic(line_search_fn) -> None:
     assert opt2.state_dict()["state"][0]["n_iter"] > 0
 
 
-def test_zero_weight_decay_is_static_and_switching_it_on_retraces_once() -> None:
-    # torch skips weight decay when it is 0 (`if weight_decay != 0`); jaxmod compiles it out
-    # and retraces once when it becomes non-zero; other non-zero values reuse that trace.
+def _jitted_constant_grad_step(opt_cls, grad, **kw):
+    """A Linear, its optimizer, and a jitted step applying the constant gradient ``grad``."""
     model = nn.Linear(3, 2)
-    opt = optim.SGD(model.parameters(), lr=0.1)
+    opt = opt_cls(model.parameters(), **kw)
 
     @jaxmod.jit
     def step(model, opt):
-        opt.step([jnp.zeros(p.shape) for p in model.parameters()])
+        opt.step([jnp.full(p.shape, grad) for p in model.parameters()])
 
+    return model, opt, step
+
+
+def test_zero_weight_decay_is_static_and_switching_it_on_retraces_once() -> None:
+    # torch skips weight decay when it is 0 (`if weight_decay != 0`); jaxmod compiles it out
+    # and retraces once when it becomes non-zero; other non-zero values reuse that trace.
+    model, opt, step = _jitted_constant_grad_step(optim.SGD, 0.0, lr=0.1)
     w0 = np.asarray(model.weight.value)
     step(model, opt)
     np.testing.assert_array_equal(model.weight.value, w0)
@@ -522,13 +528,7 @@ def test_zero_weight_decay_is_static_and_switching_it_on_retraces_once() -> None
 
 
 def test_param_groups_keep_python_numbers_after_jitted_steps() -> None:
-    model = nn.Linear(3, 2)
-    opt = optim.Adam(model.parameters(), lr=1e-2, betas=(0.8, 0.99))
-
-    @jaxmod.jit
-    def step(model, opt):
-        opt.step([jnp.ones(p.shape) for p in model.parameters()])
-
+    model, opt, step = _jitted_constant_grad_step(optim.Adam, 1.0, lr=1e-2, betas=(0.8, 0.99))
     step(model, opt)
     step(model, opt)
     g = opt.param_groups[0]
@@ -545,13 +545,7 @@ def test_param_groups_keep_python_numbers_after_jitted_steps() -> None:
 def test_changing_a_structural_option_after_a_jitted_step_takes_effect() -> None:
     # `maximize` is static (it shapes the compiled step): flipping it must retrace, not be
     # silently ignored by the cached plan.
-    model = nn.Linear(3, 2)
-    opt = optim.SGD(model.parameters(), lr=0.1)
-
-    @jaxmod.jit
-    def step(model, opt):
-        opt.step([jnp.ones(p.shape) for p in model.parameters()])
-
+    model, opt, step = _jitted_constant_grad_step(optim.SGD, 1.0, lr=0.1)
     w0 = np.asarray(model.weight.value)
     step(model, opt)
     np.testing.assert_allclose(model.weight.value, w0 - 0.1, rtol=1e-6)

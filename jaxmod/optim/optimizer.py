@@ -700,9 +700,10 @@ class Optimizer:
     def _update_fn(
         self, struct: Hashable, static: dict[str, Any], grouped: bool = False
     ) -> Callable:
-        """The jitted update of one group: ``grouped`` for one optax state over the group's
-        parameter list, else one optax state per parameter."""
+        """The update of one group (jitted when called eagerly): ``grouped`` for one optax
+        state over the group's parameter list, else one optax state per parameter."""
         key = (struct, tuple(sorted(static.items())), grouped)
+        inline = _parameter._jit_depth > 0
         if self._share_update_fn:
             cache, key = Optimizer._shared_update_cache, (type(self), *key)
             transform = functools.partial(type(self)._transform, None)
@@ -749,7 +750,9 @@ class Optimizer:
                 return new_params, new_states
 
             fn = cache[key] = jax.jit(run, static_argnames="lockstep")
-        return fn
+        # Inside a jaxmod.jit trace, run the update inline: a nested jit would only add a
+        # call to lower and compile.
+        return fn.__wrapped__ if inline else fn
 
     def step(self, grads: Any = None, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return ``closure()``'s loss if given.

@@ -202,7 +202,7 @@ class _Mixed(nn.Module):
 def test_repeated_tree_map_rebuilds_every_slot(times):
     m = _Mixed()
     m.lin.weight.requires_grad_(False)
-    for i in range(times):
+    for _ in range(times):
         m = jax.tree_util.tree_map(lambda x: x + 1, m)
     assert m.lin.bias is None and m.empty is None and m.nothing is None
     assert m.shared is m.lin and m.other.weight is m.lin.weight

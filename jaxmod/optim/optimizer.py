@@ -88,6 +88,13 @@ def _to_jax(x: Any, dtype: Any = None) -> Any:
     return jnp.array(x, dtype=dtype, copy=True)
 
 
+def _copied(tree: Any) -> Any:
+    """``tree`` with every leaf in a buffer of its own: optax inits may reuse one zeros
+    array for several moments, split states share scalars, and jaxmod.jit donates every
+    state leaf."""
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
+
+
 # Packs hyper-parameters into one (weakly typed, like Python floats) device vector.
 _pack = jax.jit(lambda *xs: jnp.stack(xs))
 
@@ -155,21 +162,20 @@ class _HyperParams:
     never touched: ``param_groups`` keep the user's Python numbers.
     """
 
-    __slots__ = ("spec", "offsets", "size", "_getters", "_seen", "_device", "traced")
+    __slots__ = ("spec", "offsets", "_getters", "_seen", "_device", "traced")
     _jaxmod_readonly = True
 
-    def __init__(self, spec: list[tuple[dict, tuple[str, ...]]]) -> None:
-        self.spec = spec
-        self._getters = [(g, operator.itemgetter(*keys)) for g, keys in spec]
+    def __init__(self, groups: list[tuple[dict, tuple[tuple[str, int | None], ...]]]) -> None:
+        # groups: (group, ((key, tuple length or None), ...)) from Optimizer._hparam_keys
+        self.spec = [(g, tuple(k for k, _ in keys)) for g, keys in groups]
+        self._getters = [(g, operator.itemgetter(*keys)) for g, keys in self.spec]
         self.offsets: dict[int, dict[str, tuple[int, int | None]]] = {}
         i = 0
-        for g, keys in spec:
+        for g, keys in groups:
             d = self.offsets[id(g)] = {}
-            for k in keys:
-                n = len(g[k]) if isinstance(g[k], (tuple, list)) else None
+            for k, n in keys:
                 d[k] = (i, n)
                 i += 1 if n is None else n
-        self.size = i
         self._seen: list | None = None
         self._device: Any = None
         self.traced: Any = None
@@ -231,17 +237,19 @@ def _weight_decay(hp: dict[str, Any], static: dict[str, Any]) -> optax.GradientT
     (``static["weight_decay!=0"]``): changing it between zero and non-zero retraces once.
     """
     tx = optax.add_decayed_weights(hp["weight_decay"])
-    if static.get("weight_decay!=0", True):
-        return tx
-    return optax.GradientTransformation(tx.init, lambda u, s, p=None: (u, s))
+    return tx if static.get("weight_decay!=0", True) else _skipped(tx)
 
 
 def _maximize(static: dict[str, Any]) -> optax.GradientTransformation:
     """``optax.scale(-1)`` when the group maximizes, else a no-op with the same state, so
     that flipping ``maximize`` after the first step keeps the state's structure."""
     tx = optax.scale(-1.0)
-    if static.get("maximize"):
-        return tx
+    return tx if static.get("maximize") else _skipped(tx)
+
+
+def _skipped(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """A no-op with ``tx``'s state, so that switching ``tx`` on or off keeps the state's
+    structure."""
     return optax.GradientTransformation(tx.init, lambda u, s, p=None: (u, s))
 
 
@@ -529,7 +537,7 @@ class Optimizer:
         params = group["params"]
         if self._groupable and params and not (keep and id(group) in self._group_boxes):
             values = [p._value for p in params]
-            opt = jax.tree.map(lambda x: jnp.array(x, copy=True), tx.init(values))
+            opt = _copied(tx.init(values))
             state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
             layout = _layout(tx, values, jax.tree_util.tree_leaves(state))
             if layout is not None:
@@ -548,7 +556,7 @@ class Optimizer:
                 continue
             # Distinct buffers for every leaf: optax inits may reuse one zeros array for
             # several moments, and jaxmod.jit donates state buffers.
-            opt = jax.tree.map(lambda x: jnp.array(x, copy=True), tx.init(p._value))
+            opt = _copied(tx.init(p._value))
             state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
             box = self._state_boxes.get(id(p))
             if box is None:
@@ -591,11 +599,7 @@ class Optimizer:
             traced = hp.traced_values(group)
             if traced is not None:
                 return traced
-        return {
-            k: _as_float(v)
-            for k, v in group.items()
-            if k not in _NOT_HPARAMS and k not in self._static_hparams and _is_numeric(v)
-        }
+        return {k: _as_float(group[k]) for k, _ in self._hparam_keys(group)}
 
     def _static(self, group: dict) -> dict[str, Any]:
         out = {}
@@ -627,8 +631,7 @@ class Optimizer:
         for g in self.param_groups:
             box = self._group_boxes.get(id(g))
             out += [box] if box is not None else [self._state_boxes[id(p)] for p in g["params"]]
-        spec = [(g, tuple(k for k, _ in keys)) for g, (_, keys) in zip(self.param_groups, sig)]
-        spec = [(g, keys) for g, keys in spec if keys]
+        spec = [(g, keys) for g, (_, keys) in zip(self.param_groups, sig) if keys]
         self._hp = _HyperParams(spec) if spec else None
         if self._hp is not None:
             out.append(self._hp)
@@ -841,16 +844,20 @@ class Optimizer:
         box = self._group_boxes.get(id(group))
         if box is None:
             return
-        states = self._layouts[id(group)].split(box._value)
-        for i, (p, s) in enumerate(zip(group["params"], states)):
-            if i:  # no buffer shared between boxes: jaxmod.jit donates each box's leaves
-                s = jax.tree.map(lambda x: jnp.array(x, copy=True), s)
-            b = self._state_boxes[id(p)] = _StateBox()
-            b.state = s
+        self._own_boxes(group, self._layouts[id(group)].split(box._value))
         del self._group_boxes[id(group)]
         self._lockstep[id(group)] = False
         self._vars_cache = None
         _module._bump_version()
+
+    def _own_boxes(self, group: dict, states: list, split: bool = True) -> None:
+        """Store ``states`` (one per parameter of ``group``) in per-parameter boxes.
+        ``split``: they came from one group state and share its scalars, so all but the
+        first get buffers of their own (jaxmod.jit donates each box's leaves)."""
+        for i, (p, s) in enumerate(zip(group["params"], states)):
+            self._state_boxes.setdefault(id(p), _StateBox()).state = (
+                _copied(s) if split and i else s
+            )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear each parameter's ``.grad`` (to ``None``, or to zeros if not ``set_to_none``)."""
@@ -1008,10 +1015,7 @@ class Optimizer:
                 gbox._value = self._layouts[id(g)].merge(states)
                 continue
             self._group_boxes.pop(id(g), None)
-            for i, (p, s) in enumerate(zip(g["params"], states)):
-                if i and gbox is not None:  # split scalars: one buffer per box (donation)
-                    s = jax.tree.map(lambda x: jnp.array(x, copy=True), s)
-                self._state_boxes.setdefault(id(p), _StateBox()).state = s
+            self._own_boxes(g, states, split=gbox is not None)
         self._vars_cache = None
         _module._bump_version()
 

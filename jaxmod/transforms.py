@@ -348,7 +348,8 @@ class Jit:
             try:
                 return self._run(p, p.dyn_now, args, kwargs)
             except _parameter.NeedsLift as e:
-                # A generator was drawn from: lift it from now on and trace again.
+                # A generator was drawn from (lift it from now on), or an optimizer must
+                # re-lay its state with concrete values (``then``): trace again.
                 self.trace_count -= 1
                 if e.obj is not None:
                     self._extra.append(e.obj)

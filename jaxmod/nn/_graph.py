@@ -26,7 +26,7 @@ from typing import Any
 import jax
 
 from jaxmod.nn import module as _module
-from jaxmod.nn.parameter import _BOX_AUX, Variable, _box_aux, _DataView
+from jaxmod.nn.parameter import _BOX_AUX, _box_aux, _box_class
 
 __all__ = ["GraphDef", "graph_state", "register"]
 
@@ -231,10 +231,7 @@ class _UnflattenPlan:
     def __init__(self, gdef: GraphDef) -> None:
         specs, self.box_specs = gdef.key
         # Box slots (index j) -> class; array attributes have no box (None).
-        self.box_classes = [
-            None if cls is None else (Variable if cls is _DataView else cls)
-            for cls, _ in self.box_specs
-        ]
+        self.box_classes = [None if cls is None else _box_class(cls) for cls, _ in self.box_specs]
         value_sets: dict[Any, list[int]] = {}
         aux_sets: dict[Any, tuple[list[int], list[Any]]] = {}
         for j, ((cls, aux), real) in enumerate(zip(self.box_specs, self.box_classes)):

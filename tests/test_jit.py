@@ -405,3 +405,53 @@ def test_optimizer_with_frozen_parameters_steps_under_jit():
     # is split per parameter with concrete values and the step traced again (counted once).
     assert step.trace_count == 1
     assert model[0].weight not in opt.state and int(opt.state[model[1].weight]["step"]) == 3
+
+
+SHARED_MODEL = MLP()
+
+
+def test_steady_state_path_rechecks_arguments_closure_and_globals():
+    # A steady-state call runs straight-line code bound to the last plan's objects; any
+    # other object in an argument, a closure cell or a global must not reuse it.
+    global SHARED_MODEL
+    inner = MLP()
+
+    def run(m, scale, x):
+        return m(x) * scale + inner(x) + SHARED_MODEL(x)
+
+    f = jaxmod.jit(run, static_argnums=1)
+    a, b = MLP(), MLP()
+    for _ in range(2):
+        np.testing.assert_allclose(f(a, 2.0, X), run(a, 2.0, X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f(b, 2.0, X), run(b, 2.0, X), rtol=1e-5, atol=1e-6)
+    assert f.trace_count == 1  # same structure, other object: same compiled code
+    np.testing.assert_allclose(f(b, 3.0, X), run(b, 3.0, X), rtol=1e-5, atol=1e-6)
+    assert f.trace_count == 2  # static argument changed
+    inner = MLP()  # rebinds the closure cell
+    np.testing.assert_allclose(f(b, 3.0, X), run(b, 3.0, X), rtol=1e-5, atol=1e-6)
+    old_global, SHARED_MODEL = SHARED_MODEL, MLP()
+    try:
+        np.testing.assert_allclose(f(b, 3.0, X), run(b, 3.0, X), rtol=1e-5, atol=1e-6)
+    finally:
+        SHARED_MODEL = old_global
+    assert f.trace_count == 2
+    for _ in range(2):  # a keyword argument: another signature, one more trace
+        np.testing.assert_allclose(f(b, 3.0, x=X), run(b, 3.0, X), rtol=1e-5, atol=1e-6)
+    assert f.trace_count == 3
+
+
+def test_retrace_from_steady_state_still_names_module_path_of_trace_error():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            if x.ndim > 2 and x.sum() > 0:  # only a 3-D input needs a concrete value
+                return x
+            return -x
+
+    model = nn.Sequential(nn.Linear(4, 4), Branchy())
+    f = jaxmod.jit(lambda model, x: model(x))
+    f(model, X)
+    f(model, X)
+    with pytest.raises(jaxmod.TraceError, match=r"'model\.1' \(Branchy\)"):
+        f(model, X[None])  # new input shape: jax.jit retraces inside the steady-state call
+    f(model, X)  # the cached plan still works
+    assert f.trace_count == 2

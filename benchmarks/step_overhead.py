@@ -1,12 +1,14 @@
 """Per-step cost of a stateful training step: jaxmod.jit vs raw jax.jit and peers.
 
-Every system trains the same MLP (width 32, batch 8, Adam) and is timed in
-interleaved rounds (each round runs every system once, for ``--steps`` steps), because
-these machines are noisy; we report per-system median µs/step and the median (and
-min-max spread) of the per-round ratio to raw ``jax.jit`` with donation. First-call
-time (trace + compile + one step) is reported as a ratio too.
+Every system trains the same MLP (width 32, batch 8, Adam). Systems are timed in
+interleaved rounds (each round runs every system once), and every run of a system is
+paired with a run of raw ``jax.jit`` (hand-written pure step, donation, optax Adam) right
+before or after it; the ratio is taken within each pair, because these machines are
+noisy and load changes over seconds. We report per-system median µs/step and the median
+of the per-round ratios to raw with their quartiles and extremes, and the same for
+first calls (trace + compile + one step of a freshly built model).
 
-Run: ``python benchmarks/step_overhead.py [--depths 2 32 128] [--rounds 5] [--write]``.
+Run: ``python benchmarks/step_overhead.py [--depths 2 32 128] [--rounds 40] [--write]``.
 ``--write`` writes the Markdown table to docs/performance.md (section for this machine).
 """
 
@@ -17,7 +19,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -221,7 +223,14 @@ def make_torch(
 # ------------------------------------------------------------------- timing
 CLOCK = time.perf_counter
 FIRST_REPS = 3
-PAUSE_S = 0.5  # between timed systems (see bench_depth)
+ROUNDS = 40
+RAW = "raw jax.jit"
+PAUSE_S = 0.5  # after torch, whose OpenMP threads keep spinning (see bench_depth)
+GAP_S = 0.01  # between other pairs
+BLOCK_S = 0.01  # target length of one timed run (sets its number of steps): short runs,
+# many rounds: load on a shared machine changes over tens of ms, and a pair of short
+# runs sees the same load (measured at depth 2: IQR of the ratios 0.98-1.05 with ~10 ms
+# runs, 0.95-1.21 with 20 ms, 0.98-1.28 with 200 ms).
 
 
 def _time(run: Callable[[], None], steps: int) -> float:
@@ -244,55 +253,112 @@ def _first_call(setup: Callable[[], Callable[[], None]]) -> tuple[Callable[[], N
     return run, (t1 - t0) * 1e3, (CLOCK() - t1) * 1e3
 
 
+def _pairs(others: list[str], r: int) -> Iterator[list[str]]:
+    """Round ``r``: every system once, each right next to a raw jax.jit run of its own.
+
+    The order of systems rotates from round to round and raw goes first or second in
+    turn, so no system always follows the same one. Torch always runs after its raw
+    partner and is followed by a pause: its OpenMP threads keep spinning for a while
+    after a step and would slow whatever ran next (measured: raw jax.jit 30% slower
+    right after torch).
+    """
+    for k, name in enumerate(others[r % len(others) :] + others[: r % len(others)]):
+        torch = name.startswith("torch")
+        yield [RAW, name] if torch or (r + k) % 2 == 0 else [name, RAW]
+        time.sleep(PAUSE_S if torch else GAP_S)
+
+
+def _quartiles(xs: list[float]) -> tuple[float, float]:
+    if len(xs) < 2:
+        return xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def _median_ci(xs: list[float], level: float = 0.95) -> tuple[float, float]:
+    """Bootstrap confidence interval of the median (2,000 resamples, fixed seed)."""
+    a = np.asarray(xs)
+    rng = np.random.default_rng(0)
+    meds = np.median(a[rng.integers(0, len(a), (2000, len(a)))], axis=1)
+    return float(np.quantile(meds, (1 - level) / 2)), float(np.quantile(meds, (1 + level) / 2))
+
+
 def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
                 systems: dict[str, Callable], first_reps: int = 3
                 ) -> dict[str, dict[str, float]]:  # fmt: skip
-    """Steady state in interleaved rounds; first calls from ``first_reps`` fresh setups of
-    every system, also interleaved (each compiles anew), reported as medians."""
+    """Paired, interleaved timing of every system against raw jax.jit.
+
+    Each measurement of a system is paired with a measurement of raw jax.jit taken right
+    before or after it (:func:`_pairs`), and the ratio is taken within the pair: load on
+    a shared machine changes over seconds, so a ratio of adjacent runs cancels most of
+    it, where a ratio of runs seconds apart does not. First calls are paired the same
+    way (each pair builds both systems afresh, so each compiles anew); steady state runs
+    ``rounds`` rounds of pairs of ``steps`` steps each (by default as many steps as take
+    about ``BLOCK_S`` seconds for that system). Reports medians, quartiles and extremes.
+    """
+    others = [n for n in systems if n != RAW]
     runners: dict[str, Callable[[], None]] = {}
-    firsts: dict[str, list[float]] = {}
-    setups: dict[str, list[float]] = {}
-    for _ in range(first_reps):
-        for name, setup in systems.items():
-            if name in firsts and name not in runners:
-                continue  # skipped
-            try:
-                time.sleep(PAUSE_S)
-                run, s_ms, f_ms = _first_call(setup)
-            except ImportError as e:  # a peer that cannot run here is reported, not fatal
-                print(f"  {name}: skipped ({type(e).__name__}: {e})", file=sys.stderr)
-                firsts[name] = []
+    skipped: set[str] = set()
+    firsts: dict[str, list[float]] = {n: [] for n in systems}
+    first_ratios: dict[str, list[float]] = {n: [] for n in systems}
+    setups: dict[str, list[float]] = {n: [] for n in systems}
+    for rep in range(first_reps):
+        for pair in _pairs(others, rep):
+            if pair[0] in skipped or pair[1] in skipped:
                 continue
-            firsts.setdefault(name, []).append(f_ms)
-            setups.setdefault(name, []).append(s_ms)
-            runners[name] = run
-    first = {n: statistics.median(v) for n, v in firsts.items() if v}
-    for run in runners.values():
-        for _ in range(max(3, steps // 10)):
+            got = {}
+            for name in pair:
+                try:
+                    run, s_ms, f_ms = _first_call(systems[name])
+                except ImportError as e:  # a peer that cannot run here is reported
+                    print(f"  {name}: skipped ({type(e).__name__}: {e})", file=sys.stderr)
+                    skipped.add(name)
+                    break
+                got[name] = f_ms
+                firsts[name].append(f_ms)
+                setups[name].append(s_ms)
+                runners[name] = run
+            else:
+                other = pair[0] if pair[1] == RAW else pair[1]
+                first_ratios[other].append(got[other] / got[RAW])
+    others = [n for n in others if n not in skipped]
+    n_steps = {}
+    for name, run in runners.items():
+        for _ in range(3):
             run()
-    per_round: dict[str, list[float]] = {n: [] for n in runners}
-    names = list(runners)
+        n_steps[name] = steps or max(3, min(5000, int(BLOCK_S * 1e6 / _time(run, 3))))
+    per_sys: dict[str, list[float]] = {n: [] for n in runners}
+    ratios: dict[str, list[float]] = {n: [] for n in others}
     for r in range(rounds):
-        # Rotate the order each round, and pause between systems: torch's OpenMP threads
-        # keep spinning for a while after its step and would slow whichever system ran
-        # next (measured: raw jax.jit 30% slower right after torch).
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            time.sleep(PAUSE_S)
-            per_round[name].append(_time(runners[name], steps))
+        for pair in _pairs(others, r):
+            t = {name: _time(runners[name], n_steps[name]) for name in pair}
+            other = pair[0] if pair[1] == RAW else pair[1]
+            per_sys[RAW].append(t[RAW])
+            per_sys[other].append(t[other])
+            ratios[other].append(t[other] / t[RAW])
     out: dict[str, dict[str, float]] = {}
-    raw = per_round["raw jax.jit"]
-    for name, times in per_round.items():
-        ratios = [t / r for t, r in zip(times, raw)]
+    for name, times in per_sys.items():
+        rs = ratios.get(name) or [1.0]
+        fr = first_ratios.get(name) or [1.0]
+        q1, q3 = _quartiles(rs)
+        ci_lo, ci_hi = _median_ci(rs)
         out[name] = {
             "us": statistics.median(times),
-            "ratio": statistics.median(ratios),
-            "lo": min(ratios),
-            "hi": max(ratios),
-            "first_ms": first[name],
-            "first_ratio": first[name] / first["raw jax.jit"],
+            "ratio": statistics.median(rs),
+            "q1": q1,
+            "q3": q3,
+            "ci_lo": ci_lo,
+            "ci_hi": ci_hi,
+            "lo": min(rs),
+            "hi": max(rs),
+            "first_ms": statistics.median(firsts[name]),
+            "first_ratio": statistics.median(fr),
+            "first_lo": min(fr),
+            "first_hi": max(fr),
             "setup_ms": statistics.median(setups[name]),
             "best_us": min(times),
-            "best_ratio": min(times) / min(raw),
+            "best_ratio": min(times) / min(per_sys[RAW]),
+            "steps": n_steps[name],
         }
     return out
 
@@ -300,8 +366,10 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--depths", type=int, nargs="*", default=[2, 32, 128])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=0, help="steps per round (default: by depth)")
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument(
+        "--steps", type=int, default=0, help=f"steps per timed run (default: ~{BLOCK_S} s worth)"
+    )
     ap.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument("--compute-bound", action=argparse.BooleanOptionalAction, default=True)
@@ -314,8 +382,8 @@ def main() -> None:
         help="process: CPU time of this process (steadier when other jobs share the machine)",
     )
     args = ap.parse_args()
-    global CLOCK, FIRST_REPS
-    FIRST_REPS = args.first_reps
+    global CLOCK, FIRST_REPS, ROUNDS
+    FIRST_REPS, ROUNDS = args.first_reps, args.rounds
     CLOCK = time.process_time if args.clock == "process" else time.perf_counter
     backend = jax.default_backend()
     if backend == "gpu":
@@ -330,7 +398,6 @@ def main() -> None:
         configs.append((2, 4096, 1024) if backend == "gpu" else (2, 1024, 256))
     rows = []
     for depth, width, batch in configs:
-        steps = args.steps or max(20, min(2000, 20000 // (depth * max(1, width // 32))))
         systems: dict[str, Callable] = {
             "raw jax.jit": make_raw(depth, width, batch),
             "jaxmod.jit": make_jaxmod(depth, width, batch),
@@ -343,20 +410,21 @@ def main() -> None:
                 systems["torch eager"] = make_torch(depth, width, batch, compiled=False)
             if args.torch_compile and backend == "cpu":
                 systems["torch.compile"] = make_torch(depth, width, batch, compiled=True)
-        print(f"depth {depth}, width {width}, batch {batch}: {steps} steps x {args.rounds} rounds",
-              flush=True)  # fmt: skip
+        print(f"depth {depth}, width {width}, batch {batch}: {args.rounds} rounds", flush=True)
         if not rows:  # warm JAX's own caches (lowering rules, first jit) for no one system
             for setup in systems.values():
                 try:
                     _first_call(setup)
                 except ImportError:
                     pass
-        res = bench_depth(depth, width, batch, args.rounds, steps, systems, args.first_reps)
+        res = bench_depth(depth, width, batch, args.rounds, args.steps, systems, args.first_reps)
         for name, r in res.items():
             print(
-                f"  {name:20s} {r['us']:10.1f} us/step  ratio {r['ratio']:6.2f}x "
-                f"[{r['lo']:.2f}-{r['hi']:.2f}]  first call {r['first_ms']:8.1f} ms "
-                f"({r['first_ratio']:.2f}x)  setup {r['setup_ms']:7.1f} ms  "
+                f"  {name:20s} {r['us']:10.1f} us/step ({r['steps']} steps/run)  ratio "
+                f"{r['ratio']:6.2f}x (95% CI {r['ci_lo']:.2f}-{r['ci_hi']:.2f}) "
+                f"IQR {r['q1']:.2f}-{r['q3']:.2f} [{r['lo']:.2f}-{r['hi']:.2f}]"
+                f"  first call {r['first_ms']:8.1f} ms ({r['first_ratio']:.2f}x "
+                f"[{r['first_lo']:.2f}-{r['first_hi']:.2f}])  setup {r['setup_ms']:7.1f} ms  "
                 f"best {r['best_us']:.1f} us ({r['best_ratio']:.2f}x)",
                 flush=True,
             )
@@ -382,12 +450,15 @@ def _markdown(rows: list, backend: str) -> str:
         + (", process clock" if CLOCK is time.process_time else ""),
         "",
         f"jax {_jax.__version__}, jaxmod {jaxmod.__version__}, Python {platform.python_version()}, "
-        f"numpy {np.__version__}. Median of per-round ratios to raw `jax.jit` with donation "
-        "(spread in brackets). First call = trace + compile + one step of a freshly built "
-        f"model, median of {FIRST_REPS} fresh builds per system, interleaved; setup (building "
-        "model and optimizer, not part of the first call) is shown apart. Best = each "
-        "system's fastest round, and its ratio to raw's fastest (least disturbed by other "
-        "load on the machine)."
+        f"numpy {np.__version__}. {ROUNDS} interleaved rounds; every run of a system is "
+        "paired with a run of raw `jax.jit` (with donation) right before or after it, and "
+        "the ratio is taken within the pair. Ratio = median of the per-round ratios; 95% CI = "
+        "bootstrap confidence interval of that median; IQR = their quartiles. First call = "
+        "trace + compile + one step of a freshly built model, "
+        f"{FIRST_REPS} fresh builds per system, each paired with "
+        "a fresh raw build (median ratio, range in brackets); setup (building model and "
+        "optimizer, not part of the first call) is shown apart. Best = each system's "
+        "fastest run, and its ratio to raw's fastest."
         + (
             " Process clock: CPU time of this process (all its threads, XLA's included), "
             "steadier than wall time when other work shares the machine."
@@ -395,14 +466,16 @@ def _markdown(rows: list, backend: str) -> str:
             else ""
         ),
         "",
-        "| depth | width | batch | system | µs/step | ratio | spread | first call ms "
+        "| depth | width | batch | system | µs/step | ratio | 95% CI | IQR | first call ms "
         "| first ratio | setup ms | best µs | best ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for depth, width, batch, name, r in rows:
         lines.append(
             f"| {depth} | {width} | {batch} | {name} | {r['us']:.1f} | {r['ratio']:.2f}x | "
-            f"{r['lo']:.2f}-{r['hi']:.2f} | {r['first_ms']:.0f} | {r['first_ratio']:.2f}x | "
+            f"{r['ci_lo']:.2f}-{r['ci_hi']:.2f} | {r['q1']:.2f}-{r['q3']:.2f} | "
+            f"{r['first_ms']:.0f} | "
+            f"{r['first_ratio']:.2f}x [{r['first_lo']:.2f}-{r['first_hi']:.2f}] | "
             f"{r['setup_ms']:.0f} | {r['best_us']:.1f} | {r['best_ratio']:.2f}x |"
         )
     return "\n".join(lines) + "\n"

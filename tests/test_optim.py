@@ -360,16 +360,25 @@ def test_add_param_group_and_vars_protocol() -> None:
     assert v2 is not v1
     params = [p for g in opt.param_groups for p in g["params"]]
     assert v2[:4] == params
-    refs = [v for v in v2 if getattr(v, "_jaxmod_readonly", False)]
-    assert len(refs) == 1  # all groups' hyper-parameters travel as one device vector
+    # Hyper-parameters that never changed are compiled in: nothing to pass.
+    assert not [v for v in v2 if getattr(v, "_jaxmod_readonly", False)]
+    version = _module.structure_version()
+    opt.param_groups[1]["lr"] = 5e-4  # first change: lr becomes a traced input
+    assert _module.structure_version() > version
+    v3 = opt._jaxmod_vars_()
+    refs = [v for v in v3 if getattr(v, "_jaxmod_readonly", False)]
+    assert len(refs) == 1  # all groups' traced hyper-parameters travel as one device vector
     (ref,) = refs
     assert [g for g, _ in ref.spec] == opt.param_groups
+    assert [k for k in ref.offsets[id(opt.param_groups[0])]] == ["lr"]
     lr1 = ref.offsets[id(opt.param_groups[1])]["lr"][0]
-    assert np.isclose(float(ref._value[lr1]), 1e-3)
+    assert np.isclose(float(ref._value[lr1]), 5e-4)
     before = ref._value
     assert ref._value is before  # unchanged values: the cached device vector
-    opt.param_groups[1]["lr"] = 5e-4
-    assert np.isclose(float(ref._value[lr1]), 5e-4)  # the device copy follows the new value
+    version = _module.structure_version()
+    opt.param_groups[1]["lr"] = 1e-4  # already traced: no new structure
+    assert _module.structure_version() == version
+    assert np.isclose(float(ref._value[lr1]), 1e-4)  # the device copy follows the new value
     states = [v for v in v2[4:] if not getattr(v, "_jaxmod_readonly", False)]
     # one state Variable per group in lockstep: one optax state over the group's params
     assert len(states) == 2 and all(isinstance(s, nn.Variable) for s in states)
@@ -535,11 +544,20 @@ def test_param_groups_keep_python_numbers_after_jitted_steps() -> None:
     assert g["lr"] == 1e-2 and type(g["lr"]) is float
     assert g["betas"] == (0.8, 0.99) and g["weight_decay"] == 0
     assert "lr: 0.01" in repr(opt)
-    g["lr"] = 0.0  # read at every call: no further change, no retrace
+    # A constant until it first changes (one retrace), a traced input from then on.
+    g["lr"] = 0.0
     w = np.asarray(model.weight.value)
     step(model, opt)
     np.testing.assert_array_equal(model.weight.value, w)
-    assert step.trace_count == 1
+    assert step.trace_count == 2
+    g["lr"] = 1e-2
+    step(model, opt)
+    assert not np.allclose(model.weight.value, w)
+    g["lr"] = 0.0
+    w = np.asarray(model.weight.value)
+    step(model, opt)
+    np.testing.assert_array_equal(model.weight.value, w)
+    assert step.trace_count == 2
 
 
 def test_changing_a_structural_option_after_a_jitted_step_takes_effect() -> None:
@@ -553,10 +571,13 @@ def test_changing_a_structural_option_after_a_jitted_step_takes_effect() -> None
     step(model, opt)
     np.testing.assert_allclose(model.weight.value, w0, rtol=1e-6, atol=1e-7)
     assert step.trace_count == 2
-    opt.param_groups[0]["lr"] = 0.2  # numeric: no retrace
+    opt.param_groups[0]["lr"] = 0.2  # numeric, first change: one retrace (now traced)
     step(model, opt)
     np.testing.assert_allclose(model.weight.value, w0 + 0.2, rtol=1e-6)
-    assert step.trace_count == 2
+    opt.param_groups[0]["lr"] = 0.3  # traced: no retrace
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0 + 0.5, rtol=1e-6)
+    assert step.trace_count == 3
 
 
 @pytest.mark.parametrize("dtypes", [("bfloat16", "bfloat16"), ("float32", "bfloat16")])
@@ -592,6 +613,8 @@ def test_float32_group_hyperparameters_add_no_conversion_per_parameter() -> None
     # Strongly typed float32 scalars: optax's `(1 - b1) * g` needs no convert per use.
     model = nn.Sequential(*[nn.Linear(4, 4) for _ in range(8)])
     opt = optim.Adam(model.parameters(), lr=1e-3)
+    g = opt.param_groups[0]
+    g["lr"], g["betas"], g["eps"] = 2e-3, (0.8, 0.99), 1e-7  # changed: traced from now on
 
     @jaxmod.jit
     def step(model, opt):
@@ -599,6 +622,8 @@ def test_float32_group_hyperparameters_add_no_conversion_per_parameter() -> None
 
     step(model, opt)
     plan = step._plan  # white box: the compiled step's program
+    (hp,) = plan.ro_vars
+    assert {k for k in hp.offsets[id(g)]} == {"lr", "betas", "eps"}
     step._ctx = (plan, (model, opt), {})
     try:
         mut = [v._value for v in plan.mut_vars]
@@ -606,3 +631,24 @@ def test_float32_group_hyperparameters_add_no_conversion_per_parameter() -> None
     finally:
         step._ctx = None
     assert str(jaxpr).count("convert_element_type") <= 3  # was 6 per parameter (96)
+
+
+def test_constant_hyperparameters_never_go_stale_and_array_values_are_traced() -> None:
+    # Unchanged Python numbers are compiled in; every way of changing one takes effect.
+    model, opt, step = _jitted_constant_grad_step(optim.SGD, 1.0, lr=0.1)
+    w0 = np.asarray(model.weight.value)
+    step(model, opt)
+    opt.param_groups[0].update(lr=0.2)
+    step(model, opt)
+    opt.param_groups[0]["lr"] = 0.3
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0 - 0.6, rtol=1e-6)
+    assert step.trace_count == 2
+    # An array-valued hyper-parameter is a traced input from the start.
+    model, opt, step = _jitted_constant_grad_step(optim.SGD, 1.0, lr=jnp.asarray(0.1))
+    w0 = np.asarray(model.weight.value)
+    step(model, opt)
+    opt.param_groups[0]["lr"] = jnp.asarray(0.2)
+    step(model, opt)
+    np.testing.assert_allclose(model.weight.value, w0 - 0.3, rtol=1e-6)
+    assert step.trace_count == 1

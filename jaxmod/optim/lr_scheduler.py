@@ -3,8 +3,9 @@
 The schedulers write ``group["lr"]`` (and, for CyclicLR / OneCycleLR, ``momentum`` or
 ``betas[0]``) as Python floats, exactly as ``torch.optim.lr_scheduler`` does: the code is
 a port of torch's (the chainable/recursive forms, float64 Python math), so the lr
-sequence equals torch's. Under :func:`jaxmod.jit` the written values are traced inputs of
-the compiled step, so a scheduler never causes a retrace.
+sequence equals torch's. A scheduler marks the values it drives as traced inputs of
+jitted steps when it is created (others are compiled in as constants until they first
+change), so stepping it never causes a retrace.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class LRScheduler:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
+        optimizer._trace_hparams("lr")
         if last_epoch == -1:
             for group in optimizer.param_groups:
                 group.setdefault("initial_lr", group["lr"])
@@ -679,6 +681,7 @@ class ReduceLROnPlateau(LRScheduler):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
+        optimizer._trace_hparams("lr")
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
                 raise ValueError(
@@ -823,6 +826,7 @@ class CyclicLR(LRScheduler):
                     "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
                 )
             self.use_beta1 = "betas" in self.optimizer.defaults
+            self.optimizer._trace_hparams("betas" if self.use_beta1 else "momentum")
             self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
@@ -1091,6 +1095,7 @@ class OneCycleLR(LRScheduler):
                     "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
                 )
             self.use_beta1 = "betas" in self.optimizer.defaults
+            self.optimizer._trace_hparams("betas" if self.use_beta1 else "momentum")
             max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:

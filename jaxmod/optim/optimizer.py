@@ -113,19 +113,31 @@ class _ParamGroup(dict):
     """A param group: a dict (as in torch) that tells :func:`jaxmod.jit` when a change to
     it needs a new trace.
 
-    Setting a numeric hyper-parameter (``group["lr"] = 0.01``) costs nothing: the next
-    jitted step reads it. Changing an option that shapes the computation (``maximize``,
-    ``nesterov``, a weight decay between zero and non-zero, the ``params`` list) bumps the
-    module structure version, so the next jitted call re-plans (and traces once for a
-    configuration it has not seen).
+    A numeric hyper-parameter is compiled in as a constant, like the Python float of a
+    hand-written optax step, until it first changes: then it joins ``traced`` (the
+    optimizer's set of traced keys, shared by its groups) and from then on is a traced
+    input, so later changes (``group["lr"] = 0.01`` every step) cost nothing. Schedulers
+    mark the keys they drive as traced from the start. Changing an option that shapes the
+    computation (``maximize``, ``nesterov``, a weight decay between zero and non-zero, the
+    ``params`` list) bumps the module structure version, so the next jitted call re-plans
+    (and traces once for a configuration it has not seen).
     """
 
-    __slots__ = ()
+    __slots__ = ("traced",)
+
+    def __init__(self, items: dict, traced: set[str]) -> None:
+        super().__init__(items)
+        self.traced = traced
 
     def __setitem__(self, key: str, value: Any) -> None:
         old = self.get(key, _MISSING)
         super().__setitem__(key, value)
-        if key == "params" or old is _MISSING or _shape_of(old) != _shape_of(value):
+        changed = key == "params" or old is _MISSING or _shape_of(old) != _shape_of(value)
+        if old is not _MISSING and key not in self.traced and _is_numeric(value):
+            if not _same(old, value):
+                self.traced.add(key)  # a constant changed: a traced input from now on
+                changed = True
+        if changed:
             _module._bump_version()
 
     def __delitem__(self, key: str) -> None:
@@ -147,11 +159,48 @@ class _ParamGroup(dict):
         return super().pop(key, *default)
 
 
+def _as_constant(v: Any) -> Any:
+    """A hyper-parameter compiled in as a constant: the Python float of the value a traced
+    input would carry (rounded to float32 unless x64 is on). Same numbers either way, and
+    consistent ones: with ``b2=0.999`` kept in float64, optax's ``1 - b2`` would be
+    0.001 while its bias correction ``1 - b2**t`` uses float32's 0.99900001, an
+    inconsistency that drifts Adam ten times further from torch's float64 arithmetic."""
+    if isinstance(v, (tuple, list)):
+        return tuple(_as_constant(x) for x in v)
+    return float(np.asarray(v, jnp.result_type(float)))
+
+
+def _with_constants(static: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
+    """All of a group's numeric hyper-parameters: the constants (Python numbers in its
+    ``_static`` dict, compiled in) and the traced ones ``hp``."""
+    out = {k: v for k, v in static.items() if _is_numeric(v)}
+    out.update(hp)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two hyper-parameter values are the same Python numbers (arrays never are)."""
+    if isinstance(a, (jax.Array, np.ndarray)) or isinstance(b, (jax.Array, np.ndarray)):
+        return a is b
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _constant(v: Any) -> bool:
+    """Whether a numeric hyper-parameter can be compiled in (Python numbers, not arrays)."""
+    if isinstance(v, (tuple, list)):
+        return all(_constant(x) for x in v)
+    return isinstance(v, (int, float, np.number))
+
+
 _MISSING = object()
 
 
 class _HyperParams:
-    """All numeric hyper-parameters of an optimizer's groups, as one device vector that
+    """The traced hyper-parameters of an optimizer's groups (those that have changed, or
+    that a scheduler drives; see ``_ParamGroup``), as one device vector that
     :func:`jaxmod.jit` passes in as a traced input (one argument, not one per value).
 
     ``_value`` is the vector, rebuilt only when a group's value changes (one identity
@@ -459,6 +508,9 @@ class Optimizer:
         self._state_boxes: dict[int, Variable] = {}
         self._split_cache: tuple[Any, list] | None = None
         self._hp: _HyperParams | None = None
+        # Numeric hyper-parameters passed to a jitted step as traced inputs; the others
+        # are compiled in as constants (see ``_ParamGroup``).
+        self._traced_keys: set[str] = set()
         self._structures: dict[int, Hashable] = {}
         self._update_cache: dict[Hashable, Callable] = {}
         self._vars_cache: tuple[Hashable, list] | None = None
@@ -529,7 +581,7 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
-        self.param_groups.append(_ParamGroup(param_group))
+        self.param_groups.append(_ParamGroup(param_group, self._traced_keys))
         param_group = self.param_groups[-1]
         self._init_group_state(param_group)
         _module._bump_version()
@@ -542,7 +594,8 @@ class Optimizer:
         """
         struct = self._structure(group)
         self._structures[id(group)] = struct
-        tx = self._transform(struct, self._static(group), self._hparams(group))
+        static = self._static(group)
+        tx = self._transform(struct, static, _with_constants(static, self._hparams(group)))
         params = group["params"]
         if self._groupable and params and not (keep and id(group) in self._group_boxes):
             values = [p._value for p in params]
@@ -592,17 +645,33 @@ class Optimizer:
         return {}
 
     # -- hyper-parameters --------------------------------------------------------------
-    def _hparam_keys(self, group: dict) -> tuple[tuple[str, int | None], ...]:
-        """The keys of ``group``'s traced hyper-parameters, with tuple lengths."""
-        return tuple(
-            (k, len(v) if isinstance(v, (tuple, list)) else None)
+    def _trace_hparams(self, *keys: str) -> None:
+        """Make ``keys`` traced inputs of jitted steps from now on (schedulers call this
+        for the values they will change, so that their first change does not retrace)."""
+        if not self._traced_keys.issuperset(keys):
+            self._traced_keys.update(keys)
+            _module._bump_version()
+
+    def _numeric_keys(self, group: dict) -> Iterator[str]:
+        """The keys of ``group``'s numeric hyper-parameters."""
+        return (
+            k
             for k, v in group.items()
             if k not in _NOT_HPARAMS and k not in self._static_hparams and _is_numeric(v)
         )
 
+    def _hparam_keys(self, group: dict) -> tuple[tuple[str, int | None], ...]:
+        """The keys of ``group``'s traced hyper-parameters, with tuple lengths: those that
+        have changed (or a scheduler drives) and array values; the others are constants."""
+        return tuple(
+            (k, len(v) if isinstance(v, (tuple, list)) else None)
+            for k, v in ((k, group[k]) for k in self._numeric_keys(group))
+            if k in self._traced_keys or not _constant(v)
+        )
+
     def _hparams(self, group: dict) -> dict[str, Any]:
-        """``group``'s numeric hyper-parameters: traced scalars while jaxmod.jit traces a
-        step, else Python floats (ints converted)."""
+        """``group``'s traced hyper-parameters: traced scalars while jaxmod.jit traces a
+        step, else Python floats (ints converted). The constants are in ``_static``."""
         hp = self._hp
         if hp is not None and hp.traced is not None:
             traced = hp.traced_values(group)
@@ -611,11 +680,16 @@ class Optimizer:
         return {k: _as_float(group[k]) for k, _ in self._hparam_keys(group)}
 
     def _static(self, group: dict) -> dict[str, Any]:
+        """What of ``group`` a compiled step depends on besides traced values: options,
+        and the numeric hyper-parameters compiled in as constants."""
+        traced = {k for k, _ in self._hparam_keys(group)}
         out = {}
         for k, v in group.items():
-            if k in _NOT_HPARAMS or (_is_numeric(v) and k not in self._static_hparams):
+            if k in _NOT_HPARAMS or k in traced:
                 continue
-            if isinstance(v, Hashable):
+            if _is_numeric(v) and k not in self._static_hparams:
+                out[k] = _as_constant(v)
+            elif isinstance(v, Hashable):
                 out[k] = v
         if "weight_decay" in group and _is_numeric(group["weight_decay"]):
             out["weight_decay!=0"] = _nonzero(group["weight_decay"])
@@ -623,8 +697,8 @@ class Optimizer:
 
     # -- jaxmod.jit protocol -----------------------------------------------------------
     def _jaxmod_vars_(self) -> list:
-        """Everything :func:`jaxmod.jit` lifts: parameters, state Variables, and read-only
-        references to every numeric hyper-parameter of every group.
+        """Everything :func:`jaxmod.jit` lifts: parameters, state Variables, and one
+        read-only vector of the traced hyper-parameters of every group.
 
         The same objects in the same order are returned until the module structure
         version changes (adding a numeric key to a group bumps it).
@@ -725,7 +799,7 @@ class Optimizer:
         if fn is None and grouped:
 
             def run_group(hp: dict, params: list, grads: list, state: dict) -> tuple[list, dict]:
-                tx = transform(struct, static, hp)
+                tx = transform(struct, static, _with_constants(static, hp))
                 grads = [
                     jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
                     for p, g in zip(params, grads)
@@ -740,7 +814,7 @@ class Optimizer:
             def run(
                 hp: dict, params: list, grads: list, states: list, lockstep: bool
             ) -> tuple[list, list]:
-                tx = transform(struct, static, hp)
+                tx = transform(struct, static, _with_constants(static, hp))
                 shared = lockstep and len(states) > 1
                 if shared:
                     # The group's step counts live in its first parameter's state; the
@@ -909,7 +983,10 @@ class Optimizer:
         first = g["params"][0]
         if first is p or not self._lockstep.get(id(g), True):
             return s
-        tx = self._transform(self._structures[id(g)], self._static(g), self._hparams(g))
+        static = self._static(g)
+        tx = self._transform(
+            self._structures[id(g)], static, _with_constants(static, self._hparams(g))
+        )
         return _with_scalars(s, self._state_boxes[id(first)].state, _scalar_mask(tx))
 
     def _reported(self, p: Variable) -> bool:
@@ -987,7 +1064,7 @@ class Optimizer:
                 if type(v).__module__.startswith("torch"):
                     ng[k] = float(np.asarray(v.detach().cpu()))
             ng["params"] = g["params"]
-            new_groups.append(_ParamGroup(ng))
+            new_groups.append(_ParamGroup(ng, self._traced_keys))
         self.param_groups[:] = new_groups
         self._structures = {}
         self._group_boxes, self._state_boxes, self._layouts = {}, {}, {}

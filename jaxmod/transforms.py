@@ -243,7 +243,7 @@ def _fast_path(this: Jit, p: _Plan) -> Callable[[tuple, dict], Any]:
             _fast_factories.clear()
         factory = _fast_factories[layout] = _fast_factory(*layout)
     return factory(
-        _module, _MISS, this, p, p.jitted, p.version, this.fn.__globals__,
+        _module, _MISS, this, p, p.jitted, p.version, getattr(this.fn, "__globals__", None),
         *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
         *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
         *p.mut_vars, *p.ro_vars,

@@ -455,3 +455,22 @@ def test_retrace_from_steady_state_still_names_module_path_of_trace_error():
         f(model, X[None])  # new input shape: jax.jit retraces inside the steady-state call
     f(model, X)  # the cached plan still works
     assert f.trace_count == 2
+
+
+def test_jit_of_partial_and_callable_object():
+    # Callables without __globals__ (functools.partial, objects with __call__) work too.
+    import functools
+
+    class Scaled:
+        def __call__(self, m, x, scale):
+            return m(x) * scale
+
+    model = MLP()
+    cases = [
+        (jaxmod.jit(functools.partial(lambda m, x, scale: m(x) * scale, scale=2.0)), ()),
+        (jaxmod.jit(Scaled(), static_argnums=2), (2.0,)),
+    ]
+    for f, extra in cases:
+        for _ in range(2):
+            np.testing.assert_allclose(f(model, X, *extra), model(X) * 2.0, rtol=1e-5, atol=1e-6)
+        assert f.trace_count == 1

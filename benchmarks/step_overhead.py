@@ -326,12 +326,16 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
     for name, run in runners.items():
         for _ in range(3):
             run()
-        n_steps[name] = steps or max(3, min(5000, int(BLOCK_S * 1e6 / _time(run, 3))))
+        us = statistics.median(_time(run, 5) for _ in range(3))
+        n_steps[name] = steps or max(3, min(5000, int(BLOCK_S * 1e6 / us)))
     per_sys: dict[str, list[float]] = {n: [] for n in runners}
     ratios: dict[str, list[float]] = {n: [] for n in others}
     for r in range(rounds):
         for pair in _pairs(others, r):
-            t = {name: _time(runners[name], n_steps[name]) for name in pair}
+            # Both runs of a pair take the same number of steps (the slower system's), so
+            # that fixed costs per run (the final sync) weigh the same in both.
+            n = min(n_steps[name] for name in pair)
+            t = {name: _time(runners[name], n) for name in pair}
             other = pair[0] if pair[1] == RAW else pair[1]
             per_sys[RAW].append(t[RAW])
             per_sys[other].append(t[other])
@@ -358,7 +362,7 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
             "setup_ms": statistics.median(setups[name]),
             "best_us": min(times),
             "best_ratio": min(times) / min(per_sys[RAW]),
-            "steps": n_steps[name],
+            "steps": min(n_steps[name], n_steps[RAW]),
         }
     return out
 

@@ -594,8 +594,7 @@ class Optimizer:
         """
         struct = self._structure(group)
         self._structures[id(group)] = struct
-        static = self._static(group)
-        tx = self._transform(struct, static, _with_constants(static, self._hparams(group)))
+        tx = self._group_transform(group, struct)
         params = group["params"]
         if self._groupable and params and not (keep and id(group) in self._group_boxes):
             values = [p._value for p in params]
@@ -652,22 +651,22 @@ class Optimizer:
             self._traced_keys.update(keys)
             _module._bump_version()
 
-    def _numeric_keys(self, group: dict) -> Iterator[str]:
-        """The keys of ``group``'s numeric hyper-parameters."""
-        return (
-            k
-            for k, v in group.items()
-            if k not in _NOT_HPARAMS and k not in self._static_hparams and _is_numeric(v)
-        )
-
     def _hparam_keys(self, group: dict) -> tuple[tuple[str, int | None], ...]:
         """The keys of ``group``'s traced hyper-parameters, with tuple lengths: those that
         have changed (or a scheduler drives) and array values; the others are constants."""
         return tuple(
             (k, len(v) if isinstance(v, (tuple, list)) else None)
-            for k, v in ((k, group[k]) for k in self._numeric_keys(group))
-            if k in self._traced_keys or not _constant(v)
+            for k, v in group.items()
+            if k not in _NOT_HPARAMS
+            and k not in self._static_hparams
+            and _is_numeric(v)
+            and (k in self._traced_keys or not _constant(v))
         )
+
+    def _group_transform(self, group: dict, struct: Hashable) -> optax.GradientTransformation:
+        """``group``'s optax transform, outside a compiled update (state init, layouts)."""
+        static = self._static(group)
+        return self._transform(struct, static, _with_constants(static, self._hparams(group)))
 
     def _hparams(self, group: dict) -> dict[str, Any]:
         """``group``'s traced hyper-parameters: traced scalars while jaxmod.jit traces a
@@ -983,10 +982,7 @@ class Optimizer:
         first = g["params"][0]
         if first is p or not self._lockstep.get(id(g), True):
             return s
-        static = self._static(g)
-        tx = self._transform(
-            self._structures[id(g)], static, _with_constants(static, self._hparams(g))
-        )
+        tx = self._group_transform(g, self._structures[id(g)])
         return _with_scalars(s, self._state_boxes[id(first)].state, _scalar_mask(tx))
 
     def _reported(self, p: Variable) -> bool:

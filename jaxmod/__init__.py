@@ -2,10 +2,12 @@
 
 from jaxmod import cuda, distributed, nn, optim, random
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from jaxmod._core.state import StaleStateError, TracerLeakError
 from jaxmod.random import (
     Generator,
     default_generator,
     full,
+    get_rng_state,
     initial_seed,
     manual_seed,
     ones,
@@ -13,6 +15,7 @@ from jaxmod.random import (
     randint,
     randn,
     seed,
+    set_rng_state,
     zeros,
 )
 from jaxmod.serialization import load, save
@@ -65,6 +68,10 @@ __all__ = [
     "stack_modules",
     "Grads",
     "TraceError",
+    "StaleStateError",
+    "TracerLeakError",
+    "get_rng_state",
+    "set_rng_state",
     "save",
     "load",
     "summary",

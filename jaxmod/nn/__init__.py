@@ -10,6 +10,7 @@ from jaxmod.nn import (
     init,
     linear,
     loss,
+    modules,  # noqa: F401  (torch spelling: nn.modules.module, ...)
     normalization,
     padding,
     pooling,
@@ -19,7 +20,6 @@ from jaxmod.nn import (
     transformer,
     utils,
 )
-from jaxmod.nn import module as modules  # noqa: F401  (torch spelling: nn.modules.module)
 from jaxmod.nn.activation import *  # noqa: F403
 from jaxmod.nn.attention import *  # noqa: F403
 from jaxmod.nn.containers import *  # noqa: F403

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod.nn.parameter import Variable
-from jaxmod.random import Generator, next_key
+from jaxmod.random import Generator, _sample, next_key
 
 __all__ = [
     "calculate_gain",
@@ -89,8 +89,6 @@ def _shape(tensor: Any) -> tuple[int, ...]:
 def _draw(sampler: Any, key: jax.Array, shape: tuple[int, ...], *args: Any) -> jax.Array:
     """``sampler(key, (n,), ...)`` reshaped to ``shape``: flat draws compile several times
     faster than n-D ones, and one compiled sampler then serves every shape of that size."""
-    from jaxmod.random import _sample
-
     if sampler is jax.random.uniform:
         return _sample("uniform", key, shape)
     if sampler is jax.random.normal:

@@ -269,6 +269,40 @@ class Jit:
                         e.then()
         raise RuntimeError("jaxmod.jit: could not determine the state to lift")
 
+    def _dyn_kwargs(self, p: _Plan, kwargs: dict) -> dict:
+        return {k: v for k, v in kwargs.items()
+                if k not in self.static_argnames and k not in p.kw_names_state}  # fmt: skip
+
+    def trace(self, *args: Any, **kwargs: Any) -> Any:
+        """Trace for these arguments without running, like ``jax.jit(f).trace``: a
+        ``jax.stages.Traced`` (``.jaxpr``, ``.lower()``) of the pure step over the state."""
+        with state.call_lock:
+            for _ in range(8):
+                p = self._plan = self._make_plan(args, kwargs)
+                self._ctx = (p, args, kwargs)
+                try:
+                    return p.jitted.trace([v._value for v in p.mut], [v._value for v in p.ro],
+                                          p.dyn_now, self._dyn_kwargs(p, kwargs))  # fmt: skip
+                except NeedsLift as e:
+                    self.trace_count -= 1
+                    if e.obj is not None:
+                        self._extra.append(e.obj)
+                    if e.then is not None:
+                        e.then()
+                finally:
+                    self._ctx = None
+        raise RuntimeError("jaxmod.jit: could not determine the state to lift")
+
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        """Lower for these arguments, like ``jax.jit(f).lower``: a ``jax.stages.Lowered``
+        (``.as_text()`` is the StableHLO of the step, named after the function)."""
+        return self.trace(*args, **kwargs).lower()
+
+    def compile(self, *args: Any, **kwargs: Any) -> Any:
+        """Compile for these arguments: a ``jax.stages.Compiled`` with XLA's
+        ``cost_analysis()`` (FLOPs, bytes accessed) and ``memory_analysis()``."""
+        return self.lower(*args, **kwargs).compile()
+
     def _run(self, p: _Plan, dyn: list[Any], args: tuple, kwargs: dict) -> Any:
         self._ctx = (p, args, kwargs)
         try:
@@ -276,10 +310,8 @@ class Jit:
                 [v._value for v in p.mut],
                 [v._value for v in p.ro],
                 dyn,
-                {k: v for k, v in kwargs.items()
-                 if k not in self.static_argnames and k not in p.kw_names_state}
-                if kwargs else {},
-            )  # fmt: skip
+                self._dyn_kwargs(p, kwargs) if kwargs else {},
+            )
         except Exception as e:
             return self._failed(p, e, args, kwargs)
         finally:

@@ -209,54 +209,70 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
+def _functions(fn: Any, depth: int = 2) -> list[Any]:
+    """``fn`` and the Python functions it reaches by name (closure cells and the globals
+    its code names), ``depth`` calls down: a step calling ``helper(x)`` that uses a
+    global model reaches that model too."""
+    out, todo, seen = [], [(inspect.unwrap(getattr(fn, "__func__", fn)), depth)], set()
+    while todo:
+        f, d = todo.pop(0)
+        code = getattr(f, "__code__", None)
+        if code is None or id(f) in seen:
+            continue
+        seen.add(id(f))
+        out.append(f)
+        if d:
+            values = [c.cell_contents for c in f.__closure__ or () if _filled(c)]
+            values += [f.__globals__.get(n) for n in code_names(code)]
+            todo += [(v, d - 1) for v in values if isinstance(v, types.FunctionType)]
+    return out
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        return cell.cell_contents is not _filled  # any value: filled
+    except ValueError:
+        return False
+
+
 def captured(fn: Any) -> tuple[list, list, list[tuple[str, Any]]]:
-    """Candidates for state the function reaches by name: bound ``self``, closure cells
-    and the globals its code names; with the (cell, value) / (name, value) pairs whose
-    identity a cached plan re-checks."""
+    """Candidates for state a call of ``fn`` reaches by name: bound ``self``, then the
+    closure values and named globals of ``fn`` and of the functions it calls. Returns
+    ``(cells, globs, roots)``: the (cell, value) and (globals dict, name, value) triples
+    whose identity a cached plan re-checks, and ``(name, value)`` roots."""
     roots: list[tuple[str, Any]] = []
     cells: list[tuple[Any, Any]] = []
-    globs: list[tuple[str, Any]] = []
+    globs: list[tuple[dict, str, Any]] = []
     self_obj = getattr(fn, "__self__", None)
     if self_obj is not None:
         roots.append(("self", self_obj))
-    f = inspect.unwrap(getattr(fn, "__func__", fn))
-    code = getattr(f, "__code__", None)
-    if code is None:
+    fns = _functions(fn)
+    if not fns:
+        f = inspect.unwrap(getattr(fn, "__func__", fn))
         if is_stateful(f) or searchable(f):  # a Module (or a callable object) as the function
             roots.append((type(f).__name__, f))
         return cells, globs, roots
-    for name, cell in zip(code.co_freevars, f.__closure__ or ()):
-        try:
-            v = cell.cell_contents
-        except ValueError:
-            continue
-        roots.append((name, v))
-        cells.append((cell, v))
-    g = f.__globals__
-    for name in dict.fromkeys(code_names(code)):
-        v = g.get(name)
-        if v is not None and not isinstance(v, type):
-            roots.append((name, v))
-            globs.append((name, v))
+    for f in fns:
+        code = f.__code__
+        for name, cell in zip(code.co_freevars, f.__closure__ or ()):
+            if _filled(cell):
+                roots.append((name, cell.cell_contents))
+                cells.append((cell, cell.cell_contents))
+        g = f.__globals__
+        for name in dict.fromkeys(code_names(code)):
+            v = g.get(name)
+            if v is not None and not isinstance(v, (type, types.ModuleType)):
+                roots.append((name, v))
+                globs.append((g, name, v))
     return cells, globs, roots
 
 
 def reachable_names(fn: Any) -> set[str]:
-    """Attribute and global names ``fn``'s code mentions, with those of the global functions
-    it calls (two levels): the attributes of plain objects a call may read."""
+    """Attribute and global names mentioned by ``fn`` and the functions it calls: the
+    attributes of plain objects a call may read."""
     names = function_names(fn)
-    todo, seen = [(inspect.unwrap(getattr(fn, "__func__", fn)), 2)], set()
-    while todo:
-        f, depth = todo.pop()
-        g = getattr(f, "__globals__", None)
-        if g is None or id(f) in seen or not depth:
-            continue
-        seen.add(id(f))
-        for n in function_names(f):
-            v = g.get(n)
-            if isinstance(v, types.FunctionType):
-                names |= function_names(v)
-                todo.append((v, depth - 1))
+    for f in _functions(fn):
+        names |= set(code_names(f.__code__))
     return names
 
 

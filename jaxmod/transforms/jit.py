@@ -72,38 +72,6 @@ def unbox(tree: Any) -> Any:
     )
 
 
-def _visible(fn: Any) -> list[tuple[str, Any]]:
-    """(name, value) of what ``fn`` reaches by name: ``self``, its closure, the globals its
-    code names (and those of global functions it calls, two levels down)."""
-    out: list[tuple[str, Any]] = []
-    self_obj = getattr(fn, "__self__", None)
-    if self_obj is not None:
-        out.append(("self", self_obj))
-    todo, seen = [(inspect.unwrap(getattr(fn, "__func__", fn)), 2)], set()
-    while todo:
-        f, depth = todo.pop()
-        code = getattr(f, "__code__", None)
-        if code is None or id(f) in seen:
-            continue
-        seen.add(id(f))
-        for name, c in zip(code.co_freevars, f.__closure__ or ()):
-            try:
-                v = c.cell_contents
-            except ValueError:
-                continue
-            out.append((name, v))
-            if depth and isinstance(v, types.FunctionType):
-                todo.append((v, depth - 1))
-        g = f.__globals__
-        for name in dict.fromkeys(lifting.code_names(code)):
-            v = g.get(name)
-            if v is not None:
-                out.append((name, v))
-                if depth and isinstance(v, types.FunctionType):
-                    todo.append((v, depth - 1))
-    return out
-
-
 def path_of(target: Any, roots: Sequence[tuple[str, Any]], depth: int = 6) -> str | None:
     """A path from ``roots`` to ``target`` (``"self.model.fc.weight"``), breadth first."""
     seen: set[int] = set()
@@ -181,12 +149,11 @@ class _Plan:
             return False
         if tuple(kwargs) != self.kw_names:
             return False
-        g = getattr(fn, "__globals__", None)
         return (
             all(args[i] is o for i, o in self.stateful_pos)
             and all(args[i] is v or args[i] == v for i, v in self.static_pos)
             and all(c.cell_contents is o for c, o in self.cells)
-            and all(g.get(n) is o for n, o in self.globs)
+            and all(g.get(n) is o for g, n, o in self.globs)
             and all(q(args) for q in self.guards)
         )
 
@@ -397,7 +364,7 @@ class Jit:
         p.dyn_now = dyn_now
         captured_ids = {id(o) for _, o in keep}
         p.cells = tuple((c, o) for c, o in cells if id(o) in captured_ids)
-        p.globs = tuple((n, o) for n, o in globs if id(o) in captured_ids)
+        p.globs = tuple((g, n, o) for g, n, o in globs if id(o) in captured_ids)
         p.roots = keep
         p.fast = None
         if not simple or kw_state:
@@ -413,7 +380,6 @@ class Jit:
                 factory = _factories[layout] = codegen.jit_call_factory(*layout)
             p.fast = factory(
                 state, _MISS, state.call_lock, self, p, jitted, p.version,
-                getattr(self.fn, "__globals__", None),
                 *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
                 *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
                 *p.guards, *p.mut, *p.ro,
@@ -452,9 +418,8 @@ class Jit:
         def pure(mut_vals: list, ro_vals: list, dyn: list, dyn_kwargs: dict) -> Any:
             this.trace_count += 1
             plan, cur_args, cur_kwargs = this._ctx
-            visible = [*plan.roots, *_visible(fn)]
             run = lift(call, plan.mut, plan.ro, jit=True,
-                       describe=lambda c: describe(c, visible),
+                       describe=lambda c: describe(c, [*plan.roots, *lifting.captured(fn)[2]]),
                        check=lambda cells: _find_leak(plan.objs, cells))  # fmt: skip
             return run(mut_vals, ro_vals, cur_args, cur_kwargs, dyn, dyn_kwargs)
 

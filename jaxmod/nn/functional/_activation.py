@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod.nn.functional._util import Array, _a, _axis
+from jaxmod.random import next_key
 
 
 def relu(input: Array, inplace: bool = False) -> Array:
@@ -50,8 +51,6 @@ def rrelu(
     x = _a(input)
     if not training:
         return jnp.where(x >= 0, x, x * ((lower + upper) / 2))
-    from jaxmod.random import next_key
-
     slope = jax.random.uniform(next_key(generator), x.shape, x.dtype, lower, upper)
     return jnp.where(x >= 0, x, x * slope)
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod.nn.functional._util import Array, _a
+from jaxmod.random import next_key
 
 
 def _check_p(p: float) -> None:
@@ -18,8 +19,6 @@ def _check_p(p: float) -> None:
 
 
 def _dropout_mask(x: Array, p: float, mask_shape: tuple[int, ...], generator: Any) -> Array:
-    from jaxmod.random import next_key
-
     return jax.random.bernoulli(next_key(generator), 1.0 - p, mask_shape)
 
 

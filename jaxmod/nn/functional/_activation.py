@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -11,6 +12,48 @@ import jax.numpy as jnp
 from jaxmod.nn.functional._util import Array, _a, _axis
 from jaxmod.random import next_key
 
+# torch's subgradients at the kinks (``hardtanh_backward``, ``hardswish_backward``,
+# ``hardsigmoid_backward``): forward values are the plain ``jnp.clip`` expressions, only the
+# derivative at the breakpoints changes. The masks test ``x`` itself, as torch does, not
+# ``x + 3`` (which rounds to 6 for the float32 just below 3).
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _hardtanh(x: Array, lo: float, hi: float) -> Array:
+    """``clip(x, lo, hi)`` with torch's ``hardtanh_backward``: the derivative is 0 at both
+    bounds (``jnp.clip`` gives 0.5 there), 1 strictly inside, and 1 for NaN."""
+    return jnp.clip(x, lo, hi)
+
+
+@_hardtanh.defjvp
+def _hardtanh_jvp(lo: float, hi: float, primals: tuple, tangents: tuple) -> tuple:
+    (x,), (t,) = primals, tangents
+    return jnp.clip(x, lo, hi), jnp.where((x <= lo) | (x >= hi), jnp.zeros_like(t), t)
+
+
+@jax.custom_jvp
+def _hardswish(x: Array) -> Array:
+    return x * jnp.clip(x + 3, 0, 6) / 6
+
+
+@_hardswish.defjvp
+def _hardswish_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (t,) = primals, tangents
+    slope = jnp.where(x <= -3, 0, jnp.where(x < 3, x / 3 + 0.5, 1)).astype(t.dtype)
+    return _hardswish(x), slope * t
+
+
+@jax.custom_jvp
+def _hardsigmoid(x: Array) -> Array:
+    return jnp.clip(x + 3, 0, 6) / 6
+
+
+@_hardsigmoid.defjvp
+def _hardsigmoid_jvp(primals: tuple, tangents: tuple) -> tuple:
+    (x,), (t,) = primals, tangents
+    inside = (x > -3) & (x < 3)
+    return _hardsigmoid(x), jnp.where(inside, t / 6, jnp.zeros_like(t))
+
 
 def relu(input: Array, inplace: bool = False) -> Array:
     """``max(x, 0)``."""
@@ -19,7 +62,7 @@ def relu(input: Array, inplace: bool = False) -> Array:
 
 def relu6(input: Array, inplace: bool = False) -> Array:
     """``min(max(x, 0), 6)``."""
-    return jnp.clip(_a(input), 0, 6)
+    return _hardtanh(_a(input), 0, 6)
 
 
 def leaky_relu(input: Array, negative_slope: float = 0.01, inplace: bool = False) -> Array:
@@ -50,9 +93,9 @@ def rrelu(
     """Randomised leaky ReLU: slopes ~ U(lower, upper) in training, their mean otherwise."""
     x = _a(input)
     if not training:
-        return jnp.where(x >= 0, x, x * ((lower + upper) / 2))
+        return jnp.where(x > 0, x, x * ((lower + upper) / 2))
     slope = jax.random.uniform(next_key(generator), x.shape, x.dtype, lower, upper)
-    return jnp.where(x >= 0, x, x * slope)
+    return jnp.where(x > 0, x, x * slope)
 
 
 def elu(input: Array, alpha: float = 1.0, inplace: bool = False) -> Array:
@@ -153,18 +196,17 @@ def hardtanh(
     input: Array, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Array:
     """Clip to ``[min_val, max_val]``."""
-    return jnp.clip(_a(input), min_val, max_val)
+    return _hardtanh(_a(input), min_val, max_val)
 
 
 def hardswish(input: Array, inplace: bool = False) -> Array:
     """``x * relu6(x + 3) / 6``."""
-    x = _a(input)
-    return x * jnp.clip(x + 3, 0, 6) / 6
+    return _hardswish(_a(input))
 
 
 def hardsigmoid(input: Array, inplace: bool = False) -> Array:
     """``relu6(x + 3) / 6``."""
-    return jnp.clip(_a(input) + 3, 0, 6) / 6
+    return _hardsigmoid(_a(input))
 
 
 def hardshrink(input: Array, lambd: float = 0.5) -> Array:

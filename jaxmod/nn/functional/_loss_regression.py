@@ -20,6 +20,8 @@ from jaxmod.nn.functional._loss import (
     _warn_size,
     _weighted,
 )
+from jaxmod.nn.functional._norm import _vector_norm
+from jaxmod.nn.functional._util import _abs, _clamp_min
 
 
 # --------------------------------------------------------------------------------------
@@ -57,7 +59,7 @@ def l1_loss(
     _warn_size(input, target)
     reduction = _legacy(size_average, reduce, reduction)
     input, target = jnp.broadcast_arrays(input, target)
-    loss = jnp.abs(input - target)
+    loss = _abs(input - target)  # torch's sgn: gradient 0 where input == target
     if weight is not None:
         return _weighted(loss, weight, input, reduction, mean_by_weight=True)
     return _reduce(loss, reduction)
@@ -77,7 +79,7 @@ def smooth_l1_loss(
     reduction = _legacy(size_average, reduce, reduction)
     if beta < 0:
         raise ValueError("smooth_l1_loss does not support negative values for beta.")
-    z = jnp.abs(input - target)
+    z = _abs(input - target)
     loss = z if beta == 0.0 else jnp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
     return _reduce(loss, reduction)
 
@@ -217,7 +219,7 @@ def cosine_embedding_loss(
     mag2 = jnp.sum(input2 * input2, axis=axis) + _EPSILON
     cos = prod / jnp.sqrt(mag1 * mag2)
     pos = jnp.where(target == 1, 1 - cos, 0.0)
-    neg = jnp.where(target == -1, jnp.maximum(cos - margin, 0.0), 0.0)
+    neg = jnp.where(target == -1, _clamp_min(cos - margin, 0.0), 0.0)
     return _reduce(pos + neg, reduction)
 
 
@@ -238,7 +240,7 @@ def margin_ranking_loss(
             "margin_ranking_loss : All input tensors should have same dimension but got "
             f"sizes: input1: {input1.shape}, input2: {input2.shape}, target: {target.shape} "
         )
-    return _reduce(jnp.maximum(-target * (input1 - input2) + margin, 0.0), reduction)
+    return _reduce(_clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
 
 def hinge_embedding_loss(
@@ -252,7 +254,7 @@ def hinge_embedding_loss(
     """``input`` where target is 1, ``max(0, margin - input)`` where target is -1."""
     reduction = _legacy(size_average, reduce, reduction)
     input, target = _float(input), _arr(target)
-    margin_term = jnp.where(target != 1, jnp.maximum(margin - input, 0.0), 0.0)
+    margin_term = jnp.where(target != 1, _clamp_min(margin - input, 0.0), 0.0)
     self_term = jnp.where(target != -1, input, 0.0)
     return _reduce(margin_term + self_term, reduction)
 
@@ -271,15 +273,9 @@ def soft_margin_loss(
 
 
 def _pairwise_distance(x1: Array, x2: Array, p: float, eps: float) -> Array:
-    """torch's ``pairwise_distance``: the p-norm of ``x1 - x2 + eps`` over the last axis."""
-    d = jnp.abs(x1 - x2 + eps)
-    if p == math.inf:
-        return jnp.max(d, axis=-1)
-    if p == 1:
-        return jnp.sum(d, axis=-1)
-    if p == 2:
-        return jnp.sqrt(jnp.sum(d * d, axis=-1))
-    return jnp.sum(d**p, axis=-1) ** (1.0 / p)
+    """torch's ``pairwise_distance``: the p-norm of ``x1 - x2 + eps`` over the last axis,
+    with torch's norm gradients (0 at zero entries and at the zero vector)."""
+    return _vector_norm(x1 - x2 + eps, p, -1, keepdims=False)
 
 
 def triplet_margin_loss(
@@ -309,4 +305,4 @@ def triplet_margin_loss(
     d_neg = _pairwise_distance(a, neg, p, eps)
     if swap:
         d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
-    return _reduce(jnp.maximum(margin + d_pos - d_neg, 0.0), reduction)
+    return _reduce(_clamp_min(margin + d_pos - d_neg, 0.0), reduction)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmod.nn.functional._util import Array, _a, _axis, _up
+from jaxmod.nn.functional._util import Array, _a, _abs, _axis, _clamp_min, _up
 
 
 def _channel_shape(x: Array) -> tuple[int, ...]:
@@ -200,17 +200,12 @@ def rms_norm(
     return (y if w is None else y * w).astype(x0.dtype)
 
 
-def _abs(x: Array) -> Array:
-    """``|x|`` whose derivative at 0 is 0 (``sign``), as torch's, not JAX's 1."""
-    return x * lax.stop_gradient(jnp.sign(x))
-
-
 def _vector_norm(x: Array, p: float, axis: int, keepdims: bool) -> Array:
     """p-norm with torch's gradients: zero at the zero vector (not NaN) and at zero entries."""
     if p == float("inf"):
-        return jnp.max(jnp.abs(x), axis=axis, keepdims=keepdims)
+        return jnp.max(_abs(x), axis=axis, keepdims=keepdims)
     if p == float("-inf"):
-        return jnp.min(jnp.abs(x), axis=axis, keepdims=keepdims)
+        return jnp.min(_abs(x), axis=axis, keepdims=keepdims)
     if p == 0:
         return jnp.sum(x != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
     if p == 1:
@@ -228,4 +223,4 @@ def normalize(input: Array, p: float = 2.0, dim: int = 1, eps: float = 1e-12) ->
     """``input / max(||input||_p, eps)`` along ``dim``."""
     x = _a(input)
     norm = _vector_norm(x, p, _axis(dim, x.ndim), keepdims=True)
-    return x / jnp.maximum(norm, eps)
+    return x / _clamp_min(norm, eps)

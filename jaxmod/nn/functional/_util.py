@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -56,3 +57,28 @@ def _axis(dim: int, ndim: int) -> int:
             f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})"
         )
     return dim % max(ndim, 1)
+
+
+# ----------------------------------------------------------------------------------------
+# torch's subgradients at the kinks. Forward values are JAX's (``jnp.clip``,
+# ``jnp.maximum``, ``jnp.abs``); only the derivative at the breakpoints changes, to the
+# value torch's backward formula gives there.
+# ----------------------------------------------------------------------------------------
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _clamp_min(x: Array, lo: float) -> Array:
+    """``maximum(x, lo)`` with torch's ``clamp_min`` derivative: 1 where ``x >= lo``
+    (``jnp.maximum`` splits a tie 0.5/0.5), 0 below and for NaN."""
+    return jnp.maximum(x, lo)
+
+
+@_clamp_min.defjvp
+def _clamp_min_jvp(lo: float, primals: tuple, tangents: tuple) -> tuple:
+    (x,), (t,) = primals, tangents
+    return jnp.maximum(x, lo), jnp.where(x >= lo, t, jnp.zeros_like(t))
+
+
+def _abs(x: Array) -> Array:
+    """``|x|`` whose derivative at 0 is 0 (``sign``), as torch's, not JAX's 1."""
+    return x * lax.stop_gradient(jnp.sign(x))

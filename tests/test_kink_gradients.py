@@ -46,8 +46,9 @@ def check_unary(jf: Any, tf: Any, x: np.ndarray) -> None:
     xt = torch.tensor(x, requires_grad=True)
     yt = tf(xt)
     yt.sum().backward()
-    same(jf(jnp.asarray(x)), yt)
-    same(jax.grad(lambda v: jf(v).sum())(jnp.asarray(x)), xt.grad)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda v: jf(v).sum(), has_aux=False))
+    same(jax.jit(jf)(jnp.asarray(x)), yt)
+    same(value_and_grad(jnp.asarray(x))[1], xt.grad)
 
 
 # (functional name, kwargs, layer name or None, layer kwargs, breakpoints)
@@ -99,7 +100,8 @@ def test_activation_gradient_at_kinks_matches_torch(case):
 def test_activation_layer_gradient_at_kinks_matches_torch(case):
     _, _, layer, kw, points = case
     t_layer, j_layer = getattr(torch.nn, layer)(**kw).eval(), getattr(jaxmod.nn, layer)(**kw)
-    parity(t_layer, j_layer.eval(), around(*points).reshape(1, -1), atol=1e-7, rtol=1e-6)
+    x = around(*points).reshape(1, -1)
+    parity(t_layer, j_layer.eval(), x, jit=True, atol=1e-7, rtol=1e-6)
 
 
 def test_mobilenet_style_relu6_after_batchnorm_matches_torch_at_zero():
@@ -107,7 +109,7 @@ def test_mobilenet_style_relu6_after_batchnorm_matches_torch_at_zero():
     x = np.zeros((2, 3, 4, 4), np.float32)
     x[:, :, :2] = 6.0
     for layer in ("ReLU6", "Hardswish", "Hardsigmoid"):
-        parity(getattr(torch.nn, layer)(), getattr(jaxmod.nn, layer)(), x, atol=0, rtol=0)
+        parity(getattr(torch.nn, layer)(), getattr(jaxmod.nn, layer)(), x, jit=True, atol=0, rtol=0)
 
 
 def test_prelu_input_and_weight_gradients_at_zero_match_torch():
@@ -115,16 +117,16 @@ def test_prelu_input_and_weight_gradients_at_zero_match_torch():
     w = np.asarray([0.25], np.float32)
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     TF.prelu(xt, wt).sum().backward()
-    gx, gw = jax.grad(lambda a, b: F.prelu(a, b).sum(), argnums=(0, 1))(x, w)
+    gx, gw = jax.jit(jax.grad(lambda a, b: F.prelu(a, b).sum(), argnums=(0, 1)))(x, w)
     same(gx, xt.grad)
     same(gw, wt.grad)
-    parity(torch.nn.PReLU(), jaxmod.nn.PReLU(), x.reshape(1, -1), atol=1e-7, rtol=1e-6)
+    parity(torch.nn.PReLU(), jaxmod.nn.PReLU(), x.reshape(1, -1), jit=True, atol=1e-7, rtol=1e-6)
 
 
 def test_rrelu_training_gradient_at_zero_is_the_drawn_slope_as_torch():
     """torch draws a slope for every x <= 0, so the gradient at 0 is that slope, not 1."""
     x = jnp.zeros((64,), jnp.float32)
-    g = jaxmod.grad(lambda v: F.rrelu(v, training=True).sum())(x)
+    g = jaxmod.jit(jaxmod.grad(lambda v: F.rrelu(v, training=True).sum()))(x)
     assert bool(jnp.all((g >= 1 / 8) & (g <= 1 / 3)))
 
 
@@ -179,8 +181,9 @@ def test_loss_gradient_at_hinges_matches_torch(case):
             full[i] = x
         return getattr(F, name)(*full, **kw).sum()
 
-    same(getattr(F, name)(*inputs, **kw), t_out)
-    grads = jax.grad(loss, argnums=tuple(range(len(floats))))(*(inputs[i] for i in floats))
+    same(jax.jit(lambda *a: getattr(F, name)(*a, **kw))(*inputs), t_out)
+    grad = jax.jit(jax.grad(loss, argnums=tuple(range(len(floats)))))
+    grads = grad(*(inputs[i] for i in floats))
     compared = [i for i in floats if t_in[i].grad is not None]  # torch: targets get none
     assert compared
     for g, i in zip(grads, floats):
@@ -265,7 +268,7 @@ def test_max_pool_1d_3d_tie_gradient_matches_torch(name, kw, shape):
                                       ("AdaptiveMaxPool2d", {"output_size": 3})])  # fmt: skip
 def test_max_pool_layer_tie_gradient_matches_torch(layer, kw):
     parity(getattr(torch.nn, layer)(**kw), getattr(jaxmod.nn, layer)(**kw),
-           POOL_INPUTS["plateau"], atol=0, rtol=0)  # fmt: skip
+           POOL_INPUTS["plateau"], jit=True, atol=0, rtol=0)  # fmt: skip
 
 
 # -- reductions: jnp's max/min split a tie evenly, as torch's amax/amin and full max()/min()

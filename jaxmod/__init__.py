@@ -76,3 +76,11 @@ __all__ = [
     "load",
     "summary",
 ]
+
+# -- torch's auxiliary namespaces that model files touch (issue 18): ``torch.jit.unused``,
+# ``is_scripting()`` & co. as attributes of the jaxmod.jit function (still callable as
+# before), ``torch.utils.checkpoint`` and ``torch.accelerator``.
+from jaxmod import _torch_jit, accelerator, utils  # noqa: E402
+
+_torch_jit.attach(jit)
+__all__ += ["accelerator", "utils"]

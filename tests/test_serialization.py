@@ -23,6 +23,7 @@ import safetensors.numpy
 from jax.sharding import SingleDeviceSharding
 
 from jaxmod import serialization as S
+from jaxmod.io import safetensors as ST
 from jaxmod.serialization import (
     CheckpointError,
     UnsafeCheckpointError,
@@ -194,20 +195,21 @@ def test_exception_during_write_leaves_existing_file_intact_and_no_temp_files(
     before = target.read_bytes()
     listing = sorted(os.listdir(tmp_path))
 
-    real_write = S._write_safetensors
+    real_write = ST._write_safetensors
 
-    def crash_half_way(f, header, tensors):
-        f.write(header[: len(header) // 2])
+    def crash_half_way(path, tensors, metadata):
+        with open(path, "wb") as f:  # the temporary file, half written
+            f.write(before[: len(before) // 2])
         raise OSError("disk full")
 
-    monkeypatch.setattr(S, "_write_safetensors", crash_half_way)
+    monkeypatch.setattr(ST, "_write_safetensors", crash_half_way)
     with pytest.raises(OSError, match="disk full"):
         save({"w": np.zeros(5000, dtype=np.float32)}, target)
 
     assert target.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == listing
 
-    monkeypatch.setattr(S, "_write_safetensors", real_write)
+    monkeypatch.setattr(ST, "_write_safetensors", real_write)
     save({"w": np.zeros(3, dtype=np.float32)}, target)
     assert same_bits(load(target)["w"], np.zeros(3, np.float32))
     assert sorted(os.listdir(tmp_path)) == listing

@@ -25,6 +25,8 @@ PathLike = str | os.PathLike
 class CheckpointError(ValueError):
     """A checkpoint file is malformed, truncated, hostile, or not in a format jaxmod reads."""
 
+    __module__ = "jaxmod.io"  # as tracebacks should spell it
+
 
 class UnsafeCheckpointError(pickle.UnpicklingError, CheckpointError):
     """A pickle in a checkpoint tried something outside jaxmod's allow-list.
@@ -39,9 +41,12 @@ class UnsafeCheckpointError(pickle.UnpicklingError, CheckpointError):
         global_name: the refused global, as ``"module.name"``, or what was refused.
     """
 
+    __module__ = "jaxmod.io"
+
     def __init__(self, path: str, global_name: str, reason: str | None = None) -> None:
         self.path = path
         self.global_name = global_name
+        self.reason = reason
         what = reason or f"refused to load global '{global_name}' from the checkpoint's pickle"
         super().__init__(
             f"{path}: {what}. jaxmod.load only reads tensor state_dicts (tensors, Parameters, "
@@ -50,6 +55,9 @@ class UnsafeCheckpointError(pickle.UnpicklingError, CheckpointError):
             "torch, e.g. safetensors.torch.save_file(torch.load(path, weights_only=True), "
             "'model.safetensors'), and load the .safetensors file instead."
         )
+
+    def __reduce__(self) -> tuple:  # picklable (e.g. raised in a DataLoader worker)
+        return (type(self), (self.path, self.global_name, self.reason))
 
 
 # --------------------------------------------------------------------------------------

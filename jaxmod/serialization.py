@@ -2,27 +2,11 @@
 
 Everything lives in :mod:`jaxmod.io`; this module re-exports its public names so that
 ``jaxmod.serialization.save``, ``load``, ``CheckpointError``, ``UnsafeCheckpointError``,
-``convert_state_dict`` and ``checkpoint_manager`` keep working.
+``convert_state_dict``, ``checkpoint_manager``, ``save_sharded`` and ``load_sharded`` keep
+working.
 """
 
-from jaxmod.io import (
-    CheckpointError,
-    UnsafeCheckpointError,
-    checkpoint_manager,
-    convert_state_dict,
-    load,
-    load_sharded,
-    save,
-    save_sharded,
-)
+import jaxmod.io as _io
+from jaxmod.io import *  # noqa: F403  (exactly jaxmod.io.__all__)
 
-__all__ = [
-    "CheckpointError",
-    "UnsafeCheckpointError",
-    "save",
-    "load",
-    "save_sharded",
-    "load_sharded",
-    "convert_state_dict",
-    "checkpoint_manager",
-]
+__all__ = list(_io.__all__)

@@ -16,7 +16,6 @@ from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 import pytest
 import safetensors.numpy
@@ -31,42 +30,9 @@ from jaxmod.serialization import (
     load,
     save,
 )
+from tests._checkpoints import DTYPES, Box, random_array, same_bits
 
-DTYPES = {
-    "float32": np.float32,
-    "float16": np.float16,
-    "bfloat16": ml_dtypes.bfloat16,
-    "float64": np.float64,
-    "int8": np.int8,
-    "int16": np.int16,
-    "int32": np.int32,
-    "int64": np.int64,
-    "uint8": np.uint8,
-    "bool": np.bool_,
-}
 JAX_OK = {k for k in DTYPES if k not in ("float64", "int64")}  # x64 is off
-
-
-def random_array(name: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    """Random bits of dtype ``name`` (floats include NaN payloads, infs and denormals)."""
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(DTYPES[name])
-    n = int(np.prod(shape))
-    if dt == np.bool_:
-        return rng.integers(0, 2, size=shape).astype(np.bool_)
-    return np.frombuffer(rng.bytes(n * dt.itemsize), dtype=dt).reshape(shape).copy()
-
-
-def same_bits(a, b) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-class Box:
-    """Stands in for jaxmod's Parameter/Buffer boxes: an object holding ``_value``."""
-
-    def __init__(self, value):
-        self._value = value
 
 
 # --------------------------------------------------------------------------------------

@@ -21,35 +21,11 @@ import pytest
 
 import jaxmod
 from jaxmod.io import load, save
+from tests._checkpoints import DTYPES, MORE_DTYPES, Box, random_array
 
 torch = pytest.importorskip("torch")
 
-DTYPES = {
-    "float32": np.float32,
-    "float16": np.float16,
-    "bfloat16": ml_dtypes.bfloat16,
-    "float64": np.float64,
-    "int8": np.int8,
-    "int16": np.int16,
-    "int32": np.int32,
-    "int64": np.int64,
-    "uint8": np.uint8,
-    "uint16": np.uint16,
-    "uint32": np.uint32,
-    "uint64": np.uint64,
-    "bool": np.bool_,
-    "float8_e4m3fn": ml_dtypes.float8_e4m3fn,
-    "float8_e5m2": ml_dtypes.float8_e5m2,
-    "complex64": np.complex64,
-}
-
-
-def random_array(name, shape, seed=0):
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(DTYPES[name])
-    if dt == np.bool_:
-        return rng.integers(0, 2, size=shape).astype(np.bool_)
-    return np.frombuffer(rng.bytes(int(np.prod(shape)) * dt.itemsize), dt).reshape(shape).copy()
+ALL_DTYPES = {**DTYPES, **MORE_DTYPES}
 
 
 def torch_bits(t):
@@ -58,14 +34,9 @@ def torch_bits(t):
     return t.contiguous().reshape(-1).view(ints[t.element_size()]).numpy().tobytes()
 
 
-class Box:
-    def __init__(self, value):
-        self._value = value
-
-
 @pytest.mark.parametrize("name", ["model.pt", "model.pth", "model.bin", "checkpoint.pth.tar"])
 def test_torch_names_write_a_zip_that_torch_load_weights_only_reads_bit_exact(tmp_path, name):
-    sd = OrderedDict((k, random_array(k, (3, 4), seed=i)) for i, k in enumerate(DTYPES))
+    sd = OrderedDict((k, random_array(k, (3, 4), seed=i)) for i, k in enumerate(ALL_DTYPES))
     sd["scalar0d"] = random_array("float32", (), seed=99)
     sd["empty"] = np.zeros((0, 5), np.float32)
     sd["non_contiguous"] = random_array("float32", (4, 6), seed=7)[:, ::2].T

@@ -103,11 +103,13 @@ class Storage(NoState):
         if dtype in self._cache:
             return self._cache[dtype]
         if self.data is None:
-            raise CheckpointError(f"{where}: storage {self.key!r} has no data in the file")
+            raise CheckpointError(
+                f"{where}: storage {short_repr(self.key)} has no data in the file"
+            )
         if len(self.data) % dtype.itemsize:
             raise CheckpointError(
-                f"{where}: storage {self.key!r} has {len(self.data)} bytes, not a multiple "
-                f"of the {dtype} element size"
+                f"{where}: storage {short_repr(self.key)} has {len(self.data)} bytes, not a "
+                f"multiple of the {dtype} element size"
             )
         a = np.frombuffer(self.data, dtype=dtype)
         a = byteswapped(a) if self.big_endian != (sys.byteorder == "big") else a

@@ -136,7 +136,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise CheckpointError(f"{self.where}: {self.record}: storage record in a plain pickle")
         stype, key, _location, numel = pid[1:5]
         if as_int(numel) < 0:
-            raise CheckpointError(f"{self.where}: storage {key!r} has negative size {numel}")
+            raise CheckpointError(
+                f"{self.where}: storage {short_repr(key)} has negative size {numel}"
+            )
         st = self.storages.get(key)
         if st is None:
             st = self.storages[key] = Storage(key, stype.dtype)
@@ -145,8 +147,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             view_key, offset, view_size = pid[5]
             if not isinstance(view_key, str) or as_int(offset) < 0 or as_int(view_size) < 0:
                 raise CheckpointError(
-                    f"{self.where}: storage view {short_repr(view_key)} of {key!r} has offset "
-                    f"{short_repr(offset)} and size {short_repr(view_size)}"
+                    f"{self.where}: storage view {short_repr(view_key)} of {short_repr(key)} "
+                    f"has offset {short_repr(offset)} and size {short_repr(view_size)}"
                 )
             v = self.storages.get(view_key)
             if v is None:
@@ -237,21 +239,21 @@ def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> bytes:
     try:
         info = zf.getinfo(name)
     except KeyError:
-        raise CheckpointError(f"{where}: archive has no record {name!r}") from None
+        raise CheckpointError(f"{where}: archive has no record {short_repr(name)}") from None
     if info.flag_bits & 0x1:
-        raise CheckpointError(f"{where}: record {name!r} is encrypted")
+        raise CheckpointError(f"{where}: record {short_repr(name)} is encrypted")
     if info.compress_type == zipfile.ZIP_STORED:
         if info.file_size != info.compress_size:
-            raise CheckpointError(f"{where}: record {name!r}: corrupt stored sizes")
+            raise CheckpointError(f"{where}: record {short_repr(name)}: corrupt stored sizes")
     elif info.compress_type == zipfile.ZIP_DEFLATED:
         if info.file_size > DEFLATE_MAX_RATIO * max(info.compress_size, 1):
             raise CheckpointError(
-                f"{where}: record {name!r} declares {info.file_size} bytes from "
+                f"{where}: record {short_repr(name)} declares {info.file_size} bytes from "
                 f"{info.compress_size} compressed bytes, more than deflate can produce"
             )
     else:
         raise CheckpointError(
-            f"{where}: record {name!r} uses zip compression method {info.compress_type}; "
+            f"{where}: record {short_repr(name)} uses zip compression method {info.compress_type}; "
             "torch checkpoints are stored or deflated"
         )
     declared = info.file_size
@@ -262,16 +264,16 @@ def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> bytes:
         with zf.open(probe) as member:
             data = member.read(declared + 1)  # inflates at most declared + 1 bytes
     except Exception as e:  # BadZipFile (bad CRC), zlib.error, EOFError, OSError, ...
-        raise CheckpointError(f"{where}: cannot read record {name!r}: {e}") from e
+        raise CheckpointError(f"{where}: cannot read record {short_repr(name)}: {e}") from e
     if len(data) > declared:
         raise CheckpointError(
-            f"{where}: record {name!r} inflates past its declared size of {declared} bytes "
-            "(a zip bomb?)"
+            f"{where}: record {short_repr(name)} inflates past its declared size of "
+            f"{declared} bytes (a zip bomb?)"
         )
     if len(data) != declared:
-        raise CheckpointError(f"{where}: record {name!r} is truncated")
+        raise CheckpointError(f"{where}: record {short_repr(name)} is truncated")
     if zlib.crc32(data) != info.CRC:
-        raise CheckpointError(f"{where}: record {name!r} is corrupt (bad CRC-32)")
+        raise CheckpointError(f"{where}: record {short_repr(name)} is corrupt (bad CRC-32)")
     return data
 
 
@@ -346,21 +348,23 @@ def load_legacy(f: IO[bytes], where: str, size: int) -> Any:
     for key in keys:
         st = storages.get(key)
         if st is None or st.base is not None:
-            raise CheckpointError(f"{where}: storage key {key!r} not referenced by any tensor")
+            raise CheckpointError(
+                f"{where}: storage key {short_repr(key)} not referenced by any tensor"
+            )
         if st.data is not None:
-            raise CheckpointError(f"{where}: storage key {key!r} listed twice")
+            raise CheckpointError(f"{where}: storage key {short_repr(key)} listed twice")
         (numel,) = struct.unpack(
-            ">q" if big else "<q", _read_exact(c, 8, where, f"storage {key!r} size")
+            ">q" if big else "<q", _read_exact(c, 8, where, f"storage {short_repr(key)} size")
         )
         nbytes = numel * st.dtype.itemsize
         if numel < 0:
-            raise CheckpointError(f"{where}: storage {key!r} has corrupt size {numel}")
+            raise CheckpointError(f"{where}: storage {short_repr(key)} has corrupt size {numel}")
         if nbytes > size - c.tell():  # check before allocating
             raise CheckpointError(
-                f"{where}: file is truncated (storage {key!r} needs {nbytes} bytes, "
+                f"{where}: file is truncated (storage {short_repr(key)} needs {nbytes} bytes, "
                 f"{size - c.tell()} left)"
             )
-        st.data = _read_exact(c, nbytes, where, f"storage {key!r}")
+        st.data = _read_exact(c, nbytes, where, f"storage {short_repr(key)}")
         st.big_endian = big
         budget.storage_bytes += nbytes
     return resolve(obj, where, budget)

@@ -163,6 +163,21 @@ def test_save_to_a_file_object_writes_torch_format(tmp_path):
     buf.seek(0)
     assert load(buf)["w"].tolist() == [0, 1, 2]
 
+    class Stream(io.RawIOBase):  # unseekable, like a pipe
+        def __init__(self):
+            self.data = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.data += bytes(b)
+            return len(b)
+
+    stream = Stream()
+    save({"w": np.arange(3, dtype=np.int32)}, stream)
+    assert torch.load(io.BytesIO(bytes(stream.data)), weights_only=True)["w"].tolist() == [0, 1, 2]
+
 
 def test_saves_are_byte_identical_across_runs(tmp_path):
     for run in ("a", "b"):

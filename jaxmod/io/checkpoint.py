@@ -108,7 +108,7 @@ def save(obj: Any, path: PathLike | BinaryIO) -> None:
             tuples holding arrays, typed PRNG key arrays (``Generator.get_state()``),
             ``int``, ``float``, ``bool``, ``None``, ``str`` and ``bytes``, e.g.
             ``{"model": sd, "optim": opt_sd, "rng": gen.get_state(), "epoch": 3}``.
-        path: the file to write, or (torch format) a seekable binary file object.
+        path: the file to write, or a binary file object (written in torch's format).
 
     Every array is stored bit-exact with its dtype: bool, (u)int8-64, float16, bfloat16,
     float32, float64, float8 (and complex64/128 in the torch format). A typed PRNG key is

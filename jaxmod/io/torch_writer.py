@@ -182,7 +182,7 @@ class Prepared:
         self.storages = [(key, flat.tensors[name]) for name, key in pickler.keys.items()]
 
     def write(self, f: IO[bytes], archive: str) -> None:
-        """Write the zip archive to the seekable binary file ``f``, records under ``archive``."""
+        """Write the zip archive to the binary file ``f``, records under ``archive``."""
         with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
             _write(zf, f, f"{archive}/data.pkl", self.data_pkl)
             _write(zf, f, f"{archive}/.format_version", b"1")
@@ -202,7 +202,10 @@ def _write(zf: zipfile.ZipFile, f: IO[bytes], name: str, data: bytes | np.ndarra
     info.file_size = nbytes
     zip64 = nbytes * 1.05 > zipfile.ZIP64_LIMIT  # the rule ZipFile.open(mode="w") applies
     header = 30 + len(name.encode()) + 4 + (20 if zip64 else 0)  # + our padding field's head
-    pad = -(f.tell() + header) % _ALIGNMENT
+    try:
+        pad = -(f.tell() + header) % _ALIGNMENT
+    except (OSError, AttributeError):  # an unseekable stream: no alignment, still valid
+        pad = 0
     info.extra = struct.pack("<HH", 0x4246, pad) + b"Z" * pad  # "FB" padding, as torch's
     with zf.open(info, "w") as out:
         if nbytes:

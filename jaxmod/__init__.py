@@ -1,6 +1,6 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import cuda, distributed, nn, optim, random
+from jaxmod import cuda, distributed, nn, optim, random, utils
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod.random import (
     Generator,
@@ -39,6 +39,7 @@ __all__ = [
     "distributed",
     "optim",
     "random",
+    "utils",
     "Generator",
     "default_generator",
     "manual_seed",

@@ -56,9 +56,6 @@ class IterableDataset(Dataset[T_co], Iterable[T_co]):
     ``__iter__`` (or in ``worker_init_fn``), or each worker yields every sample.
     """
 
-    def __iter__(self) -> Iterator[T_co]:
-        raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
-
     def __add__(self, other: Dataset[T_co]) -> ChainDataset:  # type: ignore[override]
         return ChainDataset([self, other])
 

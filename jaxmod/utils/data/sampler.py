@@ -211,9 +211,19 @@ class WeightedRandomSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         w, k = self.weights, self.num_samples
-        # torch.multinomial's checks, with its messages
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
+        # torch.multinomial's checks, with its messages (they depend on its kernel)
+        bad_inf, bad_neg = np.isinf(w).any(), (np.isnan(w) | (w < 0)).any()
+        if (bad_inf or bad_neg) and not (self.replacement and k > 1):
             raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        if bad_inf:
+            raise RuntimeError(
+                "invalid multinomial distribution (encountering probability entry = infinity or "
+                "NaN)"
+            )
+        if bad_neg:
+            raise RuntimeError(
+                "invalid multinomial distribution (encountering probability entry < 0)"
+            )
         if w.sum() <= 0:
             raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
         if not self.replacement and k > w.size:

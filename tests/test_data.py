@@ -20,26 +20,9 @@ import pytest
 
 import jaxmod
 from jaxmod.utils import data as jdata
+from tests._data_compare import plain as _plain
 
 Point = collections.namedtuple("Point", ["x", "y"])
-
-
-def _canon(dtype) -> str:
-    """A dtype (numpy, JAX or torch) as JAX would store it (float64 -> float32 without x64)."""
-    name = str(dtype).removeprefix("torch.")
-    return str(jax.dtypes.canonicalize_dtype(np.dtype(name)))
-
-
-def _plain(x):
-    """A collated batch (torch's or ours) as comparable Python values: arrays become
-    ("array", canonical dtype, nested lists); containers keep their type name and order."""
-    if hasattr(x, "dtype") and hasattr(x, "shape"):  # numpy (scalars too), JAX, torch
-        return ("array", _canon(x.dtype), np.asarray(x).tolist())
-    if isinstance(x, dict):
-        return (type(x).__name__, [(k, _plain(v)) for k, v in x.items()])
-    if isinstance(x, (list, tuple)):
-        return (type(x).__name__, [_plain(v) for v in x])
-    return x
 
 
 def _tensor_like(m, torch):

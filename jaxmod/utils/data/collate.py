@@ -229,8 +229,8 @@ def default_collate(batch: list[Any]) -> Any:
     Example:
         >>> default_collate([{"x": np.zeros(3), "y": 1}, {"x": np.ones(3), "y": 2}])
         {'x': Array([[0., 0., 0.], [1., 1., 1.]], dtype=float32), 'y': Array([1, 2], dtype=int32)}
-        >>> default_collate([(0, "a"), (1, "b")])
-        [Array([0, 1], dtype=int32), ['a', 'b']]
+        >>> default_collate([(0, "a"), (1, "b")])  # as torch: the strings' tuple from zip
+        [Array([0, 1], dtype=int32), ('a', 'b')]
     """
     return _to_batch(_collate_host(batch))
 

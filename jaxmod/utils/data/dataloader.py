@@ -94,8 +94,8 @@ class DataLoader(Generic[T_co]):
     Example:
         >>> ds = TensorDataset(np.arange(10.0), np.arange(10) % 2)
         >>> loader = DataLoader(ds, batch_size=4, shuffle=True, generator=jaxmod.Generator(0))
-        >>> [x.shape for x, y in loader]
-        [(4,), (4,), (2,)]
+        >>> len(loader), next(iter(loader))[0].shape   # batches of 4, 4 and 2
+        (3, (4,))
     """
 
     dataset: Dataset[T_co]

@@ -82,33 +82,56 @@ def _is_numeric_numpy(x: Any) -> bool:
     return isinstance(x, np.generic) and not isinstance(x, (np.str_, np.bytes_, np.object_))
 
 
+class _Slot:
+    """Where the ``i``-th array of a batch goes back after one batched ``device_put``."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
 def _to_batch(data: Any, sharding: Any = None) -> Any:
     """The arrays of a collated batch as JAX arrays: numpy arrays and torch tensors are put
     on ``sharding`` (a ``jax.sharding.Sharding`` or device; ``None``: the default device,
     uncommitted), JAX arrays are moved there when ``sharding`` is given; anything else
-    (strings, numbers, None) is left alone. The one place that decides a batch's type."""
+    (strings, numbers, None) is left alone. The one place that decides a batch's type.
 
-    def put(x: Any) -> Any:
+    All arrays of the batch go in one ``jax.device_put`` call (one dispatch, not one each).
+    """
+    arrays: list[Any] = []
+
+    def take(x: Any) -> Any:
         if _is_torch_tensor(x):
             x = _torch_to_numpy(x)
         elif not (_is_numeric_numpy(x) or (sharding is not None and isinstance(x, jax.Array))):
             return x
-        return jax.device_put(x) if sharding is None else _place(x, sharding)
+        arrays.append(x)
+        return _Slot(len(arrays) - 1)
 
-    return _walk(data, put, tuples_as_lists=False)
+    skeleton = _walk(data, take, tuples_as_lists=False)
+    if not arrays:
+        return skeleton
+    if sharding is None:
+        placed = jax.device_put(arrays)
+    else:
+        targets = [_leaf_sharding(a, sharding) for a in arrays]
+        if all(getattr(t, "is_fully_addressable", True) for t in targets):
+            placed = jax.device_put(arrays, targets)
+        else:  # several processes: each gives its part of the global batch
+            placed = [jax.make_array_from_process_local_data(t, np.asarray(a))
+                      for a, t in zip(arrays, targets)]  # fmt: skip
+    return _walk(skeleton, lambda s: placed[s.i] if isinstance(s, _Slot) else s, False)
 
 
-def _place(x: Any, sharding: Any) -> jax.Array:
-    """``x`` on ``sharding``; with several processes, ``x`` is this process's part of the
-    global batch (as ``jaxmod.distributed.shard_batch``)."""
+def _leaf_sharding(x: Any, sharding: Any) -> Any:
+    """``sharding`` for one array: a spec for the batch's images, ``P("data", None, ...)``,
+    splits its labels (fewer dimensions) over the same leading axes and replicates its
+    scalars."""
     if isinstance(sharding, jax.sharding.NamedSharding) and np.ndim(x) < len(sharding.spec):
-        # a spec for the batch's images, P("data", None, ...), splits its labels (fewer
-        # dimensions) over the same axes and replicates its scalars
         spec = jax.sharding.PartitionSpec(*sharding.spec[: np.ndim(x)])
-        sharding = jax.sharding.NamedSharding(sharding.mesh, spec)
-    if isinstance(sharding, jax.sharding.Sharding) and not sharding.is_fully_addressable:
-        return jax.make_array_from_process_local_data(sharding, np.asarray(x))
-    return jax.device_put(x, sharding)
+        return jax.sharding.NamedSharding(sharding.mesh, spec)
+    return sharding
 
 
 # ---------------------------------------------------------------- collate functions (host)

@@ -178,6 +178,16 @@ def test_iterable_dataset_single_thread_matches_torch(torch, kw):
     assert plain(list(j)) == plain(list(t))
 
 
+def test_torch_iterable_dataset_streams_but_refuses_thread_workers(torch):
+    from torch.utils import data as tdata
+
+    ds = _range_dataset(tdata, 3, 10, True)
+    want = plain(list(tdata.DataLoader(ds, batch_size=3)))
+    assert plain(list(jdata.DataLoader(ds, batch_size=3))) == want
+    with pytest.raises(ValueError, match="every worker would yield the whole stream"):
+        jdata.DataLoader(ds, num_workers=2)
+
+
 # torch's documented outputs (torch/utils/data/dataset.py, IterableDataset examples)
 DOCUMENTED = [(True, 2, [3, 5, 4, 6]), (True, 12, [3, 4, 5, 6]), (False, 2, [3, 5, 4, 6]),
               (False, 12, [3, 4, 5, 6])]  # fmt: skip

@@ -16,6 +16,7 @@ import itertools
 import math
 import queue
 import random
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -54,6 +55,11 @@ class _InfiniteConstantSampler(Sampler[None]):
 
     def __iter__(self) -> Any:
         return itertools.repeat(None)
+
+
+def _is_torch_iterable(dataset: Any) -> bool:
+    tdata = sys.modules.get("torch.utils.data")  # loaded with torch; never imported here
+    return tdata is not None and isinstance(dataset, tdata.IterableDataset)
 
 
 def _identity(x: Any) -> Any:
@@ -173,7 +179,15 @@ class DataLoader(Generic[T_co]):
 
         # dataset checks first, so that an iterable dataset's user learns that custom
         # samplers do not apply before fixing them
-        self._iterable = isinstance(dataset, IterableDataset)
+        self._iterable = isinstance(dataset, IterableDataset) or _is_torch_iterable(dataset)
+        if _is_torch_iterable(dataset) and num_workers > 0:
+            raise ValueError(
+                "DataLoader: a torch IterableDataset splits its stream with "
+                "torch.utils.data.get_worker_info(), which knows nothing of jaxmod's worker "
+                "threads, so every worker would yield the whole stream. Use num_workers=0, "
+                "subclass jaxmod.utils.data.IterableDataset (with jaxmod's get_worker_info), "
+                "or torch's own DataLoader."
+            )
         if self._iterable:
             if shuffle not in {False, None}:
                 raise ValueError(

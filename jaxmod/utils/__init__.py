@@ -1,5 +1,6 @@
-"""Utilities around the model, like ``torch.utils``: :mod:`jaxmod.utils.checkpoint`."""
+"""Utilities around the model, like ``torch.utils``: :mod:`jaxmod.utils.data` (data loading)
+and :mod:`jaxmod.utils.checkpoint` (activation checkpointing)."""
 
-from jaxmod.utils import checkpoint
+from jaxmod.utils import checkpoint, data
 
-__all__ = ["checkpoint"]
+__all__ = ["checkpoint", "data"]

@@ -1,6 +1,7 @@
 """What every checkpoint format shares: errors, dtypes, values, atomic writes, placement.
 
-Nothing here knows a file format. It imports only jax, numpy and ml_dtypes.
+Nothing here knows a file format. It imports only jax, numpy, ml_dtypes and the kernel's
+device parser.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import jax
 import ml_dtypes
 import numpy as np
+
+from jaxmod._core.devices import resolve_device
 
 PathLike = str | os.PathLike
 
@@ -351,22 +354,14 @@ def placement(map_location: Any, sharding: Any) -> Callable[[str, Any], Any] | N
 
 
 def _parse_device(spec: str) -> Any:
-    base, _, index = spec.partition(":")
-    if base == "cpu":
+    """The device ``spec`` names (the kernel's one parser, shared with ``Module.to``);
+    ``"cpu"`` is None: arrays stay numpy, as ``torch.load`` returns CPU tensors."""
+    if spec.partition(":")[0] == "cpu":
         return None
-    platform = {"cuda": "gpu", "gpu": "gpu", "rocm": "gpu", "tpu": "tpu"}.get(base)
-    if platform is None:
-        raise ValueError(f"map_location={spec!r}: expected 'cpu', 'cuda[:N]', 'gpu[:N]', 'tpu[:N]'")
     try:
-        devices = jax.devices(platform)
-    except RuntimeError as e:
-        raise ValueError(f"map_location={spec!r}: JAX has no {platform} device") from e
-    if index and not index.isdigit():
-        raise ValueError(f"map_location={spec!r}: the device index must be a number")
-    i = int(index) if index else 0
-    if not 0 <= i < len(devices):
-        raise ValueError(f"map_location={spec!r}: only {len(devices)} device(s)")
-    return devices[i]
+        return resolve_device(spec, "map_location")
+    except (ValueError, RuntimeError) as e:
+        raise ValueError(f"map_location={spec!r}: {e}") from e
 
 
 def is_loaded_leaf(x: Any) -> bool:

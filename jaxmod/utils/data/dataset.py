@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from jaxmod.random import Generator
+from jaxmod.utils.data.sampler import _host_rng
 
 __all__ = [
     "Dataset",
@@ -312,8 +313,6 @@ def random_split(
         >>> len(train), len(val)
         (8, 2)
     """
-    from jaxmod.utils.data.sampler import _host_rng
-
     n = len(dataset)  # type: ignore[arg-type]
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         lengths = _fractions_to_lengths(n, lengths)

@@ -21,7 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
-    "compile_source", "source_of", "jit_call_factory", "unflatten_builder", "attribute_guard",
+    "compile_source",
+    "source_of",
+    "jit_call_factory",
+    "unflatten_builder",
+    "attribute_guard",
 ]
 
 _counter = itertools.count()

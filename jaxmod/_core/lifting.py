@@ -164,8 +164,11 @@ def discover(roots: Sequence[tuple[str, Any]], names: set[str] | None) -> Found:
         if wrapper_of(x) is not None:  # a Tensor captured by value
             add(x, True)
             return ("ro", type(x))
-        if type(x) is dict or isinstance(x, (list, tuple)) and type(x) in (list, tuple) or (
-            isinstance(x, tuple) and hasattr(x, "_fields")
+        if (
+            type(x) is dict
+            or isinstance(x, (list, tuple))
+            and type(x) in (list, tuple)
+            or (isinstance(x, tuple) and hasattr(x, "_fields"))
         ):
             items = list(x.items()) if type(x) is dict else list(enumerate(x))
             inner = tuple((k, visit(v)) for k, v in items)

@@ -45,10 +45,8 @@ class _IncompatibleKeys(NamedTuple):
     __str__ = __repr__
 
 
-
 def _shape_str(shape: Any) -> str:
     return str(tuple(int(d) for d in shape))
-
 
 
 class StateDictMixin:

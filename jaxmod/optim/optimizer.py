@@ -60,6 +60,7 @@ from jaxmod.optim._state import (
 
 __all__ = ["Optimizer", "from_optax", "required"]
 
+
 def _with_constants(static: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
     """All of a group's numeric hyper-parameters: the static ones (a subclass's
     ``_static_hparams``, compiled in) and the traced ones ``hp``."""

@@ -119,8 +119,10 @@ def _find_leak(objs: Sequence[Any], lifted: Sequence[Any]) -> str | None:
                 bad = isinstance(v, Tracer) and (id(m), k) not in attrs
                 if not bad and k in ("_parameters", "_buffers"):
                     for bk, box in v.items():
-                        if box is not None and id(box) not in boxes and isinstance(
-                            box._value, Tracer
+                        if (
+                            box is not None
+                            and id(box) not in boxes
+                            and isinstance(box._value, Tracer)
                         ):
                             k, bad = bk, True
                             break

@@ -35,7 +35,7 @@ from jaxmod._core.graph import static_key
 from jaxmod._core.state import Tracer, TracerLeakError
 
 __all__ = [
-    "Found", "discover", "lift", "cells_of", "static_of", "code_names", "function_names",
+    "Found", "discover", "lift", "cells_of", "static_of", "code_names",
     "enclosed", "require_lifted", "is_stateful",
     "searchable", "captured", "reachable_names", "call_roots",
 ]  # fmt: skip
@@ -70,15 +70,6 @@ def code_names(code: types.CodeType) -> Iterator[str]:
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             yield from code_names(c)
-
-
-def function_names(fn: Any) -> set[str]:
-    """Names ``fn``'s code mentions (a callable object: its ``__call__``'s code)."""
-    f = inspect.unwrap(getattr(fn, "__func__", fn))
-    code = getattr(f, "__code__", None)
-    if code is None:
-        code = getattr(inspect.getattr_static(type(f), "__call__", None), "__code__", None)
-    return set(code_names(code)) if code is not None else set()
 
 
 def _method_names(cls: type, names: set[str], depth: int = 3) -> set[str]:
@@ -216,7 +207,10 @@ def _functions(fn: Any, depth: int = 2) -> list[Any]:
     """``fn`` and the Python functions it reaches by name (closure cells and the globals
     its code names), ``depth`` calls down: a step calling ``helper(x)`` that uses a
     global model reaches that model too."""
-    out, todo, seen = [], [(inspect.unwrap(getattr(fn, "__func__", fn)), depth)], set()
+    f = inspect.unwrap(getattr(fn, "__func__", fn))
+    if getattr(f, "__code__", None) is None:  # a callable object: its __call__
+        f = inspect.getattr_static(type(f), "__call__", None)
+    out, todo, seen = [], [(f, depth)], set()
     while todo:
         f, d = todo.pop(0)
         code = getattr(f, "__code__", None)
@@ -249,13 +243,10 @@ def captured(fn: Any) -> tuple[list, list, list[tuple[str, Any]]]:
     self_obj = getattr(fn, "__self__", None)
     if self_obj is not None:
         roots.append(("self", self_obj))
-    fns = _functions(fn)
-    if not fns:
-        f = inspect.unwrap(getattr(fn, "__func__", fn))
-        if is_stateful(f) or searchable(f):  # a Module (or a callable object) as the function
-            roots.append((type(f).__name__, f))
-        return cells, globs, roots
-    for f in fns:
+    f = inspect.unwrap(getattr(fn, "__func__", fn))
+    if getattr(f, "__code__", None) is None and (is_stateful(f) or searchable(f)):
+        roots.append((type(f).__name__, f))  # a Module (or a callable object) as the function
+    for f in _functions(fn):
         code = f.__code__
         for name, cell in zip(code.co_freevars, f.__closure__ or ()):
             if _filled(cell):
@@ -273,10 +264,7 @@ def captured(fn: Any) -> tuple[list, list, list[tuple[str, Any]]]:
 def reachable_names(fn: Any) -> set[str]:
     """Attribute and global names mentioned by ``fn`` and the functions it calls: the
     attributes of plain objects a call may read."""
-    names = function_names(fn)
-    for f in _functions(fn):
-        names |= set(code_names(f.__code__))
-    return names
+    return {n for f in _functions(fn) for n in code_names(f.__code__)}
 
 
 def call_roots(fn: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -320,7 +308,7 @@ def lift(
     the old ones restored in ``finally``; a read-only cell written inside raises. With
     ``jit=True`` the call counts as a jaxmod.jit trace (unlifted cells raise on read;
     ``describe`` names them); after a call that changed structure, ``check(lifted_cells)``
-    may name a leaked tracer (a :class:`TracerLeakError` on success, a note on failure).
+    may name a leaked tracer (raised as :class:`TracerLeakError` after a call that worked).
     """
     cells = list(cells)
     ro = list(ro)

@@ -138,12 +138,38 @@ def _find_leak(objs: Sequence[Any], lifted: Sequence[Any]) -> str | None:
     return None
 
 
+class _Fresh:
+    """A structure's compiled function before its first call: ``probe`` (no donation)
+    traces it; ``make(donate)`` builds the variant to keep (see ``Jit._settle``)."""
+
+    __slots__ = ("make", "probe")
+
+    def __init__(self, make: Callable[[bool], Any]) -> None:
+        self.make, self.probe = make, make(False)
+
+
+_CALLBACKS = ("callback", "debug_print")  # primitives that run host code at run time
+
+
+def _has_callbacks(jaxpr: Any) -> bool:
+    """Whether a jaxpr (or one nested in it: scan, cond, custom_vjp...) calls host code."""
+    for e in jaxpr.eqns:
+        if any(c in e.primitive.name for c in _CALLBACKS):
+            return True
+        for v in e.params.values():
+            for sub in v if isinstance(v, (tuple, list)) else (v,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _has_callbacks(inner):
+                    return True
+    return False
+
+
 class _Plan:
     """Everything a steady-state call needs, valid while ``version`` is current."""
 
     __slots__ = ("version", "nargs", "kw_names", "stateful_pos", "static_pos", "dyn_pos", "cells",
                  "globs", "guards", "mut", "ro", "objs", "jitted", "roots", "dyn_now", "fast",
-                 "kw_names_state")  # fmt: skip
+                 "kw_names_state", "key", "fresh")  # fmt: skip
 
     def fits(self, fn: Any, args: tuple, kwargs: dict) -> bool:
         """The general (looping) form of the fast path's checks."""
@@ -275,12 +301,11 @@ class Jit:
     def _run(self, p: _Plan, dyn: list[Any], args: tuple, kwargs: dict) -> Any:
         self._ctx = (p, args, kwargs)
         try:
-            out, new = p.jitted(
-                [v._value for v in p.mut],
-                [v._value for v in p.ro],
-                dyn,
-                self._dyn_kwargs(p, kwargs) if kwargs else {},
-            )
+            inputs = ([v._value for v in p.mut], [v._value for v in p.ro], dyn,
+                      self._dyn_kwargs(p, kwargs) if kwargs else {})  # fmt: skip
+            if p.fresh:
+                self._settle(p, inputs)
+            out, new = p.jitted(*inputs)
         except Exception as e:
             return self._failed(p, e, args, kwargs)
         finally:
@@ -361,7 +386,8 @@ class Jit:
         if jitted is None:
             jitted = self._compiled[key] = self._build(structure, kw_state,
                                                        shardings and shardings[1])  # fmt: skip
-        p.jitted = jitted
+        p.key, p.fresh = key, isinstance(jitted, _Fresh)
+        p.jitted = jitted.probe if p.fresh else jitted
         p.stateful_pos, p.static_pos, p.dyn_pos = tuple(stateful), tuple(static), tuple(dyn_pos)
         p.dyn_now = dyn_now
         captured_ids = {id(o) for _, o in keep}
@@ -371,25 +397,52 @@ class Jit:
         p.fast = None
         if not simple or kw_state:
             p.version = -1  # state nested in containers: re-plan on every call
-        elif not p.kw_names:
-            layout = (p.nargs, tuple(i for i, _ in p.stateful_pos),
-                      tuple(i for i, _ in p.static_pos), p.dyn_pos, len(p.cells), len(p.globs),
-                      len(p.guards), len(p.mut), len(p.ro))  # fmt: skip
-            factory = _factories.get(layout)
-            if factory is None:
-                if len(_factories) > 64:
-                    _factories.clear()
-                factory = _factories[layout] = codegen.jit_call_factory(*layout)
-            p.fast = factory(
-                state, _MISS, state.call_lock, self, p, jitted, p.version,
-                *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
-                *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
-                *p.guards, *p.mut, *p.ro,
-            )  # fmt: skip
+        elif not p.fresh:
+            self._fast(p)
         return p
 
-    def _build(self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any) -> Callable:
-        """One jax.jit-compiled pure function for one static structure.
+    def _fast(self, p: _Plan) -> None:
+        """Give ``p`` its generated steady-state call (plans without keyword arguments)."""
+        if p.kw_names or p.version == -1:
+            return
+        layout = (p.nargs, tuple(i for i, _ in p.stateful_pos), tuple(i for i, _ in p.static_pos),
+                  p.dyn_pos, len(p.cells), len(p.globs), len(p.guards), len(p.mut),
+                  len(p.ro))  # fmt: skip
+        factory = _factories.get(layout)
+        if factory is None:
+            if len(_factories) > 64:
+                _factories.clear()
+            factory = _factories[layout] = codegen.jit_call_factory(*layout)
+        p.fast = factory(
+            state, _MISS, state.call_lock, self, p, p.jitted, p.version,
+            *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
+            *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
+            *p.guards, *p.mut, *p.ro,
+        )  # fmt: skip
+
+    def _settle(self, p: _Plan, inputs: tuple) -> None:
+        """A structure's first call: trace once, then decide donation from the program.
+
+        Donated state buffers are gone once the step runs, so a step that can fail *at
+        run time* -- one with host callbacks (``jax.debug.callback``, ``pure_callback``,
+        ``io_callback``, ``jax.debug.print``), or run under ``jax_debug_nans``/``_infs`` --
+        is compiled without donation: if it raises, every box still holds its array. Any
+        other step donates (it cannot fail once compiled). The trace is shared by both
+        variants (jax caches it per function and input types), so deciding costs no second
+        trace.
+        """
+        fresh = self._compiled[p.key]
+        donate = self.donate and not (
+            jax.config.jax_debug_nans or jax.config.jax_debug_infs
+            or _has_callbacks(p.jitted.trace(*inputs).jaxpr.jaxpr)
+        )  # fmt: skip
+        p.jitted = self._compiled[p.key] = fresh.make(donate)
+        p.fresh = False
+        self._fast(p)
+
+    def _build(self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any) -> _Fresh:
+        """The jax.jit-compiled pure function of one static structure (donating or not:
+        :meth:`_settle` decides at its first call).
 
         The traced function takes the state objects from the call being traced
         (``self._ctx``), so one compiled function serves every object graph of the same
@@ -426,16 +479,15 @@ class Jit:
             return run(mut_vals, ro_vals, cur_args, cur_kwargs, dyn, dyn_kwargs)
 
         pure.__name__ = pure.__qualname__ = getattr(fn, "__name__", "fn")
-        donate = (0,) if self.donate else ()
         user_in, user_out = self.in_shardings, self.out_shardings
-        if state_sh is None and user_in is None and user_out is None:
-            return jax.jit(pure, donate_argnums=donate)
-        mut_sh, ro_sh = state_sh if state_sh is not None else (None, None)
-        dyn_sh = None
-        if user_in is not None:
-            dyn_sh = [arg_sharding(user_in, s) for s in structure if s[0] in ("dyn", "nested")]
-        return jax.jit(pure, donate_argnums=donate, in_shardings=(mut_sh, ro_sh, dyn_sh, None),
-                       out_shardings=(user_out, mut_sh))  # fmt: skip
+        kw: dict[str, Any] = {}
+        if state_sh is not None or user_in is not None or user_out is not None:
+            mut_sh, ro_sh = state_sh if state_sh is not None else (None, None)
+            dyn_sh = None
+            if user_in is not None:
+                dyn_sh = [arg_sharding(user_in, s) for s in structure if s[0] in ("dyn", "nested")]
+            kw = dict(in_shardings=(mut_sh, ro_sh, dyn_sh, None), out_shardings=(user_out, mut_sh))
+        return _Fresh(lambda donate: jax.jit(pure, donate_argnums=(0,) if donate else (), **kw))
 
 
 def jit(

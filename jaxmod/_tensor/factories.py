@@ -90,7 +90,10 @@ def _infer_dtype(data: Any) -> tuple[Any, Any]:
         return x, _dt.as_dtype(x.dtype)
     if isinstance(x, (list, tuple)):
         x = _nested(x)
-    a = np.asarray(x)
+    try:
+        a = np.asarray(x)
+    except jax.errors.TracerArrayConversionError:  # traced elements, inside a transform
+        a = jnp.asarray(x)
     kind = a.dtype.kind
     if kind == "b":
         return a, _dt.bool
@@ -107,7 +110,7 @@ def _nested(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [_nested(e) for e in x]
     x = _b.unwrap(x)
-    return np.asarray(x) if isinstance(x, jax.Array) else x
+    return np.asarray(x) if isinstance(x, jax.Array) and not isinstance(x, _Tracer) else x
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -255,22 +258,26 @@ def range(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
 
 def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None, **kwargs: Any) -> Any:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
-    start, end = _num(start), _num(end)
+    vals = _linspace(_num(start), _num(end), steps)
+    return finish(jnp.asarray(vals.astype(float_dtype(dtype))), **kwargs)
+
+
+def _linspace(start: float, end: float, steps: int) -> np.ndarray:
+    """torch's linspace in float64: the first half counts up from ``start``, the second
+    down from ``end`` (so both ends are exact)."""
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    dt = float_dtype(dtype)
+    if steps == 1:
+        return np.full(1, start, np.float64)
     i = np.arange(steps, dtype=np.float64)
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
-    half = steps // 2
-    vals = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
-    return finish(jnp.asarray(vals.astype(dt)), **kwargs)
+    return np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
 
 
 def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, dtype: Any = None,
              **kwargs: Any) -> Any:  # fmt: skip
     """``base ** linspace(start, end, steps)``."""
-    lin = np.asarray(linspace(start, end, steps, dtype=np.float64 if _dt.x64() else None)._jx())
-    vals = np.power(base, lin.astype(np.float64))
+    vals = np.power(base, _linspace(_num(start), _num(end), steps))
     return finish(jnp.asarray(vals.astype(float_dtype(dtype))), **kwargs)
 
 

@@ -17,24 +17,21 @@ from jaxmod._tensor import dtypes as _dt
 _Tracer = jax.core.Tracer
 
 
-def _shape(size: Any) -> tuple[int, ...]:
+def _shape(size: Any, name: str = "zeros") -> tuple[int, ...]:
     """``(2, 3)``, ``((2, 3),)``, ``([2, 3],)``, ``(Size,)`` as a shape; negative sizes raise."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     shape = tuple(_b.unwrap(s).__index__() for s in size)
-    for s in shape:
-        if s < 0:
-            raise RuntimeError(
-                f"Trying to create tensor with negative dimension {s}: {list(shape)}"
-            )
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f"{name}: Dimension size must be non-negative.")
     return shape
 
 
-def size_of(size: tuple, kwargs: dict) -> tuple[int, ...]:
+def size_of(size: tuple, kwargs: dict, name: str = "zeros") -> tuple[int, ...]:
     """The shape from varargs or a ``size=`` keyword."""
     if "size" in kwargs:
         size = (kwargs.pop("size"),)
-    return _shape(size)
+    return _shape(size, name)
 
 
 def float_dtype(dtype: Any) -> np.dtype:
@@ -159,7 +156,7 @@ def zeros(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
 
 def ones(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
     """Ones of shape ``size``."""
-    return finish(jnp.ones(size_of(size, kwargs), float_dtype(dtype)), **kwargs)
+    return finish(jnp.ones(size_of(size, kwargs, "ones"), float_dtype(dtype)), **kwargs)
 
 
 def empty(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:

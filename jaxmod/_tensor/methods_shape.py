@@ -326,11 +326,7 @@ class ShapeMethods(_b.TensorBase):
             if want == -1:
                 new[lead + i] = n
             elif n != want and n != 1:
-                raise _err.ShapeError(
-                    f"The expanded size of the tensor ({want}) must match the existing size "
-                    f"({n}) at non-singleton dimension {lead + i}.  Target sizes: "
-                    f"{list(sizes)}.  Tensor sizes: {list(shape)}"
-                )
+                raise _err.expand_error(shape, sizes)
         for i in range(lead):
             if new[i] < 0:
                 raise RuntimeError(
@@ -515,8 +511,5 @@ class ShapeMethods(_b.TensorBase):
                 if "broadcast" not in str(e) and "shape" not in str(e):
                     raise
                 target = jax.eval_shape(lambda c: c[key], cur).shape
-                raise _err.ShapeError(
-                    f"shape mismatch: value tensor of shape {list(val.shape)} cannot be "
-                    f"broadcast to indexing result of shape {list(target)}"
-                ) from None
+                raise _err.expand_error(tuple(val.shape), tuple(target)) from None
         self._rebind(new)

@@ -25,7 +25,7 @@ def cat(tensors: Any, dim: int = 0, *, out: Any = None) -> Any:
     """``tensors`` joined along ``dim`` (torch's errors for mismatched shapes)."""
     xs = _seq(tensors, "cat")
     if not xs:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or xs[:1]
     nd = xs[0].ndim
     if nd == 0:

@@ -106,7 +106,7 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Any:
         ints = all(np.dtype(getattr(x, "dtype", type(x))).kind in "iub" for x in (a, b))
         out = jnp.trunc(q)
         return out.astype(jnp.result_type(a, b)) if ints else out
-    raise ValueError(
+    raise RuntimeError(
         "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
         f"'{rounding_mode}'"
     )

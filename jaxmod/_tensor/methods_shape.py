@@ -414,12 +414,19 @@ class ShapeMethods(_b.TensorBase):
             if s <= 0 and n:
                 raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got {s}")
             sizes = [min(s, n - i) for i in range(0, n, s)] if n else [0]
-        out = []
-        start = 0
+        bounds = [0]
         for size in sizes:
-            out.append(self.narrow(d, start, size))
-            start += size
-        return tuple(out)
+            bounds.append(bounds[-1] + size)
+        return self._pieces(d, bounds)
+
+    def _pieces(self, d: int, bounds: list[int]) -> tuple:
+        """Views of ``[bounds[i], bounds[i + 1])`` along ``d``, computed by one split."""
+        v = self._jx()
+        values = jnp.split(v, bounds[1:-1], axis=d) if len(bounds) > 2 else [v]
+        return tuple(
+            _b.view(self, val, _geo.narrowed, d, a, b - a)
+            for val, a, b in zip(values, bounds[:-1], bounds[1:])
+        )
 
     def split_with_sizes(self, split_sizes: Any, dim: int = 0) -> tuple:
         """Pieces of the given sizes along ``dim``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -18,7 +19,8 @@ def _seq(tensors: Any, name: str) -> list:
         raise TypeError(
             f"{name}() argument 'tensors' must be tuple of Tensors, not {type(tensors).__name__}"
         )
-    return [jnp.asarray(_b.unwrap(t)) for t in tensors]
+    out = [_b.unwrap(t) for t in tensors]
+    return [x if isinstance(x, jax.Array) else jnp.asarray(x) for x in out]
 
 
 def cat(tensors: Any, dim: int = 0, *, out: Any = None) -> Any:

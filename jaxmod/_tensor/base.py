@@ -140,6 +140,26 @@ def tensor_op(fn: Callable) -> Callable:
     return op
 
 
+def aliases(kwargs: dict) -> dict:
+    """numpy's keyword names torch also accepts: ``axis`` for ``dim``, ``keepdims`` for
+    ``keepdim``."""
+    if "axis" in kwargs:
+        kwargs["dim"] = kwargs.pop("axis")
+    if "keepdims" in kwargs:
+        kwargs["keepdim"] = kwargs.pop("keepdims")
+    return kwargs
+
+
+def with_aliases(fn: Callable) -> Callable:
+    """``fn`` accepting ``axis=`` / ``keepdims=`` for ``dim=`` / ``keepdim=``."""
+
+    @functools.wraps(fn)
+    def f(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **aliases(kwargs)) if kwargs else fn(*args)
+
+    return f
+
+
 # ----------------------------------------------------------------------------- views
 class _Pending:
     """A view's geometry, not computed until a write or a stride query needs it."""

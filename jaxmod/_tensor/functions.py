@@ -35,6 +35,8 @@ def function(raw: Any, name: str, array_first: bool = True) -> Any:
 
     def f(*args: Any, **kwargs: Any) -> Any:
         out = kwargs.pop("out", None)
+        if kwargs:
+            kwargs = _b.aliases(kwargs)
         if "input" in kwargs:
             args = (kwargs.pop("input"),) + args
         call = (_first(args[0]),) + args[1:] if array_first and args else args

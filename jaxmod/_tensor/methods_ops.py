@@ -21,6 +21,8 @@ def method(raw: Any, name: str) -> Any:
     """A method returning ``raw(self_array, *args, **kwargs)`` as Tensors."""
 
     def m(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            kwargs = _b.aliases(kwargs)
         return _b.wrap(raw(self._jx(), *args, **kwargs))
 
     m.__name__ = m.__qualname__ = name

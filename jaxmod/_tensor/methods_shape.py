@@ -292,12 +292,14 @@ class ShapeMethods(_b.TensorBase):
     moveaxis = movedim
 
     # -- adding and removing dimensions ----------------------------------------------
+    @_b.with_aliases
     def unsqueeze(self, dim: int) -> Any:
         """A size-1 dimension inserted at ``dim`` (a view)."""
         v = self._jx()
         d = _err.dim(dim, v.ndim + 1)
         return _b.view(self, jnp.expand_dims(v, d), _geo.unsqueezed, d)
 
+    @_b.with_aliases
     def squeeze(self, dim: Any = None) -> Any:
         """Size-1 dimensions removed (only among ``dim`` when given; others are kept)."""
         v = self._jx()
@@ -364,6 +366,7 @@ class ShapeMethods(_b.TensorBase):
         return self.repeat(dims)
 
     # -- pieces ------------------------------------------------------------------------
+    @_b.with_aliases
     def narrow(self, dim: int, start: Any, length: int) -> Any:
         """``length`` elements from ``start`` along ``dim`` (a view)."""
         v = self._jx()
@@ -380,6 +383,7 @@ class ShapeMethods(_b.TensorBase):
         out = jax.lax.slice_in_dim(v, start, start + length, axis=d)
         return _b.view(self, out, _geo.narrowed, d, start, length)
 
+    @_b.with_aliases
     def select(self, dim: int, index: int) -> Any:
         """Element ``index`` of dimension ``dim``, that dimension removed (a view)."""
         v = self._jx()
@@ -395,6 +399,7 @@ class ShapeMethods(_b.TensorBase):
         out = jax.lax.index_in_dim(v, i, axis=d, keepdims=False)
         return _b.view(self, out, _geo.selected, d, i)
 
+    @_b.with_aliases
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
         """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given
         section sizes; views."""
@@ -432,6 +437,7 @@ class ShapeMethods(_b.TensorBase):
         """Pieces of the given sizes along ``dim``."""
         return self.split(list(split_sizes), dim)
 
+    @_b.with_aliases
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
         """At most ``chunks`` pieces of equal size (the last may be smaller), as torch."""
         v = self._jx()
@@ -441,6 +447,7 @@ class ShapeMethods(_b.TensorBase):
         n = v.shape[d]
         return self.split(max(1, -(-n // chunks)), d)
 
+    @_b.with_aliases
     def tensor_split(self, indices_or_sections: Any, dim: int = 0) -> tuple:
         """``numpy.array_split`` semantics: ``n`` near-equal pieces, or split at indices."""
         v = self._jx()
@@ -456,6 +463,7 @@ class ShapeMethods(_b.TensorBase):
             bounds = [0] + [min(max(int(i), 0), n) for i in s] + [n]
         return tuple(self.narrow(d, a, max(0, b - a)) for a, b in zip(bounds[:-1], bounds[1:]))
 
+    @_b.with_aliases
     def unbind(self, dim: int = 0) -> tuple:
         """Every slice along ``dim`` (views)."""
         v = self._jx()

@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._tensor import geometry as _geo
-from jaxmod.nn.parameter import Variable, _read
 
 __all__ = ["TensorBase", "unwrap", "unwrap_tree", "wrap", "wrap_like", "tensor_op", "is_tensor"]
 
@@ -64,13 +63,25 @@ def unwrap(x: Any) -> Any:
         return x._value
     if isinstance(x, TensorBase):
         return x._jx()
-    if isinstance(x, Variable):
-        return _read(x)
+    if isinstance(x, _boxes()):
+        return x.value  # a box without the tensor methods: its checked read
     return x
 
 
+_BOX: list[type] = []
+
+
+def _boxes() -> type:
+    # jaxmod.nn.parameter is imported late: it may itself import this package.
+    if not _BOX:
+        from jaxmod.nn.parameter import Variable
+
+        _BOX.append(Variable)
+    return _BOX[0]
+
+
 def _is_boxlike(x: Any) -> bool:
-    return isinstance(x, (TensorBase, Variable))
+    return isinstance(x, (TensorBase, _boxes()))
 
 
 def unwrap_tree(tree: Any) -> Any:

@@ -144,6 +144,10 @@ CASES = [
     ("linspace", lambda t: (t.linspace(0, 1, 5), t.linspace(-2, 2, steps=7), t.linspace(0, 1, 1),
                             t.logspace(0, 2, 3), t.eye(3), t.eye(2, 3),
                             t.eye(2, dtype=t.int32)), "", ""),
+    ("legacy_constructor", lambda t: (t.Tensor(2, 3).shape, t.Tensor([1, 2]),
+                                      t.Tensor(t.Size([4])).shape), "", "e"),
+    ("numpy_aliases", lambda t, a: (t.cat([a, a], axis=1), t.sum(a, axis=0),
+                                    t.mean(a, axis=1, keepdims=True)), "A", "f"),
     ("tri_indices", lambda t: (t.tril_indices(3, 3), t.triu_indices(3, 4, 1)), "", ""),
     # -- random draws (shapes and dtypes; values are jaxmod's own)
     ("random", lambda t: (t.rand(2, 3), t.randn((4,)), t.randint(10, (3,)),
@@ -313,3 +317,31 @@ def test_tensor_repr_matches_torch():
         if i == 5:  # int32 is torch's non-default integer; compare with int8 here
             want = want.replace("int32", "int8")
         assert got == want, (i, got, want)
+
+
+def test_jax_array_attributes_torch_lacks_come_from_the_array():
+    x = jaxmod.tensor([1.0, 2.0])
+    assert isinstance(x.astype(jnp.float16), jaxmod.Tensor)
+    assert x.astype(jnp.float16).dtype == jaxmod.float16
+    assert x.at[0].set(5.0).tolist() == [5.0, 2.0]
+    with pytest.raises(AttributeError, match="'Tensor' object has no attribute 'nope'"):
+        x.nope
+
+
+def test_assert_autocast_and_copies():
+    import copy
+    import pickle
+
+    jaxmod._assert(jaxmod.ones(2).shape == (2,), "shape")
+    with pytest.raises(AssertionError, match="boom"):
+        jaxmod._assert(False, "boom")
+    with pytest.raises(jaxmod.TraceError):
+        jaxmod.jit(lambda x: jaxmod._assert(x.sum() > 0, "pos") or x)(jaxmod.ones(2))
+    with jaxmod.autocast(device_type="cuda", dtype=jaxmod.bfloat16):
+        assert (jaxmod.ones(2) @ jaxmod.ones(2)).dtype == jaxmod.float32  # unchanged
+    x = jaxmod.arange(6.0).view(2, 3)
+    y = copy.deepcopy(x[0])
+    y.add_(1)
+    assert x[0].tolist() == [0.0, 1.0, 2.0] and y.tolist() == [1.0, 2.0, 3.0]
+    assert pickle.loads(pickle.dumps(x)).tolist() == x.tolist()
+    assert x.to(copy=True) is not x and x.to(jaxmod.float32) is x

@@ -93,6 +93,7 @@ CASES = [
     ("to_device", lambda t, a: a.to("cpu", t.int32), "A", "e"),
     ("type_as", lambda t, a, i: (i.type_as(a), a.type_as(i)), "A I", ""),
     ("byte_char_short", lambda t, j: (j.byte(), j.char(), j.short()), "J", ""),
+    ("type_names", lambda t, a, i: (a.type(), i.type(), a.type(t.int32).dtype), "A I", "e"),
     ("item", lambda t, s, i: (s.item(), i[0, 0].item(), s.bool().item()), "S I", "e"),
     ("tolist", lambda t, a, i: (i.tolist(), a[0, :1].tolist()), "A I", "e"),
     ("clone_detach", lambda t, a: (a.clone(), a.detach(), a.detach().clone()), "A", ""),
@@ -159,6 +160,9 @@ CASES = [
      "A C X Y V", ""),
     ("matmul_bcast", lambda t, x, c: x.transpose(1, 2) @ c[:, :3].t().unsqueeze(0), "X C", ""),
     # -- reductions
+    ("numpy_aliases", lambda t, a: (a.sum(axis=0), a.mean(axis=1, keepdims=True),
+                                    a.max(axis=1), a.argmax(axis=1), a.softmax(axis=1),
+                                    a.unsqueeze(axis=0), a.std(axis=1)), "A", ""),
     ("sum", lambda t, a: (a.sum(), a.sum(0), a.sum(dim=1, keepdim=True), a.sum((0, 2)),
                           a.sum(dim=[-1])), "X", ""),
     ("sum_int_bool", lambda t, i, m: (i.sum(), i.sum(0), m.sum(), m.sum(1),

@@ -23,6 +23,10 @@ def method(raw: Any, name: str) -> Any:
     def m(self: Any, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             kwargs = _b.aliases(kwargs)
+            out = kwargs.pop("out", None)
+            if out is not None:  # numpy calls x.sum(axis=..., dtype=..., out=...)
+                out.data = _b.unwrap(raw(self._jx(), *args, **kwargs))
+                return out
         return _b.wrap(raw(self._jx(), *args, **kwargs))
 
     m.__name__ = m.__qualname__ = name

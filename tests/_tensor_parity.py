@@ -199,3 +199,19 @@ def ids(cases: Sequence[Case]) -> list[str]:
 def chunks(cases: Sequence[Case], n: int) -> list[list[Case]]:
     """``cases`` in groups of ``n`` (one jit compile per group)."""
     return [list(cases[i : i + n]) for i in range(0, len(cases), n)]
+
+
+def parity_tests(cases: Sequence[Case], chunk: int = 60) -> tuple[Callable, Callable]:
+    """The two tests of a case table: each case eagerly, and the cases in groups of
+    ``chunk`` under one ``jaxmod.jit`` each."""
+    import pytest
+
+    @pytest.mark.parametrize("case", cases, ids=ids(cases))
+    def eager(case: Case) -> None:
+        check_eager(case)
+
+    @pytest.mark.parametrize("group", chunks(cases, chunk), ids=lambda g: f"{g[0][0]}..{g[-1][0]}")
+    def under_jit(group: list[Case]) -> None:
+        check_jit(group)
+
+    return eager, under_jit

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import jaxmod
-from tests._tensor_parity import check_eager, check_jit, chunks, ids
+from tests._tensor_parity import parity_tests
 
 # fmt: off
 CASES = [
@@ -168,14 +168,8 @@ CASES = [
 # fmt: on
 
 
-@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
-def test_function_matches_torch(case):
-    check_eager(case)
-
-
-@pytest.mark.parametrize("group", chunks(CASES, 60), ids=lambda g: f"{g[0][0]}..{g[-1][0]}")
-def test_functions_match_torch_under_jit(group):
-    check_jit(group)
+# each case eagerly; the cases in groups under one jaxmod.jit each
+test_function_matches_torch, test_functions_match_torch_under_jit = parity_tests(CASES)
 
 
 def test_factories_always_return_tensors_and_ops_follow_the_type_rule():

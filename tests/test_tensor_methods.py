@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests._tensor_parity import check_eager, check_jit, chunks, ids
+from tests._tensor_parity import parity_tests
 
 # (name, fn(lib, *inputs), inputs, flags); see tests/_tensor_parity.py
 # fmt: off
@@ -316,11 +314,5 @@ def _seen(x):
     return v, t, v + 1
 
 
-@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
-def test_method_matches_torch(case):
-    check_eager(case)
-
-
-@pytest.mark.parametrize("group", chunks(CASES, 60), ids=lambda g: f"{g[0][0]}..{g[-1][0]}")
-def test_methods_match_torch_under_jit(group):
-    check_jit(group)
+# each case eagerly; the cases in groups under one jaxmod.jit each
+test_method_matches_torch, test_methods_match_torch_under_jit = parity_tests(CASES)

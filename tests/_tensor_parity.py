@@ -102,7 +102,7 @@ def compare(actual: Any, expected: Any, where: str, random: bool = False) -> Non
         assert a.dtype == expected_dtype(expected.dtype), (where, a.dtype, expected.dtype)
         if random:
             return
-        e = expected.detach()
+        e = expected.detach().resolve_conj().resolve_neg()
         if e.dtype == torch.bfloat16:
             e = e.float()
         e = e.numpy()

@@ -27,6 +27,7 @@ from jaxmod import _autograd
 from jaxmod._core import graph, state
 from jaxmod._core.cells import is_value, to_array
 from jaxmod._core.devices import resolve_device
+from jaxmod._tensor import base as _tb
 from jaxmod.nn import _pytree
 from jaxmod.nn._state_dict import StateDictMixin, _IncompatibleKeys
 from jaxmod.nn.hooks import (
@@ -96,7 +97,7 @@ def _typename(obj: Any) -> str:
     torch names every tensor, Parameter and Buffer included, by its tensor type
     (``torch.FloatTensor``); jaxmod names arrays and boxes alike ``jax.Array``.
     """
-    if isinstance(obj, (jax.Array, jax.core.Tracer, Variable)):
+    if isinstance(obj, (jax.Array, jax.core.Tracer, Variable, _tb.TensorBase)):
         return "jax.Array"
     module = getattr(obj, "__module__", "") or ""
     if hasattr(obj, "__qualname__"):
@@ -198,7 +199,7 @@ class Module(HooksMixin, StateDictMixin):
             _call_depth -= 1
         if not _grad_enabled():
             result = jax.tree_util.tree_map(jax.lax.stop_gradient, result)
-        return result
+        return _typed(result, args, kwargs)
 
     # ------------------------------------------------------------- registration
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
@@ -667,6 +668,33 @@ class Module(HooksMixin, StateDictMixin):
 
     def _jaxmod_static_(self) -> Any:
         return graph.graph_state(self)[1]
+
+
+_ARRAY_TYPES = (type(jnp.zeros(())), jax.core.Tracer)
+
+
+def _typed(result: Any, args: tuple, kwargs: dict) -> Any:
+    """The type rule at every module boundary: Tensors out when a Tensor went in
+    (``jaxmod.Tensor`` inputs, as torch programs give), plain arrays otherwise (jnp code
+    and ``jax.grad`` see what they always saw), whatever the layers use inside."""
+    tensors = _tb._has_tensor(args) or (kwargs and _tb._has_tensor(kwargs.values()))
+    t = type(result)
+    if tensors:
+        return result if t in _tb.TT else _tb.wrap(result)
+    if isinstance(result, _ARRAY_TYPES) or result is None:
+        return result
+    if t in _tb.TT:
+        return result._jx()
+    return jax.tree_util.tree_map(_plain, result, is_leaf=_stops)
+
+
+def _plain(x: Any) -> Any:
+    return x._jx() if type(x) in _tb.TT else x
+
+
+def _stops(x: Any) -> bool:
+    """Leaves for the type rule's walk: Tensors, boxes and modules stay whole."""
+    return type(x) in _tb.TT or isinstance(x, (Variable, Module))
 
 
 def _is_dtype(x: Any) -> bool:

@@ -15,10 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmod._core import rng, state
+from jaxmod._core import state
 from jaxmod._core.cells import Variable, read, to_array, torch_to_numpy, unwrap
 from jaxmod._core.state import NeedsLift, is_tracer
-from jaxmod.random import _sample
+from jaxmod._tensor.base import new as _tensor_new
+from jaxmod._tensor.dtypes import Size, device
+from jaxmod._tensor.tensor import Tensor, TensorMethods
 
 __all__ = ["Variable", "Parameter", "Buffer", "UninitializedParameter"]
 
@@ -27,10 +29,23 @@ _read, _unwrap, _to_array, _torch_to_numpy = read, unwrap, to_array, torch_to_nu
 _is_tracer, NeedsLift = is_tracer, NeedsLift
 
 
-class _TorchBox:
-    """torch's tensor methods on a box: in-place writes go through ``Variable._assign``."""
+class _TorchBox(TensorMethods):
+    """torch's tensor methods on a box (``jaxmod._tensor``'s mixin): reads are the box's
+    checked read, in-place results (``fill_``, ``add_``, ``x[i] = v``) are stored in the
+    box. Shape, dtype and device describe the box without reading its value."""
 
     __slots__ = ()
+
+    def _jx(self) -> Any:
+        return read(self)
+
+    def _rebind(self, new: Any) -> Any:
+        self._value = new
+        return self
+
+    shape = property(lambda self: Size(np.shape(self._value)), doc="The shape (torch.Size).")
+    dtype = property(lambda self: self._value.dtype, doc="The dtype.")
+    ndim = property(lambda self: len(np.shape(self._value)), doc="Number of dimensions.")
 
     @property
     def data(self) -> Variable:
@@ -45,99 +60,13 @@ class _TorchBox:
         self._value = to_array(new)
 
     @property
-    def T(self) -> jax.Array:
-        """Transposed array (``p.T``)."""
-        return read(self).T
-
-    @property
-    def mT(self) -> jax.Array:
-        """Matrix transpose of the last two dimensions."""
-        return jnp.swapaxes(read(self), -1, -2)
-
-    @property
     def device(self) -> Any:
-        """The device holding the array (the first one when it is sharded)."""
+        """The device holding the array (under a trace: the default device)."""
         v = self._value
-        devs = v.devices() if hasattr(v, "devices") else set()
-        return next(iter(devs)) if len(devs) == 1 else getattr(v, "device", None)
-
-    @property
-    def is_cuda(self) -> bool:
-        """Whether the array lives on a GPU."""
-        return getattr(self.device, "platform", "cpu") in ("gpu", "cuda", "rocm")
-
-    def size(self, dim: int | None = None) -> Any:
-        """torch's ``size()``: the shape, or one dimension of it."""
-        return self.shape if dim is None else self.shape[dim]
-
-    def dim(self) -> int:
-        """Number of dimensions (torch's ``dim()``)."""
-        return self.ndim
-
-    def numel(self) -> int:
-        """Number of elements."""
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    def item(self) -> Any:
-        """The single value as a Python scalar."""
-        return read(self).item()
-
-    def tolist(self) -> Any:
-        """The array as nested Python lists."""
-        return read(self).tolist()
-
-    def numpy(self) -> np.ndarray:
-        """A numpy copy of the array."""
-        return np.asarray(read(self))
-
-    def detach(self) -> jax.Array:
-        """The held array, cut from autodiff (``jax.lax.stop_gradient``)."""
-        return jax.lax.stop_gradient(read(self))
-
-    def clone(self) -> jax.Array:
-        """A copy of the held array."""
-        return jnp.array(read(self), copy=True)
-
-    def fill_(self, value: Any) -> Variable:
-        """Fill with a scalar, in place."""
-        return self._assign(unwrap(value))
-
-    def zero_(self) -> Variable:
-        """Fill with zeros, in place."""
-        return self._assign(0)
-
-    def copy_(self, src: Any) -> Variable:
-        """Copy ``src`` (broadcast and cast to this box's dtype) in place."""
-        return self._assign(to_array(src))
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Variable:
-        """Fill with normal samples drawn from ``generator`` (default: the global one)."""
-        return self._assign(_sample("normal", rng.next_key(generator), self.shape) * std + mean)
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Variable:
-        """Fill with uniform samples on ``[a, b)`` drawn from ``generator``."""
-        u = _sample("uniform", rng.next_key(generator), self.shape)
-        return self._assign(u * (b - a) + a)
-
-    def add_(self, other: Any, *, alpha: float = 1) -> Variable:
-        """``self += alpha * other`` in place."""
-        return self._assign(read(self) + alpha * unwrap(other))
-
-    def sub_(self, other: Any, *, alpha: float = 1) -> Variable:
-        """``self -= alpha * other`` in place."""
-        return self._assign(read(self) - alpha * unwrap(other))
-
-    def mul_(self, other: Any) -> Variable:
-        """``self *= other`` in place."""
-        return self._assign(read(self) * unwrap(other))
-
-    def div_(self, other: Any) -> Variable:
-        """``self /= other`` in place."""
-        return self._assign(read(self) / unwrap(other))
-
-    def clamp_(self, min: Any = None, max: Any = None) -> Variable:
-        """Clip to ``[min, max]`` in place."""
-        return self._assign(jnp.clip(read(self), min, max))
+        if is_tracer(v) or v is None:
+            return device._of(jax.devices()[0])
+        devs = v.devices()
+        return device._of(next(iter(devs)) if len(devs) == 1 else jax.devices()[0])
 
     def requires_grad_(self, requires_grad: bool = True) -> Variable:
         """Buffers never require gradients (Parameters override this)."""
@@ -146,6 +75,11 @@ class _TorchBox:
                 f"only Parameters can require gradients; this is a {type(self).__name__}"
             )
         return self
+
+    @property
+    def requires_grad(self) -> bool:
+        """Buffers do not require gradients."""
+        return False
 
 
 class _DataView(_TorchBox, Variable):
@@ -187,7 +121,7 @@ class Parameter(_TorchBox, Variable):
         super().__init__(jnp.zeros((0,), jnp.float32) if data is None else data)
         self._requires_grad = bool(requires_grad)
 
-    @property
+    @property  # type: ignore[override]
     def requires_grad(self) -> bool:
         """Whether :func:`jaxmod.grad` differentiates with respect to this parameter."""
         return self._requires_grad
@@ -249,3 +183,10 @@ class UninitializedParameter(Parameter):
 
     def __repr__(self) -> str:
         return "<UninitializedParameter>"
+
+
+# The kernel's protocol for value wrappers (``jaxmod._core.cells.wrapper_of``): a Tensor held
+# as a module or plain-object attribute is a cell read and rebuilt around its array, and a
+# Tensor captured by a jitted function is lifted as a read-only input, never baked in.
+Tensor._jaxmod_array_ = Tensor._jx  # type: ignore[attr-defined]
+Tensor._jaxmod_wrap_ = staticmethod(_tensor_new)  # type: ignore[attr-defined]

@@ -128,6 +128,7 @@ def value_and_grad(
         ro = enclosed(found.ro)
         run = lift(fn, [*diff_boxes, *side], ro)
         n_diff = len(diff_boxes)
+        was_tensor: list[Any] = []
 
         def inner(diff_vals: list, side_vals: list, ro_vals: list) -> Any:
             call_args = list(args)
@@ -141,6 +142,9 @@ def value_and_grad(
                     call_args[i] = val
             out, new = run([*values, *side_vals], ro_vals, *call_args, **kwargs)
             loss, aux = out if has_aux else (out, None)
+            wrap = getattr(type(loss), "_jaxmod_wrap_", None)
+            if wrap is not None:
+                was_tensor.append(wrap)
             return _as_loss(loss), (aux, [jax.lax.stop_gradient(x) for x in new[n_diff:]])
 
         (value, (aux, new_side)), raw = jax.value_and_grad(inner, has_aux=True)(
@@ -148,6 +152,8 @@ def value_and_grad(
         )
         for c, val in zip(side, new_side):
             c._value = val
+        if was_tensor:
+            value = was_tensor[0](value)
         grads = []
         for (kind, spec), g in zip(specs, raw):
             grads.append(Grads(((n, gi) for (n, _), gi in zip(spec, g)), spec) if kind == "module"

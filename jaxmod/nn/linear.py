@@ -177,8 +177,8 @@ class LazyLinear(Linear):
     ``weight`` (and ``bias``) start as :class:`UninitializedParameter`; the first call
     (which must be eager, not inside ``jaxmod.jit``) gives them their shapes, draws
     them with Linear's initialisation and turns the module into a :class:`Linear`, as
-    torch does. A successful ``load_state_dict`` materialises them with the loaded shapes (a failed one
-    leaves them uninitialised).
+    torch does. A successful ``load_state_dict`` materialises them with the loaded shapes
+    (a failed one leaves them uninitialised).
     """
 
     cls_to_become = Linear

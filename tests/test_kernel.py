@@ -364,3 +364,44 @@ def test_torch_module_layout_names_the_real_modules(torch):
     for sub, cls in pairs.items():
         assert hasattr(importlib.import_module(f"torch.nn.modules.{sub}"), cls)
         assert getattr(importlib.import_module(f"jaxmod.nn.modules.{sub}"), cls) is getattr(nn, cls)
+
+
+def test_step_failing_at_run_time_keeps_every_array_and_plain_steps_still_donate():
+    model = _model()
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    before = _values(model, opt)
+    fail = {"now": True}
+
+    def check(loss):
+        if fail["now"]:
+            raise ValueError("a host-side check failed")
+
+    @jaxmod.jit
+    def checked(model, opt, x, y):
+        loss, grads = jaxmod.value_and_grad(_loss)(model, x, y)
+        opt.step(grads)
+        jax.debug.callback(check, loss)  # runs on the host, after the update is computed
+        return loss
+
+    with pytest.raises(Exception, match="host-side check failed"):
+        checked(model, opt, X, Y)
+    _same(_values(model, opt), before)  # nothing donated, nothing written
+    fail["now"] = False
+    assert np.isfinite(float(checked(model, opt, X, Y))) and checked.trace_count == 1
+    w = model[0].weight._value
+    jaxmod.jit(_step_of(None))(Holder(model, opt), X, Y)
+    assert w.is_deleted()  # a step without callbacks donates its state buffers
+
+
+def test_generated_code_is_in_linecache_for_tracebacks():
+    import linecache
+
+    from jaxmod._core import codegen
+
+    model = _model()
+    f = jaxmod.jit(lambda m, x: m(x))
+    f(model, X)
+    src = codegen.source_of(f._plan.fast)
+    assert src is not None and "def fast(args, kwargs):" in src
+    filename = f._plan.fast.__code__.co_filename
+    assert linecache.getline(filename, 2).strip() == "def fast(args, kwargs):"

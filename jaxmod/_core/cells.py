@@ -28,7 +28,7 @@ from jaxmod._core.state import StaleStateError, Tracer
 
 __all__ = [
     "Variable", "AttrRef", "read", "unwrap", "to_array", "box_aux", "box_new", "is_value",
-]
+]  # fmt: skip
 
 _ctx = state.ctx
 

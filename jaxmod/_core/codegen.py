@@ -21,7 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
-    "compile_source", "source_of", "jit_call_factory", "unflatten_builder", "attribute_guard",
+    "compile_source",
+    "source_of",
+    "jit_call_factory",
+    "unflatten_builder",
+    "attribute_guard",
 ]
 
 _counter = itertools.count()
@@ -59,19 +63,19 @@ def jit_call_factory(
     """
     names = [f"s{i}" for i in stateful] + [f"t{i}" for i in static]
     names += [f"{x}{k}" for k in range(ncells) for x in ("c", "oc")]
-    names += [f"{x}{k}" for k in range(nglobs) for x in ("gn", "go")]
+    names += [f"{x}{k}" for k in range(nglobs) for x in ("gd", "gn", "go")]
     names += [f"q{k}" for k in range(nguards)]
     names += [f"m{k}" for k in range(nmut)] + [f"r{k}" for k in range(nro)]
     checks = [f"args[{i}] is not s{i}" for i in stateful]
     checks += [f"(args[{i}] is not t{i} and args[{i}] != t{i})" for i in static]
     checks += [f"c{k}.cell_contents is not oc{k}" for k in range(ncells)]
-    checks += [f"g.get(gn{k}) is not go{k}" for k in range(nglobs)]
+    checks += [f"gd{k}.get(gn{k}) is not go{k}" for k in range(nglobs)]
     checks += [f"not q{k}(args)" for k in range(nguards)]
     mut = "".join(f"m{k}._value, " for k in range(nmut))
     ro = "".join(f"r{k}._value, " for k in range(nro))
     dyn_args = "".join(f"args[{i}], " for i in dyn)
     src = "\n".join([
-        f"def factory(S, MISS, lock, this, plan, jitted, V, g, {', '.join(names)}):",
+        f"def factory(S, MISS, lock, this, plan, jitted, V, {', '.join(names)}):",
         "    def fast(args, kwargs):",
         f"        if S._version != V or kwargs or len(args) != {nargs}:",
         "            return MISS",

@@ -35,7 +35,7 @@ from jaxmod._core.graph import static_key
 from jaxmod._core.state import Tracer, TracerLeakError
 
 __all__ = [
-    "Found", "discover", "lift", "cells_of", "static_of", "code_names", "function_names",
+    "Found", "discover", "lift", "cells_of", "static_of", "code_names",
     "enclosed", "require_lifted", "is_stateful",
     "searchable", "captured", "reachable_names", "call_roots",
 ]  # fmt: skip
@@ -70,15 +70,6 @@ def code_names(code: types.CodeType) -> Iterator[str]:
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             yield from code_names(c)
-
-
-def function_names(fn: Any) -> set[str]:
-    """Names ``fn``'s code mentions (a callable object: its ``__call__``'s code)."""
-    f = inspect.unwrap(getattr(fn, "__func__", fn))
-    code = getattr(f, "__code__", None)
-    if code is None:
-        code = getattr(inspect.getattr_static(type(f), "__call__", None), "__code__", None)
-    return set(code_names(code)) if code is not None else set()
 
 
 def _method_names(cls: type, names: set[str], depth: int = 3) -> set[str]:
@@ -164,8 +155,11 @@ def discover(roots: Sequence[tuple[str, Any]], names: set[str] | None) -> Found:
         if wrapper_of(x) is not None:  # a Tensor captured by value
             add(x, True)
             return ("ro", type(x))
-        if type(x) is dict or isinstance(x, (list, tuple)) and type(x) in (list, tuple) or (
-            isinstance(x, tuple) and hasattr(x, "_fields")
+        if (
+            type(x) is dict
+            or isinstance(x, (list, tuple))
+            and type(x) in (list, tuple)
+            or (isinstance(x, tuple) and hasattr(x, "_fields"))
         ):
             items = list(x.items()) if type(x) is dict else list(enumerate(x))
             inner = tuple((k, visit(v)) for k, v in items)
@@ -209,55 +203,68 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
+def _functions(fn: Any, depth: int = 2) -> list[Any]:
+    """``fn`` and the Python functions it reaches by name (closure cells and the globals
+    its code names), ``depth`` calls down: a step calling ``helper(x)`` that uses a
+    global model reaches that model too."""
+    f = inspect.unwrap(getattr(fn, "__func__", fn))
+    if getattr(f, "__code__", None) is None:  # a callable object: its __call__
+        f = inspect.getattr_static(type(f), "__call__", None)
+    out, todo, seen = [], [(f, depth)], set()
+    while todo:
+        f, d = todo.pop(0)
+        code = getattr(f, "__code__", None)
+        if code is None or id(f) in seen:
+            continue
+        seen.add(id(f))
+        out.append(f)
+        if d:
+            values = [c.cell_contents for c in f.__closure__ or () if _filled(c)]
+            values += [f.__globals__.get(n) for n in code_names(code)]
+            todo += [(v, d - 1) for v in values if isinstance(v, types.FunctionType)]
+    return out
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        return cell.cell_contents is not _filled  # any value: filled
+    except ValueError:
+        return False
+
+
 def captured(fn: Any) -> tuple[list, list, list[tuple[str, Any]]]:
-    """Candidates for state the function reaches by name: bound ``self``, closure cells
-    and the globals its code names; with the (cell, value) / (name, value) pairs whose
-    identity a cached plan re-checks."""
+    """Candidates for state a call of ``fn`` reaches by name: bound ``self``, then the
+    closure values and named globals of ``fn`` and of the functions it calls. Returns
+    ``(cells, globs, roots)``: the (cell, value) and (globals dict, name, value) triples
+    whose identity a cached plan re-checks, and ``(name, value)`` roots."""
     roots: list[tuple[str, Any]] = []
     cells: list[tuple[Any, Any]] = []
-    globs: list[tuple[str, Any]] = []
+    globs: list[tuple[dict, str, Any]] = []
     self_obj = getattr(fn, "__self__", None)
     if self_obj is not None:
         roots.append(("self", self_obj))
     f = inspect.unwrap(getattr(fn, "__func__", fn))
-    code = getattr(f, "__code__", None)
-    if code is None:
-        if is_stateful(f) or searchable(f):  # a Module (or a callable object) as the function
-            roots.append((type(f).__name__, f))
-        return cells, globs, roots
-    for name, cell in zip(code.co_freevars, f.__closure__ or ()):
-        try:
-            v = cell.cell_contents
-        except ValueError:
-            continue
-        roots.append((name, v))
-        cells.append((cell, v))
-    g = f.__globals__
-    for name in dict.fromkeys(code_names(code)):
-        v = g.get(name)
-        if v is not None and not isinstance(v, type):
-            roots.append((name, v))
-            globs.append((name, v))
+    if getattr(f, "__code__", None) is None and (is_stateful(f) or searchable(f)):
+        roots.append((type(f).__name__, f))  # a Module (or a callable object) as the function
+    for f in _functions(fn):
+        code = f.__code__
+        for name, cell in zip(code.co_freevars, f.__closure__ or ()):
+            if _filled(cell):
+                roots.append((name, cell.cell_contents))
+                cells.append((cell, cell.cell_contents))
+        g = f.__globals__
+        for name in dict.fromkeys(code_names(code)):
+            v = g.get(name)
+            if v is not None and not isinstance(v, (type, types.ModuleType)):
+                roots.append((name, v))
+                globs.append((g, name, v))
     return cells, globs, roots
 
 
 def reachable_names(fn: Any) -> set[str]:
-    """Attribute and global names ``fn``'s code mentions, with those of the global functions
-    it calls (two levels): the attributes of plain objects a call may read."""
-    names = function_names(fn)
-    todo, seen = [(inspect.unwrap(getattr(fn, "__func__", fn)), 2)], set()
-    while todo:
-        f, depth = todo.pop()
-        g = getattr(f, "__globals__", None)
-        if g is None or id(f) in seen or not depth:
-            continue
-        seen.add(id(f))
-        for n in function_names(f):
-            v = g.get(n)
-            if isinstance(v, types.FunctionType):
-                names |= function_names(v)
-                todo.append((v, depth - 1))
-    return names
+    """Attribute and global names mentioned by ``fn`` and the functions it calls: the
+    attributes of plain objects a call may read."""
+    return {n for f in _functions(fn) for n in code_names(f.__code__)}
 
 
 def call_roots(fn: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -301,7 +308,7 @@ def lift(
     the old ones restored in ``finally``; a read-only cell written inside raises. With
     ``jit=True`` the call counts as a jaxmod.jit trace (unlifted cells raise on read;
     ``describe`` names them); after a call that changed structure, ``check(lifted_cells)``
-    may name a leaked tracer (a :class:`TracerLeakError` on success, a note on failure).
+    may name a leaked tracer (raised as :class:`TracerLeakError` after a call that worked).
     """
     cells = list(cells)
     ro = list(ro)

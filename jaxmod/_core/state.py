@@ -25,18 +25,9 @@ import jax
 import numpy as np
 
 __all__ = [
-    "StaleStateError",
-    "TracerLeakError",
-    "TraceError",
-    "NeedsLift",
-    "bump",
-    "version",
-    "ctx",
-    "call_lock",
-    "is_tracer",
-    "is_array",
-    "trace_is_top_level",
-]
+    "StaleStateError", "TracerLeakError", "TraceError", "NeedsLift", "bump", "version", "ctx",
+    "call_lock", "is_tracer", "is_array", "trace_is_top_level",
+]  # fmt: skip
 
 _version = 0
 

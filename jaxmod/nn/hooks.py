@@ -194,6 +194,7 @@ class HooksMixin:
                             stacklevel=2,
                         )
             raise
+
     def register_forward_pre_hook(
         self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
     ) -> RemovableHandle:
@@ -269,7 +270,6 @@ class HooksMixin:
             self._backward_hooks.move_to_end(handle.id, last=False)
         _bump_version()
         return handle
-
 
 
 def _ad_tracer_kinds() -> tuple[type, ...]:

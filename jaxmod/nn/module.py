@@ -633,6 +633,7 @@ class Module(HooksMixin, StateDictMixin):
     def type(self, dst_type: Any) -> Module:
         """Cast all parameters and buffers to ``dst_type``."""
         return self._apply_to_values(lambda v: v.astype(dst_type))
+
     # ---------------------------------------------------------------------- repr
     def extra_repr(self) -> str:
         """Extra text shown inside this module's ``repr`` (override in layers)."""
@@ -659,7 +660,6 @@ class Module(HooksMixin, StateDictMixin):
         from jaxmod.transforms import _compile_module
 
         _compile_module(self, *args, **kwargs)
-
 
     # --------------------------------------------------------------- the kernel
     def _jaxmod_cells_(self) -> list[Any]:

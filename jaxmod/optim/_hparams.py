@@ -55,7 +55,6 @@ def _as_float(v: Any) -> Any:
     return v
 
 
-
 # Packs hyper-parameters into one (weakly typed, like Python floats) device vector.
 _pack = jax.jit(lambda *xs: jnp.stack(xs))
 
@@ -192,7 +191,6 @@ class _HyperParams:
         return f"_HyperParams({[{k: g[k] for k in keys} for g, keys in self.spec]})"
 
 
-
 def _nonzero(v: Any) -> bool:
     """Whether a hyper-parameter is non-zero (an unknown traced value counts as non-zero)."""
     try:
@@ -222,5 +220,3 @@ def _skipped(tx: optax.GradientTransformation) -> optax.GradientTransformation:
     """A no-op with ``tx``'s state, so that switching ``tx`` on or off keeps the state's
     structure."""
     return optax.GradientTransformation(tx.init, lambda u, s, p=None: (u, s))
-
-

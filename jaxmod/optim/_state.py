@@ -190,4 +190,3 @@ class _StateBox(Variable):
     def state(self, value: Any) -> None:
         leaves, self.treedef = jax.tree_util.tree_flatten(value)
         self._value = leaves
-

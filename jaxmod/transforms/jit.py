@@ -72,38 +72,6 @@ def unbox(tree: Any) -> Any:
     )
 
 
-def _visible(fn: Any) -> list[tuple[str, Any]]:
-    """(name, value) of what ``fn`` reaches by name: ``self``, its closure, the globals its
-    code names (and those of global functions it calls, two levels down)."""
-    out: list[tuple[str, Any]] = []
-    self_obj = getattr(fn, "__self__", None)
-    if self_obj is not None:
-        out.append(("self", self_obj))
-    todo, seen = [(inspect.unwrap(getattr(fn, "__func__", fn)), 2)], set()
-    while todo:
-        f, depth = todo.pop()
-        code = getattr(f, "__code__", None)
-        if code is None or id(f) in seen:
-            continue
-        seen.add(id(f))
-        for name, c in zip(code.co_freevars, f.__closure__ or ()):
-            try:
-                v = c.cell_contents
-            except ValueError:
-                continue
-            out.append((name, v))
-            if depth and isinstance(v, types.FunctionType):
-                todo.append((v, depth - 1))
-        g = f.__globals__
-        for name in dict.fromkeys(lifting.code_names(code)):
-            v = g.get(name)
-            if v is not None:
-                out.append((name, v))
-                if depth and isinstance(v, types.FunctionType):
-                    todo.append((v, depth - 1))
-    return out
-
-
 def path_of(target: Any, roots: Sequence[tuple[str, Any]], depth: int = 6) -> str | None:
     """A path from ``roots`` to ``target`` (``"self.model.fc.weight"``), breadth first."""
     seen: set[int] = set()
@@ -151,8 +119,10 @@ def _find_leak(objs: Sequence[Any], lifted: Sequence[Any]) -> str | None:
                 bad = isinstance(v, Tracer) and (id(m), k) not in attrs
                 if not bad and k in ("_parameters", "_buffers"):
                     for bk, box in v.items():
-                        if box is not None and id(box) not in boxes and isinstance(
-                            box._value, Tracer
+                        if (
+                            box is not None
+                            and id(box) not in boxes
+                            and isinstance(box._value, Tracer)
                         ):
                             k, bad = bk, True
                             break
@@ -168,12 +138,38 @@ def _find_leak(objs: Sequence[Any], lifted: Sequence[Any]) -> str | None:
     return None
 
 
+class _Fresh:
+    """A structure's compiled function before its first call: ``probe`` (no donation)
+    traces it; ``make(donate)`` builds the variant to keep (see ``Jit._settle``)."""
+
+    __slots__ = ("make", "probe")
+
+    def __init__(self, make: Callable[[bool], Any]) -> None:
+        self.make, self.probe = make, make(False)
+
+
+_CALLBACKS = ("callback", "debug_print")  # primitives that run host code at run time
+
+
+def _has_callbacks(jaxpr: Any) -> bool:
+    """Whether a jaxpr (or one nested in it: scan, cond, custom_vjp...) calls host code."""
+    for e in jaxpr.eqns:
+        if any(c in e.primitive.name for c in _CALLBACKS):
+            return True
+        for v in e.params.values():
+            for sub in v if isinstance(v, (tuple, list)) else (v,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _has_callbacks(inner):
+                    return True
+    return False
+
+
 class _Plan:
     """Everything a steady-state call needs, valid while ``version`` is current."""
 
     __slots__ = ("version", "nargs", "kw_names", "stateful_pos", "static_pos", "dyn_pos", "cells",
                  "globs", "guards", "mut", "ro", "objs", "jitted", "roots", "dyn_now", "fast",
-                 "kw_names_state")  # fmt: skip
+                 "kw_names_state", "key", "fresh")  # fmt: skip
 
     def fits(self, fn: Any, args: tuple, kwargs: dict) -> bool:
         """The general (looping) form of the fast path's checks."""
@@ -181,12 +177,11 @@ class _Plan:
             return False
         if tuple(kwargs) != self.kw_names:
             return False
-        g = getattr(fn, "__globals__", None)
         return (
             all(args[i] is o for i, o in self.stateful_pos)
             and all(args[i] is v or args[i] == v for i, v in self.static_pos)
             and all(c.cell_contents is o for c, o in self.cells)
-            and all(g.get(n) is o for n, o in self.globs)
+            and all(g.get(n) is o for g, n, o in self.globs)
             and all(q(args) for q in self.guards)
         )
 
@@ -269,17 +264,48 @@ class Jit:
                         e.then()
         raise RuntimeError("jaxmod.jit: could not determine the state to lift")
 
+    def _dyn_kwargs(self, p: _Plan, kwargs: dict) -> dict:
+        return {k: v for k, v in kwargs.items()
+                if k not in self.static_argnames and k not in p.kw_names_state}  # fmt: skip
+
+    def trace(self, *args: Any, **kwargs: Any) -> Any:
+        """Trace for these arguments without running, like ``jax.jit(f).trace``: a
+        ``jax.stages.Traced`` (``.jaxpr``, ``.lower()``) of the pure step over the state."""
+        with state.call_lock:
+            for _ in range(8):
+                p = self._plan = self._make_plan(args, kwargs)
+                self._ctx = (p, args, kwargs)
+                try:
+                    return p.jitted.trace([v._value for v in p.mut], [v._value for v in p.ro],
+                                          p.dyn_now, self._dyn_kwargs(p, kwargs))  # fmt: skip
+                except NeedsLift as e:
+                    self.trace_count -= 1
+                    if e.obj is not None:
+                        self._extra.append(e.obj)
+                    if e.then is not None:
+                        e.then()
+                finally:
+                    self._ctx = None
+        raise RuntimeError("jaxmod.jit: could not determine the state to lift")
+
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        """Lower for these arguments, like ``jax.jit(f).lower``: a ``jax.stages.Lowered``
+        (``.as_text()`` is the StableHLO of the step, named after the function)."""
+        return self.trace(*args, **kwargs).lower()
+
+    def compile(self, *args: Any, **kwargs: Any) -> Any:
+        """Compile for these arguments: a ``jax.stages.Compiled`` with XLA's
+        ``cost_analysis()`` (FLOPs, bytes accessed) and ``memory_analysis()``."""
+        return self.lower(*args, **kwargs).compile()
+
     def _run(self, p: _Plan, dyn: list[Any], args: tuple, kwargs: dict) -> Any:
         self._ctx = (p, args, kwargs)
         try:
-            out, new = p.jitted(
-                [v._value for v in p.mut],
-                [v._value for v in p.ro],
-                dyn,
-                {k: v for k, v in kwargs.items()
-                 if k not in self.static_argnames and k not in p.kw_names_state}
-                if kwargs else {},
-            )  # fmt: skip
+            inputs = ([v._value for v in p.mut], [v._value for v in p.ro], dyn,
+                      self._dyn_kwargs(p, kwargs) if kwargs else {})  # fmt: skip
+            if p.fresh:
+                self._settle(p, inputs)
+            out, new = p.jitted(*inputs)
         except Exception as e:
             return self._failed(p, e, args, kwargs)
         finally:
@@ -360,36 +386,63 @@ class Jit:
         if jitted is None:
             jitted = self._compiled[key] = self._build(structure, kw_state,
                                                        shardings and shardings[1])  # fmt: skip
-        p.jitted = jitted
+        p.key, p.fresh = key, isinstance(jitted, _Fresh)
+        p.jitted = jitted.probe if p.fresh else jitted
         p.stateful_pos, p.static_pos, p.dyn_pos = tuple(stateful), tuple(static), tuple(dyn_pos)
         p.dyn_now = dyn_now
         captured_ids = {id(o) for _, o in keep}
         p.cells = tuple((c, o) for c, o in cells if id(o) in captured_ids)
-        p.globs = tuple((n, o) for n, o in globs if id(o) in captured_ids)
+        p.globs = tuple((g, n, o) for g, n, o in globs if id(o) in captured_ids)
         p.roots = keep
         p.fast = None
         if not simple or kw_state:
             p.version = -1  # state nested in containers: re-plan on every call
-        elif not p.kw_names:
-            layout = (p.nargs, tuple(i for i, _ in p.stateful_pos),
-                      tuple(i for i, _ in p.static_pos), p.dyn_pos, len(p.cells), len(p.globs),
-                      len(p.guards), len(p.mut), len(p.ro))  # fmt: skip
-            factory = _factories.get(layout)
-            if factory is None:
-                if len(_factories) > 64:
-                    _factories.clear()
-                factory = _factories[layout] = codegen.jit_call_factory(*layout)
-            p.fast = factory(
-                state, _MISS, state.call_lock, self, p, jitted, p.version,
-                getattr(self.fn, "__globals__", None),
-                *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
-                *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
-                *p.guards, *p.mut, *p.ro,
-            )  # fmt: skip
+        elif not p.fresh:
+            self._fast(p)
         return p
 
-    def _build(self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any) -> Callable:
-        """One jax.jit-compiled pure function for one static structure.
+    def _fast(self, p: _Plan) -> None:
+        """Give ``p`` its generated steady-state call (plans without keyword arguments)."""
+        if p.kw_names or p.version == -1:
+            return
+        layout = (p.nargs, tuple(i for i, _ in p.stateful_pos), tuple(i for i, _ in p.static_pos),
+                  p.dyn_pos, len(p.cells), len(p.globs), len(p.guards), len(p.mut),
+                  len(p.ro))  # fmt: skip
+        factory = _factories.get(layout)
+        if factory is None:
+            if len(_factories) > 64:
+                _factories.clear()
+            factory = _factories[layout] = codegen.jit_call_factory(*layout)
+        p.fast = factory(
+            state, _MISS, state.call_lock, self, p, p.jitted, p.version,
+            *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
+            *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
+            *p.guards, *p.mut, *p.ro,
+        )  # fmt: skip
+
+    def _settle(self, p: _Plan, inputs: tuple) -> None:
+        """A structure's first call: trace once, then decide donation from the program.
+
+        Donated state buffers are gone once the step runs, so a step that can fail *at
+        run time* -- one with host callbacks (``jax.debug.callback``, ``pure_callback``,
+        ``io_callback``, ``jax.debug.print``), or run under ``jax_debug_nans``/``_infs`` --
+        is compiled without donation: if it raises, every box still holds its array. Any
+        other step donates (it cannot fail once compiled). The trace is shared by both
+        variants (jax caches it per function and input types), so deciding costs no second
+        trace.
+        """
+        fresh = self._compiled[p.key]
+        donate = self.donate and not (
+            jax.config.jax_debug_nans or jax.config.jax_debug_infs
+            or _has_callbacks(p.jitted.trace(*inputs).jaxpr.jaxpr)
+        )  # fmt: skip
+        p.jitted = self._compiled[p.key] = fresh.make(donate)
+        p.fresh = False
+        self._fast(p)
+
+    def _build(self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any) -> _Fresh:
+        """The jax.jit-compiled pure function of one static structure (donating or not:
+        :meth:`_settle` decides at its first call).
 
         The traced function takes the state objects from the call being traced
         (``self._ctx``), so one compiled function serves every object graph of the same
@@ -420,23 +473,21 @@ class Jit:
         def pure(mut_vals: list, ro_vals: list, dyn: list, dyn_kwargs: dict) -> Any:
             this.trace_count += 1
             plan, cur_args, cur_kwargs = this._ctx
-            visible = [*plan.roots, *_visible(fn)]
             run = lift(call, plan.mut, plan.ro, jit=True,
-                       describe=lambda c: describe(c, visible),
+                       describe=lambda c: describe(c, [*plan.roots, *lifting.captured(fn)[2]]),
                        check=lambda cells: _find_leak(plan.objs, cells))  # fmt: skip
             return run(mut_vals, ro_vals, cur_args, cur_kwargs, dyn, dyn_kwargs)
 
         pure.__name__ = pure.__qualname__ = getattr(fn, "__name__", "fn")
-        donate = (0,) if self.donate else ()
         user_in, user_out = self.in_shardings, self.out_shardings
-        if state_sh is None and user_in is None and user_out is None:
-            return jax.jit(pure, donate_argnums=donate)
-        mut_sh, ro_sh = state_sh if state_sh is not None else (None, None)
-        dyn_sh = None
-        if user_in is not None:
-            dyn_sh = [arg_sharding(user_in, s) for s in structure if s[0] in ("dyn", "nested")]
-        return jax.jit(pure, donate_argnums=donate, in_shardings=(mut_sh, ro_sh, dyn_sh, None),
-                       out_shardings=(user_out, mut_sh))  # fmt: skip
+        kw: dict[str, Any] = {}
+        if state_sh is not None or user_in is not None or user_out is not None:
+            mut_sh, ro_sh = state_sh if state_sh is not None else (None, None)
+            dyn_sh = None
+            if user_in is not None:
+                dyn_sh = [arg_sharding(user_in, s) for s in structure if s[0] in ("dyn", "nested")]
+            kw = dict(in_shardings=(mut_sh, ro_sh, dyn_sh, None), out_shardings=(user_out, mut_sh))
+        return _Fresh(lambda donate: jax.jit(pure, donate_argnums=(0,) if donate else (), **kw))
 
 
 def jit(

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._core import lifting, rng
+from jaxmod._core.cells import is_value
 from jaxmod._core.graph import graph_state
 from jaxmod._core.lifting import cells_of, discover, enclosed, is_stateful, lift
 from jaxmod.nn.module import Module
@@ -130,18 +131,32 @@ def checkpoint(fn: Callable, *, policy: Any = None, prevent_cse: bool = True) ->
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         roots = [*lifting.call_roots(fn, args, kwargs), ("generator", rng.default_generator)]
         found = discover(roots, lifting.reachable_names(fn))
-        cells = enclosed(found.cells)
-        run = lift(lambda *a, **k: unbox(fn(*a, **k)), cells, enclosed(found.ro))
-        ro_vals = [c._value for c in enclosed(found.ro)]
-        out, new = jax.checkpoint(
-            lambda vals, *a, **k: run(vals, ro_vals, *a, **k), policy=policy,
-            prevent_cse=prevent_cse,
-        )([c._value for c in cells], *args, **kwargs)  # fmt: skip
+        cells, ro = enclosed(found.cells), enclosed(found.ro)
+        # Only array arguments go through jax.checkpoint; modules, flags and numbers reach
+        # the function as they are (a module passed through would be a rebuilt copy whose
+        # BatchNorm updates were lost; a flag would be traced).
+        flat, tdef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_holds_state)
+        traced = [i for i, x in enumerate(flat) if is_value(x) and not is_stateful(x)]
+
+        def call(vals: list, ro_vals: list, arrays: list) -> Any:
+            leaves = list(flat)
+            for i, a in zip(traced, arrays):
+                leaves[i] = a
+            a, k = jax.tree_util.tree_unflatten(tdef, leaves)
+            return lift(lambda: unbox(fn(*a, **k)), cells, ro)(vals, ro_vals)
+
+        out, new = jax.checkpoint(call, policy=policy, prevent_cse=prevent_cse)(
+            [c._value for c in cells], [c._value for c in ro], [flat[i] for i in traced]
+        )
         for c, val in zip(cells, new):
             c._value = val
         return out
 
     return wrapper
+
+
+def _holds_state(x: Any) -> bool:
+    return is_stateful(x) or lifting.searchable(x)
 
 
 def scan_layers(layers: Sequence[Module], x: Any, *args: Any, **kwargs: Any) -> Any:

@@ -306,3 +306,13 @@ def test_shared_batchnorm_keeps_num_batches_tracked_as_torch(nbt, version):
             (int(m.a.num_batches_tracked), float(m.a.running_mean[0]), list(keys.missing_keys))
         )
     assert results[0] == results[1]
+
+
+def test_jaxmod_tensor_values_load_and_a_bad_one_changes_nothing():
+    model = jnn.Linear(3, 4)
+    before = _snapshot(model)
+    with pytest.raises(RuntimeError, match=r"torch\.Size\(\[3\]\)"):
+        model.load_state_dict({"weight": jaxmod.ones(4, 3), "bias": jaxmod.zeros(3)})
+    _assert_unchanged(model, before)
+    model.load_state_dict({"weight": jaxmod.ones(4, 3), "bias": jaxmod.zeros(4)})
+    np.testing.assert_array_equal(np.asarray(model.weight._value), np.ones((4, 3), np.float32))

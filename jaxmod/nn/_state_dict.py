@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._core import state
-from jaxmod._core.cells import Variable, torch_to_numpy
+from jaxmod._core.cells import Variable, torch_to_numpy, wrapper_of
 from jaxmod._core.devices import resolve_device
 from jaxmod.nn.parameter import Parameter, UninitializedParameter
 from jaxmod.nn.utils.hooks import RemovableHandle
@@ -376,6 +376,8 @@ def _source_array(value: Any) -> Any:
     """A checkpoint value as a JAX or numpy array (numpy stays numpy until placed)."""
     if isinstance(value, Variable):
         return value._value
+    if wrapper_of(value) is not None:  # a jaxmod.Tensor
+        return value._jaxmod_array_()
     if type(value).__module__.startswith("torch"):
         return torch_to_numpy(value)
     if isinstance(value, (jax.Array, np.ndarray, jax.core.Tracer)):

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._core import state as _kernel
-from jaxmod._core.cells import torch_to_numpy
+from jaxmod._core.cells import torch_to_numpy, wrapper_of
 from jaxmod.nn.parameter import Parameter, Variable
 from jaxmod.optim._hparams import _is_numeric, _ParamGroup
 from jaxmod.optim._state import _get_path
@@ -174,6 +174,8 @@ def _array(value: Any, what: str) -> Any:
         value = np.array(torch_to_numpy(value), copy=True)  # torch updates it in place
     elif isinstance(value, Variable):
         value = value._value
+    elif wrapper_of(value) is not None:  # a jaxmod.Tensor
+        value = value._jaxmod_array_()
     if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer):
         if value.is_deleted():
             _fail(f"{what}: {DONATED_HINT}")

@@ -20,15 +20,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._core import state
-from jaxmod._core.cells import Variable, torch_to_numpy
+from jaxmod._core.cells import Variable, torch_to_numpy, wrapper_of
+from jaxmod._core.devices import resolve_device
+from jaxmod.nn.parameter import Parameter, UninitializedParameter
 from jaxmod.nn.utils.hooks import RemovableHandle
 
 __all__ = ["StateDictMixin"]
 
 _bump_version = state.bump
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})
-
-_load_pending: list[list[tuple[Any, Any, Any]]] = []
 
 
 class _IncompatibleKeys(NamedTuple):
@@ -43,10 +43,6 @@ class _IncompatibleKeys(NamedTuple):
         )
 
     __str__ = __repr__
-
-
-def _shape_str(shape: Any) -> str:
-    return str(tuple(int(d) for d in shape))
 
 
 class StateDictMixin:
@@ -183,15 +179,17 @@ class StateDictMixin:
         self, state_dict: Mapping, prefix: str, local_metadata: dict, strict: bool,
         missing_keys: list, unexpected_keys: list, error_msgs: list,
     ) -> None:  # fmt: skip
-        """Check this module's own keys and record the copies to make in ``_pending``.
+        """Check this module's own keys and record the writes to make in the current load.
 
-        Nothing is written here: :meth:`load_state_dict` applies the recorded copies only
-        once every key has been checked, so a failing load leaves the model unchanged.
+        Nothing is written here: every value is checked and converted to the array it will
+        become (dtype, placement, a buffer of its own), and :meth:`load_state_dict` writes
+        them only once every key of every module has passed, so a failing load leaves the
+        model unchanged.
         """
         for hook in self._load_state_dict_pre_hooks.values():
             hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                  error_msgs)  # fmt: skip
-        pending = _load_pending[-1] if _load_pending else None
+        load = _loads[-1] if _loads else None
         assign = local_metadata.get("assign_to_params_buffers", False)
         local_state = {
             k: v
@@ -212,36 +210,18 @@ class StateDictMixin:
                     missing_keys.append(key)
                 continue
             value = state_dict[key]
-            if not (hasattr(value, "shape") and hasattr(value, "dtype")):
-                error_msgs.append(
-                    f'While copying the parameter named "{key}", expected torch.Tensor or '
-                    f"Tensor-like object from checkpoint but received {type(value)}"
-                )
+            if value is box:  # torch: copy_ from the tensor itself, a no-op
                 continue
-            try:
-                new = _checkpoint_array(value)
-            except Exception as ex:  # pragma: no cover - exotic inputs
-                error_msgs.append(
-                    f'While copying the parameter named "{key}", an exception occurred : {ex.args}.'
-                )
-                continue
-            lazy = box._value is None
-            if not lazy and len(box.shape) == 0 and tuple(new.shape) == (1,):
-                new = new[0]
-            if not lazy and tuple(new.shape) != tuple(box.shape):
-                error_msgs.append(
-                    f"size mismatch for {key}: copying a param with shape "
-                    f"{_shape_str(new.shape)} from checkpoint, the shape in current model is "
-                    f"{_shape_str(box.shape)}."
-                )
-                continue
-            if pending is not None:
-                pending.append((box, new, assign))
+            error, new = _prepare(self, key, box, value, assign, load)
+            if error is not None:
+                error_msgs.append(error)
+            elif load is not None:
+                load.writes.append((box, new))
         extra_key = prefix + "_extra_state"
         if type(self).set_extra_state is not StateDictMixin.set_extra_state:
             if extra_key in state_dict:
-                if pending is not None:
-                    pending.append((self, state_dict[extra_key], "extra"))
+                if load is not None:
+                    load.extras.append((self, extra_key, state_dict[extra_key]))
             elif strict:
                 missing_keys.append(extra_key)
         elif strict and extra_key in state_dict:
@@ -262,10 +242,13 @@ class StateDictMixin:
         """Copy parameters and buffers from ``state_dict`` into this module.
 
         Values may be JAX arrays, numpy arrays, boxes or (when torch is installed) torch
-        tensors. Keys, checks and error text follow torch; unlike torch, a load that
-        raises changes nothing. Copies keep each parameter's dtype and placement; with
-        ``assign=True`` the checkpoint's arrays (and dtypes) are taken as they are. Box
-        identity is kept either way, so optimizers and tied weights stay connected.
+        tensors of booleans or numbers. Keys, checks and error text follow torch; unlike
+        torch, a load that raises changes nothing: every value of every key is checked and
+        converted (a string, object or datetime array, an array a jitted step has donated,
+        a wrong shape is an error naming the key) before the first one is written. Copies
+        keep each parameter's dtype and placement; with ``assign=True`` the checkpoint's
+        arrays (and dtypes) are taken as they are. Box identity is kept either way, so
+        optimizers and tied weights stay connected.
 
         Returns:
             ``(missing_keys, unexpected_keys)``.
@@ -275,7 +258,6 @@ class StateDictMixin:
         missing: list[str] = []
         unexpected: list[str] = []
         errors: list[str] = []
-        pending: list[tuple[Any, Any, Any]] = []
         metadata = getattr(state_dict, "_metadata", None)
         state_dict = OrderedDict(state_dict)
         if metadata is not None:
@@ -304,11 +286,12 @@ class StateDictMixin:
                         "modified, it should be done inplace."
                     )
 
-        _load_pending.append(pending)
+        pending = _Load()
+        _loads.append(pending)
         try:
             load(self, state_dict)
         finally:
-            _load_pending.pop()
+            _loads.pop()
         if strict:
             if unexpected:
                 errors.insert(
@@ -325,52 +308,189 @@ class StateDictMixin:
                     ),
                 )
         if errors:
+            if pending.deleted:
+                errors.append(_DONATED_HINT.format(n=len(pending.deleted)))
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(
                     type(self).__name__, "\n\t".join(errors)
                 )
             )
-        _apply_pending(pending)
+        pending.apply()
+        for message in pending.warnings:
+            warnings.warn(message, UserWarning, stacklevel=2)
         return _IncompatibleKeys(missing, unexpected)
 
 
-def _checkpoint_array(value: Any) -> Any:
-    """A checkpoint value as an array ready to load (numpy stays numpy until placed)."""
+_DONATED_HINT = (
+    "The arrays of {n} key(s) were deleted before this load: a jitted step donated them "
+    "(jaxmod.jit hands the state buffers it replaces to XLA, so the arrays of a "
+    "model.state_dict() taken before a step are deleted by the step). Keep an independent "
+    "copy instead: best = copy.deepcopy(model.state_dict()), or "
+    "{{k: jnp.copy(v) for k, v in model.state_dict().items()}}."
+)
+
+
+class _Load:
+    """The writes one ``load_state_dict`` call has checked, applied once all keys passed.
+
+    ``writes`` holds ``(box, array)`` pairs whose arrays are final (converted, placed, in
+    buffers of their own), so applying them cannot fail; ``extras`` the
+    ``set_extra_state`` calls, made first (user code that may raise: then no array has
+    been written yet).
+    """
+
+    __slots__ = ("writes", "extras", "deleted", "warnings")
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[Any, Any]] = []
+        self.extras: list[tuple[Any, str, Any]] = []
+        self.deleted: list[str] = []
+        self.warnings: list[str] = []
+
+    def apply(self) -> None:
+        for module, key, value in self.extras:
+            try:
+                module.set_extra_state(value)
+            except Exception as e:
+                e.add_note(
+                    f"jaxmod: raised by set_extra_state for {key!r}; no parameter or buffer "
+                    "was changed by this load_state_dict"
+                )
+                raise
+        for box, new in self.writes:
+            if isinstance(box, UninitializedParameter):
+                box.__class__ = Parameter  # materialised in place, as torch's materialize()
+            box._value = new
+
+
+_loads: list[_Load] = []
+_NUMERIC_KINDS = "biufc"
+
+
+def _torch_size(shape: Any) -> str:
+    """A shape as torch prints it in load errors: ``torch.Size([4, 3])``."""
+    return f"torch.Size([{', '.join(str(int(d)) for d in shape)}])"
+
+
+def _source_array(value: Any) -> Any:
+    """A checkpoint value as a JAX or numpy array (numpy stays numpy until placed)."""
     if isinstance(value, Variable):
         return value._value
+    if wrapper_of(value) is not None:  # a jaxmod.Tensor
+        return value._jaxmod_array_()
     if type(value).__module__.startswith("torch"):
         return torch_to_numpy(value)
-    if isinstance(value, (jax.Array, np.ndarray)):
+    if isinstance(value, (jax.Array, np.ndarray, jax.core.Tracer)):
         return value
     return np.asarray(value)
 
 
-def _apply_pending(pending: list[tuple[Any, Any, Any]]) -> None:
-    """Write checked checkpoint values into their boxes (all checks already passed)."""
-    for target, new, mode in pending:
-        if mode == "extra":
-            target.set_extra_state(new)
-        elif mode:  # assign: take the checkpoint's array and dtype as they are
-            target._value = _fresh(jnp.asarray(new), new)
+def _is_numeric(dtype: Any) -> bool:
+    """Booleans and numbers (bfloat16 and float8 included), not strings, objects, dates."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in _NUMERIC_KINDS or (
+        dtype.kind == "V" and dtype.fields is None and jnp.issubdtype(dtype, jnp.number)
+    )
+
+
+def _prepare(
+    module: Any, key: str, box: Any, value: Any, assign: bool, load: _Load | None
+) -> tuple[str | None, Any]:
+    """``(error message, None)``, or ``(None, the array box will hold)`` for one key."""
+    where = f'While copying the parameter named "{key}", '
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return (
+            where + "expected torch.Tensor or Tensor-like object from checkpoint but "
+            f"received {type(value)}",
+            None,
+        )
+    try:
+        src = _source_array(value)
+    except Exception as ex:
+        return f"{where}an exception occurred : {ex.args}.", None
+    if src is None:
+        return where + "the checkpoint's box holds no array.", None
+    if isinstance(src, jax.Array) and not isinstance(src, jax.core.Tracer) and src.is_deleted():
+        if load is not None:
+            load.deleted.append(key)
+        return (
+            where + "the checkpoint's array has been deleted (donated to a jitted step).",
+            None,
+        )
+    if not _is_numeric(src.dtype):
+        if src.dtype == object and not isinstance(value, np.ndarray):
+            return (
+                where + "expected torch.Tensor or Tensor-like object from checkpoint but "
+                f"received {type(value)}",
+                None,
+            )
+        return (
+            f"{where}expected an array of booleans or numbers from checkpoint but received "
+            f"one of dtype {src.dtype}{_KIND_NOTE.get(src.dtype.kind, '')}; such values "
+            "cannot be loaded into a parameter or buffer.",
+            None,
+        )
+    lazy = isinstance(box, UninitializedParameter)
+    shape = tuple(src.shape)
+    if not lazy and len(box.shape) == 0 and shape == (1,):
+        src, shape = src.reshape(()), ()
+    if not lazy and shape != tuple(box.shape):
+        return (
+            f"size mismatch for {key}: copying a param with shape {_torch_size(shape)} from "
+            f"checkpoint, the shape in current model is {_torch_size(box.shape)}.",
+            None,
+        )
+    try:
+        return None, _converted(module, key, box, src, assign, lazy, load)
+    except Exception as ex:
+        return (
+            f"{where}whose dimensions in the model are {_torch_size(box.shape)} and whose "
+            f"dimensions in the checkpoint are {_torch_size(shape)}, an exception occurred "
+            f": {ex.args}.",
+            None,
+        )
+
+
+_KIND_NOTE = {
+    "O": " (Python objects)",
+    "U": " (strings)",
+    "S": " (bytes)",
+    "V": " (raw bytes)",
+    "M": " (dates)",
+    "m": " (time deltas)",
+}
+
+
+def _converted(
+    module: Any, key: str, box: Any, src: Any, assign: bool, lazy: bool, load: _Load | None
+) -> Any:
+    """The array ``box`` will hold: in the box's dtype and placement (the checkpoint's with
+    ``assign``; a lazy parameter's from its module), in a buffer of its own."""
+    if assign:
+        arr = jnp.asarray(src)
+    else:
+        if lazy:
+            dtype = getattr(module, "_lazy_dtype", None) or box.dtype
+            device = getattr(module, "_lazy_device", None)
+            target = None if device is None else resolve_device(device)
         else:
-            old = target._value
-            arr = jnp.asarray(new, dtype=old.dtype) if old is not None else jnp.asarray(new)
-            # Keep the old array's placement, and whether it was committed to a device at
-            # all: a committed copy of uncommitted state would make the next jitted step
-            # compile again (jax.jit's cache tells the two apart).
-            if getattr(old, "committed", False) and not isinstance(old, jax.core.Tracer):
-                arr = jax.device_put(arr, old.sharding)
-            target._value = _fresh(arr, new)
-
-
-def _fresh(arr: Any, source: Any) -> Any:
-    """Copy ``arr`` unless it is already a buffer of its own, as torch's ``copy_`` does.
-
-    A model must not share buffers with another model's state_dict: jaxmod.jit donates
-    state buffers, which would delete the other model's arrays too.
-    """
-    if isinstance(source, (jax.Array, Variable, np.ndarray)) or not isinstance(arr, jax.Array):
-        # numpy arrays (e.g. torch tensors' .numpy() views) can be aliased by jnp.asarray
-        # on CPU: copy, so later writes on either side never reach the other.
-        return jnp.copy(arr)
+            old = box._value
+            dtype = old.dtype
+            committed = getattr(old, "committed", False) and not isinstance(old, jax.core.Tracer)
+            target = old.sharding if committed else None
+        if jnp.iscomplexobj(src) and not jnp.issubdtype(dtype, jnp.complexfloating):
+            if load is not None:  # torch's copy_ warns; warned once the load succeeds
+                load.warnings.append(
+                    f'While copying the parameter named "{key}": casting complex values '
+                    "to real discards the imaginary part"
+                )
+            src = src.real
+        arr = jnp.asarray(src, dtype=dtype)
+        if target is not None:
+            arr = jax.device_put(arr, target)
+    # A model must not share buffers with another model or a state_dict (jaxmod.jit
+    # donates state buffers, which would delete the other side's arrays too); a numpy
+    # array (e.g. a torch tensor's .numpy() view) may be aliased by jnp.asarray on CPU.
+    if arr is src or (isinstance(src, np.ndarray) and np.dtype(arr.dtype) == src.dtype):
+        arr = jnp.copy(arr)
     return arr

@@ -177,7 +177,8 @@ class LazyLinear(Linear):
     ``weight`` (and ``bias``) start as :class:`UninitializedParameter`; the first call
     (which must be eager, not inside ``jaxmod.jit``) gives them their shapes, draws
     them with Linear's initialisation and turns the module into a :class:`Linear`, as
-    torch does. Loading a state dict first materialises them with the loaded shapes.
+    torch does. A successful ``load_state_dict`` materialises them with the loaded shapes
+    (a failed one leaves them uninitialised).
     """
 
     cls_to_become = Linear
@@ -228,21 +229,6 @@ class LazyLinear(Linear):
                     f"in_features from self.weight: {self.weight.shape[-1]}"
                 )
             self.in_features = int(x.shape[-1])
-
-    def _load_from_state_dict(
-        self, state_dict: Any, prefix: str, local_metadata: dict, strict: bool,
-        missing_keys: list, unexpected_keys: list, error_msgs: list,
-    ) -> None:  # fmt: skip
-        for name, box in self._parameters.items():
-            key = prefix + name
-            if isinstance(box, UninitializedParameter) and key in state_dict:
-                value = state_dict[key]
-                if hasattr(value, "shape") and not isinstance(value, UninitializedParameter):
-                    _materialize(box, tuple(value.shape), self._lazy_dtype)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-            error_msgs,
-        )  # fmt: skip
 
     def forward(self, input: Any) -> jax.Array:
         self.initialize_parameters(input)

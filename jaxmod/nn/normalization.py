@@ -140,8 +140,10 @@ class _NormBase(Module):
             # checkpoints from before num_batches_tracked existed: keep the current count
             key = prefix + "num_batches_tracked"
             if key not in state_dict:
+                # torch inserts the buffer itself: loading it is a no-op (so a BatchNorm
+                # shared under two names keeps what the other name loaded)
                 nbt = self.num_batches_tracked
-                state_dict[key] = nbt._value if nbt is not None else jnp.zeros((), jnp.int32)
+                state_dict[key] = nbt if nbt is not None else jnp.zeros((), jnp.int32)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
             error_msgs,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from jaxmod._core import state
 from jaxmod.nn.parameter import Variable
+from jaxmod.optim import _load
 from jaxmod.optim.optimizer import Optimizer
 
 __all__ = ["LBFGS"]
@@ -164,15 +166,38 @@ class LBFGS(Optimizer):
         return sd
 
     def load_state_dict(self, state_dict: Any) -> None:
-        """Load a state dict saved by :meth:`state_dict`."""
-        groups = [dict(g) for g in state_dict["param_groups"]]
-        for g, mine in zip(groups, self.param_groups):
-            g["params"] = mine["params"]
+        """Load a state dict saved by :meth:`state_dict` (checked first: a load that
+        raises changes nothing)."""
+        groups = _load.check_groups(self, state_dict)
+        saved = state_dict["state"]
+        if not isinstance(saved, Mapping) or any(_load._index(k) != 0 for k in saved):
+            raise ValueError(
+                "loaded state dict's 'state' must be {} or {0: {'func_evals', 'n_iter', "
+                "'optax_state'}} (what LBFGS.state_dict() returns), got keys " + repr(list(saved))
+            )
+        entry = next(iter(saved.values()), None)
+        if entry is not None:
+            keys = {"func_evals", "n_iter", "optax_state"}
+            if not isinstance(entry, Mapping) or set(entry) != keys:
+                got = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
+                raise ValueError(
+                    f"loaded state dict's state[0] must hold {sorted(keys)}, got {got}: the "
+                    "state of another optimizer"
+                )
+            values = [p._value for p in groups[0]["params"]]
+            expected = jax.eval_shape(self._tx(groups[0]).init, values)
+            what = "loaded state dict's 'optax_state'"
+            opt_state = _load._leaves_like(entry["optax_state"], expected, what)
+            counts = [_load._step_of(entry[k], f"loaded state dict's {k!r}")
+                      for k in ("n_iter", "func_evals")]  # fmt: skip
         self.param_groups[:] = groups
-        s = state_dict["state"].get(0)
-        if s is not None:
-            self._n_iter, self._func_evals = int(s["n_iter"]), int(s["func_evals"])
-            self._lbfgs_state._value = jax.tree.map(jnp.asarray, s["optax_state"])
+        self._init_group_state(self.param_groups[0])
+        if entry is not None:
+            self._n_iter, self._func_evals = counts
+            self._lbfgs_state._value = opt_state
+        else:
+            self._n_iter = self._func_evals = 0
+        state.bump()
 
     def _torch_state(self, p: Variable) -> dict[str, Any]:
         return {}

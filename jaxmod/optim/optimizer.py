@@ -27,12 +27,12 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from jaxmod._core import state
 from jaxmod._core.state import NeedsLift
 from jaxmod.nn.parameter import Parameter, Variable
+from jaxmod.optim import _load
 from jaxmod.optim._hparams import (
     _NOT_HPARAMS,
     _as_float,
@@ -640,67 +640,24 @@ class Optimizer:
 
         Values may be numpy arrays, jax arrays, Python scalars or torch tensors. Groups'
         hyper-parameters are replaced by the saved ones; parameters absent from
-        ``"state"`` get fresh state.
+        ``"state"`` get fresh state. Everything is checked before anything changes
+        (torch's checks with torch's messages, and what torch would only find at a later
+        ``step()``: state shaped for other parameters, another optimizer's groups or
+        state, a value that is not a number, an array a jitted step deleted); a load that
+        raises leaves the optimizer as it was, and working.
         """
-        groups = self.param_groups
-        saved_groups = list(state_dict["param_groups"])
-        if len(groups) != len(saved_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
-            raise ValueError(
-                "loaded state dict contains a parameter group that doesn't match the size "
-                "of optimizer's group"
-            )
-        id_map = {
-            old: p for g, s in zip(groups, saved_groups) for old, p in zip(s["params"], g["params"])
-        }
-        new_groups = []
-        for g, s in zip(groups, saved_groups):
-            ng = {k: v for k, v in s.items() if k != "params"}
-            for k, v in ng.items():
-                if type(v).__module__.startswith("torch"):
-                    ng[k] = float(np.asarray(v.detach().cpu()))
-            ng["params"] = g["params"]
-            new_groups.append(_ParamGroup(ng))
-        self.param_groups[:] = new_groups
-        self._structures = {}
-        self._group_boxes, self._state_boxes, self._layouts = {}, {}, {}
-        saved = {
-            id(p): v
-            for k, v in state_dict["state"].items()
-            if (p := id_map.get(int(k)) if not isinstance(k, Variable) else k) is not None
-        }
-        for g in self.param_groups:
-            self._init_group_state(g)
-            struct = self._structures[id(g)]
-            gbox = self._group_boxes.get(id(g))
-            if gbox is not None:
-                states = self._layouts[id(g)].split(gbox._value)
-            else:
-                states = [self._state_boxes[id(p)].state for p in g["params"]]
-            for i, p in enumerate(g["params"]):
-                v = saved.get(id(p))
-                if v is None:
-                    continue
-                opt = states[i]["opt"]
-                for key, path in self._torch_paths(struct).items():
-                    if key in v and v[key] is not None:
-                        old = _get_path(opt, path)
-                        opt = _set_path(opt, path, _to_jax(v[key], jnp.result_type(old)))
-                step = v.get("step")
-                step = 1 if step is None else int(np.asarray(_to_jax(step)))
-                opt = _set_counts(opt, step)
-                states[i] = {"step": jnp.asarray(step, jnp.int32), "opt": opt}
-            # Equal step counts: the group steps in lockstep again (grouped if it was).
-            lockstep = len({int(s["step"]) for s in states}) <= 1
-            self._lockstep[id(g)] = lockstep
-            if gbox is not None and lockstep:
-                gbox._value = self._layouts[id(g)].merge(states)
-                continue
-            self._group_boxes.pop(id(g), None)
-            self._own_boxes(g, states, split=gbox is not None)
-        self._vars_cache = None
-        state.bump()
+        _load.load(self, state_dict)
+
+    def _saved_layout(self, struct: Hashable, tx: Any, p: Parameter) -> dict[str, Any]:
+        """What ``state_dict()["state"]`` holds for ``p``: key -> ``ShapeDtypeStruct`` tree."""
+        return _load.saved_layout(self, struct, tx, p)
+
+    def _apply_saved(self, struct: Hashable, opt: Any, entry: dict, step: int) -> Any:
+        """``p``'s optax state ``opt`` with the checked, converted saved ``entry`` written in."""
+        for key, path in self._torch_paths(struct).items():
+            if key in entry:
+                opt = _set_path(opt, path, entry[key])
+        return _set_counts(opt, step)
 
     def __getstate__(self) -> dict:
         d = dict(self.__dict__)
@@ -738,19 +695,12 @@ class _FromOptax(Optimizer):
         s = self._state_of(p)
         return {"step": jnp.asarray(s["step"], jnp.float32), "optax_state": s["opt"]}
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Load a state dict saved by the same kind of :func:`from_optax` optimizer."""
-        super().load_state_dict(state_dict)
-        for k, v in state_dict["state"].items():
-            p = self._flat_params()[int(k)]
-            box = self._state_boxes[id(p)]
-            if "optax_state" in v:
-                leaves, tree = jax.tree.flatten(box.state["opt"])
-                new = jax.tree.leaves(v["optax_state"])
-                opt = jax.tree.unflatten(
-                    tree, [_to_jax(n, jnp.result_type(o)) for n, o in zip(new, leaves)]
-                )
-                box.state = {"step": box.state["step"], "opt": opt}
+    def _saved_layout(self, struct: Hashable, tx: Any, p: Parameter) -> dict[str, Any]:
+        init = jax.eval_shape(tx.init, jax.ShapeDtypeStruct(p.shape, p.dtype))
+        return {"step": jax.ShapeDtypeStruct((), jnp.float32), "optax_state": init}
+
+    def _apply_saved(self, struct: Hashable, opt: Any, entry: dict, step: int) -> Any:
+        return entry.get("optax_state", _set_counts(opt, step))
 
 
 def from_optax(params: Iterable[Any], tx: optax.GradientTransformation) -> Optimizer:

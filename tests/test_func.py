@@ -242,7 +242,7 @@ def test_stack_module_state_matches_torch():
 def test_partial_dict_under_plain_jit_raises_instead_of_baking_a_constant():
     j = _build(jaxmod).eval()
     f = jax.jit(lambda w, x: functional_call(j, {"a.weight": w}, (x,)))
-    with pytest.raises(jaxmod.StaleStateError, match="'a.bias', 'bn.weight'.* of Net are not in the dict"):
+    with pytest.raises(jaxmod.StaleStateError, match="'a.bias', 'bn.weight'.* are not in the"):
         f(j.a.weight.value, X)
 
 
@@ -263,7 +263,7 @@ def test_tracer_leaks_raise_and_lose_nothing():
     before = _snapshot(j)
     with pytest.raises(jaxmod.TracerLeakError, match="'bn.running_mean' with a traced value"):
         jax.jit(lambda p: functional_call(j, (p, outside), (X,)))(params)
-    with pytest.raises(jaxmod.TracerLeakError, match="'bn.running_mean', 'bn.running_var' of Net, which are not"):
+    with pytest.raises(jaxmod.TracerLeakError, match="'bn.running_mean', 'bn.running_var' of"):
         jax.vmap(lambda x: functional_call(j, {"a.bias": jnp.zeros(3)}, (x,)))(X[None])
     _same(_snapshot(j), before)
     assert not any(isinstance(v, jax.core.Tracer) for v in outside.values())

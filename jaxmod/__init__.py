@@ -3,6 +3,7 @@
 from jaxmod import cuda, distributed, func, nn, optim, random
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod._core.state import StaleStateError, TracerLeakError
+from jaxmod.export import export
 from jaxmod.random import (
     Generator,
     default_generator,
@@ -76,4 +77,5 @@ __all__ = [
     "save",
     "load",
     "summary",
+    "export",
 ]

@@ -1,8 +1,9 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import cuda, distributed, nn, optim, random
+from jaxmod import cuda, distributed, func, nn, optim, random
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod._core.state import StaleStateError, TracerLeakError
+from jaxmod.export import export
 from jaxmod.random import (
     Generator,
     default_generator,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "cuda",
+    "func",
     "nn",
     "distributed",
     "optim",
@@ -75,6 +77,7 @@ __all__ = [
     "save",
     "load",
     "summary",
+    "export",
 ]
 
 # -- torch's auxiliary namespaces that model files touch (issue 18): ``torch.jit.unused``,

@@ -78,7 +78,13 @@ def test_nonfinite_error_and_empty() -> None:
     p.grad = jnp.array([jnp.inf, 1.0])
     with pytest.raises(RuntimeError, match="non-finite"):
         clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
-    assert float(clip_grad_norm_([nn.Parameter(jnp.zeros(2))], 1.0)) == 0.0
+    assert float(clip_grad_norm_([], 1.0)) == 0.0  # torch: nothing to clip, norm 0
+    frozen = nn.Parameter(jnp.zeros(2), requires_grad=False)
+    assert float(clip_grad_norm_([frozen], 1.0)) == 0.0
+    # torch returns 0 here too, but in jaxmod no .grad means the gradients were returned
+    # (jaxmod.value_and_grad) and would go unclipped: tests/test_teaching_errors.py
+    with pytest.raises(RuntimeError, match=r"clip_grad_norm_\(grads, 1.0\)"):
+        clip_grad_norm_([nn.Parameter(jnp.zeros(2))], 1.0)
 
 
 def test_parameters_to_vector_roundtrip() -> None:

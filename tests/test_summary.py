@@ -1,4 +1,5 @@
-"""jaxmod.summary: torch's parameter counts, the right output shapes, and no FLOPs spent."""
+"""jaxmod.summary: torch's parameter counts and output shapes in torchinfo's layout, nothing
+computed on the device, FLOPs and forward/backward memory from XLA's analyses."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def _torch_shapes(tmodel, x) -> dict[str, tuple]:
 
 
 def _check_against_torch(torch, jmodel, tmodel, shape):
-    rows = jaxmod.summary(jmodel, jax.ShapeDtypeStruct(shape, jnp.float32), print_fn=None)
+    rows = jaxmod.summary(jmodel, jax.ShapeDtypeStruct(shape, jnp.float32), print_fn=None,
+                          cost=False)  # fmt: skip
     assert sum(r.num_params for r in rows) == sum(p.numel() for p in tmodel.parameters())
     t_own = {n: sum(p.numel() for p in m.parameters(recurse=False)) for n, m in
              tmodel.named_modules()}  # fmt: skip
@@ -97,7 +99,8 @@ def test_lenet_matches_torch(torch):
     assert by_path["features.0"].num_params == 32 * 9 + 32
 
 
-def test_no_device_computation(monkeypatch):
+@pytest.mark.parametrize("cost", [False, True])
+def test_no_device_computation(monkeypatch, cost):
     calls = []
     real = jax.eval_shape
 
@@ -121,9 +124,11 @@ def test_no_device_computation(monkeypatch):
 
     model = Probe()
     before = np.asarray(model.lin.weight.value)
-    rows = jaxmod.summary(model, jnp.ones((2, 3)), print_fn=None)
+    rows = jaxmod.summary(model, jnp.ones((2, 3)), print_fn=None, cost=cost)
     assert calls == [1]
-    assert seen == [(True, True)]  # inputs and parameters are abstract: nothing computed
+    # inputs and parameters are abstract in every trace (shapes; XLA's lowering): nothing
+    # is computed
+    assert seen == [(True, True)] * (3 if cost else 1)
     assert rows[0].output_shape == (2, 4)
     assert not isinstance(model.lin.weight.value, jax.core.Tracer)  # restored
     np.testing.assert_array_equal(np.asarray(model.lin.weight.value), before)
@@ -136,7 +141,7 @@ def test_modes_generator_and_requires_grad_restored():
     model[2].eval()  # a mixed-mode model keeps each module's own mode
     model[0].requires_grad_(False)
     key = jaxmod.default_generator.get_state()
-    rows = jaxmod.summary(model, jnp.ones((3, 4)), print_fn=None)
+    rows = jaxmod.summary(model, jnp.ones((3, 4)), print_fn=None, cost=False)
     assert model.training and model[0].training and not model[2].training
     assert bool(jnp.all(jax.random.key_data(jaxmod.default_generator.get_state())
                         == jax.random.key_data(key)))  # fmt: skip
@@ -161,8 +166,119 @@ def test_table_totals_depth_and_kwargs():
     rows = jaxmod.summary(Twice(), jnp.ones((2, 4)), repeat=2, depth=1, print_fn=out.append)
     text = out[0]
     assert "Total params: 25" in text and "Trainable params: 25" in text
-    assert "Total size (bytes): 116" in text  # 25 float32 params + 4 float32 buffer entries
-    assert "block.0" not in text and "  0 " not in text  # depth 1 hides block's children
+    assert (rows.param_bytes, rows.buffer_bytes) == (100, 16)  # 25 + 4 float32 entries
+    assert "Params size (MB): 0.00" in text and "Buffers size (MB): 0.00" in text
+    assert "Linear: 2-1" not in text  # depth 1 hides block's children...
+    assert "├─Sequential: 1-1" in text and " 20 " in text  # ...and counts their parameters
     assert {r.path: r.num_calls for r in rows}["block"] == 2
     assert "[2, 4] x2" in text
     assert rows[-1].as_dict()["output_shape"] == (2, 1)
+
+
+def _mlp():
+    return nn.Sequential(
+        nn.Linear(4, 8), nn.ReLU(), nn.Sequential(nn.Linear(8, 2), nn.BatchNorm1d(2))
+    )
+
+
+def test_torchinfo_layout():
+    model = _mlp()
+    model[0].requires_grad_(False)
+    model[2][1].weight.requires_grad_(False)
+    rows = jaxmod.summary(model, (3, 4), print_fn=None, cost=False)
+    lines = str(rows).splitlines()
+    width = 40 + 3 * 25
+    assert lines[0] == lines[2] == "=" * width
+    assert lines[1] == "Layer (type:depth-idx)".ljust(41) + "Output Shape".ljust(26) + (
+        "Param #".ljust(26) + "Trainable"
+    )
+    body = lines[3:9]
+    cells = [[line[:41].strip()] + [line[41 + 26 * i : 41 + 26 * (i + 1)].strip()
+                                     for i in range(3)] for line in body]  # fmt: skip
+    assert [c[0] for c in cells] == [
+        "Sequential", "├─Linear: 1-1", "├─ReLU: 1-2", "├─Sequential: 1-3",
+        "│    └─Linear: 2-1", "│    └─BatchNorm1d: 2-2",
+    ]  # fmt: skip
+    assert [c[1:] for c in cells] == [
+        ["[3, 2]", "--", "--"],
+        ["[3, 8]", "(40)", "False"],  # frozen parameters in parentheses, as torchinfo
+        ["[3, 8]", "--", "--"],
+        ["[3, 2]", "--", "--"],
+        ["[3, 2]", "18", "True"],
+        ["[3, 2]", "4", "Partial"],
+    ]
+    assert lines[9] == "=" * width
+    assert lines[10:13] == ["Total params: 62", "Trainable params: 20", "Non-trainable params: 42"]
+    assert lines[13] == "=" * width and lines[14] == "Input size (MB): 0.00"
+    assert lines[-2] == "Estimated Total Size (MB): 0.00" and lines[-1] == "=" * width
+    ascii_rows = jaxmod.summary(model, (3, 4), print_fn=None, cost=False,
+                                row_settings=("ascii_only", "var_names"))  # fmt: skip
+    assert "|    + Linear (0)" in str(ascii_rows) and "Layer (type (var_name))" in str(ascii_rows)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda f, m: f(m, (5, 3)),  # torchinfo's positional input_size
+        lambda f, m: f(m, input_size=(5, 3)),
+        lambda f, m: f(m, input_size=[(5, 3)], dtypes=[jnp.float32]),
+        lambda f, m: f(m, input_data=jnp.ones((5, 3))),
+        lambda f, m: f(m, input_data=[jnp.ones((5, 3))]),
+        lambda f, m: f(m, input_data={"input": jnp.ones((5, 3))}),  # Linear.forward(input)
+        lambda f, m: f(m, jax.ShapeDtypeStruct((5, 3), jnp.float32)),
+    ],
+    ids=[
+        "positional_size",
+        "input_size",
+        "sizes_dtypes",
+        "data",
+        "data_list",
+        "data_dict",
+        "placeholder",
+    ],  # fmt: skip
+)
+def test_ways_of_giving_the_input(call):
+    rows = call(lambda m, *a, **k: jaxmod.summary(m, *a, print_fn=None, cost=False, **k),
+                nn.Linear(3, 2))  # fmt: skip
+    assert rows[0].output_shape == (5, 2) and rows.input_bytes == 5 * 3 * 4
+
+
+def test_dtypes_for_integer_inputs(torch):
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.out = nn.Linear(8, 2)
+
+        def forward(self, tokens, feats):
+            return self.out(jnp.concatenate([self.emb(tokens), feats], -1))
+
+    rows = jaxmod.summary(Tagger(), [(2, 7), (2, 7, 4)], dtypes=[torch.long, torch.float],
+                          print_fn=None)  # fmt: skip
+    assert rows[0].output_shape == (2, 7, 2)
+    assert rows.input_bytes == 2 * 7 * 4 + 2 * 7 * 4 * 4  # int32 tokens (x64 off), floats
+
+
+def test_flops_and_memory_from_xla():
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    rows = jaxmod.summary(model, (8, 16), print_fn=None, col_names=("output_size", "flops"))
+    want = {"0": 2 * 8 * 16 * 32 + 8 * 32, "1": 8 * 32, "2": 2 * 8 * 32 * 4 + 8 * 4}
+    assert {r.path: r.flops for r in rows if r.path} == want  # matmul 2*m*n*k, + bias, relu
+    assert rows.flops == sum(want.values())
+    assert "Total FLOPs (K): 10.78" in str(rows)
+    big = jaxmod.summary(model, (512, 16), print_fn=None)
+    assert 0 < rows.activation_bytes < big.activation_bytes  # activations grow with batch
+    assert big.activation_bytes >= 512 * 32 * 4  # at least the hidden layer, kept for backward
+    assert "Forward/backward pass size (MB):" in str(big)
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValueError, match='"mult_adds": use "flops"'):
+        jaxmod.summary(nn.Linear(3, 2), (1, 3), col_names=("mult_adds",))
+    with pytest.raises(ValueError, match="one way"):
+        jaxmod.summary(nn.Linear(3, 2), jnp.ones((1, 3)), input_size=(1, 3))
+    with pytest.raises(ValueError, match="2 dtypes for 1 input sizes"):
+        jaxmod.summary(nn.Linear(3, 2), input_size=(1, 3), dtypes=[jnp.float32] * 2)
+    printed = []
+    jaxmod.summary(nn.Linear(3, 2), (1, 3), verbose=0, print_fn=printed.append, cost=False)
+    assert printed == []

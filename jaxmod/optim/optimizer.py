@@ -452,10 +452,29 @@ class Optimizer:
             closure: called first (torch semantics); its return value is returned.
 
         A parameter without gradient (absent, ``None`` or ``requires_grad=False``) is left
-        untouched and its state does not change, like torch's ``p.grad is None``.
+        untouched and its state does not change, like torch's ``p.grad is None``. A step
+        with no gradient for *any* trainable parameter raises instead of silently changing
+        nothing (jaxmod never fills ``p.grad`` itself: ``opt.step()`` after
+        ``jaxmod.value_and_grad`` would leave the model untrained).
         """
         loss = closure() if closure is not None else None
         gmap = self._resolve_grads(grads)
+        trainable = 0 if gmap else sum(1 for p in self._flat_params() if p.requires_grad)
+        if trainable and grads is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.step() found no gradient for any of its {trainable} "
+                "trainable parameters, so it would change nothing. jaxmod returns gradients "
+                "instead of storing them on p.grad (there is no loss.backward()); pass them "
+                "to the step:\n    loss, grads = jaxmod.value_and_grad(loss_fn)(model)\n"
+                "    opt.step(grads)"
+            )
+        if trainable:
+            raise ValueError(
+                f"{type(self).__name__}.step(grads) got {len(grads)} gradient(s), none of "
+                f"them for this optimizer's {trainable} trainable parameters, so it would "
+                "change nothing: were they taken of another model? Pass the gradients of the "
+                "model this optimizer was built over: opt.step(jaxmod.grad(loss_fn)(model))."
+            )
         for group in self.param_groups:
             items = [p for p in group["params"] if id(p) in gmap]
             if not items:

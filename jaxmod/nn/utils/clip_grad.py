@@ -23,8 +23,19 @@ def _targets(grads_or_params: Any) -> tuple[list[Any], Any]:
                 grads_or_params[k] = g
 
         return [grads_or_params[k] for k in keys], write
-    params = [grads_or_params] if isinstance(grads_or_params, Variable) else grads_or_params
-    params = [p for p in params if getattr(p, "grad", None) is not None]
+    given = [grads_or_params] if isinstance(grads_or_params, Variable) else list(grads_or_params)
+    params = [p for p in given if getattr(p, "grad", None) is not None]
+    if not params and any(getattr(p, "requires_grad", False) for p in given):
+        # torch would clip nothing and return 0: jaxmod never fills p.grad itself, so this
+        # is a step after jaxmod.value_and_grad whose gradients would go unclipped
+        raise RuntimeError(
+            "gradient clipping got parameters, none of which has a .grad: jaxmod returns "
+            "gradients instead of storing them (there is no loss.backward()), so nothing "
+            "would be clipped. Clip the gradients themselves:\n"
+            "    loss, grads = jaxmod.value_and_grad(loss_fn)(model)\n"
+            "    nn.utils.clip_grad_norm_(grads, 1.0)\n"
+            "    opt.step(grads)"
+        )
 
     def write_params(new: list[Any]) -> None:
         for p, g in zip(params, new):
@@ -45,7 +56,8 @@ def get_total_norm(
 ) -> jax.Array:
     """The norm of the norms of ``tensors`` (arrays, or a mapping's values), like torch's.
 
-    ``error_if_nonfinite`` is only checked on concrete values (not under jit).
+    ``error_if_nonfinite=True`` needs the norm's value, so it raises inside a trace
+    (``jaxmod.jit``, ``jax.jit``, ``vmap``) rather than let a NaN through unchecked.
     """
     if isinstance(tensors, Mapping):
         tensors = [t for t in tensors.values() if t is not None]
@@ -55,7 +67,19 @@ def get_total_norm(
     p = _norm_type(norm_type)
     norms = jnp.stack([jnp.linalg.norm(jnp.ravel(t).astype(jnp.float32), ord=p) for t in tensors])
     total = jnp.linalg.norm(norms, ord=p)
-    if error_if_nonfinite and not isinstance(total, jax.core.Tracer):
+    if error_if_nonfinite and isinstance(total, jax.core.Tracer):
+        raise RuntimeError(
+            "error_if_nonfinite=True cannot be checked inside a compiled or traced function "
+            "(jaxmod.jit, jax.jit, vmap): the norm has no value until the step runs, and by "
+            "then a NaN would already be in the weights. Either compute and clip the "
+            "gradients in one jitted function, check the returned norm eagerly and step only "
+            "when it is finite:\n"
+            "    grads, norm = grads_step(x, y)   # returns clip_grad_norm_(grads, 1.0)\n"
+            "    if not jnp.isfinite(norm): raise RuntimeError('non-finite gradients')\n"
+            "    apply_step(grads)                # opt.step(grads)\n"
+            "or pass error_if_nonfinite=False inside the compiled step."
+        )
+    if error_if_nonfinite:
         if not bool(jnp.isfinite(total)):
             raise RuntimeError(
                 f"The total norm of order {norm_type} for gradients from `parameters` is "
@@ -91,7 +115,8 @@ def clip_grad_norm_(
             ``.grad`` is replaced, as in torch.
         max_norm: the maximum norm.
         norm_type: the p of the p-norm (``float("inf")`` for the max norm).
-        error_if_nonfinite: raise if the total norm is nan/inf (eagerly only).
+        error_if_nonfinite: raise if the total norm is nan/inf (eagerly; inside a trace
+            the flag itself raises, naming the checked two-step alternative).
         foreach: accepted for torch compatibility; ignored.
 
     Returns:

@@ -69,3 +69,14 @@ __all__ = [
     "load",
     "summary",
 ]
+
+# -- The torch tensor API (jaxmod._tensor): ``jaxmod.Tensor``, dtypes, ``Size``, ``device``,
+# factories and the ``torch.*`` functions. Its ``zeros/ones/full/rand/randn/randint`` (torch
+# signatures, returning Tensors) replace jaxmod.random's. ``jaxmod.long`` / ``int64`` /
+# ``float64`` / ``double`` resolve on access (32-bit unless x64 is on): module __getattr__.
+from jaxmod import _tensor as _tensor_api  # noqa: E402
+from jaxmod import backends  # noqa: E402
+from jaxmod._tensor import module_getattr as __getattr__  # noqa: E402, F401
+
+globals().update({_n: getattr(_tensor_api, _n) for _n in _tensor_api.NAMES})
+__all__ += [_n for _n in _tensor_api.NAMES if _n not in __all__] + ["backends"]

@@ -1,0 +1,315 @@
+"""Tensor factories with torch's signatures (always return a :class:`~jaxmod.Tensor`):
+``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``linspace``, ``eye``, ``*_like``, ..."""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmod._tensor import base as _b
+from jaxmod._tensor import dtypes as _dt
+
+_Tracer = jax.core.Tracer
+
+
+def _shape(size: Any) -> tuple[int, ...]:
+    """``(2, 3)``, ``((2, 3),)``, ``([2, 3],)``, ``(Size,)`` as a shape; negative sizes raise."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = tuple(_b.unwrap(s).__index__() for s in size)
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {s}: {list(shape)}"
+            )
+    return shape
+
+
+def size_of(size: tuple, kwargs: dict) -> tuple[int, ...]:
+    """The shape from varargs or a ``size=`` keyword."""
+    if "size" in kwargs:
+        size = (kwargs.pop("size"),)
+    return _shape(size)
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype``, or the default floating dtype."""
+    return _dt.as_dtype(dtype) or _dt.get_default_dtype()
+
+
+def _place(value: Any, device: Any) -> Any:
+    if device is None or isinstance(value, _Tracer):
+        return value
+    target = _dt.to_jax_device(device)
+    if target == _dt.default_jax_device() and not _committed_elsewhere(value, target):
+        return value
+    return jax.device_put(value, target)
+
+
+def _committed_elsewhere(value: Any, target: Any) -> bool:
+    return getattr(value, "committed", False) and value.devices() != {target}
+
+
+def finish(
+    value: Any,
+    *,
+    requires_grad: bool = False,
+    device: Any = None,
+    out: Any = None,
+    pin_memory: bool = False,
+    layout: Any = None,
+    memory_format: Any = None,
+) -> Any:
+    """``value`` as a Tensor on ``device``, flagged ``requires_grad``, or stored in ``out``."""
+    value = _place(value, device)
+    if out is not None:
+        out.data = value
+        return out
+    t = _b.new(value)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _infer_dtype(data: Any) -> tuple[Any, Any]:
+    """``data`` as an array-like and the dtype torch would give it."""
+    x = _b.unwrap(data)
+    if isinstance(x, jax.Array):
+        return x, x.dtype
+    if type(x).__module__.startswith("torch"):
+        from jaxmod.nn.parameter import _to_array
+
+        x = _to_array(x)
+        return x, x.dtype
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x, _dt.as_dtype(x.dtype)
+    if isinstance(x, (list, tuple)):
+        x = _nested(x)
+    a = np.asarray(x)
+    kind = a.dtype.kind
+    if kind == "b":
+        return a, _dt.bool
+    if kind in "iu":
+        return a, _dt.wide("long")
+    if kind == "c":
+        return a, _dt.complex64 if _dt.get_default_dtype() != np.float64 else _dt.wide("cdouble")
+    if kind == "f":
+        return a, _dt.get_default_dtype()
+    raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+
+
+def _nested(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return [_nested(e) for e in x]
+    x = _b.unwrap(x)
+    return np.asarray(x) if isinstance(x, jax.Array) else x
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Any:  # fmt: skip
+    """A new tensor of ``data`` (nested lists, numbers, numpy arrays, tensors); Python
+    floats become the default dtype and ints ``long``, as in torch."""
+    x, dt = _infer_dtype(data)
+    dt = _dt.as_dtype(dtype) or dt
+    value = jnp.array(x, dtype=dt, copy=True)
+    return finish(value, requires_grad=requires_grad, device=device)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Any:
+    """``data`` as a tensor, without copying when it already is one of that dtype."""
+    if _b.is_tensor(data) and (dtype is None or data.dtype == _dt.as_dtype(dtype)):
+        return data.to(device) if device is not None else data
+    x, dt = _infer_dtype(data)
+    return finish(jnp.asarray(x, dtype=_dt.as_dtype(dtype) or dt), device=device)
+
+
+def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: Any = None,
+            requires_grad: bool = False) -> Any:  # fmt: skip
+    """``as_tensor`` with torch.asarray's keywords."""
+    out = tensor(obj, dtype=dtype, device=device) if copy else as_tensor(obj, dtype, device)
+    if requires_grad:
+        out.requires_grad = True
+    return out
+
+
+def from_numpy(ndarray: np.ndarray) -> Any:
+    """A tensor of a numpy array's values (a copy: JAX arrays never share numpy memory)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    return _b.new(jnp.asarray(ndarray, dtype=_dt.as_dtype(ndarray.dtype)))
+
+
+def scalar_tensor(s: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """A 0-d tensor (default dtype)."""
+    return finish(jnp.asarray(_b.unwrap(s), float_dtype(dtype)), **kwargs)
+
+
+def zeros(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    """Zeros of shape ``size`` (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
+    return finish(jnp.zeros(size_of(size, kwargs), float_dtype(dtype)), **kwargs)
+
+
+def ones(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    """Ones of shape ``size``."""
+    return finish(jnp.ones(size_of(size, kwargs), float_dtype(dtype)), **kwargs)
+
+
+def empty(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
+    """JAX has no uninitialised memory: zeros of shape ``size``."""
+    return zeros(*size, dtype=dtype, **kwargs)
+
+
+def empty_strided(size: Any, stride: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """Zeros of shape ``size`` (strides are not modelled)."""
+    return zeros(tuple(size), dtype=dtype, **kwargs)
+
+
+def _fill_dtype(v: Any) -> np.dtype:
+    v = _b.unwrap(v)
+    if isinstance(v, (jax.Array, np.ndarray, np.generic)):
+        return _dt.as_dtype(v.dtype)
+    if isinstance(v, builtins.bool):
+        return _dt.bool
+    if isinstance(v, builtins.int):
+        return _dt.wide("long")
+    if isinstance(v, builtins.complex):
+        return _dt.complex64
+    return _dt.get_default_dtype()
+
+
+def full(size: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """``fill_value`` everywhere; the dtype follows the value (bool, long, float)."""
+    dt = _dt.as_dtype(dtype) or _fill_dtype(fill_value)
+    return finish(jnp.full(_shape((size,)), _b.unwrap(fill_value), dt), **kwargs)
+
+
+def _like(input: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
+    a = _b.unwrap(input)
+    return tuple(a.shape), _dt.as_dtype(dtype) or a.dtype
+
+
+def zeros_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """Zeros with ``input``'s shape and dtype."""
+    shape, dt = _like(input, dtype)
+    return finish(jnp.zeros(shape, dt), **kwargs)
+
+
+def ones_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """Ones with ``input``'s shape and dtype."""
+    shape, dt = _like(input, dtype)
+    return finish(jnp.ones(shape, dt), **kwargs)
+
+
+def empty_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """Zeros with ``input``'s shape and dtype."""
+    return zeros_like(input, dtype=dtype, **kwargs)
+
+
+def full_like(input: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """``fill_value`` with ``input``'s shape and dtype."""
+    shape, dt = _like(input, dtype)
+    return finish(jnp.full(shape, _b.unwrap(fill_value), dt), **kwargs)
+
+
+def _num(x: Any) -> Any:
+    x = _b.unwrap(x)
+    return x.item() if isinstance(x, (jax.Array, np.ndarray, np.generic)) else x
+
+
+def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
+           **kwargs: Any) -> Any:  # fmt: skip
+    """``[start, end)`` in steps of ``step``; ``long`` unless an argument is a float."""
+    start, end, step = _num(start), _num(end), _num(step)
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    floats = any(isinstance(v, builtins.float) for v in (start, end, step))
+    dt = _dt.as_dtype(dtype) or (_dt.get_default_dtype() if floats else _dt.wide("long"))
+    n = max(0, math.ceil((end - start) / step))
+    if dt.kind in "iu" and not floats:
+        value = jnp.arange(start, end, step, dtype=dt)
+    else:
+        value = (start + step * np.arange(n, dtype=np.float64)).astype(dt)
+        value = jnp.asarray(value)
+    return finish(value, **kwargs)
+
+
+def range(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
+          **kwargs: Any) -> Any:  # fmt: skip
+    """``[start, end]`` inclusive (torch's deprecated ``range``), default dtype."""
+    start, end, step = _num(start), _num(end), _num(step)
+    if end is None:
+        start, end = 0, start
+    n = int(math.floor((end - start) / step)) + 1
+    value = start + step * np.arange(max(n, 0), dtype=np.float64)
+    return finish(jnp.asarray(value.astype(float_dtype(dtype))), **kwargs)
+
+
+def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    start, end = _num(start), _num(end)
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    dt = float_dtype(dtype)
+    i = np.arange(steps, dtype=np.float64)
+    step = (end - start) / (steps - 1) if steps > 1 else 0.0
+    half = steps // 2
+    vals = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
+    return finish(jnp.asarray(vals.astype(dt)), **kwargs)
+
+
+def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, dtype: Any = None,
+             **kwargs: Any) -> Any:  # fmt: skip
+    """``base ** linspace(start, end, steps)``."""
+    lin = np.asarray(linspace(start, end, steps, dtype=np.float64 if _dt.x64() else None)._jx())
+    vals = np.power(base, lin.astype(np.float64))
+    return finish(jnp.asarray(vals.astype(float_dtype(dtype))), **kwargs)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, **kwargs: Any) -> Any:
+    """The identity matrix (``n`` by ``m``)."""
+    return finish(jnp.eye(n, m, dtype=float_dtype(dtype)), **kwargs)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
+                 **kwargs: Any) -> Any:  # fmt: skip
+    """The ``(2, N)`` row/column indices of the lower triangle."""
+    r, c = np.tril_indices(row, offset, col)
+    dt = _dt.as_dtype(dtype) or _dt.wide("long")
+    return finish(jnp.asarray(np.stack([r, c])).astype(dt), **kwargs)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
+                 **kwargs: Any) -> Any:  # fmt: skip
+    """The ``(2, N)`` row/column indices of the upper triangle."""
+    r, c = np.triu_indices(row, offset, col)
+    dt = _dt.as_dtype(dtype) or _dt.wide("long")
+    return finish(jnp.asarray(np.stack([r, c])).astype(dt), **kwargs)
+
+
+def complex(real: Any, imag: Any) -> Any:
+    """``real + i * imag``."""
+    r, i = _b.unwrap(real), _b.unwrap(imag)
+    return _b.wrap_like(jax.lax.complex(r, i), real, imag)
+
+
+def polar(abs: Any, angle: Any) -> Any:
+    """``abs * (cos(angle) + i sin(angle))``."""
+    r, t = _b.unwrap(abs), _b.unwrap(angle)
+    return _b.wrap_like(jax.lax.complex(r * jnp.cos(t), r * jnp.sin(t)), abs, angle)
+
+
+FACTORIES: dict[str, Any] = {
+    f.__name__: f
+    for f in (tensor, as_tensor, asarray, from_numpy, scalar_tensor, zeros, ones, empty,
+              empty_strided, full, zeros_like, ones_like, empty_like, full_like, arange, range,
+              linspace, logspace, eye, tril_indices, triu_indices, complex, polar)
+}  # fmt: skip

@@ -1,0 +1,143 @@
+"""Small torch namespace entries: constants, memory formats, printing and threading knobs."""
+
+from __future__ import annotations
+
+import math
+import os
+import types
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxmod._tensor import printing as _printing
+from jaxmod._tensor.ops_reduce import RETURN_TYPES
+
+__all__ = [
+    "inf", "nan", "pi", "e", "dtype", "strided", "contiguous_format", "channels_last",
+    "channels_last_3d", "preserve_format", "return_types", "inference_mode",
+    "is_inference_mode_enabled", "set_printoptions", "set_float32_matmul_precision",
+    "get_float32_matmul_precision", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled", "set_num_threads", "get_num_threads",
+    "set_num_interop_threads", "get_num_interop_threads", "get_rng_state", "set_rng_state",
+]  # fmt: skip
+
+inf = math.inf
+nan = math.nan
+pi = math.pi
+e = math.e
+dtype = np.dtype  # ``isinstance(x.dtype, torch.dtype)``
+strided = "torch.strided"
+contiguous_format = "torch.contiguous_format"
+channels_last = "torch.channels_last"
+channels_last_3d = "torch.channels_last_3d"
+preserve_format = "torch.preserve_format"
+return_types = types.SimpleNamespace(**RETURN_TYPES)
+
+
+class inference_mode:
+    """``torch.inference_mode``: the same as ``jaxmod.no_grad`` (there is no tape to skip)."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        from jaxmod._autograd import set_grad_enabled
+
+        self._ctx = set_grad_enabled(not self.mode)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+    def __call__(self, fn: Any) -> Any:
+        from jaxmod._autograd import set_grad_enabled
+
+        return set_grad_enabled(not self.mode)(fn)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether inside ``inference_mode`` / ``no_grad``."""
+    from jaxmod._autograd import is_grad_enabled
+
+    return not is_grad_enabled()
+
+
+def set_printoptions(precision: int | None = None, threshold: int | None = None,
+                     edgeitems: int | None = None, linewidth: int | None = None,
+                     profile: str | None = None, sci_mode: Any = None) -> None:  # fmt: skip
+    """How tensors print (``torch.set_printoptions``; ``sci_mode`` is chosen per tensor)."""
+    if profile == "default":
+        precision, threshold, edgeitems, linewidth = 4, 1000, 3, 80
+    elif profile == "short":
+        precision, threshold, edgeitems, linewidth = 2, 1000, 2, 80
+    elif profile == "full":
+        precision, threshold, edgeitems, linewidth = 4, 2**63 - 1, 3, 80
+    if precision is not None:
+        _printing._PRECISION = precision
+    if threshold is not None:
+        _printing._THRESHOLD = threshold
+    if edgeitems is not None:
+        _printing._EDGE = edgeitems
+    if linewidth is not None:
+        _printing._LINEWIDTH = linewidth
+
+
+_MATMUL = {"highest": "highest", "high": "tensorfloat32", "medium": "bfloat16"}
+_matmul_precision = ["highest"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """float32 matmul precision: ``"highest"`` (full float32), ``"high"`` (TF32),
+    ``"medium"`` (bfloat16), set as JAX's ``jax_default_matmul_precision``."""
+    if precision not in _MATMUL:
+        raise RuntimeError(f"Invalid precision {precision!r}: use highest, high or medium")
+    jax.config.update("jax_default_matmul_precision", _MATMUL[precision])
+    _matmul_precision[0] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    """The precision set by :func:`set_float32_matmul_precision` (``"highest"`` by default)."""
+    return _matmul_precision[0]
+
+
+_deterministic = [False]
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Recorded only: XLA on CPU and GPU runs the same program deterministically by default
+    except for some scatter-adds on GPU."""
+    _deterministic[0] = bool(mode)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """What :func:`use_deterministic_algorithms` last set."""
+    return _deterministic[0]
+
+
+def set_num_threads(n: int) -> None:
+    """No-op: XLA chooses its thread pool when it starts."""
+
+
+def get_num_threads() -> int:
+    """The number of CPU cores."""
+    return os.cpu_count() or 1
+
+
+set_num_interop_threads = set_num_threads
+get_num_interop_threads = get_num_threads
+
+
+def get_rng_state() -> Any:
+    """The global generator's key data (a ``uint32`` Tensor), for :func:`set_rng_state`."""
+    from jaxmod import random as _random
+    from jaxmod._tensor import base as _b
+
+    return _b.new(jax.random.key_data(_random.default_generator.get_state()))
+
+
+def set_rng_state(new_state: Any) -> None:
+    """Restore the global generator from :func:`get_rng_state`'s result."""
+    from jaxmod import random as _random
+    from jaxmod._tensor import base as _b
+
+    _random.default_generator.set_state(_b.unwrap(new_state))

@@ -1,0 +1,204 @@
+"""The :class:`Tensor` class: a torch-style tensor that is a thin wrapper of a JAX array."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmod._tensor import base as _b
+from jaxmod._tensor import dtypes as _dt
+from jaxmod._tensor.methods_base import BaseMethods
+from jaxmod._tensor.methods_ops import OpMethods
+from jaxmod._tensor.methods_shape import ShapeMethods
+from jaxmod._tensor.random_ops import RandomMethods
+
+__all__ = ["TensorMethods", "Tensor"]
+
+
+class TensorMethods(ShapeMethods, OpMethods, RandomMethods, BaseMethods):
+    """torch's tensor methods, for any class providing ``_jx()`` and ``_rebind(new)``.
+
+    :class:`Tensor` uses it; so can a box class (``Parameter``, ``Buffer``). Methods that
+    compute new values return :class:`Tensor`; in-place methods (``add_``, ``x[i] = v``)
+    store through ``_rebind`` and return ``self``.
+    """
+
+    __slots__ = ()
+
+
+class _TensorMeta(type):
+    """``isinstance(x, Tensor)`` is true for everything with the tensor methods (so a
+    ``Parameter`` is a ``Tensor``, as in torch)."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if cls is Tensor:
+            return isinstance(obj, TensorMethods)
+        return type.__instancecheck__(cls, obj)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        if cls is Tensor:
+            return issubclass(sub, TensorMethods)
+        return type.__subclasscheck__(cls, sub)
+
+
+class Tensor(TensorMethods, metaclass=_TensorMeta):
+    """A torch-style tensor holding one ``jax.Array`` (or a tracer, inside a transform).
+
+    It is a pytree with one leaf, and converts with ``__jax_array__``, so it passes
+    through ``jax.jit``, ``jax.vmap``, ``jaxmod.jit`` and every ``jnp`` function. In-place
+    methods replace the held array (``x.add_(1)`` rebinds ``x``'s value).
+
+    ``Tensor(jax_array)`` wraps an array (keeping its dtype); like torch's legacy
+    constructor, ``Tensor(2, 3)`` is a float tensor of shape ``(2, 3)`` (zeros: JAX has
+    no uninitialised memory) and ``Tensor([1, 2])`` a float tensor of those values.
+    """
+
+    __slots__ = ("_value",)
+    _rg = False
+
+    def __init__(self, *args: Any, device: Any = None, dtype: Any = None) -> None:
+        if len(args) == 1 and isinstance(args[0], (jax.Array, _b.TensorBase)):
+            self._value = _b.unwrap(args[0])
+            return
+        dt = _dt.as_dtype(dtype) or _dt.get_default_dtype()
+        if all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
+            len(args) == 1 and isinstance(args[0], _dt.Size)
+        ):
+            shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], _dt.Size) else args
+            self._value = jnp.zeros(shape, dt)
+        elif len(args) == 1:
+            from jaxmod._tensor.methods_base import _to_array
+
+            self._value = jnp.asarray(_to_array(args[0]), dt)
+        else:
+            raise TypeError(f"Tensor() takes sizes or one data argument, got {args!r}")
+
+    def _jx(self) -> Any:
+        return self._value
+
+    def _rebind(self, new: Any) -> Tensor:
+        self._value = new
+        return self
+
+    @property
+    def requires_grad(self) -> bool:
+        """A flag kept for torch code; gradients come from :func:`jaxmod.grad`."""
+        return self._rg
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if type(self) is _View:
+            raise RuntimeError(
+                "requires_grad can only be set on a tensor that owns its values, not a view"
+            )
+        self.__class__ = _GradTensor if value else Tensor
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set :attr:`requires_grad` and return ``self``."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad(self) -> None:
+        """Always None: jaxmod returns gradients (``jaxmod.value_and_grad``), it does not
+        store them on tensors."""
+        return None
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is not None:
+            raise AttributeError(
+                "jaxmod tensors do not store gradients; keep the gradients returned by "
+                "jaxmod.grad / value_and_grad instead"
+            )
+
+    @property
+    def grad_fn(self) -> None:
+        """Always None (there is no autograd graph)."""
+        return None
+
+    @property
+    def is_leaf(self) -> bool:
+        """Always True (there is no autograd graph)."""
+        return True
+
+    @property
+    def data(self) -> Tensor:
+        """A detached view sharing this tensor's values (``x.data.fill_(0)`` changes ``x``)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, new: Any) -> None:
+        v = _b.unwrap(new)
+        self._value = v if isinstance(v, jax.Array) else jnp.asarray(v)
+
+    def __class_getitem__(cls, item: Any) -> type:
+        return cls
+
+
+class _GradTensor(Tensor):
+    """A Tensor whose ``requires_grad`` flag is set (same layout; class swapped)."""
+
+    __slots__ = ()
+    _rg = True
+
+
+class _View(Tensor):
+    """A view of another tensor (see :func:`jaxmod._tensor.base.view`)."""
+
+    __slots__ = ("_base", "_seen", "_geom", "_detached")
+
+    def _jx(self) -> Any:
+        return _b.view_jx(self)
+
+    def _rebind(self, new: Any) -> _View:
+        return _b.view_rebind(self, new)
+
+    @property
+    def requires_grad(self) -> bool:  # type: ignore[override]
+        """The flag of the tensor this is a view of (False for a detached view)."""
+        return False if self._detached else bool(getattr(self._base, "requires_grad", False))
+
+    @property
+    def data(self) -> Tensor:  # type: ignore[override]
+        """A detached view of the same values."""
+        return self.detach()
+
+    @data.setter
+    def data(self, new: Any) -> None:
+        self._rebind(jnp.asarray(_b.unwrap(new)).astype(self._jx().dtype))
+
+    @property
+    def _base_tensor(self) -> Any:
+        return self._base
+
+
+def _flatten(t: Tensor) -> tuple[tuple[Any], None]:
+    return (t._value,), None
+
+
+def _flatten_view(t: _View) -> tuple[tuple[Any], None]:
+    return (t._jx(),), None
+
+
+def _unflatten(aux: None, children: Any) -> Tensor:
+    t = object.__new__(Tensor)
+    t._value = children[0]
+    return t
+
+
+def _unflatten_grad(aux: None, children: Any) -> Tensor:
+    t = object.__new__(_GradTensor)
+    t._value = children[0]
+    return t
+
+
+jax.tree_util.register_pytree_node(Tensor, _flatten, _unflatten)
+jax.tree_util.register_pytree_node(_GradTensor, _flatten, _unflatten_grad)
+jax.tree_util.register_pytree_node(_View, _flatten_view, _unflatten)
+
+_b.TENSOR = Tensor
+_b.VIEW = _View
+_b.TT = frozenset({Tensor, _GradTensor, _View})

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod.nn import _functional_losses as FL
+from jaxmod.nn import _typerule
 from jaxmod.nn.module import Module
 
 __all__ = [
@@ -390,3 +391,6 @@ class CTCLoss(_Loss):
             log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
             self.zero_infinity,
         )  # fmt: skip
+
+
+_typerule.tensor_forwards(globals())

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 import jaxmod
@@ -246,3 +247,45 @@ def describe(exc: BaseException) -> str:
     and the gap report."""
     text = f"{type(exc).__name__}: {exc}".splitlines()[0]
     return re.sub(r" \(/[^)]*\)", "", text)
+
+
+def case_params(
+    aspects: dict[str, tuple[str, ...]],
+    xfail: dict[tuple[str, str], str],
+    skip: Callable[[str, str], str | None] = lambda name, aspect: None,
+) -> list[Any]:
+    """``pytest.param(name, aspect)`` for every case: ``xfail(strict=True)`` with the
+    recorded error where one is in ``xfail``, skipped where ``skip`` gives a reason."""
+    out = []
+    for name, names in aspects.items():
+        for aspect in names:
+            marks = []
+            if (name, aspect) in xfail:
+                marks.append(pytest.mark.xfail(strict=True, reason=xfail[name, aspect]))
+            reason = skip(name, aspect)
+            if reason:
+                marks.append(pytest.mark.skip(reason=reason))
+            out.append(pytest.param(name, aspect, marks=marks, id=f"{name}-{aspect}"))
+    return out
+
+
+def unmodified(aspects: dict[str, tuple[str, ...]], xfail: dict) -> list[str]:
+    """The cases none of whose aspects is an expected failure."""
+    return [n for n, names in aspects.items() if not any((n, a) in xfail for a in names)]
+
+
+def report_unmodified(what: str, names: list[str], total: int) -> Any:
+    """An autouse module fixture that prints ``what that run unmodified: k/n (names)`` in
+    the terminal summary."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def _report(request: pytest.FixtureRequest) -> Any:
+        yield
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            listed = f" ({', '.join(names)})" if names else ""
+            reporter.write_line(
+                f"{what} that run unmodified on jaxmod: {len(names)}/{total}{listed}"
+            )
+
+    return _report

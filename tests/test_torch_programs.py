@@ -26,12 +26,15 @@ import torch
 from _port_checks import (
     assert_close,
     assert_tree_close,
+    case_params,
     check_eval,
     check_step,
     check_structure,
     load_torch_weights,
+    report_unmodified,
     rng_inputs,
     to_numpy,
+    unmodified,
 )
 from _torch_port import program
 
@@ -347,30 +350,11 @@ def run_case(name: str, aspect: str) -> None:
     CASES[name][0](aspect)
 
 
-def _params() -> list[Any]:
-    out = []
-    for name in CASES:
-        for aspect in aspects(name):
-            reason = XFAIL.get((name, aspect))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            out.append(pytest.param(name, aspect, marks=marks, id=f"{name}-{aspect}"))
-    return out
+_ASPECTS = {name: aspects(name) for name in CASES}
+UNMODIFIED = unmodified(_ASPECTS, XFAIL)
+_report_count = report_unmodified("torch programs", UNMODIFIED, len(CASES))
 
 
-UNMODIFIED = [n for n in CASES if not any((n, a) in XFAIL for a in aspects(n))]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report_count(request: pytest.FixtureRequest) -> Any:
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"torch programs that run unmodified on jaxmod: {len(UNMODIFIED)}/{len(CASES)}"
-            + (f" ({', '.join(UNMODIFIED)})" if UNMODIFIED else "")
-        )
-
-
-@pytest.mark.parametrize("name, aspect", _params())
+@pytest.mark.parametrize("name, aspect", case_params(_ASPECTS, XFAIL))
 def test_torch_program_matches_torch(name: str, aspect: str) -> None:
     run_case(name, aspect)

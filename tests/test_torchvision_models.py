@@ -22,13 +22,16 @@ from typing import Any
 
 import pytest
 from _port_checks import (
+    case_params,
     check_eval,
     check_output_types,
     check_step,
     check_structure,
     cross_entropy,
     labels,
+    report_unmodified,
     rng_inputs,
+    unmodified,
 )
 from _torch_port import torchvision
 
@@ -262,32 +265,17 @@ def aspects(name: str) -> tuple[str, ...]:
     return ASPECTS
 
 
-def _params() -> list[Any]:
-    out = []
-    for name in CASES:
-        for aspect in ASPECTS:
-            reason = XFAIL.get((name, aspect))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            if aspect in CASES[name].full and not FULL:
-                marks.append(pytest.mark.skip(reason="slow on CPU: JAXMOD_FULL_PORTS=1 runs it"))
-            out.append(pytest.param(name, aspect, marks=marks, id=f"{name}-{aspect}"))
-    return out
+def _slow(name: str, aspect: str) -> str | None:
+    if aspect in CASES[name].full and not FULL:
+        return "slow on CPU: JAXMOD_FULL_PORTS=1 runs it"
+    return None
 
 
-UNMODIFIED = [n for n in CASES if not any((n, a) in XFAIL for a in ASPECTS)]
+_ASPECTS = {name: ASPECTS for name in CASES}
+UNMODIFIED = unmodified(_ASPECTS, XFAIL)
+_report_count = report_unmodified("torchvision models", UNMODIFIED, len(CASES))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report_count(request: pytest.FixtureRequest) -> Any:
-    yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"torchvision models that run unmodified on jaxmod: {len(UNMODIFIED)}/{len(CASES)}"
-            + (f" ({', '.join(UNMODIFIED)})" if UNMODIFIED else "")
-        )
-
-
-@pytest.mark.parametrize("name, aspect", _params())
+@pytest.mark.parametrize("name, aspect", case_params(_ASPECTS, XFAIL, _slow))
 def test_torchvision_model_matches_torch(name: str, aspect: str) -> None:
     run_case(name, aspect)

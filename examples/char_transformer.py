@@ -6,10 +6,12 @@
 Token and position embeddings (``nn.Embedding``), pre-norm ``nn.TransformerEncoderLayer``
 blocks with a causal mask (``nn.Transformer.generate_square_subsequent_mask`` and
 ``is_causal=True``), a final ``nn.LayerNorm`` and a linear head: the torch recipe,
-unchanged. Training is one ``jaxmod.jit`` step (AdamW, cosine schedule, gradient
-clipping). Sampling is a second compiled function over a fixed-size context window: each
-call shifts the window by one character, so every call has the same shapes and it
-compiles once; the random draws come from jaxmod's generator, lifted by ``jaxmod.jit``.
+unchanged. Training windows come from a ``Dataset`` of every ``block + 1``-character
+window, drawn by a ``RandomSampler`` with replacement through a ``DataLoader``. Training is
+one ``jaxmod.jit`` step (AdamW, cosine schedule, gradient clipping). Sampling is a second
+compiled function over a fixed-size context window: each call shifts the window by one
+character, so every call has the same shapes and it compiles once; the random draws come
+from jaxmod's generator, lifted by ``jaxmod.jit``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import jaxmod
 import jaxmod.nn.functional as F
 from jaxmod import nn
 from jaxmod.nn.utils.clip_grad import clip_grad_norm_
+from jaxmod.utils.data import DataLoader, Dataset, RandomSampler
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,6 +61,21 @@ class CharGPT(nn.Module):
         for block in self.blocks:
             x = block(x, src_mask=mask, is_causal=True)
         return self.head(self.ln_f(x))
+
+
+class CharWindows(Dataset):
+    """Window ``i``: characters ``i .. i + block - 1`` and, as targets, the next character of
+    each (the same window shifted by one)."""
+
+    def __init__(self, data: np.ndarray, block: int):
+        self.data, self.block = data, block
+
+    def __len__(self) -> int:
+        return len(self.data) - self.block - 1
+
+    def __getitem__(self, i: int):
+        window = self.data[i : i + self.block + 1]
+        return window[:-1], window[1:]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -99,12 +117,14 @@ def main(argv: list[str] | None = None) -> dict:
         opt.step(grads)
         return loss
 
-    rng = np.random.default_rng(args.seed)
+    windows = CharWindows(data, block)
+    sampler = RandomSampler(  # args.steps batches of random windows
+        windows, replacement=True, num_samples=args.steps * bs,
+        generator=jaxmod.Generator(args.seed),
+    )  # fmt: skip
     first = None
-    for step in range(args.steps):
-        starts = rng.integers(0, len(data) - block - 1, bs)
-        windows = data[starts[:, None] + np.arange(block + 1)]
-        loss = train_step(model, opt, jnp.asarray(windows[:, :-1]), jnp.asarray(windows[:, 1:]))
+    for step, (x, y) in enumerate(DataLoader(windows, batch_size=bs, sampler=sampler)):
+        loss = train_step(model, opt, x, y)
         sched.step()
         if step == 0:
             first = float(loss)

@@ -29,14 +29,15 @@ def main(argv: list[str] | None = None) -> list[float]:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
 
     import jax
-    import jax.numpy as jnp
     import numpy as np
+    from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
     import jaxmod
     import jaxmod.nn.functional as F
     from jaxmod import distributed as dist
     from jaxmod import nn
+    from jaxmod.utils.data import DataLoader, TensorDataset, prefetch_to_device
 
     class Block(nn.Module):
         def __init__(self, width: int):
@@ -67,8 +68,8 @@ def main(argv: list[str] | None = None) -> list[float]:
     }
     width, batch = args.width, 4 * n
     rng = np.random.default_rng(0)
-    data = [(rng.normal(size=(batch, width)).astype(np.float32),
-             rng.integers(0, 8, size=batch)) for _ in range(args.steps)]  # fmt: skip
+    x_all = rng.normal(size=(args.steps * batch, width)).astype(np.float32)
+    loader = DataLoader(TensorDataset(x_all, rng.integers(0, 8, size=len(x_all))), batch_size=batch)
 
     def place(model: nn.Module) -> None:
         if tp > 1:  # 2-D: tensor-parallel rules, FSDP over data for everything else
@@ -89,12 +90,10 @@ def main(argv: list[str] | None = None) -> list[float]:
             opt.step(grads)
             return loss
 
-        losses = []
-        for x, y in data:
-            x, y = jnp.asarray(x), jnp.asarray(y)
-            if parallel:
-                x, y = dist.shard_batch((x, y), mesh, "data")
-            losses.append(float(step(model, opt, x, y)))
+        # parallel: every batch split over the data axis (replicated over model), placed
+        # on the devices in the background while the previous step runs
+        batches = prefetch_to_device(loader, sharding=NamedSharding(mesh, P("data")))
+        losses = [float(step(model, opt, x, y)) for x, y in (batches if parallel else loader)]
         return losses, model, opt
 
     print(f"mesh {dict(mesh.shape)} on {jax.devices()[0].platform}")

@@ -5,6 +5,7 @@
 A ``jaxmod.grad`` result is a ``Grads`` mapping (name -> array) and a pytree, so
 micro-batch gradients add with ``jax.tree_util.tree_map``. The per-micro-batch gradient
 function and the optimizer update are each compiled once with ``jaxmod.jit``; the
+micro-batches come from a ``DataLoader`` with ``batch_size`` the micro-batch size. The
 accumulated gradient of 4 micro-batches of 32 equals the gradient of one batch of 128
 (checked below), with a quarter of the activation memory.
 """
@@ -20,6 +21,7 @@ import numpy as np
 import jaxmod
 import jaxmod.nn.functional as F
 from jaxmod import nn
+from jaxmod.utils.data import DataLoader, TensorDataset
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -35,6 +37,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 4))
     opt = jaxmod.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     w_true = jaxmod.randn(20, 4)
+    x_all = jaxmod.randn(args.steps * k * mb, 20)
+    loader = DataLoader(TensorDataset(x_all, jnp.argmax(x_all @ w_true, axis=1)), batch_size=mb)
+    micro_batches = iter(loader)  # k of them per optimizer step
 
     def loss_fn(model, x, y):  # mean over the micro-batch
         return F.cross_entropy(model(x), y)
@@ -46,16 +51,15 @@ def main(argv: list[str] | None = None) -> dict:
         opt.step(grads)
 
     for step in range(args.steps):
-        x = jaxmod.randn(k * mb, 20)
-        y = jnp.argmax(x @ w_true, axis=1)
+        micro = [next(micro_batches) for _ in range(k)]
         acc, total = None, 0.0
-        for i in range(k):  # accumulate: sum, then divide (mean of the micro-batch means)
-            sl = slice(i * mb, (i + 1) * mb)
-            loss, g = grad_fn(model, x[sl], y[sl])
+        for x, y in micro:  # accumulate: sum, then divide (mean of the micro-batch means)
+            loss, g = grad_fn(model, x, y)
             acc = g if acc is None else jax.tree_util.tree_map(jnp.add, acc, g)
             total += loss
         acc = jax.tree_util.tree_map(lambda a: a / k, acc)
         if step == 0:  # equal micro-batches: the mean of means is the full-batch gradient
+            x, y = (jnp.concatenate(parts) for parts in zip(*micro))
             full = jaxmod.grad(loss_fn)(model, x, y)
             err = max(float(jnp.max(jnp.abs(acc[n] - full[n]))) for n in full)
             print(f"accumulated vs full-batch gradient: max abs difference {err:.2e}")

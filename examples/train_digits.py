@@ -7,20 +7,22 @@ The model is a torch-style class (Conv2d / ReLU / MaxPool2d / Dropout / Linear) 
 8x8 digits: 3x3 convolutions with padding keep the spatial size, two 2x2 poolings take
 it to 2x2. One training step (forward, backward, AdamW update) is compiled with
 ``jaxmod.jit``; OneCycleLR changes the learning rate every step without recompiling
-(hyper-parameters are inputs of the compiled step). The last partial batch of each
-epoch is dropped (the data is reshuffled every epoch), so every step has the same
-shapes and the step compiles exactly once. Evaluation is a second compiled function,
-run with the model in ``eval()`` mode (dropout off).
+(hyper-parameters are inputs of the compiled step). Batches come from a torch-style
+``DataLoader`` (``jaxmod.utils.data``): reshuffled every epoch by a seeded
+``jaxmod.Generator``, the last partial batch dropped (``drop_last=True``) so every step has
+the same shapes and the step compiles exactly once, and copied to the device in a
+background thread while the previous step runs (``prefetch_to_device``). Evaluation is a
+second compiled function, run with the model in ``eval()`` mode (dropout off).
 
 Writes ``digits_checkpoint.safetensors`` (the state_dict) and ``training_curves.png``
-into ``--out`` and prints the test accuracy, the device and the mean step time.
+into ``--out`` and prints the test accuracy, the device and the mean step time (the
+progress bar goes to stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import jax
@@ -30,6 +32,7 @@ import numpy as np
 import jaxmod
 import jaxmod.nn.functional as F
 from jaxmod import nn
+from jaxmod.utils.data import DataLoader, TensorDataset, prefetch_to_device
 
 
 class LeNet(nn.Module):
@@ -112,12 +115,22 @@ def main(argv: list[str] | None = None) -> dict:
     os.makedirs(args.out, exist_ok=True)
     x_train, x_test, y_train, y_test = load_data(args.seed)
     bs = args.batch_size
-    steps_per_epoch = len(x_train) // bs  # drop the partial batch: one compiled shape
-    if steps_per_epoch == 0:
-        raise SystemExit(f"--batch-size {bs} is larger than the training set ({len(x_train)})")
-    total_steps = args.epochs * steps_per_epoch
 
     with jax.default_device(device):
+        # drop_last: every batch has the same shape, so the step compiles once. The loader
+        # hands out numpy batches to prefetch_to_device, which copies the next two to
+        # `device` in a background thread (uncommitted, like the model's state: mixing
+        # committed inputs, e.g. from jax.device_put(x, device), with uncommitted state
+        # makes XLA compile the step a second time).
+        loader = DataLoader(
+            TensorDataset(x_train, y_train), batch_size=bs, shuffle=True, drop_last=True,
+            generator=jaxmod.Generator(args.seed),
+        )  # fmt: skip
+        steps_per_epoch = len(loader)
+        if steps_per_epoch == 0:
+            raise SystemExit(f"--batch-size {bs} is larger than the training set ({len(x_train)})")
+        train_batches = prefetch_to_device(loader, size=2)
+        total_steps = args.epochs * steps_per_epoch
         jaxmod.manual_seed(args.seed)
         model = LeNet()  # created on `device` by jax.default_device
         opt = jaxmod.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -143,22 +156,15 @@ def main(argv: list[str] | None = None) -> dict:
             model.train()
             return acc
 
-        rng = np.random.default_rng(args.seed)
         epoch_losses: list[float] = []
         test_accs: list[float] = []
         step_time = 0.0  # training steps after the first (which includes compilation)
-        bar = tqdm(total=total_steps, unit="step", disable=args.no_progress, file=sys.stdout)
+        bar = tqdm(total=total_steps, unit="step", disable=args.no_progress)  # on stderr
         for epoch in range(args.epochs):
-            order = rng.permutation(len(x_train))[: steps_per_epoch * bs]
-            # jnp.asarray under jax.default_device: uncommitted arrays on `device`, like the
-            # model's state. (Mixing committed inputs, e.g. from jax.device_put, with
-            # uncommitted state makes XLA compile the step a second time.)
-            xb = jnp.asarray(x_train[order].reshape(steps_per_epoch, bs, 1, 8, 8))
-            yb = jnp.asarray(y_train[order].reshape(steps_per_epoch, bs))
             losses = []
             t0 = time.perf_counter()
-            for i in range(steps_per_epoch):
-                loss = train_step(model, opt, xb[i], yb[i])
+            for i, (xb, yb) in enumerate(train_batches):
+                loss = train_step(model, opt, xb, yb)
                 sched.step()
                 losses.append(loss)
                 if epoch == 0 and i == 0:  # time compilation separately

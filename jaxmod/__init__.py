@@ -2,10 +2,12 @@
 
 from jaxmod import cuda, distributed, nn, optim, random
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from jaxmod._core.state import StaleStateError, TracerLeakError
 from jaxmod.random import (
     Generator,
     default_generator,
     full,
+    get_rng_state,
     initial_seed,
     manual_seed,
     ones,
@@ -13,6 +15,7 @@ from jaxmod.random import (
     randint,
     randn,
     seed,
+    set_rng_state,
     zeros,
 )
 from jaxmod.serialization import load, save
@@ -65,6 +68,10 @@ __all__ = [
     "stack_modules",
     "Grads",
     "TraceError",
+    "StaleStateError",
+    "TracerLeakError",
+    "get_rng_state",
+    "set_rng_state",
     "save",
     "load",
     "summary",
@@ -80,3 +87,11 @@ from jaxmod._tensor import module_getattr as __getattr__  # noqa: E402, F401
 
 globals().update({_n: getattr(_tensor_api, _n) for _n in _tensor_api.NAMES})
 __all__ += [_n for _n in _tensor_api.NAMES if _n not in __all__] + ["backends"]
+
+# -- torch's auxiliary namespaces that model files touch (issue 18): ``torch.jit.unused``,
+# ``is_scripting()`` & co. as attributes of the jaxmod.jit function (still callable as
+# before), ``torch.utils.checkpoint`` and ``torch.accelerator``.
+from jaxmod import _torch_jit, accelerator, utils  # noqa: E402
+
+_torch_jit.attach(jit)
+__all__ += ["accelerator", "utils"]

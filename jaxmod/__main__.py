@@ -13,16 +13,16 @@ import sys
 import tempfile
 import time
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxmod
+import jaxmod.nn.functional as F
+from jaxmod import nn
+
 
 def _self_check() -> list[str]:
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    import jaxmod
-    import jaxmod.nn.functional as F
-    from jaxmod import nn
-
     done = []
     jaxmod.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4))
@@ -73,10 +73,6 @@ def _self_check() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the environment and run the self-check; return the exit code."""
-    import jax
-
-    import jaxmod
-
     print(f"jaxmod {jaxmod.__version__}")
     print(f"jax {jax.__version__} (jaxlib {getattr(jax.lib, '__version__', '?')})")
     print(f"python {sys.version.split()[0]}")

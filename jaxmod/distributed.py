@@ -32,9 +32,10 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
 
-from jaxmod.nn import module as _module
+from jaxmod._core import state
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Variable
+from jaxmod.transforms._sharding import place
 
 __all__ = [
     "make_mesh",
@@ -116,15 +117,7 @@ def _check(name: str, shape: tuple[int, ...], spec: PartitionSpec, mesh: Mesh) -
             )
 
 
-def _place(value: Any, sharding: Sharding) -> Any:
-    """``value`` on ``sharding``; across processes every process must hold the same value."""
-    if sharding.is_fully_addressable:
-        return jax.device_put(value, sharding)
-    if jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key):
-        data = _place(jax.random.key_data(value), sharding)
-        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(value))
-    host = np.asarray(value)
-    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+_place = place
 
 
 def _named_state(model: Module) -> Iterable[tuple[str, Variable]]:
@@ -164,7 +157,7 @@ def _apply(model: Module, mesh: Mesh, spec_of: Any) -> Module:
         plans.append((box, NamedSharding(target_mesh, spec)))
     for box, sharding in plans:
         box._value = _place(box._value, sharding)
-    _module._bump_version()  # compiled steps pin state shardings: re-plan
+    state.bump()  # compiled steps pin state shardings: re-plan
     return model
 
 

@@ -1,12 +1,8 @@
-"""Random number generation: torch-style generators whose key is state.
+"""torch's random façade (``manual_seed``, ``rand``, ``randn``, ...) over the kernel's generator.
 
-A :class:`Generator` holds a JAX PRNG key in a mutable :class:`~jaxmod.nn.Variable`.
-Each draw splits the key, so eager code gets fresh numbers every time, and under
-:func:`jaxmod.jit` the key is lifted as state like any parameter: every compiled call
-gets fresh masks and the sequence is the same as eager code seeded the same way.
-
-Under plain ``jax.jit`` a generator's key would freeze into a compiled constant (the
-bug Objax and torch.compile shipped); drawing from a generator there raises instead.
+The generator itself is the kernel's (``jaxmod._core.rng``): a JAX PRNG key held in a box,
+split per draw, lifted as state by jaxmod.jit, refusing to be frozen into a plain
+``jax.jit`` trace.
 """
 
 from __future__ import annotations
@@ -18,8 +14,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxmod.nn import parameter as _parameter
-from jaxmod.nn.parameter import Variable, _is_tracer, _trace_is_top_level
+from jaxmod._core.rng import Generator, default_generator, next_key
 
 __all__ = [
     "Generator",
@@ -35,73 +30,9 @@ __all__ = [
     "full",
     "empty",
     "next_key",
+    "get_rng_state",
+    "set_rng_state",
 ]
-
-
-class Generator:
-    """A stateful source of PRNG keys, like ``torch.Generator``.
-
-    Args:
-        seed: the initial seed; ``manual_seed`` re-seeds it later.
-
-    Example:
-        >>> g = Generator(0)
-        >>> k1, k2 = g.next_key(), g.next_key()   # two different keys
-    """
-
-    def __init__(self, seed: int = 0) -> None:
-        self._seed = int(seed)
-        self._key = Variable(jax.random.key(self._seed))
-
-    def manual_seed(self, seed: int) -> Generator:
-        """Re-seed this generator and return it (as torch does)."""
-        self._seed = int(seed)
-        self._key.value = jax.random.key(self._seed)
-        return self
-
-    def initial_seed(self) -> int:
-        """The seed this generator was last seeded with."""
-        return self._seed
-
-    def next_key(self) -> jax.Array:
-        """Split off a fresh key and advance the generator's state."""
-        key = self._key._value
-        if _parameter._jit_depth and not _is_tracer(key):
-            # Inside jaxmod.jit but not lifted: ask jit to retrace with this generator's
-            # key as state (generators are lifted only when a function draws from them).
-            raise _parameter.NeedsLift(self)
-        if not _is_tracer(key) and not _parameter._lift_depth and not _trace_is_top_level():
-            raise RuntimeError(
-                "A jaxmod Generator was used inside a plain jax.jit/vmap/grad trace, where its "
-                "key would be frozen into the compiled function as a constant and every call "
-                "would repeat the same random numbers. Use jaxmod.jit (which lifts the "
-                "generator's key as state), or pass an explicit key/Generator that is an "
-                "argument of the traced function."
-            )
-        new, sub = jax.random.split(key)
-        self._key._value = new
-        return sub
-
-    def get_state(self) -> jax.Array:
-        """The current key (a typed JAX PRNG key array)."""
-        return self._key.value
-
-    def set_state(self, key: jax.Array) -> None:
-        """Replace the current key (a typed key, or its raw ``uint32`` key data as saved by
-        ``jaxmod.save(jax.random.key_data(g.get_state()), ...)``)."""
-        key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-        if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-            key = jax.random.wrap_key_data(key)
-        self._key.value = key
-
-    def _jaxmod_vars_(self) -> list[Variable]:
-        return [self._key]
-
-    def __repr__(self) -> str:
-        return f"jaxmod.Generator(seed={self._seed})"
-
-
-default_generator = Generator(0)
 
 
 def manual_seed(seed: int) -> Generator:
@@ -111,11 +42,18 @@ def manual_seed(seed: int) -> Generator:
 
 def seed() -> int:
     """Seed the global generator non-deterministically and return the seed."""
-    import secrets
+    return default_generator.seed()
 
-    s = secrets.randbits(63)
-    default_generator.manual_seed(s)
-    return s
+
+def get_rng_state() -> jax.Array:
+    """The global generator's state (a typed PRNG key; ``set_rng_state`` restores it and
+    ``jaxmod.save`` stores it), like ``torch.get_rng_state``."""
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: jax.Array) -> None:
+    """Restore the global generator's state from :func:`get_rng_state` (or key data)."""
+    default_generator.set_state(new_state)
 
 
 def initial_seed() -> int:
@@ -123,29 +61,23 @@ def initial_seed() -> int:
     return default_generator.initial_seed()
 
 
-def next_key(generator: Generator | None = None) -> jax.Array:
-    """A fresh key from ``generator`` (default: the global generator)."""
-    return (generator or default_generator).next_key()
-
-
 @functools.partial(jax.jit, static_argnums=(0, 2))
-def _bucket_sample(kind: str, key: jax.Array, n: int) -> jax.Array:
+def _bucket(kind: str, key: jax.Array, n: int) -> jax.Array:
     if kind == "uniform":
         return jax.random.uniform(key, (n,), jnp.float32)
     return jax.random.normal(key, (n,), jnp.float32)
 
 
 def _sample(kind: str, key: jax.Array, shape: Sequence[int]) -> jax.Array:
-    """float32 ``uniform`` [0, 1) or standard ``normal`` samples of ``shape``.
+    """float32 ``"uniform"`` [0, 1) or standard ``"normal"`` samples of ``shape``.
 
     Compiling a sampler costs far more than running it, and a model has many parameter
-    shapes: samples are drawn flat, in power-of-two sizes (at least 256), and sliced, so
-    a handful of compiled samplers serve every shape (building AlexNet compiles about 6
-    instead of 16).
+    shapes: samples are drawn flat, in power-of-two sizes (at least 256), and sliced, so a
+    handful of compiled samplers serve every shape.
     """
     size = math.prod(shape)
     n = max(256, 1 << max(0, size - 1).bit_length())
-    return _bucket_sample(kind, key, n)[:size].reshape(tuple(shape))
+    return _bucket(kind, key, n)[:size].reshape(tuple(shape))
 
 
 def _shape(size: Sequence) -> tuple[int, ...]:

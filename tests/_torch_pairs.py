@@ -44,8 +44,8 @@ def _jax_lib() -> SimpleNamespace:
         zeros=lambda *s: jaxmod.zeros(*s),
         ones=lambda *s: jaxmod.ones(*s),
         arange=lambda n: jnp.arange(n),
-        global_fwd=jnn.modules.register_module_forward_hook,
-        global_pre=jnn.modules.register_module_forward_pre_hook,
+        global_fwd=jnn.modules.module.register_module_forward_hook,
+        global_pre=jnn.modules.module.register_module_forward_pre_hook,
     )
 
 

@@ -71,7 +71,7 @@ def test_global_backward_hooks_run_before_module_hooks(torch):
     m, t = _pair(torch)
     order = []
     m[2].register_full_backward_pre_hook(lambda mod, go: order.append("module"))
-    h = nn.modules.register_module_full_backward_pre_hook(
+    h = nn.modules.module.register_module_full_backward_pre_hook(
         lambda mod, go: order.append(f"global:{type(mod).__name__}")
     )
     try:

@@ -297,10 +297,10 @@ def test_removable_handle_context_manager_and_ids_increase():
     m(_x(JAX))
     assert calls == [1]
     h2 = m.register_forward_pre_hook(lambda *a: None)
-    h3 = jnn.modules.register_module_forward_hook(lambda *a: None)
+    h3 = jnn.modules.module.register_module_forward_hook(lambda *a: None)
     h3.remove()
     assert h2.id > h.id and h3.id > h2.id
-    assert h.id not in m._forward_hooks and h3.id not in jnn.modules._global_forward_hooks
+    assert h.id not in m._forward_hooks and h3.id not in jnn.modules.module._global_forward_hooks
 
 
 def test_removing_hook_clears_its_flags():
@@ -346,7 +346,7 @@ def test_global_hook_fires_under_jax_jit_and_changes_output():
     x = jnp.ones((1, 2))
     plain = np.asarray(jm(x))
     traced = []
-    h = jnn.modules.register_module_forward_hook(
+    h = jnn.modules.module.register_module_forward_hook(
         lambda mod, a, o: traced.append(type(mod).__name__) or o + 1
     )
     try:

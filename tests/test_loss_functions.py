@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmod.nn import _functional_losses as L
+from jaxmod.nn import functional as L
 from jaxmod.nn.parameter import Parameter
 
 torch = pytest.importorskip("torch")

@@ -172,9 +172,9 @@ def test_reduce_lr_on_plateau(kw: dict) -> None:
 
 def test_scheduler_changes_jitted_hparam_refs() -> None:
     jo, _ = _opts()
-    refs = [v for v in jo._jaxmod_vars_() if getattr(v, "_jaxmod_readonly", False)]
+    refs = [v for v in jo._jaxmod_cells_() if getattr(v, "_jaxmod_readonly", False)]
     sched = J.StepLR(jo, step_size=1, gamma=0.5)
-    refs = [v for v in jo._jaxmod_vars_() if getattr(v, "_jaxmod_readonly", False)]
+    refs = [v for v in jo._jaxmod_cells_() if getattr(v, "_jaxmod_readonly", False)]
     (ref,) = refs
     sched.step()
     assert np.isclose(float(ref._value[ref.offsets[id(jo.param_groups[0])]["lr"][0]]), 0.05)

@@ -216,9 +216,10 @@ def test_repeated_tree_map_rebuilds_every_slot(times):
     assert [n for n, _ in m.named_parameters()] == [n for n, _ in _Mixed().named_parameters()]
     assert repr(m) == repr(_Mixed())
     if times > 3:  # the generated straight-line unflatten was used
-        from jaxmod.nn import _graph
+        from jaxmod._core import graph as _graph
+        from jaxmod.nn import _pytree
 
-        assert _graph._plans[_graph.graph_state(m)[1]].build is not None
+        assert _pytree._plans[_graph.graph_state(m)[1]].build is not None
 
 
 class _TaggedBuffer(nn.Buffer):

@@ -16,13 +16,13 @@ from collections import OrderedDict
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 import pytest
 import safetensors.numpy
 from jax.sharding import SingleDeviceSharding
 
 from jaxmod import serialization as S
+from jaxmod.io import safetensors as ST
 from jaxmod.serialization import (
     CheckpointError,
     UnsafeCheckpointError,
@@ -30,42 +30,9 @@ from jaxmod.serialization import (
     load,
     save,
 )
+from tests._checkpoints import DTYPES, Box, random_array, same_bits
 
-DTYPES = {
-    "float32": np.float32,
-    "float16": np.float16,
-    "bfloat16": ml_dtypes.bfloat16,
-    "float64": np.float64,
-    "int8": np.int8,
-    "int16": np.int16,
-    "int32": np.int32,
-    "int64": np.int64,
-    "uint8": np.uint8,
-    "bool": np.bool_,
-}
 JAX_OK = {k for k in DTYPES if k not in ("float64", "int64")}  # x64 is off
-
-
-def random_array(name: str, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    """Random bits of dtype ``name`` (floats include NaN payloads, infs and denormals)."""
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(DTYPES[name])
-    n = int(np.prod(shape))
-    if dt == np.bool_:
-        return rng.integers(0, 2, size=shape).astype(np.bool_)
-    return np.frombuffer(rng.bytes(n * dt.itemsize), dtype=dt).reshape(shape).copy()
-
-
-def same_bits(a, b) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-class Box:
-    """Stands in for jaxmod's Parameter/Buffer boxes: an object holding ``_value``."""
-
-    def __init__(self, value):
-        self._value = value
 
 
 # --------------------------------------------------------------------------------------
@@ -194,20 +161,21 @@ def test_exception_during_write_leaves_existing_file_intact_and_no_temp_files(
     before = target.read_bytes()
     listing = sorted(os.listdir(tmp_path))
 
-    real_write = S._write_safetensors
+    real_write = ST._write_safetensors
 
-    def crash_half_way(f, header, tensors):
-        f.write(header[: len(header) // 2])
+    def crash_half_way(path, tensors, metadata):
+        with open(path, "wb") as f:  # the temporary file, half written
+            f.write(before[: len(before) // 2])
         raise OSError("disk full")
 
-    monkeypatch.setattr(S, "_write_safetensors", crash_half_way)
+    monkeypatch.setattr(ST, "_write_safetensors", crash_half_way)
     with pytest.raises(OSError, match="disk full"):
         save({"w": np.zeros(5000, dtype=np.float32)}, target)
 
     assert target.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == listing
 
-    monkeypatch.setattr(S, "_write_safetensors", real_write)
+    monkeypatch.setattr(ST, "_write_safetensors", real_write)
     save({"w": np.zeros(3, dtype=np.float32)}, target)
     assert same_bits(load(target)["w"], np.zeros(3, np.float32))
     assert sorted(os.listdir(tmp_path)) == listing
@@ -586,7 +554,7 @@ def test_map_location_and_sharding_place_arrays_on_a_jax_device(tmp_path):
     with pytest.raises(ValueError, match="map_location"):
         load(tmp_path / "c.safetensors", map_location="mps")
     if not any(d.platform == "gpu" for d in jax.devices()):
-        with pytest.raises(ValueError, match="no gpu device"):
+        with pytest.raises(ValueError, match="No CUDA device is available"):
             load(tmp_path / "c.safetensors", map_location="cuda")
 
 

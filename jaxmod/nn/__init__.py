@@ -10,8 +10,10 @@ from jaxmod.nn import (
     init,
     linear,
     loss,
+    modules,  # noqa: F401  (torch spelling: nn.modules.module, ...)
     normalization,
     padding,
+    parallel,  # noqa: F401  (torch.nn.parallel.data_parallel)
     pooling,
     rnn,
     shape,
@@ -19,7 +21,6 @@ from jaxmod.nn import (
     transformer,
     utils,
 )
-from jaxmod.nn import module as modules  # noqa: F401  (torch spelling: nn.modules.module)
 from jaxmod.nn.activation import *  # noqa: F403
 from jaxmod.nn.attention import *  # noqa: F403
 from jaxmod.nn.containers import *  # noqa: F403
@@ -30,6 +31,7 @@ from jaxmod.nn.loss import *  # noqa: F403
 from jaxmod.nn.module import Module, ShapeError
 from jaxmod.nn.normalization import *  # noqa: F403
 from jaxmod.nn.padding import *  # noqa: F403
+from jaxmod.nn.parallel import DataParallel
 from jaxmod.nn.parameter import Buffer, Parameter, UninitializedParameter, Variable
 from jaxmod.nn.pooling import *  # noqa: F403
 from jaxmod.nn.rnn import *  # noqa: F403
@@ -56,6 +58,7 @@ __all__ = [
     *loss.__all__,
     *normalization.__all__,
     *padding.__all__,
+    "DataParallel",
     *pooling.__all__,
     *rnn.__all__,
     *shape.__all__,

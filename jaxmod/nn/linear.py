@@ -11,8 +11,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod._core import state
 from jaxmod.nn import _typerule, init
-from jaxmod.nn import parameter as _parameter
 from jaxmod.nn.module import Module, ShapeError, _bump_version
 from jaxmod.nn.parameter import Parameter, UninitializedParameter, _unwrap
 
@@ -206,7 +206,7 @@ class LazyLinear(Linear):
     def initialize_parameters(self, input: Any) -> None:
         """Give the parameters their shapes from ``input``'s last dimension."""
         x = _unwrap(input)
-        if _parameter._jit_depth or isinstance(x, jax.core.Tracer):
+        if state.ctx.jit_depth or isinstance(x, jax.core.Tracer):
             raise RuntimeError(
                 f"{self!r} has uninitialized parameters: call it once eagerly (outside "
                 "jaxmod.jit and JAX transforms) so it can create them."

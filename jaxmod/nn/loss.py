@@ -12,8 +12,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxmod.nn import _functional_losses as FL
 from jaxmod.nn import _typerule
+from jaxmod.nn import functional as FL
 from jaxmod.nn.module import Module
 
 __all__ = [

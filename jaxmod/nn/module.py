@@ -1,133 +1,61 @@
 """``Module``: torch's ``nn.Module`` semantics over mutable JAX array boxes.
 
-Registration, traversal, ``state_dict``, hooks and ``repr`` follow
-``torch/nn/modules/module.py`` (torch 2.13) behaviour for behaviour. What differs is
-underneath: parameters and buffers are :class:`~jaxmod.nn.Variable` boxes around
-immutable JAX arrays, and every Module is a JAX pytree (see ``_graph.py``), so a whole
-model can be passed through ``jax.jit``, ``jax.grad`` or ``jax.tree_util``.
+Registration, traversal, modes, ``to()``, hooks (``hooks.py``), ``state_dict``
+(``_state_dict.py``) and ``repr`` follow ``torch/nn/modules/module.py`` (torch 2.13)
+behaviour for behaviour. What differs is underneath: parameters and buffers are
+:class:`~jaxmod.nn.Variable` boxes around immutable JAX arrays, and every Module is a JAX
+pytree (``jaxmod._core.graph``), so a whole model can pass through ``jax.jit``,
+``jax.grad`` or ``jax.tree_util``. A Module is a stateful object of the kernel: its cells
+are its unique boxes and array attributes, its static description its GraphDef.
 
 Every change of structure (registering or replacing a submodule, parameter or buffer,
-switching ``train``/``eval``, adding a hook, changing a plain attribute) bumps one global
-version counter; compiled functions and cached flattenings compare it to know when the
-structure they saw is still current. Changing a box's *value* never bumps it.
+switching ``train``/``eval``, adding a hook, changing a plain attribute) bumps the
+kernel's structure version; changing a box's *value* never does.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import warnings
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from types import MappingProxyType
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmod import _autograd
-from jaxmod.nn import parameter as _parameter
-from jaxmod.nn.parameter import Buffer, Parameter, Variable, _to_array
-from jaxmod.nn.utils.hooks import RemovableHandle
+from jaxmod._core import graph, state
+from jaxmod._core.cells import is_value, to_array
+from jaxmod._core.devices import resolve_device
+from jaxmod.nn import _pytree
+from jaxmod.nn._state_dict import StateDictMixin, _IncompatibleKeys
+from jaxmod.nn.hooks import (
+    HooksMixin,
+    _global_backward_hooks,
+    _global_backward_pre_hooks,
+    _global_forward_hooks,
+    _global_forward_pre_hooks,
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+    register_module_full_backward_hook,
+    register_module_full_backward_pre_hook,
+)
+from jaxmod.nn.parameter import Buffer, Parameter, Variable
 
 __all__ = [
     "Module",
+    "ShapeError",
     "register_module_forward_pre_hook",
     "register_module_forward_hook",
     "register_module_full_backward_pre_hook",
     "register_module_full_backward_hook",
 ]
 
-_version = 0
-
-
-def _bump_version() -> None:
-    """Record a structural change somewhere in the module graph."""
-    global _version
-    _version += 1
-
-
-def structure_version() -> int:
-    """The global structure version (increases on every structural change)."""
-    return _version
-
-
-# Global hooks, shared by every module (torch.nn.modules.module.register_module_*).
-_global_forward_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
-_global_forward_hooks: OrderedDict[int, Callable] = OrderedDict()
-_global_forward_hooks_always_called: OrderedDict[int, bool] = OrderedDict()
-_global_forward_hooks_with_kwargs: OrderedDict[int, bool] = OrderedDict()
-_global_backward_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
-_global_backward_hooks: OrderedDict[int, Callable] = OrderedDict()
-
-
-def register_module_forward_pre_hook(hook: Callable) -> RemovableHandle:
-    """Register a forward pre-hook run before every module's ``forward``.
-
-    ``hook(module, args)`` may return new args (a tuple, or a single value).
-    """
-    handle = RemovableHandle(_global_forward_pre_hooks)
-    _global_forward_pre_hooks[handle.id] = hook
-    _bump_version()
-    return handle
-
-
-def register_module_forward_hook(
-    hook: Callable, *, with_kwargs: bool = False, always_call: bool = False
-) -> RemovableHandle:
-    """Register a forward hook run after every module's ``forward``.
-
-    ``hook(module, args, output)`` (or ``hook(module, args, kwargs, output)`` with
-    ``with_kwargs=True``) may return a replacement output.
-    """
-    handle = RemovableHandle(
-        _global_forward_hooks,
-        extra_dict=[_global_forward_hooks_always_called, _global_forward_hooks_with_kwargs],
-    )
-    _global_forward_hooks[handle.id] = hook
-    if with_kwargs:
-        _global_forward_hooks_with_kwargs[handle.id] = True
-    if always_call:
-        _global_forward_hooks_always_called[handle.id] = True
-    _bump_version()
-    return handle
-
-
-def register_module_full_backward_pre_hook(hook: Callable) -> RemovableHandle:
-    """Register a backward pre-hook for every module: ``hook(module, grad_output)``."""
-    handle = RemovableHandle(_global_backward_pre_hooks)
-    _global_backward_pre_hooks[handle.id] = hook
-    _bump_version()
-    return handle
-
-
-def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
-    """Register a backward hook for every module: ``hook(module, grad_input, grad_output)``."""
-    handle = RemovableHandle(_global_backward_hooks)
-    _global_backward_hooks[handle.id] = hook
-    _bump_version()
-    return handle
-
-
-# The pending-copy lists of the load_state_dict calls in progress (innermost last): each
-# module's _load_from_state_dict appends the copies it checked to the innermost one. Kept
-# out of local_metadata so that load hooks see exactly torch's metadata.
-_load_pending: list[list[tuple[Any, Any, Any]]] = []
-
-
-class _IncompatibleKeys(NamedTuple):
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-
-    def __repr__(self) -> str:
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return f"_IncompatibleKeys(missing_keys={self.missing_keys}, " + (
-            f"unexpected_keys={self.unexpected_keys})"
-        )
-
-    __str__ = __repr__
+_ctx = state.ctx
+_bump_version = state.bump
+structure_version = state.version
+_grad_enabled = _autograd.is_grad_enabled
+_IncompatibleKeys = _IncompatibleKeys
 
 
 _call_depth = 0
@@ -181,8 +109,7 @@ def _typename(obj: Any) -> str:
     return qualname if module in ("", "builtins") else f"{module}.{qualname}"
 
 
-def _is_array(x: Any) -> bool:
-    return isinstance(x, (jax.Array, np.ndarray, jax.core.Tracer))
+_is_array = is_value
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -193,17 +120,7 @@ def _addindent(s: str, num_spaces: int) -> str:
     return "\n".join([lines[0]] + [pad + line for line in lines[1:]])
 
 
-def _shape_str(shape: Any) -> str:
-    return str(tuple(int(d) for d in shape))
-
-
-_grad_enabled = _autograd.is_grad_enabled
-
-
-_EMPTY: Mapping[Any, Any] = MappingProxyType({})
-
-
-class Module:
+class Module(HooksMixin, StateDictMixin):
     """Base class for every layer and model, with ``torch.nn.Module``'s semantics.
 
     Subclass it, create submodules, :class:`Parameter` s and :class:`Buffer` s in
@@ -224,36 +141,11 @@ class Module:
     """
 
     training: bool
-    _version: int = 1
     call_super_init: bool = False
-    # Hook dicts are created on a module's first registration (``_hook_dict``); until
-    # then these shared, read-only empties stand in, which keeps a module's ``__dict__``
-    # small and its flattening and unflattening fast.
-    _backward_pre_hooks: Mapping[int, Callable] = _EMPTY
-    _backward_hooks: Mapping[int, Callable] = _EMPTY
-    _is_full_backward_hook: bool | None = None
-    _forward_hooks: Mapping[int, Callable] = _EMPTY
-    _forward_hooks_with_kwargs: Mapping[int, bool] = _EMPTY
-    _forward_hooks_always_called: Mapping[int, bool] = _EMPTY
-    _forward_pre_hooks: Mapping[int, Callable] = _EMPTY
-    _forward_pre_hooks_with_kwargs: Mapping[int, bool] = _EMPTY
-    _state_dict_hooks: Mapping[int, Callable] = _EMPTY
-    _state_dict_pre_hooks: Mapping[int, Callable] = _EMPTY
-    _load_state_dict_pre_hooks: Mapping[int, Callable] = _EMPTY
-    _load_state_dict_post_hooks: Mapping[int, Callable] = _EMPTY
-
-    def _hook_dict(self, name: str) -> OrderedDict:
-        """This module's own ordered dict ``name`` for hooks, created on first use."""
-        d = self.__dict__.get(name)
-        if d is None:
-            d = self.__dict__[name] = OrderedDict()
-        return d
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        from jaxmod.nn import _graph
-
-        _graph.register(cls)
+        _pytree.register(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
@@ -281,7 +173,7 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         compiled = self.__dict__.get("_jaxmod_compiled")
-        if compiled is not None and not _parameter._jit_depth:
+        if compiled is not None and not _ctx.jit_depth:
             return compiled(self, *args, **kwargs)
         global _call_depth
         _call_depth += 1
@@ -307,86 +199,6 @@ class Module:
         if not _grad_enabled():
             result = jax.tree_util.tree_map(jax.lax.stop_gradient, result)
         return result
-
-    def _call_impl(self, args: tuple, kwargs: dict) -> Any:
-        result = None
-        called_always: set[int] = set()
-        try:
-            for hook_id, hook in (
-                *_global_forward_pre_hooks.items(),
-                *self._forward_pre_hooks.items(),
-            ):
-                if hook_id in self._forward_pre_hooks_with_kwargs:
-                    out = hook(self, args, kwargs)
-                    if out is not None:
-                        if isinstance(out, tuple) and len(out) == 2:
-                            args, kwargs = out
-                        else:
-                            raise RuntimeError(
-                                "forward pre-hook must return None or a tuple of "
-                                f"(new_args, new_kwargs), but got {out}."
-                            )
-                else:
-                    out = hook(self, args)
-                    if out is not None:
-                        args = out if isinstance(out, tuple) else (out,)
-            if (
-                self._backward_hooks
-                or self._backward_pre_hooks
-                or _global_backward_hooks
-                or _global_backward_pre_hooks
-            ):
-                from jaxmod._autograd import call_with_backward_hooks
-
-                result = call_with_backward_hooks(self, args, kwargs)
-            else:
-                result = self.forward(*args, **kwargs)
-            for hook_id, hook in (*_global_forward_hooks.items(), *self._forward_hooks.items()):
-                if (
-                    hook_id in self._forward_hooks_always_called
-                    or hook_id in _global_forward_hooks_always_called
-                ):
-                    called_always.add(hook_id)
-                if (
-                    hook_id in self._forward_hooks_with_kwargs
-                    or hook_id in _global_forward_hooks_with_kwargs
-                ):
-                    out = hook(self, args, kwargs, result)
-                else:
-                    out = hook(self, args, result)
-                if out is not None:
-                    result = out
-            return result
-        except Exception:
-            for hook_id, hook in _global_forward_hooks.items():
-                if hook_id in _global_forward_hooks_always_called and hook_id not in called_always:
-                    try:
-                        out = hook(self, args, result)
-                        if out is not None:
-                            result = out
-                    except Exception as e:
-                        warnings.warn(
-                            "global module forward hook with ``always_call=True`` raised an "
-                            "exception that was silenced as another error was raised in "
-                            f"forward: {e}",
-                            stacklevel=2,
-                        )
-            for hook_id, hook in self._forward_hooks.items():
-                if hook_id in self._forward_hooks_always_called and hook_id not in called_always:
-                    try:
-                        if hook_id in self._forward_hooks_with_kwargs:
-                            out = hook(self, args, kwargs, result)
-                        else:
-                            out = hook(self, args, result)
-                        if out is not None:
-                            result = out
-                    except Exception as e:
-                        warnings.warn(
-                            "module forward hook with ``always_call=True`` raised an exception "
-                            f"that was silenced as another error was raised in forward: {e}",
-                            stacklevel=2,
-                        )
-            raise
 
     # ------------------------------------------------------------- registration
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
@@ -540,7 +352,7 @@ class Module:
                 # Assigning an array to an existing buffer updates its box in place: the
                 # structure is unchanged, so compiled functions need not retrace, and a
                 # value assigned inside jaxmod.jit is written back like any state.
-                old._value = value._value if isinstance(value, Variable) else _to_array(value)
+                old._value = value._value if isinstance(value, Variable) else to_array(value)
             return
         if _is_array(value) and name in d and _is_array(d[name]):
             d[name] = value  # a plain array attribute changes value, not structure
@@ -707,18 +519,6 @@ class Module:
             raise AttributeError("`" + name + "` is not a buffer")
         return buf
 
-    def get_extra_state(self) -> Any:
-        """Extra state saved in ``state_dict`` under ``_extra_state`` (override to use)."""
-        raise RuntimeError(
-            "Reached a code path in Module.get_extra_state() that should never be called."
-        )
-
-    def set_extra_state(self, state: Any) -> None:
-        """Restore what :meth:`get_extra_state` returned (override to use)."""
-        raise RuntimeError(
-            "Reached a code path in Module.set_extra_state() that should never be called."
-        )
-
     def apply(self, fn: Callable[[Module], None]) -> Module:
         """Call ``fn`` on every child (recursively) and then on ``self``; return ``self``."""
         for module in self.children():
@@ -834,347 +634,6 @@ class Module:
         """Cast all parameters and buffers to ``dst_type``."""
         return self._apply_to_values(lambda v: v.astype(dst_type))
 
-    # --------------------------------------------------------------- state_dict
-    def register_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, prefix, keep_vars)`` runs before ``state_dict`` collects."""
-        handle = RemovableHandle(self._hook_dict("_state_dict_pre_hooks"))
-        self._state_dict_pre_hooks[handle.id] = hook
-        _bump_version()
-        return handle
-
-    def register_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, state_dict, prefix, local_metadata)`` runs after; must return None."""
-        hook._from_public_api = True  # type: ignore[attr-defined]
-        handle = RemovableHandle(self._hook_dict("_state_dict_hooks"))
-        self._state_dict_hooks[handle.id] = hook
-        _bump_version()
-        return handle
-
-    def _register_state_dict_hook(self, hook: Callable) -> RemovableHandle:
-        """Private torch API: like the post hook, but may return a replacement dict."""
-        if getattr(hook, "_from_public_api", False):
-            raise RuntimeError(
-                "Cannot register the same function as the state dict post hook that was "
-                "previously registered via register_state_dict_post_hook"
-            )
-        handle = RemovableHandle(self._hook_dict("_state_dict_hooks"))
-        self._state_dict_hooks[handle.id] = hook
-        _bump_version()
-        return handle
-
-    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, state_dict, prefix, local_metadata, strict, missing, unexpected,
-        error_msgs)`` runs before this module's keys are loaded."""
-        handle = RemovableHandle(self._hook_dict("_load_state_dict_pre_hooks"))
-        self._load_state_dict_pre_hooks[handle.id] = functools.partial(hook, self)
-        _bump_version()
-        return handle
-
-    def _register_load_state_dict_pre_hook(
-        self, hook: Callable, with_module: bool = False
-    ) -> RemovableHandle:
-        handle = RemovableHandle(self._hook_dict("_load_state_dict_pre_hooks"))
-        self._load_state_dict_pre_hooks[handle.id] = (
-            functools.partial(hook, self) if with_module else hook
-        )
-        _bump_version()
-        return handle
-
-    def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
-        """``hook(module, incompatible_keys)`` runs after loading; may edit the key lists."""
-        handle = RemovableHandle(self._hook_dict("_load_state_dict_post_hooks"))
-        self._load_state_dict_post_hooks[handle.id] = hook
-        _bump_version()
-        return handle
-
-    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
-        for name, param in self._parameters.items():
-            if param is not None:
-                destination[prefix + name] = param if keep_vars else param._value
-        for name, buf in self._buffers.items():
-            if buf is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = buf if keep_vars else buf._value
-        if type(self).get_extra_state is not Module.get_extra_state:
-            destination[prefix + "_extra_state"] = self.get_extra_state()
-
-    def state_dict(
-        self, *args: Any, destination: dict | None = None, prefix: str = "",
-        keep_vars: bool = False,
-    ) -> OrderedDict[str, Any]:  # fmt: skip
-        """Return an ``OrderedDict`` of every parameter and persistent buffer, by name.
-
-        Values are the (immutable) JAX arrays, or the boxes with ``keep_vars=True``.
-        Keys and order are torch's: each module's parameters, then its buffers, then its
-        children's; a tied parameter appears under every name that holds it.
-        """
-        if args:
-            warnings.warn(
-                "Positional args are being deprecated, use kwargs instead. Refer to "
-                "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
-                "#torch.nn.Module.state_dict for details.",
-                FutureWarning,
-                stacklevel=2,
-            )
-            if destination is None:
-                destination = args[0]
-            if len(args) > 1 and prefix == "":
-                prefix = args[1]
-            if len(args) > 2 and keep_vars is False:
-                keep_vars = args[2]
-        if destination is None:
-            destination = OrderedDict()
-            destination._metadata = OrderedDict()  # type: ignore[attr-defined]
-        local_metadata = {"version": self._version}
-        if hasattr(destination, "_metadata"):
-            destination._metadata[prefix[:-1]] = local_metadata
-        for hook in self._state_dict_pre_hooks.values():
-            hook(self, prefix, keep_vars)
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, module in self._modules.items():
-            if module is not None:
-                module.state_dict(
-                    destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
-                )
-        for hook in self._state_dict_hooks.values():
-            result = hook(self, destination, prefix, local_metadata)
-            if getattr(hook, "_from_public_api", False):
-                if result is not None:
-                    raise RuntimeError("state_dict post-hook must return None")
-            elif result is not None:
-                destination = result
-        return destination
-
-    def _load_from_state_dict(
-        self, state_dict: Mapping, prefix: str, local_metadata: dict, strict: bool,
-        missing_keys: list, unexpected_keys: list, error_msgs: list,
-    ) -> None:  # fmt: skip
-        """Check this module's own keys and record the copies to make in ``_pending``.
-
-        Nothing is written here: :meth:`load_state_dict` applies the recorded copies only
-        once every key has been checked, so a failing load leaves the model unchanged.
-        """
-        for hook in self._load_state_dict_pre_hooks.values():
-            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                 error_msgs)  # fmt: skip
-        pending = _load_pending[-1] if _load_pending else None
-        assign = local_metadata.get("assign_to_params_buffers", False)
-        local_state = {
-            k: v
-            for k, v in itertools.chain(
-                self._parameters.items(),
-                (
-                    (k, b)
-                    for k, b in self._buffers.items()
-                    if k not in self._non_persistent_buffers_set
-                ),  # fmt: skip
-            )
-            if v is not None
-        }
-        for name, box in local_state.items():
-            key = prefix + name
-            if key not in state_dict:
-                if strict:
-                    missing_keys.append(key)
-                continue
-            value = state_dict[key]
-            if not (hasattr(value, "shape") and hasattr(value, "dtype")):
-                error_msgs.append(
-                    f'While copying the parameter named "{key}", expected torch.Tensor or '
-                    f"Tensor-like object from checkpoint but received {type(value)}"
-                )
-                continue
-            try:
-                new = _checkpoint_array(value)
-            except Exception as ex:  # pragma: no cover - exotic inputs
-                error_msgs.append(
-                    f'While copying the parameter named "{key}", an exception occurred : {ex.args}.'
-                )
-                continue
-            lazy = box._value is None
-            if not lazy and len(box.shape) == 0 and tuple(new.shape) == (1,):
-                new = new[0]
-            if not lazy and tuple(new.shape) != tuple(box.shape):
-                error_msgs.append(
-                    f"size mismatch for {key}: copying a param with shape "
-                    f"{_shape_str(new.shape)} from checkpoint, the shape in current model is "
-                    f"{_shape_str(box.shape)}."
-                )
-                continue
-            if pending is not None:
-                pending.append((box, new, assign))
-        extra_key = prefix + "_extra_state"
-        if type(self).set_extra_state is not Module.set_extra_state:
-            if extra_key in state_dict:
-                if pending is not None:
-                    pending.append((self, state_dict[extra_key], "extra"))
-            elif strict:
-                missing_keys.append(extra_key)
-        elif strict and extra_key in state_dict:
-            unexpected_keys.append(extra_key)
-        if strict:
-            for key in state_dict.keys():
-                if key.startswith(prefix) and key != extra_key:
-                    head = key[len(prefix) :].split(".", 1)
-                    if len(head) > 1:
-                        if head[0] not in self._modules:
-                            unexpected_keys.append(key)
-                    elif head[0] not in local_state:
-                        unexpected_keys.append(key)
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ) -> _IncompatibleKeys:
-        """Copy parameters and buffers from ``state_dict`` into this module.
-
-        Values may be JAX arrays, numpy arrays, boxes or (when torch is installed) torch
-        tensors. Keys, checks and error text follow torch; unlike torch, a load that
-        raises changes nothing. Copies keep each parameter's dtype and placement; with
-        ``assign=True`` the checkpoint's arrays (and dtypes) are taken as they are. Box
-        identity is kept either way, so optimizers and tied weights stay connected.
-
-        Returns:
-            ``(missing_keys, unexpected_keys)``.
-        """
-        if not isinstance(state_dict, Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        missing: list[str] = []
-        unexpected: list[str] = []
-        errors: list[str] = []
-        pending: list[tuple[Any, Any, Any]] = []
-        metadata = getattr(state_dict, "_metadata", None)
-        state_dict = OrderedDict(state_dict)
-        if metadata is not None:
-            state_dict._metadata = metadata  # type: ignore[attr-defined]
-
-        def load(module: Module, local: Mapping, prefix: str = "") -> None:
-            meta = dict({} if metadata is None else metadata.get(prefix[:-1], {}))
-            if assign:
-                meta["assign_to_params_buffers"] = assign
-            module._load_from_state_dict(local, prefix, meta, True, missing, unexpected, errors)
-            for name, child in module._modules.items():
-                if child is not None:
-                    child_prefix = prefix + name + "."
-                    load(
-                        child,
-                        {k: v for k, v in local.items() if k.startswith(child_prefix)},
-                        child_prefix,
-                    )
-            keys = _IncompatibleKeys(missing, unexpected)
-            for hook in module._load_state_dict_post_hooks.values():
-                out = hook(module, keys)
-                if out is not None:
-                    raise AssertionError(
-                        "Hooks registered with ``register_load_state_dict_post_hook`` are not "
-                        "expected to return new values, if incompatible_keys need to be "
-                        "modified, it should be done inplace."
-                    )
-
-        _load_pending.append(pending)
-        try:
-            load(self, state_dict)
-        finally:
-            _load_pending.pop()
-        if strict:
-            if unexpected:
-                errors.insert(
-                    0,
-                    "Unexpected key(s) in state_dict: {}. ".format(
-                        ", ".join(f'"{k}"' for k in unexpected)
-                    ),
-                )
-            if missing:
-                errors.insert(
-                    0,
-                    "Missing key(s) in state_dict: {}. ".format(
-                        ", ".join(f'"{k}"' for k in missing)
-                    ),
-                )
-        if errors:
-            raise RuntimeError(
-                "Error(s) in loading state_dict for {}:\n\t{}".format(
-                    type(self).__name__, "\n\t".join(errors)
-                )
-            )
-        _apply_pending(pending)
-        return _IncompatibleKeys(missing, unexpected)
-
-    # --------------------------------------------------------------------- hooks
-    def register_forward_pre_hook(
-        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
-    ) -> RemovableHandle:
-        """Run ``hook(module, args)`` (or ``hook(module, args, kwargs)``) before forward.
-
-        It may return replacement args (or ``(args, kwargs)`` with ``with_kwargs``).
-        """
-        handle = RemovableHandle(
-            self._hook_dict("_forward_pre_hooks"),
-            extra_dict=self._hook_dict("_forward_pre_hooks_with_kwargs"),
-        )
-        self._forward_pre_hooks[handle.id] = hook
-        if with_kwargs:
-            self._forward_pre_hooks_with_kwargs[handle.id] = True
-        if prepend:
-            self._forward_pre_hooks.move_to_end(handle.id, last=False)
-        _bump_version()
-        return handle
-
-    def register_forward_hook(
-        self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
-        always_call: bool = False,
-    ) -> RemovableHandle:  # fmt: skip
-        """Run ``hook(module, args, output)`` after forward; it may replace the output.
-
-        With ``always_call=True`` the hook runs even when forward raises.
-        """
-        handle = RemovableHandle(
-            self._hook_dict("_forward_hooks"),
-            extra_dict=[
-                self._hook_dict("_forward_hooks_with_kwargs"),
-                self._hook_dict("_forward_hooks_always_called"),
-            ],
-        )
-        self._forward_hooks[handle.id] = hook
-        if with_kwargs:
-            self._forward_hooks_with_kwargs[handle.id] = True
-        if always_call:
-            self._forward_hooks_always_called[handle.id] = True
-        if prepend:
-            self._forward_hooks.move_to_end(handle.id, last=False)
-        _bump_version()
-        return handle
-
-    def register_full_backward_pre_hook(
-        self, hook: Callable, prepend: bool = False
-    ) -> RemovableHandle:
-        """Run ``hook(module, grad_output)`` before the module's gradients are computed.
-
-        It may return a replacement ``grad_output`` tuple of the same length.
-        """
-        handle = RemovableHandle(self._hook_dict("_backward_pre_hooks"))
-        self._backward_pre_hooks[handle.id] = hook
-        if prepend:
-            self._backward_pre_hooks.move_to_end(handle.id, last=False)
-        _bump_version()
-        return handle
-
-    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
-        """Run ``hook(module, grad_input, grad_output)`` once input gradients are known.
-
-        It may return a replacement ``grad_input`` tuple of the same length.
-        """
-        if self._is_full_backward_hook is False:
-            raise RuntimeError(
-                "Cannot use both regular backward hooks and full backward hooks on a single "
-                "Module. Please use only one of them."
-            )
-        self.__dict__["_is_full_backward_hook"] = True
-        handle = RemovableHandle(self._hook_dict("_backward_hooks"))
-        self._backward_hooks[handle.id] = hook
-        if prepend:
-            self._backward_hooks.move_to_end(handle.id, last=False)
-        _bump_version()
-        return handle
-
     # ---------------------------------------------------------------------- repr
     def extra_repr(self) -> str:
         """Extra text shown inside this module's ``repr`` (override in layers)."""
@@ -1202,6 +661,13 @@ class Module:
 
         _compile_module(self, *args, **kwargs)
 
+    # --------------------------------------------------------------- the kernel
+    def _jaxmod_cells_(self) -> list[Any]:
+        return graph.graph_state(self)[0]
+
+    def _jaxmod_static_(self) -> Any:
+        return graph.graph_state(self)[1]
+
 
 def _is_dtype(x: Any) -> bool:
     if isinstance(x, str):
@@ -1225,75 +691,7 @@ def _check_x64(dtype: Any) -> None:
         )
 
 
-def _resolve_device(device: Any) -> Any:
-    """Map torch-style device specs (``"cuda:1"``) to a JAX device or sharding."""
-    if isinstance(device, (jax.Device, jax.sharding.Sharding)):
-        return device
-    spec = str(device)
-    kind, _, index = spec.partition(":")
-    platform = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu", "tpu": "tpu", "rocm": "gpu"}.get(kind)
-    if platform is None:
-        raise ValueError(f"Expected a device such as 'cpu', 'cuda' or 'cuda:0', got {spec!r}")
-    try:
-        devices = jax.devices(platform)
-    except RuntimeError:
-        devices = []
-    if not devices:
-        raise RuntimeError(
-            f"No {kind.upper() if kind != 'cpu' else 'CPU'} device is available to JAX "
-            f"(jax.devices() = {jax.devices()}). Install a jax build for that accelerator, or "
-            "keep the model on 'cpu'."
-        )
-    i = int(index or 0)
-    if i >= len(devices):
-        raise RuntimeError(
-            f"Device {spec!r} does not exist: JAX sees {len(devices)} {kind} devices"
-        )
-    return devices[i]
+_resolve_device = resolve_device
 
 
-def _checkpoint_array(value: Any) -> Any:
-    """A checkpoint value as an array ready to load (numpy stays numpy until placed)."""
-    if isinstance(value, Variable):
-        return value._value
-    if type(value).__module__.startswith("torch"):
-        from jaxmod.nn.parameter import _torch_to_numpy
-
-        return _torch_to_numpy(value)
-    if isinstance(value, (jax.Array, np.ndarray)):
-        return value
-    return np.asarray(value)
-
-
-def _apply_pending(pending: list[tuple[Any, Any, Any]]) -> None:
-    """Write checked checkpoint values into their boxes (all checks already passed)."""
-    for target, new, mode in pending:
-        if mode == "extra":
-            target.set_extra_state(new)
-        elif mode:  # assign: take the checkpoint's array and dtype as they are
-            target._value = _fresh(jnp.asarray(new), new)
-        else:
-            old = target._value
-            arr = jnp.asarray(new, dtype=old.dtype) if old is not None else jnp.asarray(new)
-            sharding = getattr(old, "sharding", None)
-            if sharding is not None and not isinstance(old, jax.core.Tracer):
-                arr = jax.device_put(arr, sharding)
-            target._value = _fresh(arr, new)
-
-
-def _fresh(arr: Any, source: Any) -> Any:
-    """Copy ``arr`` unless it is already a buffer of its own, as torch's ``copy_`` does.
-
-    A model must not share buffers with another model's state_dict: jaxmod.jit donates
-    state buffers, which would delete the other model's arrays too.
-    """
-    if isinstance(source, (jax.Array, Variable, np.ndarray)) or not isinstance(arr, jax.Array):
-        # numpy arrays (e.g. torch tensors' .numpy() views) can be aliased by jnp.asarray
-        # on CPU: copy, so later writes on either side never reach the other.
-        return jnp.copy(arr)
-    return arr
-
-
-from jaxmod.nn import _graph  # noqa: E402  (needs Module defined; registers it as a pytree)
-
-_graph.register(Module)
+_pytree.register(Module)

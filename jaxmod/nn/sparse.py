@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._core import state
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
-from jaxmod.nn import parameter as _parameter
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
 
@@ -55,7 +55,7 @@ def _weight(module: Any, idx: jax.Array) -> jax.Array:
     norm = jnp.linalg.norm(frozen, ord=module.norm_type, axis=1, keepdims=True)
     scale = jnp.where(used[:, None] & (norm > module.max_norm), module.max_norm / (norm + 1e-7), 1)
     renormed = (frozen * scale).astype(w.dtype)
-    if not isinstance(renormed, jax.core.Tracer) or _parameter._lift_depth:
+    if not isinstance(renormed, jax.core.Tracer) or state.ctx.lift_depth:
         module.weight._value = renormed  # torch renormalises the weight in place
     return w + jax.lax.stop_gradient(renormed - w)
 

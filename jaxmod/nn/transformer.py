@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._core.devices import resolve_device
 from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
 from jaxmod.nn.activation import ReLU
@@ -51,9 +52,7 @@ def _generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = N
     dtype = dtype or jnp.float32
     m = jnp.triu(jnp.full((sz, sz), -jnp.inf, dtype), k=1)
     if device is not None:
-        from jaxmod.nn.module import _resolve_device
-
-        m = jax.device_put(m, _resolve_device(device))
+        m = jax.device_put(m, resolve_device(device))
     return m
 
 

@@ -82,7 +82,7 @@ class LBFGS(Optimizer):
             lambda x: jnp.array(x, copy=True), self._tx(group).init(values)
         )
 
-    def _jaxmod_vars_(self) -> list:
+    def _jaxmod_cells_(self) -> list:
         """Parameters and the optax state (LBFGS itself does not run under jit)."""
         return [*self._flat_params(), self._lbfgs_state]
 

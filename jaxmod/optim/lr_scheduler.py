@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any, Literal, SupportsFloat, TypedDict
 
-from jaxmod.nn import module as _module
+from jaxmod._core import state
 from jaxmod.optim.optimizer import Optimizer
 
 __all__ = [
@@ -135,7 +135,7 @@ class LRScheduler:
         self.base_lrs: list[float] = _param_groups_val_list(optimizer, "initial_lr")
         self.last_epoch = last_epoch
         self._initial_step()
-        _module._bump_version()
+        state.bump()
 
     def _initial_step(self) -> None:
         self._step_count = 0

@@ -21,9 +21,8 @@ the next step without recompiling.
 from __future__ import annotations
 
 import functools
-import operator
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import jax
@@ -31,12 +30,47 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmod.nn import module as _module
-from jaxmod.nn import parameter as _parameter
-from jaxmod.nn._graph import _static_key
+from jaxmod._core import state
+from jaxmod._core.state import NeedsLift
 from jaxmod.nn.parameter import Parameter, Variable
+from jaxmod.optim._hparams import (
+    _NOT_HPARAMS,
+    _as_float,
+    _HyperParams,
+    _is_numeric,
+    _maximize,
+    _nonzero,
+    _ParamGroup,
+    _skipped,
+    _weight_decay,
+)
+from jaxmod.optim._state import (
+    _copied,
+    _get_path,
+    _Layout,
+    _layout,
+    _scalar_mask,
+    _set_counts,
+    _set_path,
+    _StateBox,
+    _StateView,
+    _to_jax,
+    _with_scalars,
+)
 
 __all__ = ["Optimizer", "from_optax", "required"]
+
+
+def _with_constants(static: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
+    """All of a group's numeric hyper-parameters: the static ones (a subclass's
+    ``_static_hparams``, compiled in) and the traced ones ``hp``."""
+    out = {k: v for k, v in static.items() if _is_numeric(v)}
+    out.update(hp)
+    return out
+
+
+# Names the optimizer modules import from here.
+_weight_decay, _maximize, _skipped = _weight_decay, _maximize, _skipped
 
 
 class _RequiredParameter:
@@ -47,426 +81,6 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
-
-# Keys of a param group that are never hyper-parameters.
-_NOT_HPARAMS = ("params", "param_names")
-
-
-def _is_numeric(v: Any) -> bool:
-    """True for hyper-parameter values that are lifted as traced inputs under jit."""
-    if isinstance(v, bool) or v is None:
-        return False
-    if isinstance(v, (int, float, np.number)):
-        return True
-    if isinstance(v, (jax.Array, jax.core.Tracer, np.ndarray)):
-        return not jnp.issubdtype(jnp.result_type(v), jnp.bool_)
-    if isinstance(v, (tuple, list)) and v:
-        return all(_is_numeric(x) for x in v)
-    return False
-
-
-def _as_float(v: Any) -> Any:
-    """Python ints become floats, integer arrays float32; floats and float arrays stay."""
-    if isinstance(v, (tuple, list)):
-        return tuple(_as_float(x) for x in v)
-    if isinstance(v, (int, np.integer)):
-        return float(v)
-    if isinstance(v, np.floating):
-        return float(v)
-    if isinstance(v, (jax.Array, jax.core.Tracer, np.ndarray)) and jnp.issubdtype(
-        jnp.result_type(v), jnp.integer
-    ):
-        return jnp.asarray(v, jnp.float32)
-    return v
-
-
-def _to_jax(x: Any, dtype: Any = None) -> Any:
-    """Convert a saved value (numpy, jax, Python scalar, torch tensor) to a jax array."""
-    if type(x).__module__.startswith("torch"):
-        # copy: torch updates its state tensors in place, and jax may alias numpy memory
-        x = np.asarray(x.detach().cpu()).copy()
-    return jnp.array(x, dtype=dtype, copy=True)
-
-
-def _copied(tree: Any) -> Any:
-    """``tree`` with every leaf in a buffer of its own: optax inits may reuse one zeros
-    array for several moments, split states share scalars, and jaxmod.jit donates every
-    state leaf."""
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
-
-
-# Packs hyper-parameters into one (weakly typed, like Python floats) device vector.
-_pack = jax.jit(lambda *xs: jnp.stack(xs))
-
-
-def _shape_of(v: Any) -> Any:
-    """What of a group value decides the compiled step: for numbers only whether they are
-    zero and how many there are (their values are traced), anything else by value."""
-    if _is_numeric(v):
-        if isinstance(v, (tuple, list)):
-            return ("n", len(v))
-        return ("n", _nonzero(v))
-    return ("s", _static_key(v))
-
-
-class _ParamGroup(dict):
-    """A param group: a dict (as in torch) that tells :func:`jaxmod.jit` when a change to
-    it needs a new trace.
-
-    A numeric hyper-parameter is compiled in as a constant, like the Python float of a
-    hand-written optax step, until it first changes: then it joins ``traced`` (the
-    optimizer's set of traced keys, shared by its groups) and from then on is a traced
-    input, so later changes (``group["lr"] = 0.01`` every step) cost nothing. Schedulers
-    mark the keys they drive as traced from the start. Changing an option that shapes the
-    computation (``maximize``, ``nesterov``, a weight decay between zero and non-zero, the
-    ``params`` list) bumps the module structure version, so the next jitted call re-plans
-    (and traces once for a configuration it has not seen).
-    """
-
-    __slots__ = ("traced",)
-
-    def __init__(self, items: dict, traced: set[str]) -> None:
-        super().__init__(items)
-        self.traced = traced
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        old = self.get(key, _MISSING)
-        super().__setitem__(key, value)
-        changed = key == "params" or old is _MISSING or _shape_of(old) != _shape_of(value)
-        if old is not _MISSING and key not in self.traced and _is_numeric(value):
-            if not _same(old, value):
-                self.traced.add(key)  # a constant changed: a traced input from now on
-                changed = True
-        if changed:
-            _module._bump_version()
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        _module._bump_version()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        for k, v in dict(*args, **kwargs).items():
-            self[k] = v
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return self[key]
-
-    def pop(self, key: str, *default: Any) -> Any:
-        if key in self:
-            _module._bump_version()
-        return super().pop(key, *default)
-
-
-def _as_constant(v: Any) -> Any:
-    """A hyper-parameter compiled in as a constant: the Python float of the value a traced
-    input would carry (rounded to float32 unless x64 is on). Same numbers either way, and
-    consistent ones: with ``b2=0.999`` kept in float64, optax's ``1 - b2`` would be
-    0.001 while its bias correction ``1 - b2**t`` uses float32's 0.99900001, an
-    inconsistency that drifts Adam ten times further from torch's float64 arithmetic."""
-    if isinstance(v, (tuple, list)):
-        return tuple(_as_constant(x) for x in v)
-    return float(np.asarray(v, jnp.result_type(float)))
-
-
-def _with_constants(static: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
-    """All of a group's numeric hyper-parameters: the constants (Python numbers in its
-    ``_static`` dict, compiled in) and the traced ones ``hp``."""
-    out = {k: v for k, v in static.items() if _is_numeric(v)}
-    out.update(hp)
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Whether two hyper-parameter values are the same Python numbers (arrays never are)."""
-    if isinstance(a, (jax.Array, np.ndarray)) or isinstance(b, (jax.Array, np.ndarray)):
-        return a is b
-    try:
-        return bool(a == b)
-    except Exception:
-        return False
-
-
-def _constant(v: Any) -> bool:
-    """Whether a numeric hyper-parameter can be compiled in (Python numbers, not arrays)."""
-    if isinstance(v, (tuple, list)):
-        return all(_constant(x) for x in v)
-    return isinstance(v, (int, float, np.number))
-
-
-_MISSING = object()
-
-
-class _HyperParams:
-    """The traced hyper-parameters of an optimizer's groups (those that have changed, or
-    that a scheduler drives; see ``_ParamGroup``), as one device vector that
-    :func:`jaxmod.jit` passes in as a traced input (one argument, not one per value).
-
-    ``_value`` is the vector, rebuilt only when a group's value changes (one identity
-    check per value per call), so the compiled step reads the current ``lr`` at every call
-    instead of a baked-in constant, and never retraces for it. jaxmod.jit never writes a
-    result back (``_jaxmod_readonly``); while it traces, ``_value`` is set to the traced
-    vector, which :meth:`traced_values` slices for the optimizer. The groups' dicts are
-    never touched: ``param_groups`` keep the user's Python numbers.
-    """
-
-    __slots__ = ("spec", "offsets", "_getters", "_seen", "_device", "traced")
-    _jaxmod_readonly = True
-
-    def __init__(self, groups: list[tuple[dict, tuple[tuple[str, int | None], ...]]]) -> None:
-        # groups: (group, ((key, tuple length or None), ...)) from Optimizer._hparam_keys
-        self.spec = [(g, tuple(k for k, _ in keys)) for g, keys in groups]
-        self._getters = [(g, operator.itemgetter(*keys)) for g, keys in self.spec]
-        self.offsets: dict[int, dict[str, tuple[int, int | None]]] = {}
-        i = 0
-        for g, keys in groups:
-            d = self.offsets[id(g)] = {}
-            for k, n in keys:
-                d[k] = (i, n)
-                i += 1 if n is None else n
-        self._seen: list | None = None
-        self._device: Any = None
-        self.traced: Any = None
-
-    @property
-    def _value(self) -> Any:
-        # Tuple equality compares identical objects without calling __eq__; equal values
-        # that are different objects give the same vector, so they count as unchanged.
-        getters = self._getters
-        if len(getters) == 1:
-            g, get = getters[0]
-            current = get(g)
-        else:
-            current = tuple([get(g) for g, get in getters])
-        try:
-            if current == self._seen:
-                return self._device
-        except (TypeError, ValueError):  # an array-valued hyper-parameter: rebuild
-            pass
-        flat: list = []
-        for g, keys in self.spec:
-            for k in keys:
-                v = _as_float(g[k])
-                flat.extend(v) if isinstance(v, tuple) else flat.append(v)
-        self._seen, self._device = current, _pack(*flat)
-        return self._device
-
-    @_value.setter
-    def _value(self, value: Any) -> None:
-        self.traced = value if isinstance(value, jax.core.Tracer) else None
-
-    def traced_values(self, group: dict) -> dict[str, Any] | None:
-        """``group``'s hyper-parameters as traced scalars (None when not tracing).
-
-        Weakly typed, so that a ``bfloat16`` parameter's update stays ``bfloat16``; but
-        where all of the group's parameters have the vector's own dtype (float32), the
-        scalars are made strongly typed first: the result is the same, and optax's
-        per-parameter arithmetic (``(1 - b1) * g``) then needs no type conversion per
-        use (measured: 384 fewer operations to trace and compile at depth 32 with Adam).
-        """
-        t = self.traced
-        offsets = self.offsets.get(id(group))
-        if t is None or offsets is None:
-            return None
-        if all(p.dtype == t.dtype for p in group["params"]):
-            t = jnp.asarray(t, t.dtype)
-        return {
-            k: t[i] if n is None else tuple(t[i + j] for j in range(n))
-            for k, (i, n) in offsets.items()
-        }
-
-    def __repr__(self) -> str:
-        return f"_HyperParams({[{k: g[k] for k in keys} for g, keys in self.spec]})"
-
-
-def _nonzero(v: Any) -> bool:
-    """Whether a hyper-parameter is non-zero (an unknown traced value counts as non-zero)."""
-    try:
-        return bool(v != 0)
-    except jax.errors.ConcretizationTypeError:
-        return True
-
-
-def _weight_decay(hp: dict[str, Any], static: dict[str, Any]) -> optax.GradientTransformation:
-    """``optax.add_decayed_weights(weight_decay)``, or, when the group's weight decay is
-    zero, a no-op with the same (empty) state: like torch's ``if weight_decay != 0``, so
-    that the default adds no work to the compiled step. Whether it is zero is static
-    (``static["weight_decay!=0"]``): changing it between zero and non-zero retraces once.
-    """
-    tx = optax.add_decayed_weights(hp["weight_decay"])
-    return tx if static.get("weight_decay!=0", True) else _skipped(tx)
-
-
-def _maximize(static: dict[str, Any]) -> optax.GradientTransformation:
-    """``optax.scale(-1)`` when the group maximizes, else a no-op with the same state, so
-    that flipping ``maximize`` after the first step keeps the state's structure."""
-    tx = optax.scale(-1.0)
-    return tx if static.get("maximize") else _skipped(tx)
-
-
-def _skipped(tx: optax.GradientTransformation) -> optax.GradientTransformation:
-    """A no-op with ``tx``'s state, so that switching ``tx`` on or off keeps the state's
-    structure."""
-    return optax.GradientTransformation(tx.init, lambda u, s, p=None: (u, s))
-
-
-def _set_counts(tree: Any, step: int) -> Any:
-    """Set every optax ``count`` field in ``tree`` to ``step`` (after loading torch state)."""
-    if hasattr(tree, "_fields"):
-        kids = [_set_counts(getattr(tree, f), step) for f in tree._fields]
-        new = type(tree)(*kids)
-        if "count" in tree._fields and tree.count is not None:
-            new = new._replace(count=jnp.asarray(step, jnp.result_type(tree.count)))
-        return new
-    if isinstance(tree, Mapping):
-        return type(tree)((k, _set_counts(v, step)) for k, v in tree.items())
-    if isinstance(tree, (tuple, list)):
-        return type(tree)(_set_counts(v, step) for v in tree)
-    return tree
-
-
-def _scalar_mask(tx: optax.GradientTransformation) -> list[bool]:
-    """For each leaf of one parameter's optax state: is it a per-step scalar (a count)?"""
-    per_param = jax.eval_shape(tx.init, jax.ShapeDtypeStruct((2,), jnp.float32))
-    return [jnp.shape(leaf) == () for leaf in jax.tree_util.tree_leaves(per_param)]
-
-
-def _with_scalars(state: dict, source: dict, mask: list[bool]) -> dict:
-    """``state`` with its scalar leaves (step counts) taken from ``source``."""
-    leaves, tdef = jax.tree_util.tree_flatten(state["opt"])
-    src = jax.tree_util.tree_leaves(source["opt"])
-    leaves = [s if m else x for x, s, m in zip(leaves, src, mask)]
-    return {"step": source["step"], "opt": jax.tree_util.tree_unflatten(tdef, leaves)}
-
-
-class _Layout:
-    """How a group's state (one optax state over the list of its parameters) maps to the
-    per-parameter states torch reports.
-
-    Both are flattened ``{"step": ..., "opt": optax_state}`` trees. Every leaf ("slot") of
-    one parameter's state is either a per-step scalar (the step and optax's counts,
-    shared by the whole group) or a per-parameter array; in the group's leaves a scalar
-    slot appears once and an array slot once per parameter, in parameter order (how optax
-    flattens a state whose arrays mirror the params list).
-    """
-
-    __slots__ = ("n", "mask", "param_def")
-
-    def __init__(self, n: int, mask: list[bool], param_def: Any) -> None:
-        self.n, self.mask, self.param_def = n, mask, param_def
-
-    def split(self, leaves: list) -> list[Any]:
-        """The group's flat leaves -> one structured state per parameter."""
-        n, out, i = self.n, [[] for _ in range(self.n)], 0
-        for scalar in self.mask:
-            if scalar:
-                for o in out:
-                    o.append(leaves[i])
-                i += 1
-            else:
-                for k, o in enumerate(out):
-                    o.append(leaves[i + k])
-                i += n
-        return [jax.tree_util.tree_unflatten(self.param_def, o) for o in out]
-
-    def merge(self, states: list[Any]) -> list:
-        """Per-parameter states -> the group's flat leaves (scalars from the first)."""
-        per = [self.param_def.flatten_up_to(s) for s in states]
-        out: list = []
-        for j, scalar in enumerate(self.mask):
-            out.extend([per[0][j]] if scalar else [p[j] for p in per])
-        return out
-
-
-def _layout(tx: optax.GradientTransformation, values: list, group_leaves: list) -> _Layout | None:
-    """The :class:`_Layout` of ``tx``'s state over ``values``, or None when its group state
-    is not slot-wise per-parameter (then the group keeps one state per parameter)."""
-    one = jax.eval_shape(
-        lambda: {"step": jnp.zeros((), jnp.int32), "opt": tx.init(jnp.zeros((2,)))}
-    )
-    leaves, param_def = jax.tree_util.tree_flatten(one)
-    mask = [jnp.shape(x) == () for x in leaves]
-    n = len(values)
-    expected: list = []
-    for scalar in mask:
-        expected.extend([()] if scalar else [jnp.shape(v) for v in values])
-    if [jnp.shape(x) for x in group_leaves] != expected:
-        return None
-    return _Layout(n, mask, param_def)
-
-
-def _get_path(tree: Any, path: tuple) -> Any:
-    for k in path:
-        tree = tree[k] if isinstance(k, int) or isinstance(tree, Mapping) else getattr(tree, k)
-    return tree
-
-
-def _set_path(tree: Any, path: tuple, value: Any) -> Any:
-    if not path:
-        return value
-    k, rest = path[0], path[1:]
-    if isinstance(tree, Mapping):
-        new = type(tree)(tree)  # keep OrderedDict (optax's named_chain): same treedef
-        new[k] = _set_path(tree[k], rest, value)
-        return new
-    if isinstance(k, int):
-        items = list(tree)
-        items[k] = _set_path(items[k], rest, value)
-        return type(tree)(items) if not hasattr(tree, "_fields") else type(tree)(*items)
-    return tree._replace(**{k: _set_path(getattr(tree, k), rest, value)})
-
-
-class _StateView(Mapping):
-    """``optimizer.state``: parameter box -> torch-layout state dict (a read-only view)."""
-
-    def __init__(self, opt: Optimizer) -> None:
-        self._opt = opt
-
-    def _stepped(self) -> list[Parameter]:
-        return [p for g in self._opt.param_groups for p in g["params"] if self._opt._reported(p)]
-
-    def __getitem__(self, p: Any) -> dict:
-        if not isinstance(p, Variable) or not self._opt._reported(p):
-            return {}
-        return self._opt._torch_state(p)
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(self._stepped())
-
-    def __len__(self) -> int:
-        return len(self._stepped())
-
-    def __contains__(self, p: object) -> bool:
-        return isinstance(p, Variable) and self._opt._reported(p)
-
-    def __repr__(self) -> str:
-        return f"OptimizerState({len(self)} stepped parameters)"
-
-
-class _StateBox(Variable):
-    """One parameter's optimizer state, stored flat so jaxmod.jit passes it cheaply.
-
-    ``_value`` (what jit lifts) is the list of the state's leaves, which JAX flattens in
-    C++; ``state`` is the structured view (optax's nested named tuples and ordered dicts),
-    rebuilt from the leaves with the stored treedef.
-    """
-
-    __slots__ = ("treedef",)
-
-    def __init__(self) -> None:
-        super().__init__(None)
-        self.treedef = None
-
-    @property
-    def state(self) -> Any:
-        """The structured state (``{"step": ..., "opt": optax_state}``)."""
-        return jax.tree_util.tree_unflatten(self.treedef, self._value)
-
-    @state.setter
-    def state(self, value: Any) -> None:
-        leaves, self.treedef = jax.tree_util.tree_flatten(value)
-        self._value = leaves
 
 
 class Optimizer:
@@ -508,9 +122,6 @@ class Optimizer:
         self._state_boxes: dict[int, Variable] = {}
         self._split_cache: tuple[Any, list] | None = None
         self._hp: _HyperParams | None = None
-        # Numeric hyper-parameters passed to a jitted step as traced inputs; the others
-        # are compiled in as constants (see ``_ParamGroup``).
-        self._traced_keys: set[str] = set()
         self._structures: dict[int, Hashable] = {}
         self._update_cache: dict[Hashable, Callable] = {}
         self._vars_cache: tuple[Hashable, list] | None = None
@@ -581,10 +192,10 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
-        self.param_groups.append(_ParamGroup(param_group, self._traced_keys))
+        self.param_groups.append(_ParamGroup(param_group))
         param_group = self.param_groups[-1]
         self._init_group_state(param_group)
-        _module._bump_version()
+        state.bump()
 
     def _init_group_state(self, group: dict, keep: bool = False) -> None:
         """Create fresh state for every parameter of ``group`` (keeping existing if ``keep``).
@@ -645,22 +256,16 @@ class Optimizer:
 
     # -- hyper-parameters --------------------------------------------------------------
     def _trace_hparams(self, *keys: str) -> None:
-        """Make ``keys`` traced inputs of jitted steps from now on (schedulers call this
-        for the values they will change, so that their first change does not retrace)."""
-        if not self._traced_keys.issuperset(keys):
-            self._traced_keys.update(keys)
-            _module._bump_version()
+        """Kept for schedulers written against older jaxmod: every numeric
+        hyper-parameter is a traced input already (see ``_hparams.py``)."""
 
     def _hparam_keys(self, group: dict) -> tuple[tuple[str, int | None], ...]:
-        """The keys of ``group``'s traced hyper-parameters, with tuple lengths: those that
-        have changed (or a scheduler drives) and array values; the others are constants."""
+        """The keys of ``group``'s numeric hyper-parameters (traced inputs of a jitted
+        step), with tuple lengths."""
         return tuple(
             (k, len(v) if isinstance(v, (tuple, list)) else None)
             for k, v in group.items()
-            if k not in _NOT_HPARAMS
-            and k not in self._static_hparams
-            and _is_numeric(v)
-            and (k in self._traced_keys or not _constant(v))
+            if k not in _NOT_HPARAMS and k not in self._static_hparams and _is_numeric(v)
         )
 
     def _group_transform(self, group: dict, struct: Hashable) -> optax.GradientTransformation:
@@ -679,23 +284,19 @@ class Optimizer:
         return {k: _as_float(group[k]) for k, _ in self._hparam_keys(group)}
 
     def _static(self, group: dict) -> dict[str, Any]:
-        """What of ``group`` a compiled step depends on besides traced values: options,
-        and the numeric hyper-parameters compiled in as constants."""
+        """What of ``group`` a compiled step depends on besides traced values: options
+        (booleans, strings, None) and a subclass's ``_static_hparams``."""
         traced = {k for k, _ in self._hparam_keys(group)}
         out = {}
         for k, v in group.items():
-            if k in _NOT_HPARAMS or k in traced:
-                continue
-            if _is_numeric(v) and k not in self._static_hparams:
-                out[k] = _as_constant(v)
-            elif isinstance(v, Hashable):
+            if k not in _NOT_HPARAMS and k not in traced and isinstance(v, Hashable):
                 out[k] = v
         if "weight_decay" in group and _is_numeric(group["weight_decay"]):
             out["weight_decay!=0"] = _nonzero(group["weight_decay"])
         return out
 
     # -- jaxmod.jit protocol -----------------------------------------------------------
-    def _jaxmod_vars_(self) -> list:
+    def _jaxmod_cells_(self) -> list:
         """Everything :func:`jaxmod.jit` lifts: parameters, state Variables, and one
         read-only vector of the traced hyper-parameters of every group.
 
@@ -703,12 +304,12 @@ class Optimizer:
         version changes (adding a numeric key to a group bumps it).
         """
         sig = tuple((id(g), self._hparam_keys(g)) for g in self.param_groups)
-        key = (_module.structure_version(), sig)
+        key = (state.version(), sig)
         if self._vars_cache is not None and self._vars_cache[0] == key:
             return self._vars_cache[1]
         if self._vars_cache is not None and self._vars_cache[0][1] != sig:
-            _module._bump_version()
-            key = (_module.structure_version(), sig)
+            state.bump()
+            key = (state.version(), sig)
         out: list = [p for g in self.param_groups for p in g["params"]]
         for g in self.param_groups:
             box = self._group_boxes.get(id(g))
@@ -788,7 +389,7 @@ class Optimizer:
         """The update of one group (jitted when called eagerly): ``grouped`` for one optax
         state over the group's parameter list, else one optax state per parameter."""
         key = (struct, tuple(sorted(static.items())), grouped)
-        inline = _parameter._jit_depth > 0
+        inline = state.ctx.jit_depth > 0
         if self._share_update_fn:
             cache, key = Optimizer._shared_update_cache, (type(self), *key)
             transform = functools.partial(type(self)._transform, None)
@@ -894,7 +495,7 @@ class Optimizer:
                     box = self._state_boxes[id(p)]
                     box.state = self._state_of(p)
                 self._lockstep[id(group)] = lockstep = False
-                _module._bump_version()
+                state.bump()
             new_p, new_s = fn(
                 self._hparams(group),
                 [p._value for p in items],
@@ -917,8 +518,8 @@ class Optimizer:
         is split with concrete values, and jaxmod.jit traces again.
         """
         box = self._group_boxes[id(group)]
-        if _parameter._jit_depth > 0 and any(isinstance(x, jax.core.Tracer) for x in box._value):
-            raise _parameter.NeedsLift(None, then=functools.partial(self._ungroup, group))
+        if state.ctx.jit_depth > 0 and any(isinstance(x, jax.core.Tracer) for x in box._value):
+            raise NeedsLift(None, then=functools.partial(self._ungroup, group))
         self._ungroup(group)
 
     def _ungroup(self, group: dict) -> None:
@@ -930,7 +531,7 @@ class Optimizer:
         del self._group_boxes[id(group)]
         self._lockstep[id(group)] = False
         self._vars_cache = None
-        _module._bump_version()
+        state.bump()
 
     def _own_boxes(self, group: dict, states: list, split: bool = True) -> None:
         """Store ``states`` (one per parameter of ``group``) in per-parameter boxes.
@@ -1060,7 +661,7 @@ class Optimizer:
                 if type(v).__module__.startswith("torch"):
                     ng[k] = float(np.asarray(v.detach().cpu()))
             ng["params"] = g["params"]
-            new_groups.append(_ParamGroup(ng, self._traced_keys))
+            new_groups.append(_ParamGroup(ng))
         self.param_groups[:] = new_groups
         self._structures = {}
         self._group_boxes, self._state_boxes, self._layouts = {}, {}, {}
@@ -1099,7 +700,7 @@ class Optimizer:
             self._group_boxes.pop(id(g), None)
             self._own_boxes(g, states, split=gbox is not None)
         self._vars_cache = None
-        _module._bump_version()
+        state.bump()
 
     def __getstate__(self) -> dict:
         d = dict(self.__dict__)

@@ -6,6 +6,8 @@ import weakref
 from collections import OrderedDict
 from typing import Any
 
+from jaxmod._core import state
+
 __all__ = ["RemovableHandle"]
 
 
@@ -33,13 +35,11 @@ class RemovableHandle:
 
     def remove(self) -> None:
         """Remove the hook; removing twice is harmless."""
-        from jaxmod.nn import module as _module
-
         for ref in (self.hooks_dict_ref, *self.extra_dict_ref):
             d = ref()
             if d is not None and self.id in d:
                 del d[self.id]
-        _module._bump_version()
+        state.bump()
 
     def __enter__(self) -> RemovableHandle:
         return self

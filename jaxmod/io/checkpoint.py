@@ -1,0 +1,250 @@
+"""``save`` and ``load``: one entry point, the file format chosen honestly.
+
+``save`` picks the format from the file name: ``.safetensors`` gets safetensors, and every
+other name gets ``torch.save``'s zip format (what ``torch.save`` writes whatever the name),
+so a ``.pt``/``.pth``/``.bin`` file is always one ``torch.load`` reads. Names of other
+formats (``.npz``, ``.h5``, ``.json``, ...) are refused. ``load`` ignores the name and
+reads the file's first bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+import zlib
+from typing import IO, Any, BinaryIO
+
+from jaxmod.io import safetensors as _st
+from jaxmod.io import sharded as _sharded
+from jaxmod.io import torch_pickle as _tp
+from jaxmod.io import torch_writer as _tw
+from jaxmod.io._common import (
+    CheckpointError,
+    PathLike,
+    atomic_write,
+    describe,
+    is_loaded_leaf,
+    map_leaves,
+    placement,
+)
+
+_FOREIGN = {
+    ".npz": "numpy's .npz",
+    ".npy": "numpy's .npy",
+    ".h5": "HDF5",
+    ".hdf5": "HDF5",
+    ".keras": "Keras",
+    ".msgpack": "msgpack (Flax)",
+    ".gguf": "GGUF",
+    ".onnx": "ONNX",
+    ".json": "JSON",
+}
+# What a hostile or broken file can make the parsers raise; load reports each as corrupt.
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RuntimeError,  # RecursionError, zipfile's "encrypted" error
+    ArithmeticError,  # OverflowError
+    MemoryError,
+    struct.error,
+    zlib.error,
+    zipfile.BadZipFile,
+    EOFError,
+)
+
+
+def file_format(path: PathLike | IO[bytes]) -> str:
+    """``"safetensors"`` or ``"torch"``: the format :func:`save` writes for ``path``.
+
+    Raises:
+        ValueError: the name's extension belongs to another format (``.npz``, ``.h5``, ...).
+    """
+    if hasattr(path, "write") and not isinstance(path, (str, os.PathLike)):
+        return "torch"
+    name = os.fspath(path).lower()
+    if name.endswith(".safetensors"):
+        return "safetensors"
+    ext = os.path.splitext(name)[1]
+    if name.endswith(_sharded.INDEX_SUFFIX):
+        raise ValueError(
+            f"save: {os.fspath(path)!r} names a sharded safetensors index; write sharded "
+            "checkpoints with jaxmod.io.save_sharded(state_dict, directory)"
+        )
+    if ext in _FOREIGN:
+        raise ValueError(
+            f"save: {os.fspath(path)!r} names a {_FOREIGN[ext]} file, a format jaxmod.save "
+            "does not write; use '.safetensors' (safetensors) or '.pt'/'.pth'/'.bin' "
+            "(torch.save's zip format, which torch.load reads)"
+        )
+    return "torch"
+
+
+def save(obj: Any, path: PathLike | BinaryIO) -> None:
+    """Save a state_dict or a nested checkpoint, in the format its file name says.
+
+    * ``*.safetensors``: a safetensors file, written with the ``safetensors`` library.
+      A flat state_dict's tensors are named by its keys (so ``safetensors.torch.load_file``
+      and Hugging Face loaders see the same names); a nested checkpoint's by their dotted
+      paths (``"optim.state.0.exp_avg"``), with the structure in the file's metadata.
+    * any other name (``.pt``, ``.pth``, ``.bin``, ``.pth.tar``, no extension), or a binary
+      file object: ``torch.save``'s zip format, readable by
+      ``torch.load(path, weights_only=True)`` and by :func:`load`, without torch installed
+      here. Arrays reached twice stay one tensor (``torch.load`` gives tied tensors).
+    * names of other formats (``.npz``, ``.npy``, ``.h5``, ``.json``, ...): ``ValueError``.
+
+    A file is replaced atomically: the data goes to a temporary file in the same
+    directory, is fsynced, then renamed onto ``path``, so a crash mid-save never leaves a
+    truncated file; the permissions of the file being replaced are kept, and a symlink is
+    written through (as ``torch.save`` does).
+
+    Args:
+        obj: a state_dict (``{name: array}``; arrays may be ``jax.Array``, ``numpy.ndarray``
+            or jaxmod boxes such as ``Parameter``), or a nested structure of dicts (keys:
+            str/int/float/bool/None/tuple, e.g. an optimizer's int parameter ids), lists and
+            tuples holding arrays, typed PRNG key arrays (``Generator.get_state()``),
+            ``int``, ``float``, ``bool``, ``None``, ``str`` and ``bytes``, e.g.
+            ``{"model": sd, "optim": opt_sd, "rng": gen.get_state(), "epoch": 3}``.
+        path: the file to write, or a binary file object (written in torch's format).
+
+    Every array is stored bit-exact with its dtype: bool, (u)int8-64, float16, bfloat16,
+    float32, float64, float8 (and complex64/128 in the torch format). A typed PRNG key is
+    stored as its ``uint32`` key data plus its implementation's name, and loads back as an
+    equal typed key. A numpy scalar comes back as a numpy scalar from safetensors files and
+    as a 0-d array from torch files (torch has no scalars).
+
+    Raises:
+        TypeError: a value cannot be stored (a function, a Generator object, a tracer, an
+            unsupported dtype); the message names its entry, e.g. ``'optim.state.3.exp_avg'``.
+            Nothing is written.
+        ValueError: a reference cycle, or a file name of another format.
+    """
+    fmt = file_format(path)
+    if fmt == "safetensors":
+        _st.save_file(obj, os.fspath(path))  # type: ignore[arg-type]
+        return
+    prepared = _tw.Prepared(obj)  # everything is checked before a file is touched
+    archive = _tw.archive_name(path)
+    if hasattr(path, "write") and not isinstance(path, (str, os.PathLike)):
+        prepared.write(path, archive)  # type: ignore[arg-type]
+        return
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            prepared.write(f, archive)
+
+    atomic_write(path, write)  # type: ignore[arg-type]
+
+
+def load(path: PathLike | BinaryIO, map_location: Any = None, *, sharding: Any = None) -> Any:
+    """Load a checkpoint: safetensors, ``torch.save`` files, or sharded safetensors.
+
+    The format is detected from the file's first bytes, never from its name: safetensors
+    (8-byte header length then ``{``), the torch zip format (``PK\\x03\\x04``, torch >= 1.6),
+    the legacy torch pickle format (``_use_new_zipfile_serialization=False``), or a Hugging
+    Face ``*.safetensors.index.json`` (a JSON object; its shards are read one at a time, see
+    :func:`jaxmod.io.load_sharded`). A directory holding exactly one such index loads it.
+
+    Torch files are read without importing torch, by a restricted unpickler that only
+    rebuilds tensors, Parameters, ``OrderedDict``, ``set``, ``frozenset``, ``slice``,
+    ``complex`` and ``bytes``: any other global, an ``EXT`` opcode or a pickle write into an
+    allow-listed object raises :class:`UnsafeCheckpointError` before anything runs, and
+    resource limits bound the memory and time of a hostile file (see the "Threat model" in
+    docs/checkpoints.md). Strided views, storages shared by several tensors and big-endian
+    files are handled.
+
+    Args:
+        path: a file path, a directory with one sharded index, or a binary file object.
+        map_location: where arrays go. ``None`` or ``"cpu"``: numpy arrays (the default, so
+            float64/int64 keep their dtype although JAX has x64 off). A ``jax.Device``,
+            ``"cuda[:N]"``/``"gpu[:N]"``/``"tpu[:N]"`` or a ``Sharding``: JAX arrays placed
+            there with ``jax.device_put`` (which converts 64-bit dtypes to 32-bit unless x64
+            is on).
+        sharding: a ``jax.sharding.Sharding`` for every array, or a dict from tensor name (the
+            state_dict key; a dotted path such as ``"model.fc.weight"`` in nested checkpoints)
+            to ``Sharding``; arrays missing from the dict follow ``map_location``. Arrays are
+            placed with ``jax.device_put(numpy_array, sharding)``, which transfers to each
+            device only the shard it holds.
+
+    Returns:
+        The saved structure with numpy (or, when placed, JAX) arrays and typed PRNG keys
+        as JAX key arrays. A safetensors file without jaxmod metadata gives a flat
+        ``dict[str, np.ndarray]``; a torch file gives what was pickled, ``OrderedDict`` kept,
+        tensors and Parameters as arrays.
+
+    Raises:
+        CheckpointError: the file is empty, truncated, corrupt, hostile or in an unknown
+            format; the message names the file and the record or entry.
+        UnsafeCheckpointError: a torch pickle tried to run or change something.
+    """
+    place = placement(map_location, sharding)
+    if hasattr(path, "read") and not isinstance(path, (str, os.PathLike)):
+        obj = _load_from(path, describe(path), None)  # type: ignore[arg-type]
+    else:
+        where = os.fspath(path)
+        if os.path.isdir(where):
+            index = _sharded.find_index(where)
+            if index is None:
+                raise CheckpointError(
+                    f"{where}: is a directory; orbax checkpoints are restored with "
+                    "jaxmod.serialization.checkpoint_manager, sharded safetensors need one "
+                    f"*{_sharded.INDEX_SUFFIX} in it"
+                )
+            return _sharded.load_sharded(index, map_location, sharding=sharding)
+        with open(where, "rb") as f:
+            if _kind(f.read(16)) == "index":
+                return _sharded.load_sharded(where, map_location, sharding=sharding)
+            obj = _load_from(f, where, where)
+    if place is None:
+        return obj
+    return map_leaves(obj, place, is_loaded_leaf, describe(path))
+
+
+def _load_from(f: IO[bytes], where: str, path: str | None) -> Any:
+    try:
+        return _detect_and_read(f, where, path)
+    except CheckpointError:
+        raise
+    except _PARSE_ERRORS as e:  # a parser met input it does not expect: corrupt, not a bug
+        raise CheckpointError(
+            f"{where}: corrupt checkpoint ({type(e).__name__}: {str(e)[:200]})"
+        ) from e
+
+
+def _kind(head: bytes) -> str | None:
+    """The format a file's first 16 bytes announce, or ``None``."""
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if len(head) >= 9 and head[8:9] == b"{":  # before JSON: a length's low byte may be "{"
+        return "safetensors"
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return "legacy"
+    if head.lstrip()[:1] == b"{":
+        return "index"
+    return None
+
+
+def _detect_and_read(f: IO[bytes], where: str, path: str | None) -> Any:
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    f.seek(0)
+    head = f.read(16)
+    if not head:
+        raise CheckpointError(f"{where}: file is empty")
+    kind = _kind(head)
+    f.seek(0)
+    if kind == "zip":
+        return _tp.load_zip(f, where, size)
+    if kind == "safetensors":
+        return _st.load_file(f, path, where)
+    if kind == "legacy":
+        return _tp.load_legacy(f, where, size)
+    if kind == "index":
+        raise CheckpointError(f"{where}: a JSON file; load a sharded safetensors index by path")
+    raise CheckpointError(
+        f"{where}: unrecognized checkpoint format (first bytes {head[:8]!r}); expected a "
+        "safetensors file, a torch.save zip archive or a legacy torch.save pickle"
+    )

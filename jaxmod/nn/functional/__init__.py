@@ -1,0 +1,208 @@
+"""``torch.nn.functional`` on ``jax.numpy``, ``jax.lax`` and ``jax.nn``.
+
+The functions live in one private module per family (``_activation``, ``_conv``,
+``_pool``, ``_norm``, ``_dropout``, ``_sparse``, ``_attention``, ``_vision``, ``_distance``,
+``_linear``, ``_loss``, ``_loss_regression``); this package re-exports them under torch's
+flat namespace, which is the public one.
+
+Every function keeps torch's name, signature, defaults and layout conventions (channels
+first: ``NCL``/``NCHW``/``NCDHW``; ``dim=`` keywords) and is jit-compatible: shapes and
+hyper-parameters are static, values may be traced. Weights and biases may be jaxmod
+boxes (:class:`~jaxmod.nn.Parameter`, :class:`~jaxmod.nn.Buffer`); they are unwrapped.
+
+Differences from torch that follow from JAX having immutable arrays:
+
+* nothing is modified in place: ``inplace=True`` is accepted and ignored, ``batch_norm``
+  and ``instance_norm`` do not update running statistics (modules do that with
+  :func:`_batch_norm_stats`), and ``embedding(max_norm=...)`` renormalises the rows it
+  returns but leaves the weight unchanged;
+* random functions (dropout, ``rrelu`` in training) draw a key from
+  :func:`jaxmod.random.next_key` (the global generator, or ``generator=``), and only when
+  they actually randomise;
+* integer results (``one_hot``, pooling indices) use JAX's default integer dtype
+  (``int32`` unless ``jax_enable_x64`` is on) instead of ``int64``.
+"""
+
+from __future__ import annotations
+
+from jaxmod.nn.functional._activation import (
+    celu,
+    elu,
+    gelu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    logsigmoid,
+    mish,
+    prelu,
+    relu,
+    relu6,
+    rrelu,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softmin,
+    softplus,
+    softshrink,
+    softsign,
+    tanh,
+    tanhshrink,
+    threshold,
+)
+from jaxmod.nn.functional._attention import (
+    scaled_dot_product_attention,
+)
+from jaxmod.nn.functional._conv import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    fold,
+    unfold,
+)
+from jaxmod.nn.functional._distance import (
+    cosine_similarity,
+    pairwise_distance,
+)
+from jaxmod.nn.functional._dropout import (
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
+from jaxmod.nn.functional._linear import (
+    bilinear,
+    linear,
+)
+from jaxmod.nn.functional._loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    ctc_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
+    nll_loss,
+)
+from jaxmod.nn.functional._loss_regression import (
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    margin_ranking_loss,
+    mse_loss,
+    poisson_nll_loss,
+    smooth_l1_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
+
+# private, used by the BatchNorm layers (``F._batch_norm_stats``)
+from jaxmod.nn.functional._norm import _batch_norm_stats as _batch_norm_stats
+from jaxmod.nn.functional._norm import (
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    local_response_norm,
+    normalize,
+    rms_norm,
+)
+from jaxmod.nn.functional._pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    avg_pool1d,
+    avg_pool2d,
+    avg_pool3d,
+    lp_pool1d,
+    lp_pool2d,
+    lp_pool3d,
+    max_pool1d,
+    max_pool2d,
+    max_pool3d,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+)
+from jaxmod.nn.functional._sparse import (
+    embedding,
+    embedding_bag,
+    one_hot,
+)
+from jaxmod.nn.functional._vision import (
+    channel_shuffle,
+    interpolate,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+    upsample,
+)
+
+# fmt: off
+__all__ = [
+    # linear
+    "linear", "bilinear",
+    # convolution
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "unfold", "fold", "pad",
+    # pooling
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d",
+    # normalisation
+    "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
+    "rms_norm", "normalize",
+    # dropout
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+    "feature_alpha_dropout",
+    # activations
+    "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu",
+    "mish", "sigmoid", "tanh", "softmax", "log_softmax", "softmin", "softplus", "softsign",
+    "hardtanh", "hardswish", "hardsigmoid", "hardshrink", "softshrink", "tanhshrink",
+    "threshold", "glu", "logsigmoid",
+    # sparse
+    "embedding", "embedding_bag", "one_hot",
+    # attention
+    "scaled_dot_product_attention",
+    # vision / distances
+    "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "cosine_similarity", "pairwise_distance",
+    # losses
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
+    "cross_entropy",
+    "ctc_loss",
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "huber_loss",
+    "kl_div",
+    "l1_loss",
+    "margin_ranking_loss",
+    "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "nll_loss",
+    "poisson_nll_loss",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+]
+# fmt: on

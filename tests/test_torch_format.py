@@ -1,0 +1,254 @@
+"""Honest file formats: ``jaxmod.save`` to a torch name writes what ``torch.load`` reads.
+
+Also: typed PRNG keys (``Generator.get_state()``) save and load in both formats, and a value
+that cannot be saved raises naming its entry.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from collections import OrderedDict
+
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+import pytest
+
+import jaxmod
+from jaxmod.io import load, save
+from tests._checkpoints import DTYPES, MORE_DTYPES, Box, random_array
+
+torch = pytest.importorskip("torch")
+
+ALL_DTYPES = {**DTYPES, **MORE_DTYPES}
+
+
+def torch_bits(t):
+    """The raw bytes of a torch tensor, through a same-size integer view."""
+    ints = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+    return t.contiguous().reshape(-1).view(ints[t.element_size()]).numpy().tobytes()
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model.pth", "model.bin", "checkpoint.pth.tar"])
+def test_torch_names_write_a_zip_that_torch_load_weights_only_reads_bit_exact(tmp_path, name):
+    sd = OrderedDict((k, random_array(k, (3, 4), seed=i)) for i, k in enumerate(ALL_DTYPES))
+    sd["scalar0d"] = random_array("float32", (), seed=99)
+    sd["empty"] = np.zeros((0, 5), np.float32)
+    sd["non_contiguous"] = random_array("float32", (4, 6), seed=7)[:, ::2].T
+    sd["jax_bf16"] = jnp.arange(6, dtype=jnp.bfloat16)
+    sd["box"] = Box(jnp.ones((2, 2)))
+    path = tmp_path / name
+    save(sd, path)
+    assert zipfile.is_zipfile(path)
+    out = torch.load(path, weights_only=True)
+    assert type(out) is OrderedDict and list(out) == list(sd)
+    for k, v in sd.items():
+        ref = np.asarray(getattr(v, "_value", v))
+        assert tuple(out[k].shape) == ref.shape, k
+        assert str(out[k].dtype) == f"torch.{ref.dtype}", k
+        assert torch_bits(out[k]) == np.ascontiguousarray(ref).tobytes(), k
+    mapped = torch.load(path, weights_only=True, mmap=True)  # records are 64-byte aligned
+    assert torch.equal(mapped["int64"], out["int64"])
+
+
+def test_jaxmod_training_checkpoint_as_pt_resumes_in_torch_with_the_same_next_step(tmp_path):
+    model = jaxmod.nn.Linear(3, 2)
+    opt = jaxmod.optim.Adam(model.parameters(), lr=1e-2)
+    x = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3)
+
+    def step():
+        _, grads = jaxmod.value_and_grad(lambda m: (m(x) ** 2).sum())(model)
+        opt.step(grads)
+
+    step()
+    ckpt = {"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 1, "tag": b"v1"}
+    save(ckpt, tmp_path / "ckpt.pt")
+    loaded = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    assert loaded["epoch"] == 1 and loaded["tag"] == b"v1"
+    assert list(loaded["optim"]["state"]) == [0, 1]
+    assert loaded["optim"]["param_groups"][0]["betas"] == (0.9, 0.999)
+    tmodel = torch.nn.Linear(3, 2)
+    tmodel.load_state_dict(loaded["model"])
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-2)
+    topt.load_state_dict(loaded["optim"])
+    (tmodel(torch.from_numpy(np.array(x))) ** 2).sum().backward()
+    topt.step()
+    step()
+    np.testing.assert_allclose(np.asarray(model.weight), tmodel.weight.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(model.bias), tmodel.bias.detach().numpy(), atol=1e-6)
+
+
+NESTED = {
+    "model": OrderedDict([("fc.weight", np.arange(6, dtype=np.float32).reshape(2, 3))]),
+    "optim": {
+        "state": {0: {"exp_avg": np.full(3, 0.5), "step": 3}, 1: {"step": 3}},
+        "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0, 1], "x": None}],
+    },
+    "layers": [np.ones(2, np.int64), [np.zeros(1, np.bool_)], ()],
+    "loss": float("nan"),
+    "big": -(2**70),
+    "name": "run-1 ✓",
+    "raw": b"\x00\xff",
+    "empty": b"",
+    (1, "a"): "tuple key",
+    2.5: "float key",
+}
+
+
+@pytest.mark.parametrize("ext", [".pt", ".safetensors"])
+def test_nested_checkpoint_round_trips_through_jaxmod_in_both_formats(tmp_path, ext):
+    save(NESTED, tmp_path / f"c{ext}")
+    out = load(tmp_path / f"c{ext}")
+    assert list(out) == list(NESTED) and type(out["model"]) is OrderedDict
+    assert list(out["optim"]["state"]) == [0, 1]
+    assert out["optim"]["param_groups"] == NESTED["optim"]["param_groups"]
+    np.testing.assert_array_equal(out["optim"]["state"][0]["exp_avg"], np.full(3, 0.5))
+    assert out["optim"]["state"][0]["exp_avg"].dtype == np.float64
+    assert out["layers"][0].dtype == np.int64 and out["layers"][1][0].dtype == np.bool_
+    assert out["layers"][2] == () and np.isnan(out["loss"]) and out["big"] == -(2**70)
+    assert out["name"] == "run-1 ✓" and out["raw"] == b"\x00\xff" and out["empty"] == b""
+    assert out[(1, "a")] == "tuple key" and out[2.5] == "float key"
+    if ext == ".pt":
+        t = torch.load(tmp_path / "c.pt", weights_only=True)
+        assert t["optim"]["state"][0]["exp_avg"].dtype == torch.float64
+        assert t[(1, "a")] == "tuple key" and t["big"] == -(2**70)
+
+
+def test_tied_arrays_stay_one_tensor_in_torch_and_in_jaxmod(tmp_path):
+    w = np.arange(4, dtype=np.float32)
+    save({"embed.weight": w, "head.weight": w, "other": w.copy()}, tmp_path / "tied.pt")
+    t = torch.load(tmp_path / "tied.pt", weights_only=True)
+    assert t["embed.weight"].data_ptr() == t["head.weight"].data_ptr()
+    assert t["embed.weight"].data_ptr() != t["other"].data_ptr()
+    out = load(tmp_path / "tied.pt")
+    assert out["embed.weight"] is out["head.weight"]
+
+
+@pytest.mark.parametrize("name", ["checkpoint", "weights.ckpt", "model.weights"])
+def test_unknown_extensions_get_torch_format_as_torch_save_writes_them(tmp_path, name):
+    save({"w": np.ones(2, np.float32)}, tmp_path / name)
+    assert zipfile.is_zipfile(tmp_path / name)
+    assert torch.load(tmp_path / name, weights_only=True)["w"].tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    "name,what",
+    [("w.npz", "numpy's .npz"), ("w.h5", "HDF5"), ("w.json", "JSON"),
+     ("model.safetensors.index.json", "save_sharded")],
+)  # fmt: skip
+def test_names_of_other_formats_are_refused_and_nothing_is_written(tmp_path, name, what):
+    with pytest.raises(ValueError, match=what):
+        save({"w": np.ones(2, np.float32)}, tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_safetensors_names_keep_safetensors(tmp_path):
+    import safetensors.numpy
+
+    save({"w": np.ones(2, np.float32)}, tmp_path / "w.safetensors")
+    assert not zipfile.is_zipfile(tmp_path / "w.safetensors")
+    assert safetensors.numpy.load_file(tmp_path / "w.safetensors")["w"].tolist() == [1.0, 1.0]
+
+
+def test_save_to_a_file_object_writes_torch_format(tmp_path):
+    buf = io.BytesIO()
+    save({"w": np.arange(3, dtype=np.int32)}, buf)
+    buf.seek(0)
+    assert torch.load(buf, weights_only=True)["w"].tolist() == [0, 1, 2]
+    buf.seek(0)
+    assert load(buf)["w"].tolist() == [0, 1, 2]
+
+    class Stream(io.RawIOBase):  # unseekable, like a pipe
+        def __init__(self):
+            self.data = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.data += bytes(b)
+            return len(b)
+
+    stream = Stream()
+    save({"w": np.arange(3, dtype=np.int32)}, stream)
+    assert torch.load(io.BytesIO(bytes(stream.data)), weights_only=True)["w"].tolist() == [0, 1, 2]
+
+
+def test_saves_are_byte_identical_across_runs(tmp_path):
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        save(NESTED, tmp_path / run / "c.pt")
+    assert (tmp_path / "a" / "c.pt").read_bytes() == (tmp_path / "b" / "c.pt").read_bytes()
+
+
+def test_pt_files_are_written_without_torch_installed(tmp_path):
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises
+        "import numpy as np, jaxmod\n"
+        f"jaxmod.save({{'w': np.arange(3.0)}}, {str(tmp_path / 'x.pt')!r})\n"
+        "assert sys.modules['torch'] is None\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "JAX_PLATFORMS": "cpu"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert torch.load(tmp_path / "x.pt", weights_only=True)["w"].tolist() == [0.0, 1.0, 2.0]
+
+
+# --------------------------------------------------------------------------------------
+# generator state (typed PRNG keys) and values that cannot be saved
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", [".pt", ".safetensors"])
+def test_generator_state_saves_and_loads_as_an_equal_typed_key(tmp_path, ext):
+    gen = jaxmod.Generator(7)
+    gen.next_key()
+    state = gen.get_state()
+    keys = {"gen": state, "split": jax.random.split(state, 3), "rbg": jax.random.key(1, impl="rbg")}
+    save({"rng": keys, "model": {"w": np.ones(2, np.float32)}}, tmp_path / f"c{ext}")
+    out = load(tmp_path / f"c{ext}")["rng"]
+    for k, v in keys.items():
+        assert jax.dtypes.issubdtype(out[k].dtype, jax.dtypes.prng_key), k
+        assert out[k].dtype == v.dtype and out[k].shape == v.shape, k
+        assert str(jax.random.key_impl(out[k])) == str(jax.random.key_impl(v)), k
+        np.testing.assert_array_equal(jax.random.key_data(out[k]), jax.random.key_data(v))
+    resumed = jaxmod.Generator(0)
+    resumed.set_state(out["gen"])
+    np.testing.assert_array_equal(
+        jax.random.normal(resumed.next_key(), (3,)), jax.random.normal(gen.next_key(), (3,))
+    )
+    placed = load(tmp_path / f"c{ext}", map_location=jax.devices()[0])["rng"]["gen"]
+    assert placed.devices() == {jax.devices()[0]}
+
+
+@pytest.mark.parametrize("ext", [".pt", ".safetensors"])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (object(), "cannot store object"),
+        (print, "cannot store builtin_function_or_method"),
+        (jaxmod.Generator(0), "generator.get_state()"),
+        (np.zeros(2, ml_dtypes.int4), "dtype int4"),
+        (np.array(["a"]), "dtype <U1"),
+    ],
+    ids=["object", "function", "generator", "int4", "strings"],
+)
+def test_values_that_cannot_be_saved_raise_naming_their_entry(tmp_path, ext, value, expected):
+    ckpt = {"optimizer": {"state": {3: {"exp_avg": value}}}}
+    with pytest.raises(TypeError, match=r"'optimizer\.state\.3\.exp_avg'") as info:
+        save(ckpt, tmp_path / f"c{ext}")
+    assert expected in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_deleted_array_raises_naming_its_entry(tmp_path):
+    x = jnp.ones(3)
+    x.delete()  # what a donated buffer looks like after a jitted step
+    with pytest.raises(TypeError, match=r"'model\.w'.*deleted"):
+        save({"model": {"w": x}}, tmp_path / "c.pt")

@@ -1,0 +1,450 @@
+"""torch's auxiliary namespaces that model files touch, on ``import jaxmod as torch``.
+
+``torch.jit`` helpers on :func:`jaxmod.jit`, ``torch.utils.checkpoint``,
+``torch.accelerator``, ``nn.DataParallel`` / ``nn.parallel.data_parallel``,
+``torch.compile``, and the ``torch.backends`` / ``torch.cuda`` / threading knobs, each
+compared with what torch 2.13 does on the same code.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from _layer_parity import close, copy_weights, rand
+
+import jaxmod
+
+torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------- torch.jit
+def test_jaxmod_jit_is_still_the_compiling_function():
+    assert jaxmod.jit is jaxmod.transforms.jit
+    f = jaxmod.jit(lambda x: x * 2)
+    np.testing.assert_array_equal(np.asarray(f(jnp.ones(3))), [2.0, 2.0, 2.0])
+    g = jaxmod.jit(donate=False)(lambda x: x + 1)
+    np.testing.assert_array_equal(np.asarray(g(jnp.zeros(2))), [1.0, 1.0])
+
+
+@pytest.mark.parametrize("name", ["unused", "export", "ignore", "_overload", "_overload_method"])
+def test_jit_decorators_return_the_function_as_torch_does(name):
+    def fn(x):  # a stub body is what torch's _overload* accept
+        ...
+
+    assert getattr(torch.jit, name)(fn) is fn
+    assert getattr(jaxmod.jit, name)(fn) is fn
+
+
+@pytest.mark.filterwarnings("ignore:ignore\\(True\\) has been deprecated:FutureWarning")
+def test_jit_ignore_with_arguments_returns_a_decorator_as_torch():
+    def fn(x):
+        return x
+
+    assert torch.jit.ignore(drop=True)(fn) is fn
+    assert jaxmod.jit.ignore(drop=True)(fn) is fn
+
+
+def test_jit_predicates_final_and_annotate_match_eager_torch():
+    assert jaxmod.jit.is_scripting() is torch.jit.is_scripting() is False
+    assert jaxmod.jit.is_tracing() is torch.jit.is_tracing() is False
+    assert jaxmod.jit.Final is torch.jit.Final is typing.Final
+    assert jaxmod.jit.annotate(list[int], [1]) == torch.jit.annotate(list[int], [1]) == [1]
+    seen = []
+
+    @jaxmod.jit
+    def f(x):
+        seen.append((jaxmod.jit.is_scripting(), jaxmod.jit.is_tracing()))
+        return x
+
+    f(jnp.ones(1))
+    assert seen == [(False, False)]  # the eager branch is the right one under jaxmod.jit
+
+
+def _scripted_block(torch):
+    """A TorchScript-annotated block in the style of torchvision's DenseNet/Inception."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        __constants__ = ["scale"]
+        scale: torch.jit.Final[float]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+            self.scale = 2.0
+
+        @torch.jit.unused
+        def call_checkpoint(self, x):
+            return self.lin(x)
+
+        @torch.jit.ignore
+        def debug_name(self) -> str:
+            return "block"
+
+        @torch.jit.export
+        def half(self, x):
+            return self.forward(x) / 2
+
+        @torch.jit._overload_method
+        def forward(self, x: list) -> typing.Any: ...
+
+        @torch.jit._overload_method
+        def forward(self, x: typing.Any) -> typing.Any: ...  # noqa: F811
+
+        def forward(self, x):  # noqa: F811
+            if isinstance(x, list):
+                x = x[0]
+            if torch.jit.is_scripting() or torch.jit.is_tracing():
+                raise AssertionError("the eager branch must run")
+            y = torch.jit.annotate(typing.Any, self.lin(x))
+            return y * self.scale
+
+    return Block()
+
+
+def test_torchscript_annotated_module_runs_unchanged_and_matches_torch():
+    t_block, j_block = _scripted_block(torch), _scripted_block(jaxmod)
+    copy_weights(t_block, j_block)
+    x = rand(4, 3)
+    close(j_block(jnp.asarray(x)), t_block(torch.tensor(x)))
+    close(j_block([jnp.asarray(x)]), t_block([torch.tensor(x)]))
+    close(j_block.half(jnp.asarray(x)), t_block.half(torch.tensor(x)))
+    assert j_block.debug_name() == t_block.debug_name() == "block"
+    assert jaxmod.jit.script(j_block) is j_block
+    assert not isinstance(j_block, jaxmod.jit.ScriptModule)
+    close(jaxmod.jit(lambda m, v: m(v))(j_block, jnp.asarray(x)), t_block(torch.tensor(x)))
+
+
+@pytest.mark.parametrize("name,fix", [("trace", "jaxmod.jit"), ("save", "jaxmod.save"),
+                                      ("load", "jaxmod.load")])  # fmt: skip
+def test_torchscript_programs_raise_a_named_error_with_the_jaxmod_tool(name, fix):
+    with pytest.raises(NotImplementedError, match=f"torch.jit.{name} .*{fix}"):
+        getattr(jaxmod.jit, name)(lambda x: x, jnp.ones(1))
+
+
+# ---------------------------------------------------------------- torch.utils.checkpoint
+def _mlp(torch):
+    nn = torch.nn
+    return nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def _pair():
+    t, j = _mlp(torch), _mlp(jaxmod)
+    copy_weights(t, j)
+    return t, j
+
+
+def _torch_grads(t, out):
+    out.pow(2).sum().backward()
+    return {n: p.grad for n, p in t.named_parameters()}
+
+
+@pytest.mark.parametrize("use_reentrant", [False, True])
+def test_checkpoint_values_and_gradients_match_torch(use_reentrant):
+    t, j = _pair()
+    x = rand(6, 3)
+    xt = torch.tensor(x, requires_grad=True)
+    t_out = torch.utils.checkpoint.checkpoint(t, xt, use_reentrant=use_reentrant)
+    t_grads = _torch_grads(t, t_out)
+
+    def loss(m, v):
+        out = jaxmod.utils.checkpoint.checkpoint(m, v, use_reentrant=use_reentrant)
+        return jnp.sum(out**2), out
+
+    (_, out), grads = jaxmod.value_and_grad(loss, has_aux=True)(j, jnp.asarray(x))
+    close(out, t_out)
+    for n, g in t_grads.items():
+        close(grads[n], g)
+
+
+def test_checkpoint_without_use_reentrant_warns_like_torch():
+    t, j = _pair()
+    x = rand(2, 3)
+    with pytest.warns(UserWarning) as t_rec:
+        torch.utils.checkpoint.checkpoint(t, torch.tensor(x, requires_grad=True))
+    with pytest.warns(UserWarning) as j_rec:
+        jaxmod.utils.checkpoint.checkpoint(j, jnp.asarray(x))
+    assert str(j_rec[0].message) == str(t_rec[0].message)
+    with pytest.warns(UserWarning) as t_rec:
+        torch.utils.checkpoint.checkpoint_sequential(t, 2, torch.tensor(x, requires_grad=True))
+    with pytest.warns(UserWarning) as j_rec:
+        jaxmod.utils.checkpoint.checkpoint_sequential(j, 2, jnp.asarray(x))
+    assert str(j_rec[0].message) == str(t_rec[0].message)
+
+
+def test_checkpoint_argument_errors_match_torch():
+    t, j = _pair()
+    x = rand(2, 3)
+    for lib, m, v in ((torch, t, torch.tensor(x)), (jaxmod, j, jnp.asarray(x))):
+        cp = lib.utils.checkpoint
+        with pytest.raises(ValueError, match="^Unexpected keyword arguments: scale$"):
+            cp.checkpoint(m, v, use_reentrant=True, scale=2)
+        with pytest.raises(ValueError, match="only supported when use_reentrant=False"):
+            cp.checkpoint(m, v, use_reentrant=True, debug=True)
+        with pytest.raises(ValueError, match="^Unexpected keyword arguments: scale$"):
+            cp.checkpoint_sequential(m, 2, v, use_reentrant=False, scale=2)
+    with pytest.raises(NotImplementedError, match="policy=jax.checkpoint_policies"):
+        jaxmod.utils.checkpoint.checkpoint(j, jnp.asarray(x), use_reentrant=False,
+                                           context_fn=lambda: None)  # fmt: skip
+
+
+def test_checkpoint_passes_python_arguments_through_untraced_as_torch():
+    """``None``, bools and numbers reach the function as Python values (HF-style calls)."""
+
+    def block(lib, lin, x, mask, scale, relu):
+        y = lin(x) * scale
+        if mask is not None:
+            y = y * mask
+        return lib.nn.functional.relu(y) if relu else y
+
+    t_lin, j_lin = torch.nn.Linear(3, 2), jaxmod.nn.Linear(3, 2)
+    copy_weights(t_lin, j_lin)
+    x = rand(4, 3)
+    xt = torch.tensor(x, requires_grad=True)
+    t_out = torch.utils.checkpoint.checkpoint(
+        block, torch, t_lin, xt, None, 3.0, True, use_reentrant=False
+    )
+    t_out.sum().backward()
+
+    def loss(v):
+        out = jaxmod.utils.checkpoint.checkpoint(
+            block, jaxmod, j_lin, v, None, 3.0, True, use_reentrant=False
+        )
+        return jnp.sum(out), out
+
+    (_, out), gx = jax.value_and_grad(loss, has_aux=True)(jnp.asarray(x))
+    close(out, t_out)
+    close(gx, xt.grad)
+
+
+class _Net(jaxmod.nn.Module):
+    """Checkpoints its stateful block through a Module, a bound method and a closure."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        nn = jaxmod.nn
+        self.how = how
+        self.block = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
+        self.head = nn.Linear(4, 2)
+
+    def _scaled(self, x, scale, flag):
+        return self.block(x) * scale if flag else self.block(x)
+
+    def forward(self, x, checkpointed=True):
+        cp = jaxmod.utils.checkpoint.checkpoint
+        if not checkpointed:
+            y = self.block(x)
+        elif self.how == "module":
+            y = cp(self.block, x, use_reentrant=False)
+        elif self.how == "bound":
+            y = cp(self._scaled, x, 1.0, True, use_reentrant=False)
+        else:
+            block = self.block
+            y = cp(lambda v, flag: block(v) if flag else v, x, True, use_reentrant=False)
+        return self.head(y)
+
+
+@pytest.mark.parametrize("how", ["module", "bound", "closure"])
+def test_checkpointed_training_under_jit_equals_the_plain_run(how):
+    """BatchNorm statistics and parameters after jitted checkpointed steps equal those of
+    un-checkpointed steps: state inside is lifted, never leaked as a tracer."""
+    x = jnp.asarray(rand(6, 3))
+    ref = _Net(how)
+    net = copy.deepcopy(ref)
+
+    def loss(m, v, checkpointed):
+        return jnp.mean(m(v, checkpointed) ** 2)
+
+    def train(model, steps, jit, checkpointed):
+        opt = jaxmod.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(v):
+            grads = jaxmod.grad(loss)(model, v, checkpointed)
+            opt.step(grads)
+
+        run = jaxmod.jit(step) if jit else step
+        for _ in range(steps):
+            run(x)
+
+    train(ref, 2, jit=True, checkpointed=False)
+    train(net, 2, jit=True, checkpointed=True)
+    for (n, a), (_, b) in zip(ref.state_dict().items(), net.state_dict().items()):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6, err_msg=n)
+    assert int(net.block[1].num_batches_tracked.value) == 2
+
+
+@pytest.mark.parametrize("segments", [1, 2, 3])
+def test_checkpoint_sequential_matches_torch(segments):
+    t, j = _pair()
+    x = rand(6, 3)
+    xt = torch.tensor(x, requires_grad=True)
+    t_out = torch.utils.checkpoint.checkpoint_sequential(t, segments, xt, use_reentrant=False)
+    t_grads = _torch_grads(t, t_out)
+
+    def loss(m, v):
+        out = jaxmod.utils.checkpoint.checkpoint_sequential(m, segments, v, use_reentrant=False)
+        return jnp.sum(out**2), out
+
+    (_, out), grads = jaxmod.value_and_grad(loss, has_aux=True)(j, jnp.asarray(x))
+    close(out, t_out)
+    for n, g in t_grads.items():
+        close(grads[n], g)
+    lst = jaxmod.utils.checkpoint.checkpoint_sequential(list(j), segments, jnp.asarray(x),
+                                                        use_reentrant=False)  # fmt: skip
+    close(lst, t_out)
+
+
+def _double(x):
+    return 2 * x
+
+
+def test_checkpoint_sequential_rejects_plain_functions_with_the_fix():
+    with pytest.raises(TypeError, match="element 1 is a function, not a Module"):
+        jaxmod.utils.checkpoint.checkpoint_sequential(
+            [jaxmod.nn.Linear(2, 2), _double], 2, jnp.ones((1, 2)), use_reentrant=False
+        )
+
+
+def test_batchnorm_inside_checkpoint_updates_once_where_torch_updates_twice():
+    """torch replays the forward in backward, so BatchNorm's running statistics move twice
+    per step (``num_batches_tracked`` +2, effective momentum 1-(1-m)^2 = 0.19); jaxmod's
+    replay is JAX's, so they move once and equal torch's un-checkpointed run. Numbers are
+    in docs/porting.md."""
+    t = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    j = jaxmod.nn.Sequential(jaxmod.nn.Linear(3, 4), jaxmod.nn.BatchNorm1d(4))
+    copy_weights(t, j)
+    plain = copy.deepcopy(t)
+    for step in range(3):
+        x = rand(8, 3, seed=step)
+        out = torch.utils.checkpoint.checkpoint(t, torch.tensor(x), use_reentrant=False)
+        out.sum().backward()
+        plain(torch.tensor(x)).sum().backward()
+        jaxmod.grad(lambda m, v: jaxmod.utils.checkpoint.checkpoint(
+            m, v, use_reentrant=False).sum())(j, jnp.asarray(x))  # fmt: skip
+    assert t[1].num_batches_tracked.item() == 6
+    assert plain[1].num_batches_tracked.item() == int(j[1].num_batches_tracked.value) == 3
+    close(j[1].running_mean, plain[1].running_mean)
+    close(j[1].running_var, plain[1].running_var)
+    # torch's checkpointed statistics drift: measurably different from the plain run
+    gap = np.abs(t[1].running_var.numpy() - plain[1].running_var.numpy()).max()
+    assert gap > 1e-2
+
+
+# ----------------------------------------------------------------------- torch.accelerator
+def test_accelerator_queries_follow_jax_and_match_torch_without_an_accelerator():
+    on_cpu = jax.default_backend() == "cpu"
+    acc = jaxmod.accelerator
+    assert acc.is_available() is (not on_cpu)
+    assert acc.device_count() == (0 if on_cpu else len(jax.devices()))
+    assert acc.current_device_index() == acc.current_device_idx() == 0
+    acc.synchronize()
+    acc.empty_cache()
+    acc.set_device_index(0)
+    with acc.device_index(0):
+        pass
+    if on_cpu and not torch.accelerator.is_available():  # torch's CPU-only answers
+        assert acc.current_accelerator() is torch.accelerator.current_accelerator() is None
+        assert acc.device_count() == torch.accelerator.device_count() == 0
+    else:
+        assert str(getattr(acc.current_accelerator(), "type", acc.current_accelerator())) in (
+            "cuda", "tpu"
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------ nn.DataParallel & co.
+def test_data_parallel_wrapper_has_torchs_structure_and_calls_the_module():
+    t_lin, j_lin = torch.nn.Linear(3, 2), jaxmod.nn.Linear(3, 2)
+    copy_weights(t_lin, j_lin)
+    t_dp, j_dp = torch.nn.DataParallel(t_lin), jaxmod.nn.DataParallel(j_lin)
+    assert repr(j_dp) == repr(t_dp)
+    assert list(j_dp.state_dict()) == list(t_dp.state_dict()) == ["module.weight", "module.bias"]
+    assert j_dp.module is j_lin and j_dp.device_ids == t_dp.device_ids == []
+    x = rand(4, 3)
+    close(j_dp(jnp.asarray(x)), t_dp(torch.tensor(x)))
+    grads = jaxmod.grad(lambda m, v: m(v).sum())(j_dp, jnp.asarray(x))
+    assert sorted(grads) == ["module.bias", "module.weight"]
+    j_lin.load_state_dict({k[len("module.") :]: v for k, v in j_dp.state_dict().items()})
+
+
+def test_data_parallel_function_calls_the_module_on_one_device():
+    """torch calls the module like this on a single GPU (and raises without any GPU)."""
+    lin = jaxmod.nn.Linear(3, 2)
+    x = jnp.asarray(rand(4, 3))
+    data_parallel = jaxmod.nn.parallel.data_parallel
+    np.testing.assert_array_equal(np.asarray(data_parallel(lin, x)), np.asarray(lin(x)))
+    np.testing.assert_array_equal(np.asarray(data_parallel(lin, (x,))), np.asarray(lin(x)))
+    bil = jaxmod.nn.Bilinear(3, 3, 2)
+    np.testing.assert_array_equal(
+        np.asarray(data_parallel(bil, (x, x), device_ids=[0], output_device=0)),
+        np.asarray(bil(x, x)),
+    )
+
+
+def test_torch_compile_compiles_a_module_or_a_function():
+    t_lin, j_lin = torch.nn.Linear(3, 2), jaxmod.nn.Linear(3, 2)
+    copy_weights(t_lin, j_lin)
+    x = rand(4, 3)
+    compiled = jaxmod.compile(j_lin, mode="max-autotune", fullgraph=True, dynamic=False)
+    close(compiled(jnp.asarray(x)), t_lin(torch.tensor(x)))
+    f = jaxmod.compile(lambda v: v * 2)
+    np.testing.assert_array_equal(np.asarray(f(jnp.ones(2))), [2.0, 2.0])
+
+
+# ------------------------------------- torch.backends / torch.cuda / precision / threads
+def _needs(path: str):
+    obj = jaxmod
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            pytest.skip(f"jaxmod.{path} lands with the tensor branch")
+    return obj
+
+
+def test_backend_flags_have_torchs_defaults_and_are_settable():
+    cudnn, cuda_b, mps = _needs("backends.cudnn"), _needs("backends.cuda"), _needs("backends.mps")
+    tb = torch.backends
+    assert (cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == (
+        tb.cudnn.benchmark, tb.cudnn.deterministic, tb.cudnn.enabled
+    )  # fmt: skip
+    assert cuda_b.matmul.allow_tf32 == tb.cuda.matmul.allow_tf32
+    assert mps.is_available() is tb.mps.is_available() is False
+    old = cudnn.benchmark
+    try:
+        cudnn.benchmark = True
+        assert cudnn.benchmark is True
+    finally:
+        cudnn.benchmark = old
+
+
+def test_cuda_queries_and_no_op_calls():
+    cuda = jaxmod.cuda
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    assert cuda.is_available() is bool(gpus)
+    assert cuda.device_count() == len(gpus)
+    for name in ("manual_seed", "manual_seed_all"):
+        _needs(f"cuda.{name}")(0)
+    _needs("cuda.empty_cache")()
+    if gpus:
+        _needs("cuda.synchronize")()
+        assert _needs("cuda.current_device")() == 0
+
+
+def test_matmul_precision_and_thread_knobs():
+    set_p, get_p = _needs("set_float32_matmul_precision"), _needs("get_float32_matmul_precision")
+    assert get_p() == torch.get_float32_matmul_precision() == "highest"
+    try:
+        set_p("high")
+        assert get_p() == "high"
+    finally:
+        set_p("highest")
+    assert isinstance(_needs("get_num_threads")(), int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _needs("set_num_threads")(1)

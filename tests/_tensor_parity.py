@@ -14,7 +14,8 @@ type); ``m`` compare the error message too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -102,7 +103,7 @@ def compare(actual: Any, expected: Any, where: str, random: bool = False) -> Non
         assert a.dtype == expected_dtype(expected.dtype), (where, a.dtype, expected.dtype)
         if random:
             return
-        e = expected.detach()
+        e = expected.detach().resolve_conj().resolve_neg()
         if e.dtype == torch.bfloat16:
             e = e.float()
         e = e.numpy()
@@ -143,8 +144,25 @@ def compare(actual: Any, expected: Any, where: str, random: bool = False) -> Non
     assert type(actual) is type(expected) and actual == expected, (where, actual, expected)
 
 
+@contextlib.contextmanager
+def quick_compiles() -> Iterator[None]:
+    """XLA with most optimizations off (each op compiles about 20% faster; the cases are
+    tiny, and the comparison has a tolerance)."""
+    old = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", old)
+
+
 def check_eager(case: Case) -> None:
     """Run one case eagerly in both libraries and compare (results or exception types)."""
+    with quick_compiles():
+        _check_eager(case)
+
+
+def _check_eager(case: Case) -> None:
     name, fn, names, flags = case
     try:
         expected = fn(torch, *make_inputs(torch, names))
@@ -183,7 +201,8 @@ def check_jit(cases: Sequence[Case]) -> None:
     def run_all(inputs: list) -> list:
         return [leaves(fn(jaxmod, *args)) for fn, args in zip(fns, inputs)]
 
-    outs = run_all(inputs)
+    with quick_compiles():
+        outs = run_all(inputs)
     for (name, fn, names, flags), out in zip(cases, outs):
         expected = leaves(fn(torch, *make_inputs(torch, names)))
         assert len(out) == len(expected), (name, len(out), len(expected))
@@ -199,3 +218,19 @@ def ids(cases: Sequence[Case]) -> list[str]:
 def chunks(cases: Sequence[Case], n: int) -> list[list[Case]]:
     """``cases`` in groups of ``n`` (one jit compile per group)."""
     return [list(cases[i : i + n]) for i in range(0, len(cases), n)]
+
+
+def parity_tests(cases: Sequence[Case], chunk: int = 60) -> tuple[Callable, Callable]:
+    """The two tests of a case table: each case eagerly, and the cases in groups of
+    ``chunk`` under one ``jaxmod.jit`` each."""
+    import pytest
+
+    @pytest.mark.parametrize("case", cases, ids=ids(cases))
+    def eager(case: Case) -> None:
+        check_eager(case)
+
+    @pytest.mark.parametrize("group", chunks(cases, chunk), ids=lambda g: f"{g[0][0]}..{g[-1][0]}")
+    def under_jit(group: list[Case]) -> None:
+        check_jit(group)
+
+    return eager, under_jit

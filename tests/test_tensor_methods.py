@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests._tensor_parity import check_eager, check_jit, chunks, ids
+from tests._tensor_parity import parity_tests
 
 # (name, fn(lib, *inputs), inputs, flags); see tests/_tensor_parity.py
 # fmt: off
@@ -93,6 +91,7 @@ CASES = [
     ("to_device", lambda t, a: a.to("cpu", t.int32), "A", "e"),
     ("type_as", lambda t, a, i: (i.type_as(a), a.type_as(i)), "A I", ""),
     ("byte_char_short", lambda t, j: (j.byte(), j.char(), j.short()), "J", ""),
+    ("type_names", lambda t, a, i: (a.type(), i.type(), a.type(t.int32).dtype), "A I", "e"),
     ("item", lambda t, s, i: (s.item(), i[0, 0].item(), s.bool().item()), "S I", "e"),
     ("tolist", lambda t, a, i: (i.tolist(), a[0, :1].tolist()), "A I", "e"),
     ("clone_detach", lambda t, a: (a.clone(), a.detach(), a.detach().clone()), "A", ""),
@@ -159,6 +158,9 @@ CASES = [
      "A C X Y V", ""),
     ("matmul_bcast", lambda t, x, c: x.transpose(1, 2) @ c[:, :3].t().unsqueeze(0), "X C", ""),
     # -- reductions
+    ("numpy_aliases", lambda t, a: (a.sum(axis=0), a.mean(axis=1, keepdims=True),
+                                    a.max(axis=1), a.argmax(axis=1), a.softmax(axis=1),
+                                    a.unsqueeze(axis=0), a.std(axis=1)), "A", ""),
     ("sum", lambda t, a: (a.sum(), a.sum(0), a.sum(dim=1, keepdim=True), a.sum((0, 2)),
                           a.sum(dim=[-1])), "X", ""),
     ("sum_int_bool", lambda t, i, m: (i.sum(), i.sum(0), m.sum(), m.sum(1),
@@ -312,11 +314,5 @@ def _seen(x):
     return v, t, v + 1
 
 
-@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
-def test_method_matches_torch(case):
-    check_eager(case)
-
-
-@pytest.mark.parametrize("group", chunks(CASES, 60), ids=lambda g: f"{g[0][0]}..{g[-1][0]}")
-def test_methods_match_torch_under_jit(group):
-    check_jit(group)
+# each case eagerly; the cases in groups under one jaxmod.jit each
+test_method_matches_torch, test_methods_match_torch_under_jit = parity_tests(CASES)

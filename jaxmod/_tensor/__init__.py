@@ -30,6 +30,18 @@ globals().update(_NAMESPACE)
 #: Every public name ``jaxmod`` takes from here (the torch namespace).
 NAMES = sorted(_NAMESPACE)
 
+#: torch's top-level aliases of ``torch.nn.functional`` functions with the same signature
+#: (``torch.conv2d``, ``torch.dropout``, ...); ``jaxmod`` binds them from
+#: ``jaxmod.nn.functional`` once that is imported.
+F_ALIASES = (
+    "adaptive_avg_pool1d", "alpha_dropout", "avg_pool1d", "bilinear", "celu",
+    "channel_shuffle", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose3d", "cosine_similarity", "dropout", "feature_alpha_dropout", "group_norm",
+    "hardshrink", "layer_norm", "max_pool1d", "max_pool2d", "max_pool3d", "pairwise_distance",
+    "pdist", "pixel_shuffle", "pixel_unshuffle", "prelu", "rms_norm", "rrelu", "selu",
+    "threshold",
+)  # fmt: skip
+
 __all__ = NAMES + [
     "TensorMethods", "tensor_op", "unwrap", "unwrap_tree", "wrap", "wrap_like",
     "module_getattr",

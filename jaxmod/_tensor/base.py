@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._tensor import geometry as _geo
-from jaxmod.nn.parameter import Variable, _read
 
 __all__ = ["TensorBase", "unwrap", "unwrap_tree", "wrap", "wrap_like", "tensor_op", "is_tensor"]
 
@@ -64,13 +63,25 @@ def unwrap(x: Any) -> Any:
         return x._value
     if isinstance(x, TensorBase):
         return x._jx()
-    if isinstance(x, Variable):
-        return _read(x)
+    if isinstance(x, _boxes()):
+        return x.value  # a box without the tensor methods: its checked read
     return x
 
 
+_BOX: list[type] = []
+
+
+def _boxes() -> type:
+    # jaxmod.nn.parameter is imported late: it may itself import this package.
+    if not _BOX:
+        from jaxmod.nn.parameter import Variable
+
+        _BOX.append(Variable)
+    return _BOX[0]
+
+
 def _is_boxlike(x: Any) -> bool:
-    return isinstance(x, (TensorBase, Variable))
+    return isinstance(x, (TensorBase, _boxes()))
 
 
 def unwrap_tree(tree: Any) -> Any:
@@ -138,6 +149,26 @@ def tensor_op(fn: Callable) -> Callable:
 
     op.__wrapped_array_fn__ = fn  # type: ignore[attr-defined]
     return op
+
+
+def aliases(kwargs: dict) -> dict:
+    """numpy's keyword names torch also accepts: ``axis`` for ``dim``, ``keepdims`` for
+    ``keepdim``."""
+    if "axis" in kwargs:
+        kwargs["dim"] = kwargs.pop("axis")
+    if "keepdims" in kwargs:
+        kwargs["keepdim"] = kwargs.pop("keepdims")
+    return kwargs
+
+
+def with_aliases(fn: Callable) -> Callable:
+    """``fn`` accepting ``axis=`` / ``keepdims=`` for ``dim=`` / ``keepdim=``."""
+
+    @functools.wraps(fn)
+    def f(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **aliases(kwargs)) if kwargs else fn(*args)
+
+    return f
 
 
 # ----------------------------------------------------------------------------- views

@@ -47,6 +47,21 @@ def check_broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> None:
             )
 
 
+def expand_error(shape: tuple[int, ...], target: tuple[int, ...]) -> ShapeError:
+    """torch's error for broadcasting ``shape`` to ``target`` where it does not fit."""
+    lead = len(target) - len(shape)
+    d = next(
+        (lead + i for i, n in enumerate(shape) if n != 1 and lead + i >= 0
+         and target[lead + i] not in (n, -1)),
+        0,
+    )  # fmt: skip
+    return ShapeError(
+        f"The expanded size of the tensor ({target[d]}) must match the existing size "
+        f"({shape[d - lead]}) at non-singleton dimension {d}.  Target sizes: {list(target)}.  "
+        f"Tensor sizes: {list(shape)}"
+    )
+
+
 BACKWARD = """\
 loss.backward() has no tape to run in jaxmod: JAX computes gradients by transforming a \
 function, and jaxmod returns them instead of storing them on .grad. Replace

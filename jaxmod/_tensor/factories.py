@@ -17,24 +17,21 @@ from jaxmod._tensor import dtypes as _dt
 _Tracer = jax.core.Tracer
 
 
-def _shape(size: Any) -> tuple[int, ...]:
+def _shape(size: Any, name: str = "zeros") -> tuple[int, ...]:
     """``(2, 3)``, ``((2, 3),)``, ``([2, 3],)``, ``(Size,)`` as a shape; negative sizes raise."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     shape = tuple(_b.unwrap(s).__index__() for s in size)
-    for s in shape:
-        if s < 0:
-            raise RuntimeError(
-                f"Trying to create tensor with negative dimension {s}: {list(shape)}"
-            )
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f"{name}: Dimension size must be non-negative.")
     return shape
 
 
-def size_of(size: tuple, kwargs: dict) -> tuple[int, ...]:
+def size_of(size: tuple, kwargs: dict, name: str = "zeros") -> tuple[int, ...]:
     """The shape from varargs or a ``size=`` keyword."""
     if "size" in kwargs:
         size = (kwargs.pop("size"),)
-    return _shape(size)
+    return _shape(size, name)
 
 
 def float_dtype(dtype: Any) -> np.dtype:
@@ -90,7 +87,10 @@ def _infer_dtype(data: Any) -> tuple[Any, Any]:
         return x, _dt.as_dtype(x.dtype)
     if isinstance(x, (list, tuple)):
         x = _nested(x)
-    a = np.asarray(x)
+    try:
+        a = np.asarray(x)
+    except jax.errors.TracerArrayConversionError:  # traced elements, inside a transform
+        a = jnp.asarray(x)
     kind = a.dtype.kind
     if kind == "b":
         return a, _dt.bool
@@ -107,7 +107,7 @@ def _nested(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [_nested(e) for e in x]
     x = _b.unwrap(x)
-    return np.asarray(x) if isinstance(x, jax.Array) else x
+    return np.asarray(x) if isinstance(x, jax.Array) and not isinstance(x, _Tracer) else x
 
 
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -156,7 +156,7 @@ def zeros(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
 
 def ones(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
     """Ones of shape ``size``."""
-    return finish(jnp.ones(size_of(size, kwargs), float_dtype(dtype)), **kwargs)
+    return finish(jnp.ones(size_of(size, kwargs, "ones"), float_dtype(dtype)), **kwargs)
 
 
 def empty(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
@@ -255,22 +255,26 @@ def range(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
 
 def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None, **kwargs: Any) -> Any:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
-    start, end = _num(start), _num(end)
+    vals = _linspace(_num(start), _num(end), steps)
+    return finish(jnp.asarray(vals.astype(float_dtype(dtype))), **kwargs)
+
+
+def _linspace(start: float, end: float, steps: int) -> np.ndarray:
+    """torch's linspace in float64: the first half counts up from ``start``, the second
+    down from ``end`` (so both ends are exact)."""
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    dt = float_dtype(dtype)
+    if steps == 1:
+        return np.full(1, start, np.float64)
     i = np.arange(steps, dtype=np.float64)
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
-    half = steps // 2
-    vals = np.where(i < half, start + step * i, end - step * (steps - 1 - i))
-    return finish(jnp.asarray(vals.astype(dt)), **kwargs)
+    return np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
 
 
 def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, dtype: Any = None,
              **kwargs: Any) -> Any:  # fmt: skip
     """``base ** linspace(start, end, steps)``."""
-    lin = np.asarray(linspace(start, end, steps, dtype=np.float64 if _dt.x64() else None)._jx())
-    vals = np.power(base, lin.astype(np.float64))
+    vals = np.power(base, _linspace(_num(start), _num(end), steps))
     return finish(jnp.asarray(vals.astype(float_dtype(dtype))), **kwargs)
 
 

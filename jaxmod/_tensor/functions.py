@@ -11,6 +11,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import ops_combine as _oc
+from jaxmod._tensor import ops_extra as _ox
 from jaxmod._tensor import ops_index as _oi
 from jaxmod._tensor import ops_math as _om
 from jaxmod._tensor import ops_reduce as _or
@@ -35,6 +36,8 @@ def function(raw: Any, name: str, array_first: bool = True) -> Any:
 
     def f(*args: Any, **kwargs: Any) -> Any:
         out = kwargs.pop("out", None)
+        if kwargs:
+            kwargs = _b.aliases(kwargs)
         if "input" in kwargs:
             args = (kwargs.pop("input"),) + args
         call = (_first(args[0]),) + args[1:] if array_first and args else args
@@ -66,6 +69,23 @@ def via_method(name: str) -> Any:
 
     f.__name__ = f.__qualname__ = name
     f.__doc__ = doc
+    return f
+
+
+def inplace_function(name: str) -> Any:
+    """``torch.<name>(input, ...)``: the in-place method (a Tensor is required)."""
+
+    def f(input: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(input, _b.TensorBase):
+            raise TypeError(
+                f"torch.{name} changes its input in place, which needs a jaxmod Tensor; "
+                f"got {type(input).__name__} (JAX arrays are immutable: use "
+                f"torch.{name[:-1]} and rebind)"
+            )
+        return getattr(input, name)(*args, **kwargs)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"In-place ``{name[:-1]}`` of a Tensor (``torch.{name}``)."
     return f
 
 
@@ -138,7 +158,7 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
 def build() -> dict[str, Any]:
     """Every namespace function, by name."""
     ns: dict[str, Any] = {}
-    for table in (_om.UNARY, _om.OTHER, _or.REDUCE, _oi.INDEX):
+    for table in (_om.UNARY, _om.OTHER, _or.REDUCE, _oi.INDEX, _ox.EXTRA):
         for name, raw in table.items():
             ns[name] = function(raw, name)
     for name, raw in _om.BINARY.items():
@@ -150,6 +170,12 @@ def build() -> dict[str, Any]:
     ns["broadcast_shapes"] = _oc.broadcast_shapes
     for name in _METHOD_FUNCTIONS:
         ns[name] = via_method(name)
+    ns.update(_ox.WINDOWS)
+    from jaxmod._tensor.tensor import Tensor
+
+    for name in dir(Tensor):
+        if name.endswith("_") and not name.startswith("_") and name not in ns:
+            ns[name] = inplace_function(name)
     ns["numel"] = numel
     ns["where"] = where
     for f in (is_tensor, is_storage, result_type, promote_types, can_cast, typename):

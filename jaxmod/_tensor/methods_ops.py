@@ -8,6 +8,7 @@ from typing import Any
 
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import ops_combine as _oc
+from jaxmod._tensor import ops_extra as _ox
 from jaxmod._tensor import ops_index as _oi
 from jaxmod._tensor import ops_math as _om
 from jaxmod._tensor import ops_reduce as _or
@@ -21,6 +22,12 @@ def method(raw: Any, name: str) -> Any:
     """A method returning ``raw(self_array, *args, **kwargs)`` as Tensors."""
 
     def m(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            kwargs = _b.aliases(kwargs)
+            out = kwargs.pop("out", None)
+            if out is not None:  # numpy calls x.sum(axis=..., dtype=..., out=...)
+                out.data = _b.unwrap(raw(self._jx(), *args, **kwargs))
+                return out
         return _b.wrap(raw(self._jx(), *args, **kwargs))
 
     m.__name__ = m.__qualname__ = name
@@ -129,7 +136,12 @@ def _build() -> dict[str, Any]:
             ns[name + "_"] = inplace(fn, name + "_", False)
     for name in _COMBINE_METHODS:
         ns[name] = method(_oc.COMBINE[name], name)
+    for name in _ox.METHODS:
+        ns[name] = method(_ox.EXTRA[name], name)
     ns["cumsum_"] = inplace(_or.cumsum, "cumsum_", False)
+    ns["real"] = property(unary(_ox.real, "real"), doc="The real part (a copy).")
+    ns["imag"] = property(unary(_ox.imag, "imag"), doc="The imaginary part (a copy).")
+    ns["polygamma"] = lambda self, n: _b.new(_ox.polygamma(n, self._jx()))
     ns["flip"] = _flip
     ns["where"] = _where
 

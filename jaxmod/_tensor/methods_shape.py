@@ -292,12 +292,14 @@ class ShapeMethods(_b.TensorBase):
     moveaxis = movedim
 
     # -- adding and removing dimensions ----------------------------------------------
+    @_b.with_aliases
     def unsqueeze(self, dim: int) -> Any:
         """A size-1 dimension inserted at ``dim`` (a view)."""
         v = self._jx()
         d = _err.dim(dim, v.ndim + 1)
         return _b.view(self, jnp.expand_dims(v, d), _geo.unsqueezed, d)
 
+    @_b.with_aliases
     def squeeze(self, dim: Any = None) -> Any:
         """Size-1 dimensions removed (only among ``dim`` when given; others are kept)."""
         v = self._jx()
@@ -326,11 +328,7 @@ class ShapeMethods(_b.TensorBase):
             if want == -1:
                 new[lead + i] = n
             elif n != want and n != 1:
-                raise _err.ShapeError(
-                    f"The expanded size of the tensor ({want}) must match the existing size "
-                    f"({n}) at non-singleton dimension {lead + i}.  Target sizes: "
-                    f"{list(sizes)}.  Tensor sizes: {list(shape)}"
-                )
+                raise _err.expand_error(shape, sizes)
         for i in range(lead):
             if new[i] < 0:
                 raise RuntimeError(
@@ -368,6 +366,7 @@ class ShapeMethods(_b.TensorBase):
         return self.repeat(dims)
 
     # -- pieces ------------------------------------------------------------------------
+    @_b.with_aliases
     def narrow(self, dim: int, start: Any, length: int) -> Any:
         """``length`` elements from ``start`` along ``dim`` (a view)."""
         v = self._jx()
@@ -384,6 +383,7 @@ class ShapeMethods(_b.TensorBase):
         out = jax.lax.slice_in_dim(v, start, start + length, axis=d)
         return _b.view(self, out, _geo.narrowed, d, start, length)
 
+    @_b.with_aliases
     def select(self, dim: int, index: int) -> Any:
         """Element ``index`` of dimension ``dim``, that dimension removed (a view)."""
         v = self._jx()
@@ -399,6 +399,7 @@ class ShapeMethods(_b.TensorBase):
         out = jax.lax.index_in_dim(v, i, axis=d, keepdims=False)
         return _b.view(self, out, _geo.selected, d, i)
 
+    @_b.with_aliases
     def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple:
         """Pieces of ``split_size`` along ``dim`` (the last may be smaller), or of the given
         section sizes; views."""
@@ -418,17 +419,25 @@ class ShapeMethods(_b.TensorBase):
             if s <= 0 and n:
                 raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got {s}")
             sizes = [min(s, n - i) for i in range(0, n, s)] if n else [0]
-        out = []
-        start = 0
+        bounds = [0]
         for size in sizes:
-            out.append(self.narrow(d, start, size))
-            start += size
-        return tuple(out)
+            bounds.append(bounds[-1] + size)
+        return self._pieces(d, bounds)
+
+    def _pieces(self, d: int, bounds: list[int]) -> tuple:
+        """Views of ``[bounds[i], bounds[i + 1])`` along ``d``, computed by one split."""
+        v = self._jx()
+        values = jnp.split(v, bounds[1:-1], axis=d) if len(bounds) > 2 else [v]
+        return tuple(
+            _b.view(self, val, _geo.narrowed, d, a, b - a)
+            for val, a, b in zip(values, bounds[:-1], bounds[1:])
+        )
 
     def split_with_sizes(self, split_sizes: Any, dim: int = 0) -> tuple:
         """Pieces of the given sizes along ``dim``."""
         return self.split(list(split_sizes), dim)
 
+    @_b.with_aliases
     def chunk(self, chunks: int, dim: int = 0) -> tuple:
         """At most ``chunks`` pieces of equal size (the last may be smaller), as torch."""
         v = self._jx()
@@ -438,6 +447,7 @@ class ShapeMethods(_b.TensorBase):
         n = v.shape[d]
         return self.split(max(1, -(-n // chunks)), d)
 
+    @_b.with_aliases
     def tensor_split(self, indices_or_sections: Any, dim: int = 0) -> tuple:
         """``numpy.array_split`` semantics: ``n`` near-equal pieces, or split at indices."""
         v = self._jx()
@@ -453,6 +463,7 @@ class ShapeMethods(_b.TensorBase):
             bounds = [0] + [min(max(int(i), 0), n) for i in s] + [n]
         return tuple(self.narrow(d, a, max(0, b - a)) for a, b in zip(bounds[:-1], bounds[1:]))
 
+    @_b.with_aliases
     def unbind(self, dim: int = 0) -> tuple:
         """Every slice along ``dim`` (views)."""
         v = self._jx()
@@ -515,8 +526,5 @@ class ShapeMethods(_b.TensorBase):
                 if "broadcast" not in str(e) and "shape" not in str(e):
                     raise
                 target = jax.eval_shape(lambda c: c[key], cur).shape
-                raise _err.ShapeError(
-                    f"shape mismatch: value tensor of shape {list(val.shape)} cannot be "
-                    f"broadcast to indexing result of shape {list(target)}"
-                ) from None
+                raise _err.expand_error(tuple(val.shape), tuple(target)) from None
         self._rebind(new)

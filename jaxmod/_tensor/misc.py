@@ -20,6 +20,7 @@ __all__ = [
     "get_float32_matmul_precision", "use_deterministic_algorithms",
     "are_deterministic_algorithms_enabled", "set_num_threads", "get_num_threads",
     "set_num_interop_threads", "get_num_interop_threads", "get_rng_state", "set_rng_state",
+    "_assert", "autocast",
 ]  # fmt: skip
 
 inf = math.inf
@@ -141,3 +142,43 @@ def set_rng_state(new_state: Any) -> None:
     from jaxmod._tensor import base as _b
 
     _random.default_generator.set_state(_b.unwrap(new_state))
+
+
+def _assert(condition: Any, message: str) -> None:
+    """``torch._assert``: raise ``AssertionError(message)`` when ``condition`` is false.
+
+    A condition on a traced tensor (inside ``jaxmod.jit``) cannot be checked while
+    tracing; it raises ``jaxmod.TraceError`` rather than passing unchecked.
+    """
+    from jaxmod._tensor import base as _b
+
+    c = _b.unwrap(condition)
+    if isinstance(c, jax.core.Tracer):
+        from jaxmod._tensor import errors as _err
+
+        raise _err.traced(
+            "torch._assert on a tensor condition",
+            "Assert on shapes (Python "
+            "ints) instead, or check the tensor outside the jitted function.",
+        )
+    if not bool(c):
+        raise AssertionError(message)
+
+
+class autocast:
+    """``torch.autocast`` / ``torch.amp.autocast``, accepted as a context manager and
+    decorator that changes nothing: computations keep their dtypes. For reduced
+    precision in jaxmod, cast the model (``model.to(jaxmod.bfloat16)``) and the inputs."""
+
+    def __init__(self, device_type: str = "cuda", dtype: Any = None, enabled: bool = True,
+                 cache_enabled: Any = None) -> None:  # fmt: skip
+        self.device_type, self.fast_dtype, self.enabled = device_type, dtype, enabled
+
+    def __enter__(self) -> autocast:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def __call__(self, fn: Any) -> Any:
+        return fn

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -18,14 +19,15 @@ def _seq(tensors: Any, name: str) -> list:
         raise TypeError(
             f"{name}() argument 'tensors' must be tuple of Tensors, not {type(tensors).__name__}"
         )
-    return [jnp.asarray(_b.unwrap(t)) for t in tensors]
+    out = [_b.unwrap(t) for t in tensors]
+    return [x if isinstance(x, jax.Array) else jnp.asarray(x) for x in out]
 
 
 def cat(tensors: Any, dim: int = 0, *, out: Any = None) -> Any:
     """``tensors`` joined along ``dim`` (torch's errors for mismatched shapes)."""
     xs = _seq(tensors, "cat")
     if not xs:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
     xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or xs[:1]
     nd = xs[0].ndim
     if nd == 0:

@@ -405,6 +405,7 @@ INDEX: dict[str, Any] = {
     for f in (gather, scatter, scatter_add, scatter_reduce, index_select, index_add,
               index_copy, index_fill, index_put, masked_select, masked_scatter, take,
               take_along_dim, nonzero, argwhere, unique, unique_consecutive, bincount, histc,
-              tril, triu, flip, fliplr, flipud, roll, rot90, diag, diag_embed, diagflat,
+              searchsorted, bucketize, tril, triu, flip, fliplr, flipud, roll, rot90, diag,
+              diag_embed, diagflat,
               repeat_interleave)
 }  # fmt: skip

@@ -106,7 +106,7 @@ def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Any:
         ints = all(np.dtype(getattr(x, "dtype", type(x))).kind in "iub" for x in (a, b))
         out = jnp.trunc(q)
         return out.astype(jnp.result_type(a, b)) if ints else out
-    raise ValueError(
+    raise RuntimeError(
         "div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
         f"'{rounding_mode}'"
     )
@@ -191,16 +191,21 @@ def masked_fill(a: Any, mask: Any, value: Any) -> Any:
             "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
             f"{np.ndim(v)} dimension(s)."
         )
-    try:
-        shape = jnp.broadcast_shapes(tuple(m.shape), tuple(a.shape))
-    except ValueError:
-        shape = None
-    if shape != tuple(a.shape):
+    if m.shape != a.shape and _bshape(m.shape, a.shape) != tuple(a.shape):
         _err.check_broadcast(tuple(a.shape), tuple(m.shape))
         raise _err.ShapeError(
             f"masked_fill: mask of shape {list(m.shape)} does not broadcast to {list(a.shape)}"
         )
+    if isinstance(v, float) and a.dtype.kind in "fcV":
+        return jnp.where(m, v, a)  # a weak scalar keeps a's dtype, no conversion op
     return jnp.where(m, jnp.asarray(v).astype(a.dtype), a)
+
+
+def _bshape(a: tuple, b: tuple) -> tuple | None:
+    try:
+        return tuple(jnp.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        return None
 
 
 def nan_to_num(a: Any, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:

@@ -81,7 +81,7 @@ def _str(a: np.ndarray, fmt: _Formatter, indent: int, summarise: bool) -> str:
     if cut:
         rows = list(range(_EDGE)) + [None] + list(range(n - _EDGE, n))  # type: ignore[list-item]
     if a.ndim == 1:
-        items = ["..." if i is None else fmt(a[i]) for i in rows]
+        items = [" ..." if i is None else fmt(a[i]) for i in rows]
         per_line = max(1, math.floor((_LINEWIDTH - indent) / (fmt.width + 2)))
         lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
         return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"

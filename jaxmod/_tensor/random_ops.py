@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmod import random as _random
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor.factories import finish, float_dtype, size_of
@@ -23,16 +22,22 @@ from jaxmod._tensor.factories import finish, float_dtype, size_of
 _Tracer = jax.core.Tracer
 
 
+def _random() -> Any:
+    from jaxmod import random  # late: jaxmod.random imports jaxmod.nn, which may import us
+
+    return random
+
+
 def _key(generator: Any) -> Any:
-    return _random.next_key(generator)
+    return _random().next_key(generator)
 
 
 def _uniform(shape: tuple[int, ...], dtype: Any, generator: Any) -> Any:
-    return _random.rand(*shape, generator=generator, dtype=jnp.float32).astype(dtype)
+    return _random().rand(*shape, generator=generator, dtype=jnp.float32).astype(dtype)
 
 
 def _normal(shape: tuple[int, ...], dtype: Any, generator: Any) -> Any:
-    return _random.randn(*shape, generator=generator, dtype=jnp.float32).astype(dtype)
+    return _random().randn(*shape, generator=generator, dtype=jnp.float32).astype(dtype)
 
 
 def rand(*size: Any, generator: Any = None, dtype: Any = None, **kwargs: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -136,6 +137,20 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
 
     def __class_getitem__(cls, item: Any) -> type:
         return cls
+
+    def __getattr__(self, name: str) -> Any:
+        # jax.Array attributes torch has no name for (``astype``, ``at``, ``sharding``,
+        # ``block_until_ready``, ...) come from the held array, so jnp-style code on a
+        # Tensor keeps working; array results come back as Tensors.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            attr = getattr(self._jx(), name)
+        except AttributeError:
+            raise AttributeError(f"'Tensor' object has no attribute '{name}'") from None
+        if callable(attr) and not isinstance(attr, type):
+            return functools.wraps(attr)(lambda *a, **k: _b.wrap(attr(*a, **k)))
+        return attr
 
 
 class _GradTensor(Tensor):

@@ -12,7 +12,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
+from jaxmod.nn import init as _init
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
 
@@ -394,13 +396,13 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(jnp.full((num_parameters,), init, dtype or jnp.float32))
+        self.weight = Parameter(_init._filled(num_parameters, init, dtype))
         if device is not None:
             self.to(device)
 
     def reset_parameters(self) -> None:
         """Fill the slopes with ``init``."""
-        self.weight.fill_(self.init)
+        _init.constant_(self.weight, self.init)
 
     def forward(self, input: Any) -> jax.Array:
         return F.prelu(_unwrap(input), self.weight)
@@ -475,3 +477,6 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+_typerule.tensor_forwards(globals())

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
-from jaxmod.nn import init
 from jaxmod.nn.linear import Linear
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
@@ -235,23 +235,23 @@ class MultiheadAttention(Module):
         dtype = dtype or jnp.float32
         E = embed_dim
         if not self._qkv_same_embed_dim:
-            self.q_proj_weight = Parameter(jnp.zeros((E, E), dtype))
-            self.k_proj_weight = Parameter(jnp.zeros((E, self.kdim), dtype))
-            self.v_proj_weight = Parameter(jnp.zeros((E, self.vdim), dtype))
+            self.q_proj_weight = Parameter(init._filled((E, E), 0, dtype))
+            self.k_proj_weight = Parameter(init._filled((E, self.kdim), 0, dtype))
+            self.v_proj_weight = Parameter(init._filled((E, self.vdim), 0, dtype))
             self.register_parameter("in_proj_weight", None)
         else:
-            self.in_proj_weight = Parameter(jnp.zeros((3 * E, E), dtype))
+            self.in_proj_weight = Parameter(init._filled((3 * E, E), 0, dtype))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         if bias:
-            self.in_proj_bias = Parameter(jnp.zeros((3 * E,), dtype))
+            self.in_proj_bias = Parameter(init._filled(3 * E, 0, dtype))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(E, E, bias=bias, dtype=dtype)
         if add_bias_kv:
-            self.bias_k = Parameter(jnp.zeros((1, 1, E), dtype))
-            self.bias_v = Parameter(jnp.zeros((1, 1, E), dtype))
+            self.bias_k = Parameter(init._filled((1, 1, E), 0, dtype))
+            self.bias_v = Parameter(init._filled((1, 1, E), 0, dtype))
         else:
             self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn
@@ -400,3 +400,6 @@ class MultiheadAttention(Module):
             f"query should be unbatched 2D or batched 3D tensor but received {q.ndim}-D "
             "query tensor"
         )
+
+
+_typerule.tensor_forwards(globals())

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
 from typing import Any
 
+from jaxmod._tensor import Tensor
 from jaxmod.nn.module import Module, _addindent, _bump_version, _is_array
 from jaxmod.nn.parameter import Parameter, Variable
 
@@ -335,8 +336,13 @@ class ModuleDict(Module):
             self[m[0]] = m[1]
 
 
+def _is_value(x: Any) -> bool:
+    """An array, or a ``jaxmod.Tensor`` (torch code builds parameter lists from Tensors)."""
+    return _is_array(x) or isinstance(x, Tensor)
+
+
 def _param_line(k: Any, p: Any) -> str:
-    if isinstance(p, Variable) or _is_array(p):
+    if isinstance(p, Variable) or _is_value(p):
         arr = p._value if isinstance(p, Variable) else p
         size = "x".join(str(s) for s in arr.shape)
         kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
@@ -347,7 +353,7 @@ def _param_line(k: Any, p: Any) -> str:
 def _as_parameter(value: Any) -> Any:
     if isinstance(value, Parameter):
         return value
-    if _is_array(value) or isinstance(value, Variable):
+    if _is_value(value) or isinstance(value, Variable):
         return Parameter(value)
     if type(value).__module__.startswith("torch") and hasattr(value, "shape"):
         return Parameter(value)
@@ -395,7 +401,7 @@ class ParameterList(Module):
 
     def extend(self, values: Iterable[Any]) -> ParameterList:
         """Append every value of ``values``."""
-        if not isinstance(values, container_abcs.Iterable) or _is_array(values):
+        if not isinstance(values, container_abcs.Iterable) or _is_value(values):
             raise TypeError(
                 "ParameterList.extend should be called with an iterable, but got "
                 + type(values).__name__

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
-from jaxmod.nn import init
 from jaxmod.nn._checks import _ntuple, _reverse_repeat_tuple, check_ndim
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
@@ -102,9 +102,9 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups, *kernel_size)
         else:
             shape = (out_channels, in_channels // groups, *kernel_size)
-        self.weight = Parameter(jnp.zeros(shape, dtype))
+        self.weight = Parameter(init._filled(shape, 0, dtype))
         if bias:
-            self.bias = Parameter(jnp.zeros((out_channels,), dtype))
+            self.bias = Parameter(init._filled(out_channels, 0, dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -351,3 +351,6 @@ class ConvTranspose3d(_ConvTranspose):
     """Transposed 3-D convolution; arguments as :class:`ConvTranspose1d`, ints or triples."""
 
     _n = 3
+
+
+_typerule.tensor_forwards(globals())

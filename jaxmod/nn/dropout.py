@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 
+from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import _unwrap
@@ -89,3 +90,6 @@ class FeatureAlphaDropout(_DropoutNd):
 
     def forward(self, input: Any) -> jax.Array:
         return F.feature_alpha_dropout(_unwrap(input), self.p, self.training)
+
+
+_typerule.tensor_forwards(globals())

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._core import state
-from jaxmod.nn import init
+from jaxmod.nn import _typerule, init
 from jaxmod.nn.module import Module, ShapeError, _bump_version
 from jaxmod.nn.parameter import Parameter, UninitializedParameter, _unwrap
 
@@ -52,9 +52,9 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         dtype = dtype or jnp.float32
-        self.weight = Parameter(jnp.zeros((out_features, in_features), dtype))
+        self.weight = Parameter(init._filled((out_features, in_features), 0, dtype))
         if bias:
-            self.bias = Parameter(jnp.zeros((out_features,), dtype))
+            self.bias = Parameter(init._filled(out_features, 0, dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -111,9 +111,9 @@ class Bilinear(Module):
         self.in2_features = in2_features
         self.out_features = out_features
         dtype = dtype or jnp.float32
-        self.weight = Parameter(jnp.zeros((out_features, in1_features, in2_features), dtype))
+        self.weight = Parameter(init._filled((out_features, in1_features, in2_features), 0, dtype))
         if bias:
-            self.bias = Parameter(jnp.zeros((out_features,), dtype))
+            self.bias = Parameter(init._filled(out_features, 0, dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -326,3 +326,6 @@ class Unflatten(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+_typerule.tensor_forwards(globals())

@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn import _typerule
 from jaxmod.nn import functional as FL
 from jaxmod.nn.module import Module
 
@@ -390,3 +391,6 @@ class CTCLoss(_Loss):
             log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
             self.zero_infinity,
         )  # fmt: skip
+
+
+_typerule.tensor_forwards(globals())

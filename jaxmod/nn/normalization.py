@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
@@ -81,18 +82,18 @@ class _NormBase(Module):
         self.track_running_stats = track_running_stats
         dtype = _float_dtype(dtype)
         if affine:
-            self.weight = Parameter(jnp.ones((num_features,), dtype))
+            self.weight = Parameter(init._filled(num_features, 1, dtype))
             if bias:
-                self.bias = Parameter(jnp.zeros((num_features,), dtype))
+                self.bias = Parameter(init._filled(num_features, 0, dtype))
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", jnp.zeros((num_features,), dtype))
-            self.register_buffer("running_var", jnp.ones((num_features,), dtype))
-            self.register_buffer("num_batches_tracked", jnp.zeros((), jnp.int32))
+            self.register_buffer("running_mean", init._filled(num_features, 0, dtype))
+            self.register_buffer("running_var", init._filled(num_features, 1, dtype))
+            self.register_buffer("num_batches_tracked", init._filled((), 0, jnp.int32))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -104,17 +105,17 @@ class _NormBase(Module):
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, batch count 0."""
         if self.track_running_stats:
-            self.running_mean.zero_()
-            self.running_var.fill_(1.0)
-            self.num_batches_tracked.zero_()
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
 
     def reset_parameters(self) -> None:
         """Reset the running statistics; weight to ones and bias to zeros."""
         self.reset_running_stats()
         if self.affine:
-            self.weight.fill_(1.0)
+            init.ones_(self.weight)
             if self.bias is not None:
-                self.bias.zero_()
+                init.zeros_(self.bias)
 
     def _check_input_dim(self, input: Any) -> None:
         raise NotImplementedError
@@ -362,9 +363,9 @@ class LayerNorm(Module):
         self.elementwise_affine = elementwise_affine
         dtype = _float_dtype(dtype)
         if elementwise_affine:
-            self.weight = Parameter(jnp.ones(self.normalized_shape, dtype))
+            self.weight = Parameter(init._filled(self.normalized_shape, 1, dtype))
             if bias:
-                self.bias = Parameter(jnp.zeros(self.normalized_shape, dtype))
+                self.bias = Parameter(init._filled(self.normalized_shape, 0, dtype))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -376,9 +377,9 @@ class LayerNorm(Module):
     def reset_parameters(self) -> None:
         """Weight to ones, bias to zeros."""
         if self.elementwise_affine:
-            self.weight.fill_(1.0)
+            init.ones_(self.weight)
             if self.bias is not None:
-                self.bias.zero_()
+                init.zeros_(self.bias)
 
     def forward(self, input: Any) -> jax.Array:
         return F.layer_norm(_unwrap(input), self.normalized_shape, self.weight, self.bias, self.eps)
@@ -418,9 +419,9 @@ class GroupNorm(Module):
         self.affine = affine
         dtype = _float_dtype(dtype)
         if affine:
-            self.weight = Parameter(jnp.ones((num_channels,), dtype))
+            self.weight = Parameter(init._filled(num_channels, 1, dtype))
             if bias:
-                self.bias = Parameter(jnp.zeros((num_channels,), dtype))
+                self.bias = Parameter(init._filled(num_channels, 0, dtype))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -432,9 +433,9 @@ class GroupNorm(Module):
     def reset_parameters(self) -> None:
         """Weight to ones, bias to zeros."""
         if self.affine:
-            self.weight.fill_(1.0)
+            init.ones_(self.weight)
             if self.bias is not None:
-                self.bias.zero_()
+                init.zeros_(self.bias)
 
     def forward(self, input: Any) -> jax.Array:
         x = _unwrap(input)
@@ -493,7 +494,7 @@ class RMSNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
-            self.weight = Parameter(jnp.ones(self.normalized_shape, _float_dtype(dtype)))
+            self.weight = Parameter(init._filled(self.normalized_shape, 1, _float_dtype(dtype)))
         else:
             self.register_parameter("weight", None)
         if device is not None:
@@ -502,7 +503,7 @@ class RMSNorm(Module):
     def reset_parameters(self) -> None:
         """Weight to ones."""
         if self.elementwise_affine:
-            self.weight.fill_(1.0)
+            init.ones_(self.weight)
 
     def forward(self, input: Any) -> jax.Array:
         return F.rms_norm(_unwrap(input), self.normalized_shape, self.weight, self.eps)
@@ -511,3 +512,6 @@ class RMSNorm(Module):
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
+
+
+_typerule.tensor_forwards(globals())

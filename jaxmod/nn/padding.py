@@ -10,6 +10,7 @@ from typing import Any
 
 import jax
 
+from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
 from jaxmod.nn._checks import _ntuple, check_min_ndim, check_ndim
 from jaxmod.nn.module import Module
@@ -186,3 +187,6 @@ class CircularPad3d(_PadNd):
 
     _n = 3
     _mode = "circular"
+
+
+_typerule.tensor_forwards(globals())

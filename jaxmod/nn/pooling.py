@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 
+from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
 from jaxmod.nn._checks import _ntuple, check_ndim
 from jaxmod.nn.module import Module
@@ -320,3 +321,6 @@ class LPPool3d(_LPPoolNd):
     """Power-average pooling over ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
 
     _n = 3
+
+
+_typerule.tensor_forwards(globals())

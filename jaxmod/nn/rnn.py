@@ -23,8 +23,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
-from jaxmod.nn import init
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
 
@@ -240,7 +240,7 @@ class RNNBase(Module):
                 names = []
                 for fmt, shape in shapes:
                     name = fmt.format(layer, suffix)
-                    setattr(self, name, Parameter(jnp.zeros(shape, dtype)))
+                    setattr(self, name, Parameter(init._filled(shape, 0, dtype)))
                     names.append(name)
                 flat_names.extend(names)
                 all_weights.append(names)
@@ -471,11 +471,11 @@ class RNNCellBase(Module):
         self.hidden_size = hidden_size
         self.bias = bias
         dtype = dtype or jnp.float32
-        self.weight_ih = Parameter(jnp.zeros((num_chunks * hidden_size, input_size), dtype))
-        self.weight_hh = Parameter(jnp.zeros((num_chunks * hidden_size, hidden_size), dtype))
+        self.weight_ih = Parameter(init._filled((num_chunks * hidden_size, input_size), 0, dtype))
+        self.weight_hh = Parameter(init._filled((num_chunks * hidden_size, hidden_size), 0, dtype))
         if bias:
-            self.bias_ih = Parameter(jnp.zeros((num_chunks * hidden_size,), dtype))
-            self.bias_hh = Parameter(jnp.zeros((num_chunks * hidden_size,), dtype))
+            self.bias_ih = Parameter(init._filled(num_chunks * hidden_size, 0, dtype))
+            self.bias_hh = Parameter(init._filled(num_chunks * hidden_size, 0, dtype))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -589,3 +589,6 @@ class GRUCell(RNNCellBase):
         h = self._hidden(hx, x, batched, "hidden", "GRUCell")
         h, _ = _cell("GRU", x, h, None, self._params())
         return h if batched else h[0]
+
+
+_typerule.tensor_forwards(globals())

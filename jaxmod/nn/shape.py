@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 
+from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
 from jaxmod.nn._checks import check_min_ndim
 from jaxmod.nn.module import Module
@@ -201,3 +202,6 @@ class PairwiseDistance(Module):
 
     def forward(self, x1: Any, x2: Any) -> jax.Array:
         return F.pairwise_distance(_unwrap(x1), _unwrap(x2), self.norm, self.eps, self.keepdim)
+
+
+_typerule.tensor_forwards(globals())

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._core import state
+from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
-from jaxmod.nn import init
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
 
@@ -102,7 +102,7 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
             shape = (num_embeddings, embedding_dim)
-            self.weight = Parameter(jnp.zeros(shape, dtype or jnp.float32), not _freeze)
+            self.weight = Parameter(init._filled(shape, 0, dtype), not _freeze)
             self.reset_parameters()
         else:
             if list(np.shape(_unwrap(_weight))) != [num_embeddings, embedding_dim]:
@@ -223,7 +223,7 @@ class EmbeddingBag(Module):
         self.padding_idx = _check_padding_idx(padding_idx, num_embeddings)
         if _weight is None:
             shape = (num_embeddings, embedding_dim)
-            self.weight = Parameter(jnp.zeros(shape, dtype or jnp.float32))
+            self.weight = Parameter(init._filled(shape, 0, dtype))
             self.reset_parameters()
         else:
             if list(np.shape(_unwrap(_weight))) != [num_embeddings, embedding_dim]:
@@ -311,3 +311,6 @@ class EmbeddingBag(Module):
         )
         bag.weight.requires_grad = not freeze
         return bag
+
+
+_typerule.tensor_forwards(globals())

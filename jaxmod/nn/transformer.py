@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._core.devices import resolve_device
+from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
 from jaxmod.nn.activation import ReLU
 from jaxmod.nn.attention import MultiheadAttention, _canonical_mask, _none_or_dtype
@@ -566,3 +567,6 @@ class Transformer(Module):
         for p in self.parameters():
             if p.dim() > 1:
                 xavier_uniform_(p)
+
+
+_typerule.tensor_forwards(globals())

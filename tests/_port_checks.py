@@ -1,0 +1,291 @@
+"""Parity checks for programs loaded twice by ``_torch_port`` (real torch / jaxmod).
+
+Each check takes the torch model and the jaxmod model built from the *same source file*
+(only the import lines differ) and compares:
+
+* ``structure``: ``repr`` and ``state_dict`` keys (in order) and shapes;
+* ``eval``: the eval-mode forward under ``no_grad`` (eager, op by op, as a user runs it);
+* ``train``: one training step in train mode (:func:`check_step`): the output, the loss,
+  the gradient of every parameter, then one optimizer step (jaxmod: the whole step under
+  ``jaxmod.jit``) and the parameters and buffers (BatchNorm statistics) after it.
+
+Inputs are created with each library's ``from_numpy`` (``torch.from_numpy`` /
+``jaxmod.from_numpy``), as a torch user would. Dropout-like layers are given ``p = 0``
+for the train step (their masks come from different generators); everything else runs
+as written. Tolerances are per case: the largest absolute error allowed, relative to the
+largest magnitude of torch's value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import jaxmod
+
+torch.set_num_threads(1)
+
+LIBS = {"torch": torch, "jaxmod": jaxmod}
+# layers whose train-mode output is random; ``p = 0`` makes them the identity
+RANDOM_LAYERS = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                 "FeatureAlphaDropout", "StochasticDepth"}  # fmt: skip
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A torch tensor, jaxmod Tensor / box or jax array as a numpy array."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    if isinstance(x, jaxmod.nn.Variable):
+        return np.asarray(x._value)
+    return np.asarray(x)
+
+
+def leaves(out: Any) -> list[Any]:
+    """The tensors of a model output (a tensor, or a (named) tuple / list / dict of them)."""
+    if isinstance(out, dict):
+        return [v for k in out for v in leaves(out[k])]
+    if isinstance(out, (tuple, list)):
+        return [v for item in out for v in leaves(item)]
+    return [] if out is None else [out]
+
+
+def assert_close(
+    actual: Any, expected: Any, tol: float, what: str, scale: float | None = None
+) -> float:
+    """``max |actual - expected| <= tol * scale`` (default scale: ``max |expected|``, at
+    least 1e-3 so that float32 noise on values near zero passes); returns the error over
+    the scale. Gradients pass the largest gradient of the model as ``scale``: a parameter
+    whose gradient is all rounding noise (a BatchNorm weight right after another
+    BatchNorm) is compared at the model's scale."""
+    a, e = to_numpy(actual), to_numpy(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != torch's {e.shape}"
+    assert a.dtype.kind == e.dtype.kind, f"{what}: dtype {a.dtype} vs torch's {e.dtype}"
+    if a.size == 0:
+        return 0.0
+    own = float(np.abs(e).max())
+    scale = max(own, 1e-3) if scale is None else max(own, scale)
+    err = float(np.abs(a.astype(np.float64) - e).max())
+    assert err <= tol * scale, (
+        f"{what}: max abs error {err:.3g} > {tol:g} x scale {scale:.3g} (torch's max |value| "
+        f"{own:.3g})"
+    )
+    return err / scale
+
+
+def torch_state(tm: torch.nn.Module) -> dict[str, np.ndarray]:
+    """torch's state_dict as numpy copies (torch updates BatchNorm statistics in place),
+    with its ``_metadata`` (per-module versions: MNASNet's loader needs them)."""
+    sd = tm.state_dict()
+    out = OrderedDict((k, v.detach().numpy().copy()) for k, v in sd.items())
+    out._metadata = sd._metadata  # type: ignore[attr-defined]
+    return out
+
+
+def zero_random_layers(model: Any) -> None:
+    for m in model.modules():
+        if type(m).__name__ in RANDOM_LAYERS:
+            m.p = 0.0
+
+
+def check_structure(tm: torch.nn.Module, jm: Any) -> None:
+    assert repr(jm) == repr(tm)
+    tsd, jsd = tm.state_dict(), jm.state_dict()
+    assert list(jsd) == list(tsd)
+    for k in tsd:
+        assert tuple(jsd[k].shape) == tuple(tsd[k].shape), k
+
+
+def load_torch_weights(tm: torch.nn.Module, jm: Any) -> None:
+    jm.load_state_dict(torch_state(tm))
+
+
+def check_eval(
+    tm: torch.nn.Module,
+    jm: Any,
+    inputs: list[np.ndarray],
+    tol: float,
+    call: Callable[..., Any] | None = None,
+) -> None:
+    """Eval-mode forward under ``no_grad``, eagerly; torch's weights loaded first.
+
+    ``call(lib, model, *inputs)`` (default ``model(*inputs)``) runs the forward; ``lib`` is
+    ``torch`` or ``jaxmod``."""
+    call = call or (lambda lib, model, *xs: model(*xs))
+    load_torch_weights(tm, jm)
+    tm.eval()
+    jm.eval()
+    with torch.no_grad():
+        t_out = call(torch, tm, *[torch.from_numpy(x) for x in inputs])
+    with jaxmod.no_grad():
+        j_out = call(jaxmod, jm, *[jaxmod.from_numpy(x) for x in inputs])
+    assert_tree_close(j_out, t_out, tol, "eval output")
+
+
+def check_output_types(
+    tm: torch.nn.Module, jm: Any, inputs: list[np.ndarray], call: Callable[..., Any] | None = None
+) -> None:
+    """The type rule on a whole model: Tensors in, Tensors out (every output tensor is a
+    ``jaxmod.Tensor`` with torch's dtype), so program code after the model
+    (``output.argmax(dim=1, keepdim=True)``, ``x.flatten(start_dim=1)``) has torch's methods."""
+    call = call or (lambda lib, model, *xs: model(*xs))
+    tm.eval()
+    jm.eval()
+    with torch.no_grad():
+        t_out = leaves(call(torch, tm, *[torch.from_numpy(x) for x in inputs]))
+    with jaxmod.no_grad():
+        j_out = leaves(call(jaxmod, jm, *[jaxmod.from_numpy(x) for x in inputs]))
+    for i, (j, t) in enumerate(zip(j_out, t_out, strict=True)):
+        assert isinstance(j, jaxmod.Tensor), (
+            f"output {i} is a {type(j).__module__}.{type(j).__name__}, not a jaxmod.Tensor"
+        )
+        jd, td = str(j.dtype).removeprefix("jaxmod."), str(t.dtype).removeprefix("torch.")
+        assert jd == td, f"output {i}: dtype {jd} vs torch's {td}"
+
+
+def assert_tree_close(actual: Any, expected: Any, tol: float, what: str) -> None:
+    """Every tensor of two outputs (a tensor or nested tuples / lists / dicts) close."""
+    a, e = leaves(actual), leaves(expected)
+    assert len(a) == len(e), f"{what}: {len(a)} tensors, torch has {len(e)}"
+    for i, (x, y) in enumerate(zip(a, e)):
+        assert_close(x, y, tol, f"{what} {i}")
+
+
+def cross_entropy(F: Any, out: Any, y: Any) -> Any:
+    return F.cross_entropy(out, y)
+
+
+def sgd(lib: Any, model: Any) -> Any:
+    return lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+# (torch or jaxmod, model, *inputs) -> (loss, output)
+LossOf = Callable[..., tuple[Any, Any]]
+
+
+def check_step(
+    tm: torch.nn.Module,
+    jm: Any,
+    inputs: list[np.ndarray],
+    loss_of: LossOf,
+    tol: float,
+    make_opt: Callable[[Any, Any], Any] = sgd,
+    clip: float | None = None,
+    train: bool = True,
+) -> None:
+    """One optimizer step on both models from the same weights.
+
+    torch runs ``zero_grad(); loss.backward(); [clip_grad_norm_]; opt.step()``; jaxmod runs
+    ``value_and_grad`` of the same ``loss_of`` and ``opt.step(grads)``, all in one
+    ``jaxmod.jit``. Compared: output, loss, every gradient (after clipping), the update of
+    every parameter, and every buffer after the step.
+    """
+    load_torch_weights(tm, jm)
+    for m in (tm, jm):
+        m.train(train)
+        zero_random_layers(m)
+    before = {n: p.detach().numpy().copy() for n, p in tm.named_parameters()}
+
+    t_opt = make_opt(torch, tm)
+    t_opt.zero_grad()
+    t_loss, t_out = loss_of(torch, tm, *[torch.from_numpy(x) for x in inputs])
+    t_loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(tm.parameters(), clip)
+    t_grads = {n: p.grad.clone() for n, p in tm.named_parameters() if p.grad is not None}
+    t_opt.step()
+
+    j_opt = make_opt(jaxmod, jm)
+
+    @jaxmod.jit
+    def step(model: Any, opt: Any, *xs: Any) -> Any:
+        (loss, out), grads = jaxmod.value_and_grad(lambda m: loss_of(jaxmod, m, *xs), has_aux=True)(
+            model
+        )
+        if clip is not None:
+            jaxmod.nn.utils.clip_grad_norm_(grads, clip)
+        opt.step(grads)
+        return loss, out, grads
+
+    j_loss, j_out, j_grads = step(jm, j_opt, *[jaxmod.from_numpy(x) for x in inputs])
+    assert_tree_close(j_out, t_out, tol, "train output")
+    assert_close(j_loss, t_loss, tol, "loss")
+    assert sorted(j_grads) == sorted(t_grads)
+    g_scale = max(float(g.abs().max()) for g in t_grads.values()) * 1e-2
+    for n, g in t_grads.items():
+        assert_close(j_grads[n], g, tol, f"grad of {n}", g_scale)
+    j_params = dict(jm.named_parameters())
+    steps = {n: p.detach().numpy() - before[n] for n, p in tm.named_parameters()}
+    s_scale = max(float(np.abs(d).max()) for d in steps.values()) * 1e-2
+    for n, d in steps.items():
+        # the update itself (a 0.1 x grad change hides in the weight's magnitude), known to
+        # within the float32 spacing of the weights it is the difference of
+        ulp = 2 * float(np.finfo(np.float32).eps * np.abs(before[n]).max(initial=0)) / tol
+        d_j = to_numpy(j_params[n]) - before[n]
+        assert_close(d_j, d, tol, f"{n} step", max(s_scale, ulp))
+    j_buffers = dict(jm.named_buffers())
+    for n, b in tm.named_buffers():
+        assert_close(j_buffers[n], b, tol, f"buffer {n}")
+
+
+def rng_inputs(*shapes: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+def labels(n: int, classes: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, classes, n).astype(np.int64)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` (first line, file paths dropped) of an exception, for xfail reasons
+    and the gap report."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return re.sub(r" \(/[^)]*\)", "", text)
+
+
+def case_params(
+    aspects: dict[str, tuple[str, ...]],
+    xfail: dict[tuple[str, str], str],
+    skip: Callable[[str, str], str | None] = lambda name, aspect: None,
+) -> list[Any]:
+    """``pytest.param(name, aspect)`` for every case: ``xfail(strict=True)`` with the
+    recorded error where one is in ``xfail``, skipped where ``skip`` gives a reason."""
+    out = []
+    for name, names in aspects.items():
+        for aspect in names:
+            marks = []
+            if (name, aspect) in xfail:
+                marks.append(pytest.mark.xfail(strict=True, reason=xfail[name, aspect]))
+            reason = skip(name, aspect)
+            if reason:
+                marks.append(pytest.mark.skip(reason=reason))
+            out.append(pytest.param(name, aspect, marks=marks, id=f"{name}-{aspect}"))
+    return out
+
+
+def unmodified(aspects: dict[str, tuple[str, ...]], xfail: dict) -> list[str]:
+    """The cases none of whose aspects is an expected failure."""
+    return [n for n, names in aspects.items() if not any((n, a) in xfail for a in names)]
+
+
+def report_unmodified(what: str, names: list[str], total: int) -> Any:
+    """An autouse module fixture that prints ``what that run unmodified: k/n (names)`` in
+    the terminal summary."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def _report(request: pytest.FixtureRequest) -> Any:
+        yield
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            listed = f" ({', '.join(names)})" if names else ""
+            reporter.write_line(
+                f"{what} that run unmodified on jaxmod: {len(names)}/{total}{listed}"
+            )
+
+    return _report

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import jax
 
+from jaxmod import random as _random
+
 __all__ = [
     "is_available",
     "device_count",
@@ -63,8 +65,6 @@ def synchronize(device: object = None) -> None:
 
 def manual_seed(seed: int) -> None:
     """Seed jaxmod's global generator (there is one generator for every device)."""
-    from jaxmod import random as _random
-
     _random.manual_seed(seed)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod._core.cells import Variable as _Variable
 from jaxmod._tensor import geometry as _geo
 
 __all__ = ["TensorBase", "unwrap", "unwrap_tree", "wrap", "wrap_like", "tensor_op", "is_tensor"]
@@ -68,16 +69,8 @@ def unwrap(x: Any) -> Any:
     return x
 
 
-_BOX: list[type] = []
-
-
 def _boxes() -> type:
-    # jaxmod.nn.parameter is imported late: it may itself import this package.
-    if not _BOX:
-        from jaxmod.nn.parameter import Variable
-
-        _BOX.append(Variable)
-    return _BOX[0]
+    return _Variable
 
 
 def _is_boxlike(x: Any) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jaxmod._core.state import TraceError
+
 __all__ = ["ShapeError", "dim", "dims", "BACKWARD", "traced", "check_broadcast"]
 
 
@@ -83,8 +85,6 @@ with
 
 def traced(what: str, fix: str) -> Exception:
     """The error (``jaxmod.TraceError``) for reading a traced value as a concrete one."""
-    from jaxmod.transforms import TraceError  # late: jaxmod.nn imports this package
-
     return TraceError(
         f"{what} needs a concrete value, but this tensor is traced (inside jaxmod.jit, "
         f"jax.jit, vmap or grad) and has no value yet. {fix}"

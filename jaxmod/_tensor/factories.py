@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._core import cells as _cells
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 
@@ -79,9 +80,7 @@ def _infer_dtype(data: Any) -> tuple[Any, Any]:
     if isinstance(x, jax.Array):
         return x, x.dtype
     if type(x).__module__.startswith("torch"):
-        from jaxmod.nn.parameter import _to_array
-
-        x = _to_array(x)
+        x = _cells.to_array(x)
         return x, x.dtype
     if isinstance(x, (np.ndarray, np.generic)):
         return x, _dt.as_dtype(x.dtype)

@@ -15,6 +15,10 @@ from jaxmod._tensor import ops_extra as _ox
 from jaxmod._tensor import ops_index as _oi
 from jaxmod._tensor import ops_math as _om
 from jaxmod._tensor import ops_reduce as _or
+from jaxmod._tensor.dtypes import is_complex as _is_complex
+from jaxmod._tensor.dtypes import is_floating_point as _is_fp
+from jaxmod._tensor.methods_base import _can_cast
+from jaxmod._tensor.tensor import Tensor
 
 
 def _store(out: Any, res: Any) -> Any:
@@ -55,8 +59,6 @@ def function(raw: Any, name: str, array_first: bool = True) -> Any:
 
 def via_method(name: str) -> Any:
     """``torch.<name>(input, ...)`` as ``input.<name>(...)`` (so views stay views)."""
-    from jaxmod._tensor.tensor import Tensor
-
     doc = getattr(Tensor, name).__doc__
 
     def f(input: Any, *args: Any, **kwargs: Any) -> Any:
@@ -111,8 +113,6 @@ def _is_nonzero(input: Any) -> bool:
 
 def is_tensor(obj: Any) -> bool:
     """Whether ``obj`` is a jaxmod Tensor (``torch.is_tensor``)."""
-    from jaxmod._tensor.tensor import Tensor
-
     return isinstance(obj, Tensor)
 
 
@@ -139,8 +139,6 @@ def promote_types(type1: Any, type2: Any) -> np.dtype:
 
 def can_cast(from_: Any, to: Any) -> bool:
     """Whether torch allows casting ``from_`` to ``to`` in an in-place op."""
-    from jaxmod._tensor.methods_base import _can_cast
-
     return _can_cast(_dt.as_dtype(from_), _dt.as_dtype(to))
 
 
@@ -171,8 +169,6 @@ def build() -> dict[str, Any]:
     for name in _METHOD_FUNCTIONS:
         ns[name] = via_method(name)
     ns.update(_ox.WINDOWS)
-    from jaxmod._tensor.tensor import Tensor
-
     for name in dir(Tensor):
         if name.endswith("_") and not name.startswith("_") and name not in ns:
             ns[name] = inplace_function(name)
@@ -181,9 +177,6 @@ def build() -> dict[str, Any]:
     for f in (is_tensor, is_storage, result_type, promote_types, can_cast, typename):
         ns[f.__name__] = f
     ns["is_nonzero"] = _is_nonzero
-    from jaxmod._tensor.dtypes import is_complex as _is_complex
-    from jaxmod._tensor.dtypes import is_floating_point as _is_fp
-
     ns["is_floating_point"] = _is_fp
     ns["is_complex"] = _is_complex
     return ns

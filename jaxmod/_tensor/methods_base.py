@@ -8,10 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._core import cells as _cells
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor import geometry as _geo
+from jaxmod._tensor.factories import _shape, finish
 from jaxmod._tensor.printing import tensor_repr
 
 _Tracer = jax.core.Tracer
@@ -456,8 +458,6 @@ class BaseMethods(_b.TensorBase):
 
     # -- new tensors like this one ---------------------------------------------------
     def _new_like(self, fn: Any, size: Any, dtype: Any, **kwargs: Any) -> Any:
-        from jaxmod._tensor.factories import _shape
-
         dt = _dt.as_dtype(dtype) if dtype is not None else self._jx().dtype
         return _finish(fn(_shape(size), dt), kwargs)
 
@@ -485,8 +485,6 @@ class BaseMethods(_b.TensorBase):
 
 
 def _finish(value: Any, kwargs: dict) -> Any:
-    from jaxmod._tensor.factories import finish
-
     return finish(value, **kwargs)
 
 
@@ -495,9 +493,7 @@ def _to_array(x: Any) -> Any:
     if isinstance(x, jax.Array):
         return x
     if type(x).__module__.startswith("torch"):
-        from jaxmod.nn.parameter import _to_array as _p_to_array
-
-        return _p_to_array(x)
+        return _cells.to_array(x)
     return jnp.asarray(x)
 
 

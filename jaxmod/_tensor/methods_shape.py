@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor import geometry as _geo
 
@@ -155,8 +156,6 @@ class ShapeMethods(_b.TensorBase):
         """The same values with a new shape (``-1`` inferred), a view as in torch; raises
         torch's error when the layout of a transposed view does not allow it."""
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
-            from jaxmod._tensor import dtypes as _dt
-
             if _dt.is_dtype(shape[0]):
                 return self._view_dtype(shape[0])
         v = self._jx()
@@ -166,8 +165,6 @@ class ShapeMethods(_b.TensorBase):
         return _b.view(self, v.reshape(new), _geo.reshaped, new)
 
     def _view_dtype(self, dtype: Any) -> Any:
-        from jaxmod._tensor import dtypes as _dt
-
         dt = _dt.as_dtype(dtype)
         v = self._jx()
         if dt.itemsize != v.dtype.itemsize:

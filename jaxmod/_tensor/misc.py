@@ -10,6 +10,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxmod import random as _random
+from jaxmod._autograd import is_grad_enabled, set_grad_enabled
+from jaxmod._tensor import base as _b
+from jaxmod._tensor import errors as _err
 from jaxmod._tensor import printing as _printing
 from jaxmod._tensor.ops_reduce import RETURN_TYPES
 
@@ -43,23 +47,17 @@ class inference_mode:
         self.mode = mode
 
     def __enter__(self) -> None:
-        from jaxmod._autograd import set_grad_enabled
-
         self._ctx = set_grad_enabled(not self.mode)
 
     def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)
 
     def __call__(self, fn: Any) -> Any:
-        from jaxmod._autograd import set_grad_enabled
-
         return set_grad_enabled(not self.mode)(fn)
 
 
 def is_inference_mode_enabled() -> bool:
     """Whether inside ``inference_mode`` / ``no_grad``."""
-    from jaxmod._autograd import is_grad_enabled
-
     return not is_grad_enabled()
 
 
@@ -130,17 +128,11 @@ get_num_interop_threads = get_num_threads
 
 def get_rng_state() -> Any:
     """The global generator's key data (a ``uint32`` Tensor), for :func:`set_rng_state`."""
-    from jaxmod import random as _random
-    from jaxmod._tensor import base as _b
-
     return _b.new(jax.random.key_data(_random.default_generator.get_state()))
 
 
 def set_rng_state(new_state: Any) -> None:
     """Restore the global generator from :func:`get_rng_state`'s result."""
-    from jaxmod import random as _random
-    from jaxmod._tensor import base as _b
-
     _random.default_generator.set_state(_b.unwrap(new_state))
 
 
@@ -150,12 +142,8 @@ def _assert(condition: Any, message: str) -> None:
     A condition on a traced tensor (inside ``jaxmod.jit``) cannot be checked while
     tracing; it raises ``jaxmod.TraceError`` rather than passing unchecked.
     """
-    from jaxmod._tensor import base as _b
-
     c = _b.unwrap(condition)
     if isinstance(c, jax.core.Tracer):
-        from jaxmod._tensor import errors as _err
-
         raise _err.traced(
             "torch._assert on a tensor condition",
             "Assert on shapes (Python "

@@ -11,6 +11,9 @@ import numpy as np
 
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import errors as _err
+from jaxmod._tensor.factories import finish, float_dtype
+from jaxmod._tensor.ops_index import scatter_reduce
+from jaxmod._tensor.ops_reduce import vector_norm
 
 
 def addr(a: Any, v1: Any, v2: Any, *, beta: Any = 1, alpha: Any = 1) -> Any:
@@ -26,8 +29,6 @@ def chain_matmul(*matrices: Any) -> Any:
 
 def dist(a: Any, other: Any, p: float = 2) -> Any:
     """The ``p``-norm of ``a - other``."""
-    from jaxmod._tensor.ops_reduce import vector_norm
-
     return vector_norm(a - _b.unwrap(other), p)
 
 
@@ -140,8 +141,6 @@ def diagonal_scatter(a: Any, src: Any, offset: int = 0, dim1: int = 0, dim2: int
 def index_reduce(a: Any, dim: int, index: Any, source: Any, reduce: str, *,
                  include_self: bool = True) -> Any:  # fmt: skip
     """``index_add`` with ``"prod"``, ``"mean"``, ``"amax"`` or ``"amin"``."""
-    from jaxmod._tensor.ops_index import scatter_reduce
-
     d = _err.dim(dim, a.ndim)
     idx = _b.unwrap(index)
     src = _b.unwrap(source)
@@ -233,8 +232,6 @@ def svd(a: Any, some: bool = True, compute_uv: bool = True) -> tuple:
 def _window(fn: Any, name: str) -> Any:
     def window(window_length: int, periodic: bool = True, *, dtype: Any = None,
                **kwargs: Any) -> Any:  # fmt: skip
-        from jaxmod._tensor.factories import finish, float_dtype
-
         n = window_length + 1 if periodic else window_length
         w = fn(n)[:window_length] if window_length > 1 else np.ones(window_length)
         return finish(jnp.asarray(w.astype(float_dtype(dtype))), **kwargs)

@@ -12,6 +12,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
+from jaxmod._tensor.ops_index import nonzero
 
 _Array = jax.Array
 _CAT = {"b": 0, "u": 1, "i": 1, "f": 2, "V": 2, "c": 3}  # bfloat16's kind is "V"
@@ -170,8 +171,6 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     """``input`` where ``condition`` holds, else ``other``; one argument: ``nonzero``."""
     c = _b.unwrap(condition)
     if input is None and other is None:
-        from jaxmod._tensor.ops_index import nonzero
-
         return nonzero(c, as_tuple=True)
     x, y = operands(input, other)
     return jnp.where(c, x, y)

@@ -14,6 +14,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
+from jaxmod._tensor.ops_math import operands
 
 
 def _named(name: str, fields: str = "values indices") -> type:
@@ -142,8 +143,6 @@ def _extreme(name: str, red: Any, arg: Any, elementwise: Any) -> Any:
     def op(a: Any, dim: Any = None, keepdim: bool = False) -> Any:
         other = _b.unwrap(dim)
         if isinstance(other, (jax.Array, np.ndarray)):
-            from jaxmod._tensor.ops_math import operands
-
             return elementwise(*operands(a, other))
         _empty_check(name, a, dim)
         if dim is None:

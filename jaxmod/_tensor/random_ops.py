@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod import random
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor.factories import finish, float_dtype, size_of
@@ -23,8 +24,6 @@ _Tracer = jax.core.Tracer
 
 
 def _random() -> Any:
-    from jaxmod import random  # late: jaxmod.random imports jaxmod.nn, which may import us
-
     return random
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
-from jaxmod._tensor.methods_base import BaseMethods
+from jaxmod._tensor.methods_base import BaseMethods, _to_array
 from jaxmod._tensor.methods_ops import OpMethods
 from jaxmod._tensor.methods_shape import ShapeMethods
 from jaxmod._tensor.random_ops import RandomMethods
@@ -70,8 +70,6 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
             shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], _dt.Size) else args
             self._value = jnp.zeros(shape, dt)
         elif len(args) == 1:
-            from jaxmod._tensor.methods_base import _to_array
-
             self._value = jnp.asarray(_to_array(args[0]), dt)
         else:
             raise TypeError(f"Tensor() takes sizes or one data argument, got {args!r}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from jaxmod import cuda as _cuda
+
 
 class _Matmul:
     """``torch.backends.cuda.matmul``: ``allow_tf32`` and the reduced-precision flags."""
@@ -20,8 +22,6 @@ _sdp = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True}
 
 def is_built() -> bool:
     """Whether a GPU is available to JAX."""
-    from jaxmod import cuda as _cuda
-
     return _cuda.is_available()
 
 

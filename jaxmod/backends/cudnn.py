@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from jaxmod import cuda as _cuda
+
 enabled = True
 benchmark = False
 deterministic = False
@@ -10,8 +12,6 @@ allow_tf32 = True
 
 def is_available() -> bool:
     """Whether a GPU is available to JAX."""
-    from jaxmod import cuda as _cuda
-
     return _cuda.is_available()
 
 

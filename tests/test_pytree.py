@@ -83,7 +83,8 @@ def test_plain_array_attribute_is_a_leaf_but_not_state():
     assert "rand_weight" not in m.state_dict()
     assert all(p is not m.rand_weight for p in m.parameters())
     leaves = jax.tree_util.tree_leaves(m)
-    assert any(leaf is m.rand_weight for leaf in leaves)
+    # jaxmod.rand returns a Tensor, a pytree whose one leaf is its array
+    assert any(leaf is jax.tree_util.tree_leaves(m.rand_weight)[0] for leaf in leaves)
     x = jnp.ones((2, 4))
     np.testing.assert_allclose(jax.jit(lambda m, x: m(x))(m, x), m(x), rtol=1e-6)
 

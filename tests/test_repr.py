@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
 import pytest
+import torch
 from _torch_pairs import both
 
 import jaxmod
@@ -221,3 +223,40 @@ def test_model_holding_parameter_containers_repr_matches_torch_modulo_dtype():
     assert repr(jm) == repr(tm).replace("torch.float32", "float32").replace(
         "torch.FloatTensor", "float32"
     )
+
+
+BOX_CASES = [
+    ("parameter", lambda L: L.nn.Parameter(L.zeros(2))),
+    ("frozen parameter", lambda L: L.nn.Parameter(L.arange(3.0), requires_grad=False)),
+    ("parameter data", lambda L: L.nn.Parameter(L.ones(2, 2)).data),
+    ("buffer", lambda L: L.nn.Buffer(L.ones(3))),
+]
+
+
+@pytest.mark.parametrize("make", [c[1] for c in BOX_CASES], ids=[c[0] for c in BOX_CASES])
+def test_box_repr_and_str_match_torch(make):
+    j, t = make(jaxmod), make(torch)
+    assert repr(j) == repr(t)
+    assert str(j) == str(t)
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_copied_boxes_stay_boxes_with_their_flags(how):
+    import copy
+    import pickle
+
+    dup = {
+        "copy": copy.copy,
+        "deepcopy": copy.deepcopy,
+        "pickle": lambda x: pickle.loads(pickle.dumps(x)),
+    }[how]
+    p = jaxmod.nn.Parameter(jaxmod.ones(2), requires_grad=False)
+    b = jaxmod.nn.Buffer(jaxmod.zeros(2), persistent=False)
+    p2, b2 = dup(p), dup(b)
+    assert type(p2) is jaxmod.nn.Parameter and p2.requires_grad is False
+    assert type(b2) is jaxmod.nn.Buffer and b2.persistent is False
+    np.testing.assert_array_equal(np.asarray(p2), np.ones(2))
+    m = jaxmod.nn.Linear(2, 3)
+    m2 = dup(m)
+    assert type(m2.weight) is jaxmod.nn.Parameter
+    assert (m2.weight is m.weight) == (how == "copy")  # a shallow copy shares, as in torch

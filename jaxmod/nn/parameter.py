@@ -20,6 +20,7 @@ from jaxmod._core.cells import Variable, read, to_array, torch_to_numpy, unwrap
 from jaxmod._core.state import NeedsLift, is_tracer
 from jaxmod._tensor.base import new as _tensor_new
 from jaxmod._tensor.dtypes import Size, device
+from jaxmod._tensor.printing import tensor_repr
 from jaxmod._tensor.tensor import Tensor, TensorMethods
 
 __all__ = ["Variable", "Parameter", "Buffer", "UninitializedParameter"]
@@ -42,6 +43,13 @@ class _TorchBox(TensorMethods):
     def _rebind(self, new: Any) -> Any:
         self._value = new
         return self
+
+    # A box copies, deep-copies and pickles as a box (its class and all its slots), not as
+    # the Tensor that TensorMethods' torch-style copy would make: ``copy.deepcopy(model)``
+    # (EMA, TransformerEncoder's layer clones) must keep Parameters Parameters.
+    __copy__ = None
+    __deepcopy__ = None
+    __reduce_ex__ = object.__reduce_ex__
 
     shape = property(lambda self: Size(np.shape(self._value)), doc="The shape (torch.Size).")
     dtype = property(lambda self: self._value.dtype, doc="The dtype.")
@@ -100,7 +108,20 @@ class _DataView(_TorchBox, Variable):
         self._base._value = new
 
     def __repr__(self) -> str:
-        return repr(self._base._value)
+        return _box_repr(self, False)  # torch: ``p.data`` is a tensor without grad
+
+    __str__ = __repr__
+
+
+def _box_repr(box: Any, requires_grad: bool) -> str:
+    """torch's tensor text for a box's array (read unchecked: printing never raises)."""
+    value = box._value
+    devices = getattr(value, "devices", None)
+    dev = None
+    if devices is not None and not isinstance(value, jax.core.Tracer):
+        d = next(iter(devices()))
+        dev = None if d.platform == "cpu" else f"{d.platform}:{d.id}"
+    return tensor_repr(value, requires_grad, dev)
 
 
 class Parameter(_TorchBox, Variable):
@@ -152,7 +173,9 @@ class Parameter(_TorchBox, Variable):
         return self
 
     def __repr__(self) -> str:
-        return f"Parameter containing:\n{self._value!r}"
+        return f"Parameter containing:\n{_box_repr(self, self.requires_grad)}"
+
+    __str__ = __repr__
 
 
 class Buffer(_TorchBox, Variable):
@@ -170,7 +193,9 @@ class Buffer(_TorchBox, Variable):
         self.persistent = bool(persistent)
 
     def __repr__(self) -> str:
-        return f"Buffer containing:\n{self._value!r}"
+        return _box_repr(self, False)  # torch: a buffer is a plain tensor
+
+    __str__ = __repr__
 
 
 class UninitializedParameter(Parameter):

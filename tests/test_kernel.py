@@ -405,3 +405,20 @@ def test_generated_code_is_in_linecache_for_tracebacks():
     assert src is not None and "def fast(args, kwargs):" in src
     filename = f._plan.fast.__code__.co_filename
     assert linecache.getline(filename, 2).strip() == "def fast(args, kwargs):"
+
+
+def test_boxes_and_tensors_in_static_places_compare_by_identity():
+    """Boxes and Tensors have torch's elementwise ``==``; as pytree metadata (a Grads'
+    boxes, a module attribute list holding them) they must compare by identity, or a
+    second trace raises 'Boolean value of Tensor ... is ambiguous'."""
+    model = nn.Linear(3, 2)
+    model.extra = [model.weight, jaxmod.ones(2)]  # static list holding a box and a Tensor
+    step = jaxmod.jit(lambda m, x: jaxmod.value_and_grad(lambda m: m(x).sum())(m))
+    for _ in range(2):
+        loss, grads = step(model, jnp.ones((4, 3)))
+    assert set(grads) == {"weight", "bias"}
+    g1 = jax.tree_util.tree_structure(grads)
+    g2 = jax.tree_util.tree_structure(
+        jaxmod.value_and_grad(lambda m: m(jnp.ones(3)).sum())(model)[1]
+    )
+    assert g1 == g2

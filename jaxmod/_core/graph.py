@@ -24,7 +24,7 @@ from typing import Any
 import jax
 
 from jaxmod._core import state
-from jaxmod._core.cells import AttrRef, box_aux, is_value, wrapper_of
+from jaxmod._core.cells import AttrRef, Variable, box_aux, is_value, wrapper_of
 
 __all__ = ["GraphDef", "graph_state", "flatten", "flatten_with_keys", "static_key"]
 
@@ -62,6 +62,8 @@ def static_key(v: Any) -> Any:
         return frozenset(static_key(x) for x in v) if v else frozenset()
     if t is list or t is tuple:
         return (t, tuple(static_key(x) for x in v))
+    if isinstance(v, Variable) or wrapper_of(v) is not None:
+        return _ById(v)  # boxes and Tensors hash by id but compare elementwise, as in torch
     try:
         hash(v)
         return v

@@ -62,11 +62,31 @@ class Grads(Mapping):
         return "Grads(\n" + "\n".join(lines) + "\n)" if lines else "Grads()"
 
 
+class _Boxes(tuple):
+    """The boxes in a Grads' pytree metadata, compared by identity: boxes carry torch's
+    elementwise ``==``, which JAX's treedef comparison cannot use."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _Boxes)
+            and len(self) == len(other)
+            and all(a is b for a, b in zip(self, other))
+        )
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(id, self)))
+
+
 def _grads_flatten(g: Grads) -> Any:
     keys = tuple(g._data)
     return (
         [(jax.tree_util.DictKey(k), v) for k, v in g._data.items()],
-        (keys, tuple(g.params[k] for k in keys)),
+        (keys, _Boxes(g.params[k] for k in keys)),
     )
 
 

@@ -377,3 +377,17 @@ def test_collate_fn_map_extends_default_collate():
 
     out = collate([("a", 1), ("bc", 2)], collate_fn_map={**default_collate_fn_map, str: pad})
     assert out[0] == ["a  ", "bc "] and out[1].tolist() == [1, 2]
+
+
+def test_collate_stacks_jaxmod_tensors_into_a_tensor(torch):
+    import jaxmod
+    from jaxmod.utils.data import DataLoader, TensorDataset
+
+    x, y = jaxmod.arange(12.0).view(6, 2), jaxmod.arange(6)
+    tx, ty = torch.arange(12.0).view(6, 2), torch.arange(6)
+    got = list(DataLoader(TensorDataset(x, y), batch_size=4))
+    want = list(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(tx, ty), batch_size=4))
+    for (gx, gy), (wx, wy) in zip(got, want, strict=True):
+        assert isinstance(gx, jaxmod.Tensor) and gx.size() == wx.size()
+        np.testing.assert_array_equal(np.asarray(gx), wx.numpy())
+        np.testing.assert_array_equal(np.asarray(gy), wy.numpy())

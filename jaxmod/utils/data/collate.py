@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._tensor import base as _tb
 from jaxmod.nn.parameter import _torch_to_numpy
 
 __all__ = ["collate", "default_collate", "default_collate_fn_map", "default_convert"]
@@ -151,6 +152,12 @@ def collate_jax_array_fn(batch: list[Any], *, collate_fn_map: CollateFnMap | Non
     return _stack(batch, jnp.stack)
 
 
+def collate_tensor_fn(batch: list[Any], *, collate_fn_map: CollateFnMap | None = None) -> Any:
+    """``jaxmod.Tensor``s (a ``TensorDataset`` over Tensors yields them): stacked into one
+    Tensor, as torch's default_collate stacks tensors."""
+    return _tb.wrap(_stack([_tb.unwrap(t) for t in batch], jnp.stack))
+
+
 def collate_numpy_array_fn(batch: list[Any], *, collate_fn_map: CollateFnMap | None = None) -> Any:
     """Numeric numpy arrays: ``np.stack``; string and object arrays are refused (as torch)."""
     elem = batch[0]
@@ -185,6 +192,7 @@ def collate_torch_tensor_fn(batch: list[Any], *, collate_fn_map: CollateFnMap | 
 
 
 default_collate_fn_map: CollateFnMap = {
+    _tb.TensorBase: collate_tensor_fn,
     jax.Array: collate_jax_array_fn,
     np.ndarray: collate_numpy_array_fn,
     (np.bool_, np.number, np.object_): collate_numpy_scalar_fn,

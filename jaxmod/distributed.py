@@ -102,6 +102,7 @@ def _axis_size(mesh: Mesh, entry: Any) -> int:
 
 
 def _check(name: str, shape: tuple[int, ...], spec: PartitionSpec, mesh: Mesh) -> None:
+    shape = tuple(shape)  # a box's torch.Size prints as a plain shape here, like JAX's
     if len(spec) > len(shape):
         raise ValueError(
             f"cannot shard {name!r} of shape {shape} with {spec}: the spec has {len(spec)} "

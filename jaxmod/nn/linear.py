@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from jaxmod._core import state
 from jaxmod.nn import _typerule, init
+from jaxmod.nn import functional as F
 from jaxmod.nn.module import Module, ShapeError, _bump_version
 from jaxmod.nn.parameter import Parameter, UninitializedParameter, _unwrap
 
@@ -75,10 +76,7 @@ class Linear(Module):
                 f"{self!r} expects inputs whose last dimension is {self.in_features}, "
                 f"got an input of shape {tuple(jnp.shape(x))}"
             )
-        y = x @ _unwrap(self.weight).T
-        if self.bias is not None:
-            y = y + _unwrap(self.bias)
-        return y
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

@@ -81,8 +81,9 @@ def main() -> None:
           f"batch {a.batch}; {a.rounds} interleaved rounds of {a.steps} steps")  # fmt: skip
     for name, ts in times.items():
         print(f"{name:>14}: {statistics.median(ts):8.2f} ms/step (median)")
-    print(f"bf16 autocast / float32 step time: median {statistics.median(ratios):.2f}x "
-          f"(quartiles {q[0]:.2f}-{q[2]:.2f}, min {min(ratios):.2f}, max {max(ratios):.2f})")  # fmt: skip
+    med = statistics.median(ratios)
+    print(f"bf16 autocast / float32 step time: median {med:.2f}x (quartiles "
+          f"{q[0]:.2f}-{q[2]:.2f}, min {min(ratios):.2f}, max {max(ratios):.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -303,9 +303,7 @@ def test_grad_scaler_unscale_then_clip_and_stage_errors_match_torch():
     model = _Lin()
     opt = jaxmod.optim.SGD(model.parameters(), lr=1.0)
     scaler = jaxmod.amp.GradScaler(init_scale=4.0)
-    _, grads = jaxmod.value_and_grad(lambda m: scaler.scale(m(jnp.asarray([3.0, 0.0, 4.0]))))(
-        model
-    )
+    _, grads = jaxmod.value_and_grad(lambda m: scaler.scale(m(jnp.asarray([3.0, 0.0, 4.0]))))(model)
     assert scaler.unscale_(opt, grads) is grads
     np.testing.assert_allclose(grads["w"], [3.0, 0.0, 4.0])
     norm = nn.utils.clip_grad_norm_(grads, 1.0)
@@ -347,9 +345,7 @@ def test_grad_scaler_held_by_trainer_is_lifted_by_jit():
         @jaxmod.jit
         def step(self, c):
             with jaxmod.autocast("cpu"):
-                loss, grads = jaxmod.value_and_grad(lambda m: self.scaler.scale(m(c)))(
-                    self.model
-                )
+                loss, grads = jaxmod.value_and_grad(lambda m: self.scaler.scale(m(c)))(self.model)
             self.scaler.step(self.opt, grads)
             self.scaler.update()
             return loss

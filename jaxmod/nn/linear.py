@@ -144,10 +144,7 @@ class Bilinear(Module):
                 f"(*, {self.in2_features}) with the same leading dimensions, got inputs of "
                 f"shapes {s1} and {s2}"
             )
-        y = jnp.einsum("...i,oij,...j->...o", x1, _unwrap(self.weight), x2)
-        if self.bias is not None:
-            y = y + _unwrap(self.bias)
-        return y
+        return F.bilinear(x1, x2, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

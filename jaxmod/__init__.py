@@ -1,6 +1,6 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import cuda, distributed, func, nn, optim, random
+from jaxmod import amp, cuda, distributed, func, nn, optim, random
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod._core.state import StaleStateError, TracerLeakError
 from jaxmod.export import export
@@ -38,6 +38,7 @@ from jaxmod.transforms import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "amp",
     "cuda",
     "func",
     "nn",

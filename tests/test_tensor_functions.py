@@ -370,7 +370,7 @@ def test_assert_autocast_and_copies():
     with pytest.raises(jaxmod.TraceError):
         jaxmod.jit(lambda x: jaxmod._assert(x.sum() > 0, "pos") or x)(jaxmod.ones(2))
     with jaxmod.autocast(device_type="cuda", dtype=jaxmod.bfloat16):
-        assert (jaxmod.ones(2) @ jaxmod.ones(2)).dtype == jaxmod.float32  # unchanged
+        assert (jaxmod.ones(2) @ jaxmod.ones(2)).dtype == jaxmod.bfloat16  # jaxmod.amp
     x = jaxmod.arange(6.0).view(2, 3)
     y = copy.deepcopy(x[0])
     y.add_(1)

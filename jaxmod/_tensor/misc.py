@@ -16,6 +16,7 @@ from jaxmod._tensor import base as _b
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor import printing as _printing
 from jaxmod._tensor.ops_reduce import RETURN_TYPES
+from jaxmod.amp._autocast import autocast, get_autocast_dtype, is_autocast_enabled
 
 __all__ = [
     "inf", "nan", "pi", "e", "dtype", "strided", "contiguous_format", "channels_last",
@@ -24,7 +25,7 @@ __all__ = [
     "get_float32_matmul_precision", "use_deterministic_algorithms",
     "are_deterministic_algorithms_enabled", "set_num_threads", "get_num_threads",
     "set_num_interop_threads", "get_num_interop_threads", "get_rng_state", "set_rng_state",
-    "_assert", "autocast",
+    "_assert", "autocast", "is_autocast_enabled", "get_autocast_dtype",
 ]  # fmt: skip
 
 inf = math.inf
@@ -151,22 +152,3 @@ def _assert(condition: Any, message: str) -> None:
         )
     if not bool(c):
         raise AssertionError(message)
-
-
-class autocast:
-    """``torch.autocast`` / ``torch.amp.autocast``, accepted as a context manager and
-    decorator that changes nothing: computations keep their dtypes. For reduced
-    precision in jaxmod, cast the model (``model.to(jaxmod.bfloat16)``) and the inputs."""
-
-    def __init__(self, device_type: str = "cuda", dtype: Any = None, enabled: bool = True,
-                 cache_enabled: Any = None) -> None:  # fmt: skip
-        self.device_type, self.fast_dtype, self.enabled = device_type, dtype, enabled
-
-    def __enter__(self) -> autocast:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-    def __call__(self, fn: Any) -> Any:
-        return fn

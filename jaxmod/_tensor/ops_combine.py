@@ -12,6 +12,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
+from jaxmod.amp._state import S as _amp
 
 
 def _seq(tensors: Any, name: str) -> list:
@@ -99,6 +100,8 @@ def _same_dtype(a: Any, b: Any) -> None:
 def matmul(a: Any, b: Any) -> Any:
     """The matrix product with torch's broadcasting rules (``@``)."""
     a, b = _b.unwrap(a), _b.unwrap(b)
+    if _amp.policy is not None:
+        a, b = _amp.policy.low(a, b)
     _same_dtype(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(
@@ -210,7 +213,10 @@ def einsum(equation: str, *operands: Any) -> Any:
     """Einstein summation (operands as arguments or one list)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    return jnp.einsum(equation, *[_b.unwrap(o) for o in operands])
+    ops = [_b.unwrap(o) for o in operands]
+    if _amp.policy is not None:
+        ops = _amp.policy.low(*ops)
+    return jnp.einsum(equation, *ops)
 
 
 def addmm(a: Any, m1: Any, m2: Any, *, beta: Any = 1, alpha: Any = 1) -> Any:
@@ -235,6 +241,8 @@ def addbmm(a: Any, b1: Any, b2: Any, *, beta: Any = 1, alpha: Any = 1) -> Any:
 
 def _scaled(a: Any, prod: Any, beta: Any, alpha: Any) -> Any:
     a = _b.unwrap(a)
+    if _amp.policy is not None:  # addmm & co. are lower-precision ops as a whole
+        (a,) = _amp.policy.low(a)
     out = prod if alpha == 1 else alpha * prod
     if beta == 0:
         return jnp.broadcast_to(out, jnp.broadcast_shapes(jnp.shape(a), out.shape))

@@ -15,6 +15,7 @@ from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor.ops_math import operands
+from jaxmod.amp._state import S as _amp
 
 
 def _named(name: str, fields: str = "values indices") -> type:
@@ -54,6 +55,8 @@ def _acc_dtype(a: Any, dtype: Any) -> Any:
 
 def sum(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
     """Sum over ``dim`` (all by default); integers sum in the default integer dtype."""
+    if dtype is None and _amp.policy is not None:
+        (a,) = _amp.policy.fp32("sum", a)
     return jnp.sum(a, axis=_axes(a, dim), keepdims=keepdim, dtype=_acc_dtype(a, dtype))
 
 
@@ -64,6 +67,8 @@ def nansum(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None)
 
 def prod(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
     """Product over ``dim``."""
+    if dtype is None and _amp.policy is not None:
+        (a,) = _amp.policy.fp32("prod", a)
     return jnp.prod(a, axis=_axes(a, dim), keepdims=keepdim, dtype=_acc_dtype(a, dtype))
 
 
@@ -262,12 +267,16 @@ def _scan_dtype(a: Any, dtype: Any) -> Any:
 
 def cumsum(a: Any, dim: int, *, dtype: Any = None) -> Any:
     """Running sum along ``dim``."""
+    if dtype is None and _amp.policy is not None:
+        (a,) = _amp.policy.fp32("cumsum", a)
     a = _scan_dtype(a, dtype)
     return jnp.cumsum(a, axis=_err.dim(dim, a.ndim)) if a.ndim else a
 
 
 def cumprod(a: Any, dim: int, *, dtype: Any = None) -> Any:
     """Running product along ``dim``."""
+    if dtype is None and _amp.policy is not None:
+        (a,) = _amp.policy.fp32("cumprod", a)
     a = _scan_dtype(a, dtype)
     return jnp.cumprod(a, axis=_err.dim(dim, a.ndim)) if a.ndim else a
 

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxmod.amp._state import S as _amp
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
 from jaxmod.nn.linear import Linear
@@ -162,10 +163,13 @@ def _attention(
         scores = jnp.einsum("blhd,bshd->bhls", q * math.sqrt(1.0 / hd), k)
         if mask is not None:
             scores = scores + mask
+        amp = _amp.policy
+        if amp is not None:
+            (scores,) = amp.fp32("softmax", scores)
         weights = jax.nn.softmax(scores, axis=-1)
         if dropout_p > 0.0:
             weights = F.dropout(weights, dropout_p, True)
-        out = jnp.einsum("bhls,bshd->blhd", weights, v)
+        out = jnp.einsum("bhls,bshd->blhd", *(amp.low(weights, v) if amp else (weights, v)))
         if cfg.average_attn_weights:
             weights = weights.mean(axis=1)
     else:
@@ -344,7 +348,8 @@ class MultiheadAttention(Module):
         )  # fmt: skip
         # Compiled once per configuration and shape (fast eager calls and gradients);
         # with active dropout it runs op by op, drawing its key from the global generator.
-        core = _attention if dropout_p > 0.0 else _attention_jit
+        # Under autocast too: the policy is read while tracing, which this cache ignores.
+        core = _attention if dropout_p > 0.0 or _amp.policy is not None else _attention_jit
         out, weights = core(q_in, k_in, v_in, mask, kpm, params, cfg)
         if not is_batched:
             return out[0], (None if weights is None else weights[0])

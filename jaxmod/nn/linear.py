@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from jaxmod._core import state
 from jaxmod.nn import _typerule, init
+from jaxmod.nn import functional as F
 from jaxmod.nn.module import Module, ShapeError, _bump_version
 from jaxmod.nn.parameter import Parameter, UninitializedParameter, _unwrap
 
@@ -75,10 +76,7 @@ class Linear(Module):
                 f"{self!r} expects inputs whose last dimension is {self.in_features}, "
                 f"got an input of shape {tuple(jnp.shape(x))}"
             )
-        y = x @ _unwrap(self.weight).T
-        if self.bias is not None:
-            y = y + _unwrap(self.bias)
-        return y
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -146,10 +144,7 @@ class Bilinear(Module):
                 f"(*, {self.in2_features}) with the same leading dimensions, got inputs of "
                 f"shapes {s1} and {s2}"
             )
-        y = jnp.einsum("...i,oij,...j->...o", x1, _unwrap(self.weight), x2)
-        if self.bias is not None:
-            y = y + _unwrap(self.bias)
-        return y
+        return F.bilinear(x1, x2, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (

@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod.amp._state import S as _amp
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
 from jaxmod.nn.module import Module
@@ -39,6 +40,8 @@ _NUM_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 # ----------------------------------------------------------------------------------------
 def _hmm(h: Array, w: Array) -> Array:
     """``h @ w.T``; with a leading direction dim on both (``(D,B,H)``, ``(D,G,H)``)."""
+    if _amp.policy is not None:
+        h, w = _amp.policy.low(h, w)
     if w.ndim == 3:
         return jnp.einsum("dbh,dgh->dbg", h, w)
     return h @ w.T
@@ -102,16 +105,22 @@ def _scan_layer(
     return ys, h, None
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(jax.jit, static_argnums=0, static_argnames="amp")
 def _layer(
-    mode: str, x: Array, h0: Array, c0: Array | None, params: tuple[dict[str, Array], ...]
+    mode: str,
+    x: Array,
+    h0: Array,
+    c0: Array | None,
+    params: tuple[dict[str, Array], ...],
+    amp: Any = None,
 ) -> tuple[Array, Array, Array | None]:
     """One (uni- or bidirectional) layer over time-major ``x`` ``(T, B, I)``.
 
     ``params`` holds one dict per direction (``weight_ih``, ``weight_hh``, optional
     ``bias_ih``/``bias_hh``/``weight_hr``); ``h0``/``c0`` are ``(D, B, .)``. Compiled once
     per configuration and shape, so eager calls reuse it and ``jax.grad`` differentiates
-    it as a whole; under an outer ``jit`` it is inlined.
+    it as a whole; under an outer ``jit`` it is inlined. ``amp`` (the autocast policy, read
+    while tracing) is only part of the cache key.
     """
     fold_hh = mode != "GRU"  # GRU keeps b_hn inside r * (W_hn h + b_hn)
     xgs = []
@@ -331,7 +340,9 @@ class RNNBase(Module):
                 for names in self._all_weights[layer * D : layer * D + D]
             )
             sl = slice(layer * D, layer * D + D)
-            x, h, c = _layer(self.mode, x, h0[sl], None if c0 is None else c0[sl], params)
+            x, h, c = _layer(
+                self.mode, x, h0[sl], None if c0 is None else c0[sl], params, amp=_amp.policy
+            )
             hs.append(h)
             if c is not None:
                 cs.append(c)
@@ -434,11 +445,12 @@ class GRU(RNNBase):
     forward = RNN.forward
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(jax.jit, static_argnums=0, static_argnames="amp")
 def _cell(
-    mode: str, x: Array, h: Array, c: Array | None, p: dict[str, Array]
+    mode: str, x: Array, h: Array, c: Array | None, p: dict[str, Array], amp: Any = None
 ) -> tuple[Array, Array | None]:
-    """One step of a cell, compiled once per configuration and shape."""
+    """One step of a cell, compiled once per configuration and shape (and autocast
+    policy ``amp``)."""
     fold_hh = mode != "GRU"
     bias = p.get("bias_ih")
     if bias is not None and fold_hh:
@@ -541,7 +553,7 @@ class RNNCell(RNNCellBase):
         if self.nonlinearity not in ("tanh", "relu"):
             raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
         mode = "RNN_RELU" if self.nonlinearity == "relu" else "RNN_TANH"
-        h, _ = _cell(mode, x, h, None, self._params())
+        h, _ = _cell(mode, x, h, None, self._params(), amp=_amp.policy)
         return h if batched else h[0]
 
 
@@ -566,7 +578,7 @@ class LSTMCell(RNNCellBase):
         else:
             h = self._hidden(hx[0], x, batched, "hx[0]", "LSTMCell")
             c = self._hidden(hx[1], x, batched, "hx[1]", "LSTMCell")
-        h, c = _cell("LSTM", x, h, c, self._params())
+        h, c = _cell("LSTM", x, h, c, self._params(), amp=_amp.policy)
         return (h, c) if batched else (h[0], c[0])
 
 
@@ -587,7 +599,7 @@ class GRUCell(RNNCellBase):
         """``input`` ``(B, I)`` or ``(I,)``; returns ``h'`` of the same batchedness."""
         x, batched = self._input(input, "GRUCell")
         h = self._hidden(hx, x, batched, "hidden", "GRUCell")
-        h, _ = _cell("GRU", x, h, None, self._params())
+        h, _ = _cell("GRU", x, h, None, self._params(), amp=_amp.policy)
         return h if batched else h[0]
 
 

@@ -23,6 +23,7 @@ from jaxmod._core.cells import AttrRef, Variable
 from jaxmod._core.graph import static_key
 from jaxmod._core.lifting import discover, is_stateful, lift
 from jaxmod._core.state import NeedsLift, TraceError, Tracer
+from jaxmod.amp import _state as _amp
 from jaxmod.transforms._sharding import arg_sharding, state_shardings
 
 __all__ = ["jit", "Jit", "TraceError"]
@@ -371,6 +372,8 @@ class Jit:
         found = discover(roots, names)
         keep = [r for r, s in zip(roots, found.static) if s is not None]
         p.mut, p.ro, p.objs, p.guards = found.cells, found.ro, found.objs, found.guards
+        if _amp.used[0]:  # once autocast was ever on, every plan re-checks its state
+            p.guards = [*p.guards, _amp.guard(_amp.S.policy)]
         index = {id(v): i for i, v in enumerate((*p.mut, *p.ro))}
         shardings = state_shardings(p.mut, p.ro, dyn_now)
         key = (
@@ -381,6 +384,7 @@ class Jit:
             tuple((k, static_key(v)) for k, v in kwargs.items() if k in self.static_argnames),
             kw_state,
             shardings and shardings[0],
+            _amp.S.policy,  # the autocast state decides the program (jaxmod.amp)
         )
         jitted = self._compiled.get(key)
         if jitted is None:

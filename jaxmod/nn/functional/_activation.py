@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxmod.nn.functional._util import Array, _a, _axis
+from jaxmod.nn.functional._util import Array, _a, _amp, _axis
 from jaxmod.random import next_key
 
 # torch's subgradients at the kinks (``hardtanh_backward``, ``hardswish_backward``,
@@ -74,6 +74,8 @@ def leaky_relu(input: Array, negative_slope: float = 0.01, inplace: bool = False
 def prelu(input: Array, weight: Array) -> Array:
     """Leaky ReLU with learnt slopes ``weight`` (one, or one per channel of dim 1)."""
     x, w = _a(input), _a(weight)
+    if _amp.policy is not None:
+        x, w = _amp.policy.low(x, w)
     if x.ndim >= 2 and w.size > 1:
         w = w.reshape((-1,) + (1,) * (x.ndim - 2))
     elif w.size == 1:
@@ -154,6 +156,8 @@ def _softmax_prep(input: Array, dim: int | None, dtype: Any, name: str, stacklev
     x = _a(input)
     if dtype is not None:
         x = x.astype(dtype)
+    elif _amp.policy is not None:
+        (x,) = _amp.policy.fp32(name, x)
     if dim is None:
         dim = _softmax_dim(name, x.ndim, stacklevel + 1)
     if x.ndim == 0:
@@ -182,6 +186,8 @@ def softmin(input: Array, dim: int | None = None, _stacklevel: int = 3, dtype: A
 def softplus(input: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
     """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``."""
     x = _a(input)
+    if _amp.policy is not None:
+        (x,) = _amp.policy.fp32("softplus", x)
     bx = x * beta
     return jnp.where(bx > threshold, x, jnp.logaddexp(bx, 0.0) / beta)
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod.nn.functional._dropout import dropout
-from jaxmod.nn.functional._util import Array, _a
+from jaxmod.nn.functional._util import Array, _a, _amp
 
 
 def _safe_softmax(scores: Array) -> Array:
@@ -55,6 +55,8 @@ def scaled_dot_product_attention(
     path. Dropout draws a key from the global generator.
     """
     q, k, v, mask = _a(query), _a(key), _a(value), _a(attn_mask)
+    if _amp.policy is not None:
+        q, k, v = _amp.policy.low(q, k, v)
     if is_causal and mask is not None:
         raise RuntimeError(
             "_scaled_dot_product_attention: Explicit attn_mask should not be set when "

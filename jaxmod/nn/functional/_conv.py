@@ -8,7 +8,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmod.nn.functional._util import _HIGHEST, Array, _a, _ntuple
+from jaxmod.nn.functional._util import _HIGHEST, Array, _a, _amp, _ntuple, _same_float
+
+CONV_MISMATCH = "Input type ({x}) and weight type ({w}) should be the same"
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 
@@ -48,6 +50,9 @@ def _conv(
 ) -> Array:
     name = f"conv{n}d"
     x, w, b = _a(input), _a(weight), _a(bias)
+    if _amp.policy is not None:
+        x, w, b = _amp.policy.low(x, w, b)
+    _same_float(x, w, CONV_MISMATCH)
     x, unbatched = _batched(x, n, name)
     stride = _ntuple(stride, n, "stride")
     dilation = _ntuple(dilation, n, "dilation")
@@ -137,6 +142,9 @@ def _conv_transpose(
 ) -> Array:
     name = f"conv_transpose{n}d"
     x, w, b = _a(input), _a(weight), _a(bias)
+    if _amp.policy is not None:
+        x, w, b = _amp.policy.low(x, w, b)
+    _same_float(x, w, CONV_MISMATCH)
     x, unbatched = _batched(x, n, name)
     stride = _ntuple(stride, n, "stride")
     padding = _ntuple(padding, n, "padding")

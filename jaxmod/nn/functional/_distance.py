@@ -6,9 +6,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmod.nn.functional._norm import _vector_norm
-from jaxmod.nn.functional._util import Array, _a, _axis
+from jaxmod.nn.functional._util import Array, _a, _axis, _fp32_op
 
 
+@_fp32_op
 def cosine_similarity(x1: Array, x2: Array, dim: int = 1, eps: float = 1e-8) -> Array:
     """Cosine similarity along ``dim``, as torch 2.x computes it.
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxmod.nn.functional._util import Array, _a
+from jaxmod.nn.functional._util import Array, _a, _amp, _same_float
+
+LINEAR_MISMATCH = "mat1 and mat2 must have the same dtype, but got {x} and {w}"
 
 
 def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
     """``y = input @ weight.T + bias`` over any leading dimensions."""
     x, w, b = _a(input), _a(weight), _a(bias)
+    if _amp.policy is not None:
+        x, w, b = _amp.policy.low(x, w, b)
+    _same_float(x, w, LINEAR_MISMATCH)
     y = jnp.matmul(x, w.T)
     return y if b is None else y + b
 
@@ -17,5 +22,6 @@ def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
 def bilinear(input1: Array, input2: Array, weight: Array, bias: Array | None = None) -> Array:
     """``y[..., o] = input1[..., i] weight[o, i, j] input2[..., j] + bias[o]``."""
     x1, x2, w, b = _a(input1), _a(input2), _a(weight), _a(bias)
+    _same_float(x1, w, LINEAR_MISMATCH)
     y = jnp.einsum("...i,oij,...j->...o", x1, w, x2)
     return y if b is None else y + b

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmod.nn.functional._util import _fp32_op
 from jaxmod.nn.parameter import _unwrap
 
 Array = jax.Array
@@ -152,6 +153,7 @@ def _nll(
     return _div_total(jnp.sum(loss), jnp.sum(w))
 
 
+@_fp32_op
 def nll_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -171,6 +173,7 @@ def nll_loss(
     return _nll(input, _arr(target), weight, ignore_index, reduction)
 
 
+@_fp32_op
 def cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -257,6 +260,7 @@ def _bce_jvp(primals: tuple[Array, Array], tangents: tuple[Array, Array]):
     return _bce(x, y), gx * dx + gy * dy
 
 
+@_fp32_op
 def binary_cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -284,6 +288,7 @@ def binary_cross_entropy(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def binary_cross_entropy_with_logits(
     input: ArrayLike,
     target: ArrayLike,
@@ -313,6 +318,7 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def multilabel_soft_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -333,6 +339,7 @@ def multilabel_soft_margin_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def multi_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -366,6 +373,7 @@ def multi_margin_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def multilabel_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -404,6 +412,7 @@ def _optax_ctc(logits, logit_paddings, labels, label_paddings, blank_id):
     return optax.ctc_loss(logits, logit_paddings, labels, label_paddings, blank_id=blank_id)
 
 
+@_fp32_op
 def ctc_loss(
     log_probs: ArrayLike,
     targets: ArrayLike,

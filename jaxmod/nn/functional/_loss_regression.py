@@ -21,12 +21,13 @@ from jaxmod.nn.functional._loss import (
     _weighted,
 )
 from jaxmod.nn.functional._norm import _vector_norm
-from jaxmod.nn.functional._util import _abs, _clamp_min
+from jaxmod.nn.functional._util import _abs, _clamp_min, _fp32_op
 
 
 # --------------------------------------------------------------------------------------
 # regression
 # --------------------------------------------------------------------------------------
+@_fp32_op
 def mse_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -46,6 +47,7 @@ def mse_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -65,6 +67,7 @@ def l1_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def smooth_l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -84,6 +87,7 @@ def smooth_l1_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def huber_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -102,6 +106,7 @@ def huber_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def poisson_nll_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -129,6 +134,7 @@ def poisson_nll_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def gaussian_nll_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -169,6 +175,7 @@ def gaussian_nll_loss(
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def kl_div(
     input: ArrayLike,
     target: ArrayLike,
@@ -194,6 +201,7 @@ def kl_div(
 # --------------------------------------------------------------------------------------
 # embeddings and ranking
 # --------------------------------------------------------------------------------------
+@_fp32_op
 def cosine_embedding_loss(
     input1: ArrayLike,
     input2: ArrayLike,
@@ -223,6 +231,7 @@ def cosine_embedding_loss(
     return _reduce(pos + neg, reduction)
 
 
+@_fp32_op
 def margin_ranking_loss(
     input1: ArrayLike,
     input2: ArrayLike,
@@ -243,6 +252,7 @@ def margin_ranking_loss(
     return _reduce(_clamp_min(-target * (input1 - input2) + margin, 0.0), reduction)
 
 
+@_fp32_op
 def hinge_embedding_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -259,6 +269,7 @@ def hinge_embedding_loss(
     return _reduce(margin_term + self_term, reduction)
 
 
+@_fp32_op
 def soft_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -278,6 +289,7 @@ def _pairwise_distance(x1: Array, x2: Array, p: float, eps: float) -> Array:
     return _vector_norm(x1 - x2 + eps, p, -1, keepdims=False)
 
 
+@_fp32_op
 def triplet_margin_loss(
     anchor: ArrayLike,
     positive: ArrayLike,

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmod.nn.functional._util import Array, _a, _abs, _axis, _clamp_min, _up
+from jaxmod.nn.functional._util import Array, _a, _abs, _axis, _clamp_min, _fp32_op, _up
 
 
 def _channel_shape(x: Array) -> tuple[int, ...]:
@@ -76,6 +76,7 @@ def batch_norm(
     return y.astype(x0.dtype)
 
 
+@_fp32_op
 def layer_norm(
     input: Array,
     normalized_shape: Any,
@@ -104,6 +105,7 @@ def layer_norm(
     return y.astype(x0.dtype)
 
 
+@_fp32_op
 def group_norm(
     input: Array,
     num_groups: int,
@@ -219,6 +221,7 @@ def _vector_norm(x: Array, p: float, axis: int, keepdims: bool) -> Array:
     return jnp.where(pos, jnp.sqrt(safe) if p == 2 else safe ** (1.0 / p), 0)
 
 
+@_fp32_op
 def normalize(input: Array, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Array:
     """``input / max(||input||_p, eps)`` along ``dim``."""
     x = _a(input)

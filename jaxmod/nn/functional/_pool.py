@@ -10,7 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmod.nn.functional._util import _HIGHEST, Array, _a, _int_dtype, _neg_inf, _ntuple
+from jaxmod.nn.functional._util import (
+    _HIGHEST,
+    Array,
+    _a,
+    _fp32_op,
+    _int_dtype,
+    _neg_inf,
+    _ntuple,
+)
 
 
 def _pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -140,6 +148,7 @@ def max_pool2d(
     return _max_pool(2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@_fp32_op
 def max_pool3d(
     input: Array,
     kernel_size: Any,
@@ -217,6 +226,7 @@ def avg_pool2d(
     )
 
 
+@_fp32_op
 def avg_pool3d(
     input: Array,
     kernel_size: Any,
@@ -285,6 +295,7 @@ def adaptive_avg_pool2d(input: Array, output_size: Any) -> Array:
     return _adaptive_avg_pool(2, input, output_size)
 
 
+@_fp32_op
 def adaptive_avg_pool3d(input: Array, output_size: Any) -> Array:
     """Adaptive average pooling over the last three dims; ``None`` keeps a dim's size."""
     return _adaptive_avg_pool(3, input, output_size)
@@ -387,6 +398,7 @@ def max_unpool1d(
     return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
 
 
+@_fp32_op
 def max_unpool2d(
     input: Array,
     indices: Array,
@@ -399,6 +411,7 @@ def max_unpool2d(
     return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
 
 
+@_fp32_op
 def max_unpool3d(
     input: Array,
     indices: Array,

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmod.amp._state import S as _amp
 from jaxmod.nn.parameter import _unwrap
 
 Array = jax.Array
@@ -44,6 +45,51 @@ def _neg_inf(dtype: Any) -> Any:
 def _up(x: Array) -> Array:
     """Half-precision inputs are normalised in float32 (torch accumulates in float too)."""
     return x.astype(jnp.float32) if x.dtype in (jnp.bfloat16, jnp.float16) else x
+
+
+def _fp32_op(fn: Any) -> Any:
+    """Mark ``fn`` as one of autocast's float32 ops (by its name, per device type: see
+    :data:`jaxmod.amp._state.FP32_OPS`): inside an autocast region that lists it, its
+    half-precision array arguments are cast to float32 first. One attribute read when off."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        p = _amp.policy
+        if p is None or name not in p.fp32_ops:
+            return fn(*args, **kwargs)
+        args = tuple(_to_fp32(a) for a in args)
+        kwargs = {k: _to_fp32(v) for k, v in kwargs.items()}
+        return fn(*args, **kwargs)
+
+    return op
+
+
+def _to_fp32(x: Any) -> Any:
+    if getattr(x, "dtype", None) not in (jnp.bfloat16, jnp.float16):
+        return x
+    return jnp.asarray(_unwrap(x)).astype(jnp.float32)
+
+
+def _same_float(x: Array, w: Array, what: str) -> None:
+    """torch's dtype check between an input and a weight (``what``: the op's phrase).
+
+    jnp would promote a float32 input against bfloat16 weights and silently run the whole
+    step in float32; torch raises, and so does jaxmod, naming both fixes.
+    """
+    if x.dtype == w.dtype or not (
+        jnp.issubdtype(x.dtype, jnp.floating) and jnp.issubdtype(w.dtype, jnp.floating)
+    ):
+        return
+    from jaxmod._tensor.dtypes import torch_name
+
+    xn, wn = torch_name(x.dtype), torch_name(w.dtype)
+    raise RuntimeError(
+        f"{what.format(x=xn, w=wn)}: the input is {np.dtype(x.dtype).name} but the weight is "
+        f"{np.dtype(w.dtype).name}. Cast the input to the weight's dtype "
+        f"(x.to(jaxmod.{np.dtype(w.dtype).name})), or keep float32 parameters and compute "
+        "in low precision with `with jaxmod.autocast(device_type, dtype=...)`."
+    )
 
 
 def _int_dtype() -> Any:

@@ -15,6 +15,7 @@ LAYERS = [
     ("jaxmod._core", 0),
     ("jaxmod._autograd", 1),
     ("jaxmod._tensor", 1),
+    ("jaxmod.amp", 1),  # the autocast state the functional ops and Tensor ops read
     ("jaxmod.random", 1),
     ("jaxmod.io", 1),
     ("jaxmod.serialization", 1),

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from jaxmod._core import state
 from jaxmod.amp import _state
 from jaxmod.amp._state import Policy, S
 
@@ -88,8 +89,6 @@ class autocast:
             S.enabled = (*(d for d in S.enabled if d != dev), dev)
             if not _state.used[0]:
                 _state.used[0] = True
-                from jaxmod._core import state
-
                 state.bump()  # jaxmod.jit plans made so far carry no autocast guard
         else:
             S.policy = None

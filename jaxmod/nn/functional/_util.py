@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmod._tensor.dtypes import torch_name
 from jaxmod.amp._state import S as _amp
 from jaxmod.nn.parameter import _unwrap
 
@@ -81,8 +82,6 @@ def _same_float(x: Array, w: Array, what: str) -> None:
         jnp.issubdtype(x.dtype, jnp.floating) and jnp.issubdtype(w.dtype, jnp.floating)
     ):
         return
-    from jaxmod._tensor.dtypes import torch_name
-
     xn, wn = torch_name(x.dtype), torch_name(w.dtype)
     raise RuntimeError(
         f"{what.format(x=xn, w=wn)}: the input is {np.dtype(x.dtype).name} but the weight is "

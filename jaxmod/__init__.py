@@ -1,6 +1,6 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import amp, cuda, distributed, func, nn, optim, random
+from jaxmod import _hints, amp, cuda, distributed, func, nn, optim, random  # noqa: F401
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod._core.state import StaleStateError, TracerLeakError
 from jaxmod.export import export

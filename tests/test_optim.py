@@ -397,8 +397,8 @@ def test_from_optax_matches_optax() -> None:
             u, states[n] = tx.update(g[n], states[n], params[n])
             params[n] = optax.apply_updates(params[n], u)
         opt.step(grads_of(model))
-    for n, p in model.named_parameters():
-        np.testing.assert_allclose(np.asarray(p._value), np.asarray(params[n]), rtol=1e-6)
+    for n, p in model.named_parameters():  # float32: a few ulps after 5 clipped Adam steps
+        np.testing.assert_allclose(np.asarray(p._value), np.asarray(params[n]), rtol=1e-5)
     sd = opt.state_dict()
     model2 = _mlp()
     opt2 = optim.from_optax(model2.parameters(), tx)

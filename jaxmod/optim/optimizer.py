@@ -459,7 +459,9 @@ class Optimizer:
         """
         loss = closure() if closure is not None else None
         gmap = self._resolve_grads(grads)
-        trainable = 0 if gmap else sum(1 for p in self._flat_params() if p.requires_grad)
+        own = self._flat_params()
+        matched = any(id(p) in gmap for p in own)
+        trainable = 0 if matched else sum(1 for p in own if p.requires_grad)
         if trainable and grads is None:
             raise RuntimeError(
                 f"{type(self).__name__}.step() found no gradient for any of its {trainable} "
@@ -470,7 +472,7 @@ class Optimizer:
             )
         if trainable:
             raise ValueError(
-                f"{type(self).__name__}.step(grads) got {len(grads)} gradient(s), none of "
+                f"{type(self).__name__}.step(grads) got {len(gmap)} gradient(s), none of "
                 f"them for this optimizer's {trainable} trainable parameters, so it would "
                 "change nothing: were they taken of another model? Pass the gradients of the "
                 "model this optimizer was built over: opt.step(jaxmod.grad(loss_fn)(model))."

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 
 from jaxmod._core import codegen, lifting, state
-from jaxmod._core.cells import AttrRef, Variable
+from jaxmod._core.cells import AttrRef, Variable, torch_to_numpy
 from jaxmod._core.graph import static_key
 from jaxmod._core.lifting import discover, is_stateful, lift
 from jaxmod._core.state import NeedsLift, TraceError, Tracer
@@ -62,6 +62,33 @@ def _trace_error(e: BaseException, roots: Sequence[tuple[str, Any]]) -> TraceErr
 def _holds_state(x: Any) -> bool:
     """A stateful object, or a plain object whose attributes discovery searches."""
     return is_stateful(x) or lifting.searchable(x)
+
+
+def _is_torch_tensor(x: Any) -> bool:
+    t = type(x)
+    return t.__module__.startswith("torch") and hasattr(t, "__dlpack__")
+
+
+def _from_torch(tree: Any) -> tuple[Any, bool]:
+    """``tree`` with its torch tensors (a torch DataLoader's batch) as JAX arrays: through
+    DLPack, sharing a CPU tensor's memory (no copy), else through numpy. Stateful objects
+    are not entered. Returns the tree and whether anything was converted."""
+    found = False
+
+    def convert(x: Any) -> Any:
+        nonlocal found
+        if not _is_torch_tensor(x):
+            return x
+        found = True
+        try:
+            return jax.dlpack.from_dlpack(x.detach())
+        except Exception:  # a device JAX does not have, a conjugate view, ...
+            return jax.numpy.asarray(torch_to_numpy(x))
+
+    out = jax.tree_util.tree_map(
+        convert, tree, is_leaf=lambda x: _holds_state(x) or _is_torch_tensor(x)
+    )
+    return out, found
 
 
 def unbox(tree: Any) -> Any:
@@ -317,6 +344,13 @@ class Jit:
 
     def _failed(self, p: _Plan, e: Exception, args: tuple, kwargs: dict) -> Any:
         """A call of ``p.jitted`` raised ``e``: explain it, or re-plan and run again."""
+        if isinstance(e, TypeError):
+            # torch tensors (a torch DataLoader's batch) are converted here, off the hot
+            # path: JAX refused them before anything ran
+            (args, kwargs), found = _from_torch((args, kwargs))
+            if found:
+                self._ctx = None
+                return self(*args, **kwargs)
         if isinstance(e, _TRACE_ERRORS):
             raise _trace_error(e, p.roots) from e
         if isinstance(e, ValueError) and "does not match the sharding" in str(e):

@@ -206,3 +206,15 @@ __all__ = [
     "triplet_margin_loss",
 ]
 # fmt: on
+
+# torch's type rule for the functional API, as for the layers (``nn/_typerule.py``): called
+# with a ``jaxmod.Tensor``, a function computes on its array and returns Tensors (so torch
+# code after ``F.relu(x)`` has ``.view``/``.size``/``.max(dim)``); called with arrays it
+# returns arrays. The submodules keep the array functions for jaxmod's own layers.
+from jaxmod._tensor.base import tensor_op as _tensor_op  # noqa: E402
+
+for _name in __all__:
+    if not getattr(globals()[_name], "_tensor_rule", False):
+        globals()[_name] = _tensor_op(globals()[_name])
+        globals()[_name]._tensor_rule = True  # type: ignore[attr-defined]
+del _name

@@ -332,10 +332,13 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
     others = [n for n in others if n not in skipped]
     n_steps = {}
     for name, run in runners.items():
-        for _ in range(3):
+        for _ in range(1 if steps else 3):
             run()
+        if steps:  # a fixed number of steps per run: no calibration (slow models)
+            n_steps[name] = steps
+            continue
         us = statistics.median(_time(run, 5) for _ in range(3))
-        n_steps[name] = steps or max(3, min(5000, int(BLOCK_S * 1e6 / us)))
+        n_steps[name] = max(3, min(5000, int(BLOCK_S * 1e6 / us)))
     per_sys: dict[str, list[float]] = {n: [] for n in runners}
     raw_of: dict[str, list[float]] = {n: [] for n in others}  # raw's runs in n's pairs
     ratios: dict[str, list[float]] = {n: [] for n in others}

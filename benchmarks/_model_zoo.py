@@ -3,7 +3,7 @@ or jaxmod (``ns`` is the ``torch`` module or ``jaxmod``: the same class body run
 as a ported model file does).
 
 ``build(name, ns, cfg)`` gives a model; ``batch(name, cfg)`` the numpy inputs and labels;
-``spec(name, quick, gpu)`` the sizes. Torchvision's ResNets, DenseNet and MobileNetV2 are
+``spec(name, size)`` the sizes. Torchvision's ResNets, DenseNet and MobileNetV2 are
 torchvision's own files, loaded through ``tests/_torch_port.py`` (imports rewritten, nothing
 else changed) so that torch and jaxmod run the very same source.
 """
@@ -32,28 +32,39 @@ TORCHVISION = {
 }
 
 
-def spec(name: str, quick: bool = False, gpu: bool = False) -> dict[str, Any]:
-    """Sizes of one benchmark model: batch, image size / block size, widths."""
+SIZES = ("cpu", "quick", "tiny", "gpu")
+
+
+def spec(name: str, size: str = "cpu") -> dict[str, Any]:
+    """Sizes of one benchmark model: batch, image size / block size, widths. ``size``: "cpu"
+    (the default run), "quick", "tiny" (smoke runs: seconds) or "gpu"."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    tiny, quick, gpu = size == "tiny", size == "quick", size == "gpu"
     if name == "cnn":
-        return {"batch": 32, "size": 32, "classes": 10}
+        return {"batch": 4 if tiny else 32, "size": 16 if tiny else 32, "classes": 10}
     if name in TORCHVISION:
-        size = 224 if gpu else (32 if quick else 64)
-        return {"batch": 64 if gpu else 16, "size": size, "classes": 10 if not gpu else 1000}
+        img = {"cpu": 64, "quick": 32, "tiny": 32, "gpu": 224}[size]
+        b = {"cpu": 16, "quick": 16, "tiny": 2, "gpu": 64}[size]
+        return {"batch": b, "size": img, "classes": 1000 if gpu else 10}
     if name == "gpt":
         if gpu:
             return {"batch": 8, "block": 1024, "layers": 12, "width": 768, "heads": 12,
                     "vocab": 50304}  # fmt: skip
+        if tiny:
+            return {"batch": 2, "block": 16, "layers": 1, "width": 32, "heads": 2, "vocab": 64}
         if quick:
             return {"batch": 8, "block": 64, "layers": 2, "width": 128, "heads": 4, "vocab": 512}
         return {"batch": 8, "block": 128, "layers": 4, "width": 256, "heads": 4, "vocab": 512}
     if name == "lstm":
+        if tiny:
+            return {"batch": 2, "block": 8, "layers": 1, "width": 16, "embed": 8, "vocab": 32}
         if quick:
             return {"batch": 16, "block": 32, "layers": 1, "width": 128, "embed": 64, "vocab": 512}
         return {"batch": 16, "block": 64, "layers": 2, "width": 256, "embed": 128, "vocab": 512}
     if name == "mlp":
-        if gpu:
-            return {"batch": 1024, "width": 4096, "layers": 2}
-        return {"batch": 256, "width": 1024 if not quick else 256, "layers": 2}
+        width = {"cpu": 1024, "quick": 256, "tiny": 32, "gpu": 4096}[size]
+        return {"batch": 1024 if gpu else (8 if tiny else 256), "width": width, "layers": 2}
     raise ValueError(f"unknown model {name!r}; known: cnn, gpt, lstm, mlp, {', '.join(TORCHVISION)}")
 
 

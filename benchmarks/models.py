@@ -260,13 +260,18 @@ def peak_tflops(dtype: str, override: float | None) -> float | None:
     return None
 
 
+def _size(args: argparse.Namespace) -> str:
+    return "gpu" if args.gpu_sizes else "tiny" if args.tiny else "quick" if args.quick else "cpu"
+
+
 def bench_model(name: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    cfg = zoo.spec(name, quick=args.quick, gpu=args.gpu_sizes)
+    cfg = zoo.spec(name, _size(args))
     systems, latest = _keep_runners(systems_for(name, cfg, args))
     # CPU steps take 10s-1000s of ms: one step per timed run (its final sync is noise);
     # GPU steps are short: as many steps as fill step_overhead's BLOCK_S.
     steps = 1 if jax.default_backend() == "cpu" else 0
-    res = so.bench_depth(0, 0, cfg["batch"], args.rounds, steps, systems, args.first_reps)
+    res = so.bench_depth(0, 0, cfg["batch"], args.rounds, steps, systems, args.first_reps,
+                         raw_first_once=args.quick or args.tiny)  # fmt: skip
     peak = peak_tflops("bfloat16" if args.amp else "float32", args.peak_tflops)
     for sys_name, r in res.items():
         r.update(compiled_stats(latest.get(sys_name)))
@@ -316,6 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=None, help="default 10 (--quick: 3)")
     ap.add_argument("--first-reps", type=int, default=1, help="fresh first calls per system")
     ap.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=False)
+    ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds per model)")
     ap.add_argument("--gpu-sizes", action="store_true", help="ResNet at 224 batch 64, GPT-2 124M")
     ap.add_argument("--amp", action="store_true", help="bf16 compute (jaxmod.amp if it exists)")
     ap.add_argument("--peak-tflops", type=float, default=None, help="chip peak for 'of peak'")
@@ -323,14 +329,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--markdown", default=None, help="append the Markdown table to this file")
     args = ap.parse_args(argv)
     if args.rounds is None:
-        args.rounds = 3 if args.quick else 10
+        args.rounds = 3 if args.quick or args.tiny else 10
     so.ROUNDS, so.FIRST_REPS = args.rounds, args.first_reps
     for note in peers_note():
         print(note, flush=True)
     results = {}
     t0 = time.perf_counter()
     for i, name in enumerate(m for m in args.models.split(",") if m):
-        cfg = zoo.spec(name, quick=args.quick, gpu=args.gpu_sizes)
+        cfg = zoo.spec(name, _size(args))
         print(f"{name} {cfg}: {args.rounds} rounds", flush=True)
         if i == 0:  # warm JAX's own one-time caches on a tiny model, for no system's benefit
             for s in systems_for("mlp", {"batch": 2, "width": 8, "layers": 2}, args).values():

@@ -65,7 +65,8 @@ def spec(name: str, size: str = "cpu") -> dict[str, Any]:
     if name == "mlp":
         width = {"cpu": 1024, "quick": 256, "tiny": 32, "gpu": 4096}[size]
         return {"batch": 1024 if gpu else (8 if tiny else 256), "width": width, "layers": 2}
-    raise ValueError(f"unknown model {name!r}; known: cnn, gpt, lstm, mlp, {', '.join(TORCHVISION)}")
+    known = ", ".join(["cnn", "gpt", "lstm", "mlp", *TORCHVISION])
+    raise ValueError(f"unknown model {name!r}; known: {known}")
 
 
 def is_convnet(name: str) -> bool:

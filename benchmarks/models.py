@@ -47,8 +47,10 @@ import jaxmod.nn.functional as F  # noqa: E402
 
 RAW = so.RAW
 Setup = Callable[[], Callable[[], None]]
-PEAK_TFLOPS = {"H100": {"float32": 67.0, "bfloat16": 989.0}, "H200": {"float32": 67.0,
-               "bfloat16": 989.0}}  # fmt: skip  (SXM, dense, no sparsity)
+PEAK_TFLOPS = {
+    "H100": {"float32": 67.0, "bfloat16": 989.0},
+    "H200": {"float32": 67.0, "bfloat16": 989.0},
+}  # fmt: skip  (SXM, dense, no sparsity)
 
 
 def _amp_dtype(amp: bool) -> Any:
@@ -118,7 +120,8 @@ def make_raw(name: str, cfg: dict, layout: str, amp: bool = False) -> Setup:
             state[0], state[1], state[2], _ = step(state[0], state[1], state[2], x, y)
 
         run.sync = lambda: jax.block_until_ready(state[0])  # type: ignore[attr-defined]
-        run.compiled = lambda: step.lower(*state, x, y).compile()  # type: ignore[attr-defined]
+        run.lowered = lambda: step.lower(*state, x, y)  # type: ignore[attr-defined]
+        run.compiled = lambda: run.lowered().compile()  # type: ignore[attr-defined]
         return run
 
     return setup
@@ -159,7 +162,8 @@ def make_jaxmod(name: str, cfg: dict, amp: bool = False) -> Setup:
             step(model, opt, x, y)
 
         run.sync = lambda: jax.block_until_ready(first.value)  # type: ignore[attr-defined]
-        run.compiled = lambda: step.compile(model, opt, x, y)  # type: ignore[attr-defined]
+        run.lowered = lambda: step.lower(model, opt, x, y)  # type: ignore[attr-defined]
+        run.compiled = lambda: run.lowered().compile()  # type: ignore[attr-defined]
         return run
 
     return setup
@@ -212,7 +216,7 @@ def systems_for(name: str, cfg: dict, args: argparse.Namespace) -> dict[str, Set
         systems["raw NHWC"] = make_raw(name, cfg, "NHWC", args.amp)
     systems["jaxmod.jit"] = make_jaxmod(name, cfg, args.amp)
     has_torch = importlib.util.find_spec("torch") is not None
-    if has_torch and jax.default_backend() == "cpu" and not args.amp:
+    if args.torch and has_torch and jax.default_backend() == "cpu" and not args.amp:
         systems["torch eager"] = make_torch(name, cfg, compiled=False)
         if args.torch_compile:
             systems["torch.compile"] = make_torch(name, cfg, compiled=True)
@@ -320,6 +324,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="few rounds, small images (<3 min)")
     ap.add_argument("--rounds", type=int, default=None, help="default 10 (--quick: 3)")
     ap.add_argument("--first-reps", type=int, default=1, help="fresh first calls per system")
+    ap.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds per model)")
     ap.add_argument("--gpu-sizes", action="store_true", help="ResNet at 224 batch 64, GPT-2 124M")
@@ -338,7 +343,7 @@ def main(argv: list[str] | None = None) -> dict:
     for i, name in enumerate(m for m in args.models.split(",") if m):
         cfg = zoo.spec(name, _size(args))
         print(f"{name} {cfg}: {args.rounds} rounds", flush=True)
-        if i == 0:  # warm JAX's own one-time caches on a tiny model, for no system's benefit
+        if i == 0 and not args.tiny:  # warm JAX's one-time caches, for no system's benefit
             for s in systems_for("mlp", {"batch": 2, "width": 8, "layers": 2}, args).values():
                 so._first_call(s)
         results[name] = bench_model(name, args)

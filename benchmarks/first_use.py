@@ -159,7 +159,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--models", default="resnet18,densenet121,mobilenet_v2,gpt")
     ap.add_argument("--quick", action="store_true", help="small inputs")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
     args = ap.parse_args(argv)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     names = [m for m in args.models.split(",") if m]
     for n in names:  # read each torchvision file once, untimed, for both
         if n in zoo.TORCHVISION:

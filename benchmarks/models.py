@@ -176,10 +176,26 @@ def _jaxmod_autocast() -> Any:
     return amp.autocast(jax.default_backend(), dtype=jnp.bfloat16)
 
 
-def make_torch(name: str, cfg: dict, compiled: bool) -> Setup:
+_TORCH_THREADS: list[int] = []  # the thread count torch was last set to
+_DEFAULT_THREADS: list[int] = [0]  # torch's own default, read by main() (0: unknown)
+
+
+def _torch_threads(torch: Any, n: int) -> None:
+    if n and _TORCH_THREADS[-1:] != [n]:
+        torch.set_num_threads(n)
+        _TORCH_THREADS.append(n)
+
+
+def make_torch(name: str, cfg: dict, compiled: bool, threads: int = 0) -> Setup:
+    """torch eager (or compiled) with ``threads`` intra-op threads (0: torch's default). On
+    an oversubscribed machine torch's default threads spin and slow it several-fold
+    (measured here: the CNN step 1212 ms with 2 threads, 425 ms with 1)."""
+
     def setup() -> Callable[[], None]:
         import torch
 
+        n = threads or _DEFAULT_THREADS[0]
+        _torch_threads(torch, n)
         torch.manual_seed(0)
         model = zoo.build(name, "torch", cfg)
         opt = zoo.optimizer(name, torch, model.parameters())
@@ -192,7 +208,11 @@ def make_torch(name: str, cfg: dict, compiled: bool) -> Setup:
             opt.step()
 
         fn = torch.compile(train_step) if compiled else train_step
-        run = lambda: fn()  # noqa: E731
+
+        def run() -> None:
+            _torch_threads(torch, n)
+            fn()
+
         run.sync = lambda: None  # type: ignore[attr-defined]
         return run
 
@@ -217,9 +237,11 @@ def systems_for(name: str, cfg: dict, args: argparse.Namespace) -> dict[str, Set
     systems["jaxmod.jit"] = make_jaxmod(name, cfg, args.amp)
     has_torch = importlib.util.find_spec("torch") is not None
     if args.torch and has_torch and jax.default_backend() == "cpu" and not args.amp:
-        systems["torch eager"] = make_torch(name, cfg, compiled=False)
-        if args.torch_compile:
-            systems["torch.compile"] = make_torch(name, cfg, compiled=True)
+        for n in args.torch_threads:
+            label = f" ({n} thread{'s' if n > 1 else ''})" if n else ""
+            systems[f"torch eager{label}"] = make_torch(name, cfg, False, n)
+            if args.torch_compile:
+                systems[f"torch.compile{label}"] = make_torch(name, cfg, True, n)
     return systems
 
 
@@ -298,7 +320,8 @@ def markdown(results: dict[str, dict[str, dict[str, float]]], args: argparse.Nam
         "raw jax.jit (NCHW); ratio = median of the per-pair ratios (95% bootstrap CI); first "
         "call = trace + compile + one step of a fresh step function (ratio to raw's); temp = "
         "XLA memory_analysis() temporary bytes of the compiled step; TFLOP/s from XLA "
-        "cost_analysis() FLOPs over the median step time. " + "; ".join(peers_note()) + ".",
+        "cost_analysis() FLOPs over the median step time. torch's default intra-op threads: "
+        f"{_DEFAULT_THREADS[0]}. " + "; ".join(peers_note()) + ".",
         "",
         "| model | system | ms/step | ratio to raw NCHW | 95% CI | first call s | first ratio "
         "| temp MiB | TFLOP/s | of peak |",
@@ -325,6 +348,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=None, help="default 10 (--quick: 3)")
     ap.add_argument("--first-reps", type=int, default=1, help="fresh first calls per system")
     ap.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument(
+        "--torch-threads",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=[0],
+        help="torch intra-op threads, one system each (0: default)",
+    )
     ap.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument("--tiny", action="store_true", help="smoke-test sizes (seconds per model)")
     ap.add_argument("--gpu-sizes", action="store_true", help="ResNet at 224 batch 64, GPT-2 124M")
@@ -336,6 +365,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.rounds is None:
         args.rounds = 3 if args.quick or args.tiny else 10
     so.ROUNDS, so.FIRST_REPS = args.rounds, args.first_reps
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        _DEFAULT_THREADS[:] = [torch.get_num_threads()]
+        print(f"torch default intra-op threads: {_DEFAULT_THREADS[0]}", flush=True)
     for note in peers_note():
         print(note, flush=True)
     results = {}

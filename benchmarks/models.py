@@ -330,7 +330,7 @@ def markdown(results: dict[str, dict[str, dict[str, float]]], args: argparse.Nam
     for model, res in results.items():
         for sys_name, r in res.items():
             label = "raw jax.jit (NCHW)" if sys_name == RAW else sys_name
-            temp = f"{r['temp_mib']:.1f}" if "temp_mib" in r else "—"
+            temp = f"{r['temp_mib']:.3g}" if "temp_mib" in r else "—"
             tfl = f"{r['tflops']:.3g}" if "tflops" in r else "—"
             frac = f"{100 * r['peak_frac']:.0f}%" if "peak_frac" in r else "—"
             lines.append(

@@ -63,16 +63,22 @@ def _unbox(t: Any) -> Any:
     return t.numpy() if hasattr(t, "numpy") and not isinstance(t, jax.Array) else t
 
 
-def jaxmod_costs(name: str, cfg: dict[str, Any]) -> dict[str, float]:
+def _construct(name: str, cfg: dict[str, Any], ns: Any) -> tuple[Any, Any, Any, dict]:
+    """The inputs as ``ns`` tensors, and the model built under a timer (``out``)."""
     xn, yn = zoo.batch(name, cfg)
-    x, y = jaxmod.from_numpy(xn), jaxmod.from_numpy(yn)
+    x, y = ns.from_numpy(xn), ns.from_numpy(yn)
     out: dict[str, float] = {}
 
     def construct() -> Any:
-        jaxmod.manual_seed(0)
-        return zoo.build(name, "jaxmod", cfg)
+        ns.manual_seed(0)
+        return zoo.build(name, ns.__name__, cfg)
 
     model, out["construct"] = _timed(construct)
+    return model, x, y, out
+
+
+def jaxmod_costs(name: str, cfg: dict[str, Any]) -> dict[str, float]:
+    model, x, y, out = _construct(name, cfg, jaxmod)
     _, out["forward"] = _timed(lambda: _unbox(model(x)))
 
     def loss(m: Any) -> Any:
@@ -95,15 +101,7 @@ def jaxmod_costs(name: str, cfg: dict[str, Any]) -> dict[str, float]:
 def torch_costs(name: str, cfg: dict[str, Any]) -> dict[str, float]:
     import torch
 
-    xn, yn = zoo.batch(name, cfg)
-    x, y = torch.from_numpy(xn), torch.from_numpy(yn)
-    out: dict[str, float] = {}
-
-    def construct() -> Any:
-        torch.manual_seed(0)
-        return zoo.build(name, "torch", cfg)
-
-    model, out["construct"] = _timed(construct)
+    model, x, y, out = _construct(name, cfg, torch)
     _, out["forward"] = _timed(lambda: model(x).detach().numpy())
 
     def grad() -> dict:

@@ -297,7 +297,7 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, dict[str, floa
     # GPU steps are short: as many steps as fill step_overhead's BLOCK_S.
     steps = 1 if jax.default_backend() == "cpu" else 0
     res = so.bench_depth(0, 0, cfg["batch"], args.rounds, steps, systems, args.first_reps,
-                         raw_first_once=args.quick or args.tiny)  # fmt: skip
+                         raw_first_once=not args.pair_first_calls)  # fmt: skip
     peak = peak_tflops("bfloat16" if args.amp else "float32", args.peak_tflops)
     for sys_name, r in res.items():
         r.update(compiled_stats(latest.get(sys_name)))
@@ -347,6 +347,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="few rounds, small images (<3 min)")
     ap.add_argument("--rounds", type=int, default=None, help="default 10 (--quick: 3)")
     ap.add_argument("--first-reps", type=int, default=1, help="fresh first calls per system")
+    ap.add_argument(
+        "--pair-first-calls",
+        action="store_true",
+        help="a fresh raw first call beside every system's (default: one per "
+        "repetition, shared: ResNet compiles take tens of seconds on CPU)",
+    )
     ap.add_argument("--torch", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument(
         "--torch-threads",

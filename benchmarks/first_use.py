@@ -18,7 +18,8 @@ Every jaxmod/torch pair prints its ratio. One measurement each (these are first 
 cannot be repeated in one process), so noise on a shared machine is large.
 
 Run: ``python benchmarks/first_use.py [--quick] [--models resnet18,densenet121,...]
-[--json out.json]``. ``--quick``: 32x32 images, batch 2, a 2-layer 128-wide GPT.
+[--json out.json]``. ``--quick``: 32x32 images, batch 2, a 2-layer 128-wide GPT, and no
+DenseNet-121 unless ``--models`` names it (its first eager gradient takes minutes).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import jax  # noqa: E402
 import jaxmod  # noqa: E402
 import jaxmod.nn.functional as JF  # noqa: E402
 
+ALL_MODELS = "resnet18,densenet121,mobilenet_v2,gpt"
 STAGES = ("construct", "forward", "grad", "grad again", "jit step")
 
 
@@ -154,7 +156,11 @@ def table(results: dict[str, dict[str, dict[str, float]]], quick: bool) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--models", default="resnet18,densenet121,mobilenet_v2,gpt")
+    ap.add_argument(
+        "--models",
+        default=None,
+        help="default resnet18,densenet121,mobilenet_v2,gpt (--quick: no densenet)",
+    )
     ap.add_argument("--quick", action="store_true", help="small inputs")
     ap.add_argument("--json", default=None)
     ap.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
@@ -163,6 +169,13 @@ def main(argv: list[str] | None = None) -> dict:
         import torch
 
         torch.set_num_threads(args.torch_threads)
+    if args.models is None:
+        # DenseNet-121's first eager gradient alone took 10 minutes on the shared 2-core
+        # machine (its jitted step compiled 2.5 minutes): not a quick run.
+        args.models = "resnet18,mobilenet_v2,gpt" if args.quick else ALL_MODELS
+        if args.quick:
+            print("--quick leaves densenet121 out (minutes of eager compiles); "
+                  "--models densenet121 runs it", flush=True)  # fmt: skip
     names = [m for m in args.models.split(",") if m]
     for n in names:  # read each torchvision file once, untimed, for both
         if n in zoo.TORCHVISION:

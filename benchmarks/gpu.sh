@@ -7,7 +7,8 @@
 # Pieces (each under its own time limit, so one that hangs loses only its table):
 #   1. step_overhead.py at depth 2/32/128 (+ its compute-bound 4096x1024 MLP row)
 #   2. models.py --models mlp: the compute-bound MLP (width 4096, batch 1024), float32,
-#      and bf16 with --amp when jaxmod.amp exists; achieved TFLOP/s and fraction of peak
+#      and bf16 (--amp: raw bf16 and float32 rows, jaxmod's when jaxmod.amp exists);
+#      achieved TFLOP/s and fraction of peak
 #   3. models.py at GPU sizes: ResNet-50 (224x224, batch 64) and GPT 12x768, block 1024,
 #      batch 8, with TFLOP/s from XLA's cost analysis
 # Logs of every piece go next to OUT (OUT.log).
@@ -62,30 +63,27 @@ run() {
 }
 
 HAS_AMP=$($PY -c "import jaxmod; print(int(hasattr(jaxmod, 'amp')))" 2>/dev/null || echo 0)
+if [[ $HAS_AMP == 1 ]]; then
+  AMP_NOTE="jaxmod through jaxmod.amp"
+else
+  AMP_NOTE="jaxmod.amp does not exist yet: raw bf16 and raw float32 rows only"
+fi
 
 if [[ $SMOKE == 1 ]]; then
   run 120 "step overhead (smoke)" $PY benchmarks/step_overhead.py --depths 2 --rounds 2 \
     --first-reps 1 --no-peers --no-compute-bound
   run 120 "compute-bound MLP, float32 (smoke)" $PY benchmarks/models.py --tiny --models mlp \
     --rounds 2 --peak-tflops 1
-  if [[ $HAS_AMP == 1 ]]; then
-    run 120 "compute-bound MLP, bf16 (smoke)" $PY benchmarks/models.py --tiny --models mlp \
-      --rounds 2 --amp --peak-tflops 1
-  else
-    echo "jaxmod.amp does not exist: bf16 rows skipped" | tee -a "$OUT" "$LOG"
-  fi
+  run 120 "compute-bound MLP, bf16 (smoke; $AMP_NOTE)" $PY benchmarks/models.py --tiny \
+    --models mlp --rounds 2 --amp --peak-tflops 1 --no-torch
   run 300 "models (smoke)" $PY benchmarks/models.py --tiny --models cnn,gpt --rounds 1
 else
   run 120 "step overhead" $PY benchmarks/step_overhead.py --depths 2 32 128 --rounds 20 \
     --first-reps 2
   run 45 "compute-bound MLP, float32" $PY benchmarks/models.py --gpu-sizes --models mlp \
     --rounds 20
-  if [[ $HAS_AMP == 1 ]]; then
-    run 45 "compute-bound MLP, bf16 (jaxmod.amp)" $PY benchmarks/models.py --gpu-sizes \
-      --models mlp --rounds 20 --amp
-  else
-    echo "jaxmod.amp does not exist: bf16 rows skipped" | tee -a "$OUT" "$LOG"
-  fi
+  run 45 "compute-bound MLP, bf16 ($AMP_NOTE)" $PY benchmarks/models.py --gpu-sizes \
+    --models mlp --rounds 20 --amp
   run 150 "ResNet-50, batch 64, 224x224" $PY benchmarks/models.py --gpu-sizes \
     --models resnet50 --rounds 10
   run 100 "GPT 12x768, block 1024, batch 8" $PY benchmarks/models.py --gpu-sizes \

@@ -46,6 +46,7 @@ import jaxmod  # noqa: E402
 import jaxmod.nn.functional as F  # noqa: E402
 
 RAW = so.RAW
+RAW_F32 = "raw jax.jit float32"  # with --amp (the other rows compute in bf16)
 Setup = Callable[[], Callable[[], None]]
 PEAK_TFLOPS = {
     "H100": {"float32": 67.0, "bfloat16": 989.0},
@@ -234,6 +235,8 @@ def systems_for(name: str, cfg: dict, args: argparse.Namespace) -> dict[str, Set
     systems: dict[str, Setup] = {RAW: make_raw(name, cfg, "NCHW", args.amp)}
     if zoo.is_convnet(name):
         systems["raw NHWC"] = make_raw(name, cfg, "NHWC", args.amp)
+    if args.amp:  # the float32 step beside the bf16 ones: the speed-up bf16 buys
+        systems[RAW_F32] = make_raw(name, cfg, "NCHW", False)
     systems["jaxmod.jit"] = make_jaxmod(name, cfg, args.amp)
     has_torch = importlib.util.find_spec("torch") is not None
     if args.torch and has_torch and jax.default_backend() == "cpu" and not args.amp:
@@ -298,8 +301,9 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, dict[str, floa
     steps = 1 if jax.default_backend() == "cpu" else 0
     res = so.bench_depth(0, 0, cfg["batch"], args.rounds, steps, systems, args.first_reps,
                          raw_first_once=not args.pair_first_calls)  # fmt: skip
-    peak = peak_tflops("bfloat16" if args.amp else "float32", args.peak_tflops)
     for sys_name, r in res.items():
+        bf16 = args.amp and sys_name != RAW_F32
+        peak = peak_tflops("bfloat16" if bf16 else "float32", args.peak_tflops)
         r.update(compiled_stats(latest.get(sys_name)))
         if "gflop" in r:
             r["tflops"] = r["gflop"] / r["us"] * 1e3  # 1 GFLOP/µs = 1000 TFLOP/s

@@ -292,8 +292,8 @@ def _median_ci(xs: list[float], level: float = 0.95) -> tuple[float, float]:
 
 
 def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
-                systems: dict[str, Callable], first_reps: int = 3
-                ) -> dict[str, dict[str, float]]:  # fmt: skip
+                systems: dict[str, Callable], first_reps: int = 3,
+                raw_first_once: bool = False) -> dict[str, dict[str, float]]:  # fmt: skip
     """Paired, interleaved timing of every system against raw jax.jit.
 
     Each measurement of a system is paired with a measurement of raw jax.jit taken right
@@ -303,6 +303,9 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
     way (each pair builds both systems afresh, so each compiles anew); steady state runs
     ``rounds`` rounds of pairs of ``steps`` steps each (by default as many steps as take
     about ``BLOCK_S`` seconds for that system). Reports medians, quartiles and extremes.
+    ``raw_first_once``: raw's first call is measured once per repetition and every system's
+    first call of that repetition is divided by it (for models whose compiles take tens of
+    seconds: fewer compiles, less exact pairing).
     """
     others = [n for n in systems if n != RAW]
     runners: dict[str, Callable[[], None]] = {}
@@ -311,11 +314,15 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
     first_ratios: dict[str, list[float]] = {n: [] for n in systems}
     setups: dict[str, list[float]] = {n: [] for n in systems}
     for rep in range(first_reps):
+        raw_got: float | None = None
         for pair in _pairs(others, rep):
             if pair[0] in skipped or pair[1] in skipped:
                 continue
             got = {}
             for name in pair:
+                if name == RAW and raw_first_once and raw_got is not None:
+                    got[RAW] = raw_got
+                    continue
                 try:
                     run, s_ms, f_ms = _first_call(systems[name])
                 except ImportError as e:  # a peer that cannot run here is reported
@@ -323,6 +330,8 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
                     skipped.add(name)
                     break
                 got[name] = f_ms
+                if name == RAW:
+                    raw_got = f_ms
                 firsts[name].append(f_ms)
                 setups[name].append(s_ms)
                 runners[name] = run
@@ -332,10 +341,13 @@ def bench_depth(depth: int, width: int, batch: int, rounds: int, steps: int,
     others = [n for n in others if n not in skipped]
     n_steps = {}
     for name, run in runners.items():
-        for _ in range(3):
+        for _ in range(1 if steps else 3):
             run()
+        if steps:  # a fixed number of steps per run: no calibration (slow models)
+            n_steps[name] = steps
+            continue
         us = statistics.median(_time(run, 5) for _ in range(3))
-        n_steps[name] = steps or max(3, min(5000, int(BLOCK_S * 1e6 / us)))
+        n_steps[name] = max(3, min(5000, int(BLOCK_S * 1e6 / us)))
     per_sys: dict[str, list[float]] = {n: [] for n in runners}
     raw_of: dict[str, list[float]] = {n: [] for n in others}  # raw's runs in n's pairs
     ratios: dict[str, list[float]] = {n: [] for n in others}

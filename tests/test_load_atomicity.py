@@ -259,8 +259,9 @@ def test_successful_load_materialises_a_lazy_linear_like_torch(dtype):
     assert type(m.weight) is jnn.Parameter and not m.has_uninitialized_params()
     assert m.weight.dtype == (dtype or jnp.float32)
     x = np.ones((1, 3), np.float32)
+    # a bfloat16 model takes bfloat16 inputs (a float32 one raises, as in torch)
     np.testing.assert_allclose(
-        np.asarray(m(jnp.asarray(x)), np.float32),
+        np.asarray(m(jnp.asarray(x, dtype or jnp.float32)), np.float32),
         tm(torch.from_numpy(x)).detach().numpy(),
         rtol=1e-2 if dtype else 1e-6,
     )

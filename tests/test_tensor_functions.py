@@ -312,10 +312,11 @@ class _noop:
         return False
 
 
-def test_namespace_flags_programs_set_are_harmless():
-    jaxmod.backends.cudnn.benchmark = True
-    jaxmod.backends.cudnn.deterministic = True
-    jaxmod.backends.cuda.matmul.allow_tf32 = True
+def test_namespace_flags_programs_set_are_harmless(monkeypatch):
+    monkeypatch.setattr(jaxmod.backends.cudnn, "benchmark", True)  # restored afterwards
+    monkeypatch.setattr(jaxmod.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(jaxmod.backends.cuda.matmul, "allow_tf32", True)
+    assert jaxmod.backends.cudnn.benchmark and jaxmod.backends.cuda.matmul.allow_tf32
     assert jaxmod.backends.mps.is_available() is False
     assert isinstance(jaxmod.cuda.is_available(), bool)
     jaxmod.cuda.manual_seed_all(0)

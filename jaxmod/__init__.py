@@ -84,10 +84,10 @@ __all__ = [
 # -- torch's auxiliary namespaces that model files touch (issue 18): ``torch.jit.unused``,
 # ``is_scripting()`` & co. as attributes of the jaxmod.jit function (still callable as
 # before), ``torch.utils.checkpoint`` and ``torch.accelerator``.
-from jaxmod import _torch_jit, accelerator, utils  # noqa: E402
+from jaxmod import _torch_jit, accelerator, fx, utils  # noqa: E402
 
 _torch_jit.attach(jit)
-__all__ += ["accelerator", "utils"]
+__all__ += ["accelerator", "fx", "utils"]
 
 # -- The torch tensor API (jaxmod._tensor): ``jaxmod.Tensor``, dtypes, ``Size``, ``device``,
 # factories and the ``torch.*`` functions. Its ``zeros/ones/full/rand/randn/randint`` (torch

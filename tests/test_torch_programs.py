@@ -317,29 +317,8 @@ CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
     "dcgan": (_dcgan, ("structure", "eval", "train", "backward_error")),
 }
 
-# (program, aspect) -> the error it stops at today, with its GAPS.md entry
-# (``python tests/_port_report.py`` prints the current errors)
-_DATA = "(e2) torch.utils.data: AttributeError: module 'jaxmod' has no attribute 'utils'"
-_BUFFER = ("(c2) register_buffer of a Tensor: TypeError: cannot assign "
-           "'jaxmod._tensor.tensor._View' object to buffer 'bias'")  # fmt: skip
-_BOX = "(c3) Parameter.new_zeros: AttributeError: ... object has no attribute 'new_zeros'"
-_TENSOR_LOSS = "(c1) value_and_grad of a Tensor loss: ValueError: Triggering __jax_array__()"
-XFAIL: dict[tuple[str, str], str] = {
-    ("mnist", "test_loop"): _DATA,
-    ("mnist", "backward_error"): _DATA,
-    **{("char_gpt", a): _BUFFER for a in CASES["char_gpt"][1]},
-    **{
-        ("word_language_model", a): _BOX for a in ("eval", "evaluate", "train", "backward_error")
-    },  # fmt: skip
-    **{
-        ("vae", a): _DATA.replace(
-            "AttributeError: module 'jaxmod' has no attribute 'utils'",
-            "ModuleNotFoundError: No module named 'jaxmod.utils'",
-        )
-        for a in CASES["vae"][1]
-    },  # fmt: skip
-    ("dcgan", "train"): _TENSOR_LOSS,
-}
+# (program, aspect) -> the error it stops at today (none: every GAPS.md entry is closed)
+XFAIL: dict[tuple[str, str], str] = {}  # every gap recorded in GAPS.md is closed
 
 
 def aspects(name: str) -> tuple[str, ...]:

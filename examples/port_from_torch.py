@@ -1,10 +1,10 @@
 """Port a torch model's weights to jaxmod and back.
 
-    python examples/port_from_torch.py [--model alexnet|lenet] [--torch-ref DIR]
+    python examples/port_from_torch.py [--model alexnet|lenet]
 
-1. Build the torch model from ``shared/torch_reference/cnn.py`` (``--torch-ref``, default
-   ``../shared/torch_reference`` next to the repository) and save its state_dict with
-   ``torch.save``.
+1. Build the torch model from ``examples/cnn.py`` itself: the same model file, loaded with
+   its imports rewritten (``import jaxmod`` -> ``import torch``), is a torch program.
+   Save its state_dict with ``torch.save``.
 2. ``jaxmod.load`` reads that file *without torch* and the jaxmod port
    (``examples/cnn.py``, same class and attribute names) loads it with
    ``load_state_dict``; the outputs agree with torch's.
@@ -30,18 +30,23 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def load_module(path: Path, name: str):
+def load_module(path: Path, name: str, torch: bool = False):
+    """Import ``path`` as module ``name``; with ``torch=True`` its jaxmod imports are
+    rewritten to torch's (``import jaxmod`` -> ``import torch``), nothing else."""
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
-    spec.loader.exec_module(mod)
+    source = path.read_text()
+    if torch:
+        source = source.replace("from jaxmod import nn", "from torch import nn")
+        source = source.replace("import jaxmod\n", "import torch as jaxmod\n")
+    exec(compile(source, str(path), "exec"), mod.__dict__)
     return mod
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=("alexnet", "lenet"), default="alexnet")
-    p.add_argument("--torch-ref", default=str(HERE.parent.parent / "shared" / "torch_reference"))
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
@@ -50,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import jaxmod
 
-    ref = load_module(Path(args.torch_ref) / "cnn.py", "torch_reference_cnn")
+    ref = load_module(HERE / "cnn.py", "torch_cnn", torch=True)
     port = load_module(HERE / "cnn.py", "jaxmod_port_cnn")
     if args.model == "alexnet":
         make_torch, make_jax, shape = ref.AlexNet, port.AlexNet, (1, 3, 224, 224)

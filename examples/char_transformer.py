@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--prompt", default="Shall I compare thee")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", choices=("off", "bf16"), default="off",
+                   help="bf16: compute matmuls in bfloat16 under jaxmod.autocast "
+                   "(float32 master weights, losses and softmax as torch's policy)")  # fmt: skip
     p.add_argument("--text", default=str(HERE / "data" / "tiny.txt"))
     args = p.parse_args(argv)
 
@@ -109,8 +112,9 @@ def main(argv: list[str] | None = None) -> dict:
     @jaxmod.jit
     def train_step(model, opt, x, y):
         def loss_fn(model):
-            logits = model(x)
-            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            with jaxmod.autocast("cpu", dtype=jnp.bfloat16, enabled=args.amp == "bf16"):
+                logits = model(x)
+                return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
         loss, grads = jaxmod.value_and_grad(loss_fn)(model)
         clip_grad_norm_(grads, 1.0)

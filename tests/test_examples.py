@@ -74,6 +74,8 @@ def test_char_transformer():
             "1",
             "--d-model",
             "32",
+            "--amp",  # mixed precision in a real jitted loop (float32 is the default path)
+            "bf16",
         ]
     )
     assert res["traces"] == (1, 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -83,8 +84,17 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"3. backbone unchanged: {unchanged}")
     if not unchanged:
         raise SystemExit("the frozen backbone changed")
+
+    # 4. ship it: a StableHLO artifact that runs without jaxmod (jax.export), and the same
+    # forward through torch.func-style functional_call with the pre-training weights
+    x = jnp.ones((2, 64))
+    artifact = jax.export.deserialize(jaxmod.export(model, x).serialize())
+    exported_ok = bool(jnp.allclose(artifact.call(x), model.eval()(x), atol=1e-6))
+    swapped = {f"backbone.{k}": v for k, v in before.items()}
+    out = jaxmod.func.functional_call(model, swapped, (x,), strict=False)
+    print(f"4. exported artifact matches: {exported_ok}; functional_call output {out.shape}")
     return {"acc_pretrain": acc_a, "acc_finetune": acc_b, "unchanged": unchanged,
-            "grad_keys": list(grads)}  # fmt: skip
+            "grad_keys": list(grads), "exported_ok": exported_ok}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ def test_finetune_frozen():
     pytest.importorskip("sklearn")
     res = _main("finetune_frozen")(["--steps", "5"])
     assert res["unchanged"] and res["grad_keys"] == ["head.weight", "head.bias"]
+    assert res["exported_ok"]
 
 
 def test_ensemble_vmap():

@@ -17,6 +17,7 @@ lifted: its value would be baked in as a constant and go stale).
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Any
 
 import jax
@@ -49,6 +50,12 @@ def to_array(x: Any) -> Any:
         return jnp.asarray(x)  # nested lists of numbers, like torch.tensor
     except (TypeError, ValueError):
         return jax.tree_util.tree_map(to_array, x)  # a pytree of arrays (optimizer state)
+
+
+def is_torch_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torch tensor (never imports torch: one can only exist if loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def torch_to_numpy(t: Any) -> np.ndarray:

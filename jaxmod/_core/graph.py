@@ -26,14 +26,14 @@ import jax
 from jaxmod._core import state
 from jaxmod._core.cells import AttrRef, Variable, box_aux, is_value, wrapper_of
 
-__all__ = ["GraphDef", "graph_state", "flatten", "flatten_with_keys", "static_key"]
+__all__ = ["GraphDef", "ById", "graph_state", "flatten", "flatten_with_keys", "static_key"]
 
 _STATE_KEYS = ("_parameters", "_buffers", "_modules")
 # Attributes never part of a module's description (a compiled forward, bound jitted methods).
 _SKIP_KEYS = frozenset({"_jaxmod_compiled", "_jaxmod_bound"})
 
 
-class _ById:
+class ById:
     """Static stand-in for an unhashable value: equal only to itself."""
 
     __slots__ = ("obj",)
@@ -42,7 +42,7 @@ class _ById:
         self.obj = obj
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ById) and other.obj is self.obj
+        return isinstance(other, ById) and other.obj is self.obj
 
     def __hash__(self) -> int:
         return id(self.obj)
@@ -63,7 +63,7 @@ def static_key(v: Any) -> Any:
     if t is list or t is tuple:
         return (t, tuple(static_key(x) for x in v))
     if isinstance(v, Variable) or wrapper_of(v) is not None:
-        return _ById(v)  # boxes and Tensors hash by id but compare elementwise, as in torch
+        return ById(v)  # boxes and Tensors hash by id but compare elementwise, as in torch
     try:
         hash(v)
         return v
@@ -73,7 +73,7 @@ def static_key(v: Any) -> Any:
         return (type(v), tuple(static_key(x) for x in v))
     if isinstance(v, dict):
         return (type(v), tuple((k, static_key(x)) for k, x in v.items()))
-    return _ById(v)
+    return ById(v)
 
 
 class GraphDef:

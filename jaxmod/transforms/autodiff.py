@@ -18,6 +18,7 @@ import jax
 
 from jaxmod._core import lifting, rng
 from jaxmod._core.cells import Variable, to_array
+from jaxmod._core.graph import ById
 from jaxmod._core.lifting import discover, enclosed, lift, require_lifted
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter
@@ -62,37 +63,18 @@ class Grads(Mapping):
         return "Grads(\n" + "\n".join(lines) + "\n)" if lines else "Grads()"
 
 
-class _Boxes(tuple):
-    """The boxes in a Grads' pytree metadata, compared by identity: boxes carry torch's
-    elementwise ``==``, which JAX's treedef comparison cannot use."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, _Boxes)
-            and len(self) == len(other)
-            and all(a is b for a, b in zip(self, other))
-        )
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __hash__(self) -> int:
-        return hash(tuple(map(id, self)))
-
-
 def _grads_flatten(g: Grads) -> Any:
     keys = tuple(g._data)
     return (
         [(jax.tree_util.DictKey(k), v) for k, v in g._data.items()],
-        (keys, _Boxes(g.params[k] for k in keys)),
+        # boxes compare elementwise, as torch tensors do: in pytree metadata, by identity
+        (keys, tuple(ById(g.params[k]) for k in keys)),
     )
 
 
 def _grads_unflatten(aux: Any, leaves: Any) -> Grads:
     keys, boxes = aux
-    return Grads(zip(keys, leaves), zip(keys, boxes))
+    return Grads(zip(keys, leaves), ((k, b.obj) for k, b in zip(keys, boxes)))
 
 
 jax.tree_util.register_pytree_with_keys(

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 
 from jaxmod._core import codegen, lifting, state
-from jaxmod._core.cells import AttrRef, Variable, torch_to_numpy
+from jaxmod._core.cells import AttrRef, Variable, is_torch_tensor, torch_to_numpy
 from jaxmod._core.graph import static_key
 from jaxmod._core.lifting import discover, is_stateful, lift
 from jaxmod._core.state import NeedsLift, TraceError, Tracer
@@ -64,11 +64,6 @@ def _holds_state(x: Any) -> bool:
     return is_stateful(x) or lifting.searchable(x)
 
 
-def _is_torch_tensor(x: Any) -> bool:
-    t = type(x)
-    return t.__module__.startswith("torch") and hasattr(t, "__dlpack__")
-
-
 def _from_torch(tree: Any) -> tuple[Any, bool]:
     """``tree`` with its torch tensors (a torch DataLoader's batch) as JAX arrays: through
     DLPack, sharing a CPU tensor's memory (no copy), else through numpy. Stateful objects
@@ -77,7 +72,7 @@ def _from_torch(tree: Any) -> tuple[Any, bool]:
 
     def convert(x: Any) -> Any:
         nonlocal found
-        if not _is_torch_tensor(x):
+        if not is_torch_tensor(x):
             return x
         found = True
         try:
@@ -86,7 +81,7 @@ def _from_torch(tree: Any) -> tuple[Any, bool]:
             return jax.numpy.asarray(torch_to_numpy(x))
 
     out = jax.tree_util.tree_map(
-        convert, tree, is_leaf=lambda x: _holds_state(x) or _is_torch_tensor(x)
+        convert, tree, is_leaf=lambda x: _holds_state(x) or is_torch_tensor(x)
     )
     return out, found
 

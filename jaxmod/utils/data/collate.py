@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections.abc as abc
 import copy
 import re
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._core.cells import is_torch_tensor
 from jaxmod._tensor import base as _tb
 from jaxmod.nn.parameter import _torch_to_numpy
 
@@ -30,11 +30,6 @@ _ERR = (
     "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 )
 CollateFnMap = dict[type | tuple[type, ...], Callable[..., Any]]
-
-
-def _is_torch_tensor(x: Any) -> bool:
-    torch = sys.modules.get("torch")  # never imported here: a sample can only be a
-    return torch is not None and isinstance(x, torch.Tensor)  # tensor if torch is loaded
 
 
 def _rebuild_mapping(elem: Any, items: dict[Any, Any]) -> Any:
@@ -103,7 +98,7 @@ def _to_batch(data: Any, sharding: Any = None) -> Any:
     arrays: list[Any] = []
 
     def take(x: Any) -> Any:
-        if _is_torch_tensor(x):
+        if is_torch_tensor(x):
             x = _torch_to_numpy(x)
         elif not (_is_numeric_numpy(x) or (sharding is not None and isinstance(x, jax.Array))):
             return x
@@ -226,7 +221,7 @@ def collate(batch: list[Any], *, collate_fn_map: CollateFnMap | None = None) -> 
         for key, fn in collate_fn_map.items():
             if isinstance(elem, key):
                 return fn(batch, collate_fn_map=collate_fn_map)
-        if _is_torch_tensor(elem):
+        if is_torch_tensor(elem):
             return collate_torch_tensor_fn(batch, collate_fn_map=collate_fn_map)
     if isinstance(elem, abc.Mapping):
         items = {k: collate([d[k] for d in batch], collate_fn_map=collate_fn_map) for k in elem}

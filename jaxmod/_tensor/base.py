@@ -128,8 +128,11 @@ def tensor_op(fn: Callable) -> Callable:
     When an argument (or an element of a list/tuple argument, or a keyword argument) is a
     Tensor, the Tensors are replaced by their arrays, ``fn`` runs, and the arrays it
     returns (in any pytree) come back as Tensors. Without Tensor arguments ``fn`` is
-    called unchanged, so ``jax.Array`` code pays one scan of the arguments.
+    called unchanged, so ``jax.Array`` code pays one scan of the arguments. A function
+    that already follows the rule is returned as it is (never wrapped twice).
     """
+    if hasattr(fn, "__wrapped_array_fn__"):
+        return fn
 
     @functools.wraps(fn)
     def op(*args: Any, **kwargs: Any) -> Any:

@@ -30,7 +30,5 @@ def tensor_forwards(namespace: dict[str, Any]) -> None:
         if obj.__module__ != namespace["__name__"] or obj.__name__ in _SKIP:
             continue
         forward = obj.__dict__.get("forward")
-        if forward is not None and not getattr(forward, "_tensor_rule", False):
-            wrapped = tensor_op(forward)
-            wrapped._tensor_rule = True  # type: ignore[attr-defined]
-            obj.forward = wrapped
+        if forward is not None:
+            obj.forward = tensor_op(forward)  # a forward already wrapped stays as it is

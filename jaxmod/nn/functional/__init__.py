@@ -214,7 +214,5 @@ __all__ = [
 from jaxmod._tensor.base import tensor_op as _tensor_op  # noqa: E402
 
 for _name in __all__:
-    if not getattr(globals()[_name], "_tensor_rule", False):
-        globals()[_name] = _tensor_op(globals()[_name])
-        globals()[_name]._tensor_rule = True  # type: ignore[attr-defined]
+    globals()[_name] = _tensor_op(globals()[_name])  # already-wrapped ones stay as they are
 del _name

@@ -351,12 +351,15 @@ class BaseMethods(_b.TensorBase):
 
     # -- Python protocols ------------------------------------------------------------
     def __repr__(self) -> str:
-        v = self._jx()
+        return self._text(self._jx(), getattr(self, "requires_grad", False))
+
+    def _text(self, v: Any, requires_grad: bool) -> str:
+        """torch's tensor text for value ``v`` held here (its device from ``self.device``)."""
         dev = None
         if not isinstance(v, _Tracer):
             d = self.device
             dev = None if d.type == "cpu" else str(d)
-        return tensor_repr(v, getattr(self, "requires_grad", False), dev)
+        return tensor_repr(v, requires_grad, dev)
 
     __str__ = __repr__
 

@@ -20,7 +20,6 @@ from jaxmod._core.cells import Variable, read, to_array, torch_to_numpy, unwrap
 from jaxmod._core.state import NeedsLift, is_tracer
 from jaxmod._tensor.base import new as _tensor_new
 from jaxmod._tensor.dtypes import Size, device
-from jaxmod._tensor.printing import tensor_repr
 from jaxmod._tensor.tensor import Tensor, TensorMethods
 
 __all__ = ["Variable", "Parameter", "Buffer", "UninitializedParameter"]
@@ -108,20 +107,9 @@ class _DataView(_TorchBox, Variable):
         self._base._value = new
 
     def __repr__(self) -> str:
-        return _box_repr(self, False)  # torch: ``p.data`` is a tensor without grad
+        return self._text(self._value, False)  # torch: ``p.data`` is a tensor without grad
 
     __str__ = __repr__
-
-
-def _box_repr(box: Any, requires_grad: bool) -> str:
-    """torch's tensor text for a box's array (read unchecked: printing never raises)."""
-    value = box._value
-    devices = getattr(value, "devices", None)
-    dev = None
-    if devices is not None and not isinstance(value, jax.core.Tracer):
-        d = next(iter(devices()))
-        dev = None if d.platform == "cpu" else f"{d.platform}:{d.id}"
-    return tensor_repr(value, requires_grad, dev)
 
 
 class Parameter(_TorchBox, Variable):
@@ -173,7 +161,7 @@ class Parameter(_TorchBox, Variable):
         return self
 
     def __repr__(self) -> str:
-        return f"Parameter containing:\n{_box_repr(self, self.requires_grad)}"
+        return f"Parameter containing:\n{self._text(self._value, self.requires_grad)}"
 
     __str__ = __repr__
 
@@ -193,7 +181,7 @@ class Buffer(_TorchBox, Variable):
         self.persistent = bool(persistent)
 
     def __repr__(self) -> str:
-        return _box_repr(self, False)  # torch: a buffer is a plain tensor
+        return self._text(self._value, False)  # torch: a buffer is a plain tensor
 
     __str__ = __repr__
 

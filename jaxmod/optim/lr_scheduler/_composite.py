@@ -16,6 +16,54 @@ from jaxmod.optim.lr_scheduler._plateau import ReduceLROnPlateau
 from jaxmod.optim.optimizer import Optimizer
 
 
+def _check_schedulers(
+    sched: LRScheduler, schedulers: Sequence[LRScheduler], optimizer: Optimizer
+) -> None:
+    """torch's checks of the schedulers a composite is made of (messages name ``sched``'s
+    class): each has an optimizer, the same one, and none is a ReduceLROnPlateau."""
+    for scheduler_idx, scheduler in enumerate(schedulers):
+        if not hasattr(scheduler, "optimizer"):
+            raise TypeError(
+                f"{sched.__class__.__name__} at index {scheduler_idx} should have `optimizer` "
+                "as its attribute."
+            )
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(
+                f"{sched.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as "
+                "it requires additional kwargs to be specified when calling `step`, but got "
+                f"one at index {scheduler_idx} in the given schedulers sequence."
+            )
+        if optimizer != scheduler.optimizer:
+            raise ValueError(
+                f"{sched.__class__.__name__} expects all schedulers to belong to the same "
+                f"optimizer, but got scheduler {scheduler.__class__.__name__} at index "
+                f"{scheduler_idx} has {scheduler.optimizer}, which is different from "
+                f"{optimizer.__class__.__name__}."
+            )
+
+
+def _children_state_dict(sched: SequentialLR | ChainedScheduler) -> dict[str, Any]:
+    """The composite's state, with each child's ``state_dict()`` under ``"_schedulers"``."""
+    state_dict = {
+        key: value
+        for key, value in sched.__dict__.items()
+        if key not in ("optimizer", "_schedulers")
+    }
+    state_dict["_schedulers"] = [None] * len(sched._schedulers)
+    for idx, s in enumerate(sched._schedulers):
+        state_dict["_schedulers"][idx] = s.state_dict()
+    return state_dict
+
+
+def _load_children_state_dict(sched: SequentialLR | ChainedScheduler, state_dict: dict) -> None:
+    """Load what :func:`_children_state_dict` saved (``state_dict`` is left as given)."""
+    _schedulers = state_dict.pop("_schedulers")
+    sched.__dict__.update(state_dict)
+    state_dict["_schedulers"] = _schedulers
+    for idx, s in enumerate(_schedulers):
+        sched._schedulers[idx].load_state_dict(s)
+
+
 class SequentialLR(LRScheduler):
     """Run ``schedulers`` one after another, switching at ``milestones``, like torch's."""
 
@@ -30,25 +78,7 @@ class SequentialLR(LRScheduler):
             raise ValueError(
                 f"{self.__class__.__name__} expects at least one scheduler, but got no scheduler."
             )
-        for scheduler_idx, scheduler in enumerate(schedulers):
-            if not hasattr(scheduler, "optimizer"):
-                raise TypeError(
-                    f"{self.__class__.__name__} at index {scheduler_idx} should have `optimizer` "
-                    "as its attribute."
-                )
-            if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as "
-                    "it requires additional kwargs to be specified when calling `step`, but got "
-                    f"one at index {scheduler_idx} in the given schedulers sequence."
-                )
-            if optimizer != scheduler.optimizer:
-                raise ValueError(
-                    f"{self.__class__.__name__} expects all schedulers to belong to the same "
-                    f"optimizer, but got scheduler {scheduler.__class__.__name__} at index "
-                    f"{scheduler_idx} has {scheduler.optimizer}, which is different from "
-                    f"{optimizer.__class__.__name__}."
-                )
+        _check_schedulers(self, schedulers, optimizer)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more than "
@@ -85,22 +115,10 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self) -> dict[str, Any]:
-        state_dict = {
-            key: value
-            for key, value in self.__dict__.items()
-            if key not in ("optimizer", "_schedulers")
-        }
-        state_dict["_schedulers"] = [None] * len(self._schedulers)
-        for idx, s in enumerate(self._schedulers):
-            state_dict["_schedulers"][idx] = s.state_dict()
-        return state_dict
+        return _children_state_dict(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        _schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        state_dict["_schedulers"] = _schedulers
-        for idx, s in enumerate(_schedulers):
-            self._schedulers[idx].load_state_dict(s)
+        _load_children_state_dict(self, state_dict)
 
 
 class ChainedScheduler(LRScheduler):
@@ -115,25 +133,7 @@ class ChainedScheduler(LRScheduler):
                 "no scheduler."
             )
         optimizer = optimizer or schedulers[0].optimizer
-        for scheduler_idx, scheduler in enumerate(schedulers):
-            if not hasattr(scheduler, "optimizer"):
-                raise TypeError(
-                    f"{self.__class__.__name__} at index {scheduler_idx} should have `optimizer` "
-                    "as its attribute."
-                )
-            if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
-                    f"{self.__class__.__name__} does not support `ReduceLROnPlateau` scheduler as "
-                    "it requires additional kwargs to be specified when calling `step`, but got "
-                    f"one at index {scheduler_idx} in the given schedulers sequence."
-                )
-            if optimizer != scheduler.optimizer:
-                raise ValueError(
-                    f"{self.__class__.__name__} expects all schedulers to belong to the same "
-                    f"optimizer, but got scheduler {scheduler.__class__.__name__} at index "
-                    f"{scheduler_idx} has {scheduler.optimizer}, which is different from "
-                    f"{optimizer.__class__.__name__}."
-                )
+        _check_schedulers(self, schedulers, optimizer)
         self._schedulers = schedulers
         self.optimizer = optimizer
         self._last_lr = _param_groups_val_list(self._schedulers[-1].optimizer, "lr")
@@ -144,19 +144,7 @@ class ChainedScheduler(LRScheduler):
         self._last_lr = _param_groups_val_list(self._schedulers[-1].optimizer, "lr")
 
     def state_dict(self) -> dict[str, Any]:
-        state_dict = {
-            key: value
-            for key, value in self.__dict__.items()
-            if key not in ("optimizer", "_schedulers")
-        }
-        state_dict["_schedulers"] = [None] * len(self._schedulers)
-        for idx, s in enumerate(self._schedulers):
-            state_dict["_schedulers"][idx] = s.state_dict()
-        return state_dict
+        return _children_state_dict(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        _schedulers = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
-        state_dict["_schedulers"] = _schedulers
-        for idx, s in enumerate(_schedulers):
-            self._schedulers[idx].load_state_dict(s)
+        _load_children_state_dict(self, state_dict)

@@ -21,6 +21,31 @@ from jaxmod.optim.lr_scheduler._base import (
 from jaxmod.optim.optimizer import Optimizer
 
 
+def _cycle_momentum_of(sched: CyclicLR | OneCycleLR) -> None:
+    """Before cycling the momentum: check the optimizer has one (``momentum`` or
+    ``betas[0]``), note which in ``sched.use_beta1``, and make it a traced input."""
+    if "momentum" not in sched.optimizer.defaults and "betas" not in sched.optimizer.defaults:
+        raise ValueError(
+            "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+        )
+    sched.use_beta1 = "betas" in sched.optimizer.defaults
+    sched.optimizer._trace_hparams("betas" if sched.use_beta1 else "momentum")
+
+
+def _set_momentums(sched: CyclicLR | OneCycleLR, max_momentums: list, base_momentums: list) -> None:
+    """On a fresh start: every group's momentum (or ``betas[0]``) to its maximum, and both
+    bounds recorded in the group (``max_momentum``, ``base_momentum``)."""
+    for m_momentum, b_momentum, group in zip(
+        max_momentums, base_momentums, sched.optimizer.param_groups, strict=True
+    ):
+        if sched.use_beta1:
+            group["betas"] = (m_momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = m_momentum
+        group["max_momentum"] = m_momentum
+        group["base_momentum"] = b_momentum
+
+
 class CyclicLR(LRScheduler):
     """Cyclical lr (and momentum / beta1) between ``base_lr`` and ``max_lr``, like torch's."""
 
@@ -62,24 +87,11 @@ class CyclicLR(LRScheduler):
         self._init_scale_fn()
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
-            self.use_beta1 = "betas" in self.optimizer.defaults
-            self.optimizer._trace_hparams("betas" if self.use_beta1 else "momentum")
+            _cycle_momentum_of(self)
             self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
-                for m_momentum, b_momentum, group in zip(
-                    self.max_momentums, self.base_momentums, optimizer.param_groups, strict=True
-                ):
-                    if self.use_beta1:
-                        group["betas"] = (m_momentum, *group["betas"][1:])
-                    else:
-                        group["momentum"] = m_momentum
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
+                _set_momentums(self, self.max_momentums, self.base_momentums)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -331,24 +343,11 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if self.cycle_momentum:
-            if "momentum" not in self.optimizer.defaults and "betas" not in self.optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
-            self.use_beta1 = "betas" in self.optimizer.defaults
-            self.optimizer._trace_hparams("betas" if self.use_beta1 else "momentum")
+            _cycle_momentum_of(self)
             max_momentums = _format_param("max_momentum", optimizer, max_momentum)
             base_momentums = _format_param("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
-                for m_momentum, b_momentum, group in zip(
-                    max_momentums, base_momentums, optimizer.param_groups, strict=True
-                ):
-                    if self.use_beta1:
-                        group["betas"] = (m_momentum, *group["betas"][1:])
-                    else:
-                        group["momentum"] = m_momentum
-                    group["max_momentum"] = m_momentum
-                    group["base_momentum"] = b_momentum
+                _set_momentums(self, max_momentums, base_momentums)
         super().__init__(optimizer, last_epoch)
 
     def _anneal_func(self, *args, **kwargs):

@@ -22,6 +22,42 @@ from jaxmod.optim.lr_scheduler._base import (
 from jaxmod.optim.optimizer import Optimizer
 
 
+def _lambdas(optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[int], float]]:
+    """One lr function per param group: ``lr_lambda`` repeated, or the list given."""
+    if not isinstance(lr_lambda, list) and (not isinstance(lr_lambda, tuple)):
+        return [lr_lambda] * len(optimizer.param_groups)
+    if len(lr_lambda) != len(optimizer.param_groups):
+        raise ValueError(
+            f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
+        )
+    return list(lr_lambda)
+
+
+def _lambdas_state_dict(sched: LambdaLR | MultiplicativeLR) -> dict[str, Any]:
+    """The scheduler's state; of its lr functions only callable objects' ``__dict__``
+    (plain functions and lambdas are not saved), as torch does."""
+    state_dict = {
+        key: value
+        for key, value in sched.__dict__.items()
+        if key not in ("optimizer", "lr_lambdas")
+    }
+    state_dict["lr_lambdas"] = [None] * len(sched.lr_lambdas)
+    for idx, fn in enumerate(sched.lr_lambdas):
+        if not isinstance(fn, types.FunctionType):
+            state_dict["lr_lambdas"][idx] = fn.__dict__.copy()
+    return state_dict
+
+
+def _load_lambdas_state_dict(sched: LambdaLR | MultiplicativeLR, state_dict: dict) -> None:
+    """Load what :func:`_lambdas_state_dict` saved (``state_dict`` is left as given)."""
+    lr_lambdas = state_dict.pop("lr_lambdas")
+    sched.__dict__.update(state_dict)
+    state_dict["lr_lambdas"] = lr_lambdas
+    for idx, fn in enumerate(lr_lambdas):
+        if fn is not None:
+            sched.lr_lambdas[idx].__dict__.update(fn)
+
+
 class LambdaLR(LRScheduler):
     """lr = initial_lr * lr_lambda(epoch), like ``torch.optim.lr_scheduler.LambdaLR``."""
 
@@ -32,36 +68,14 @@ class LambdaLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         self.optimizer = optimizer
-        self.lr_lambdas: list[Callable[[int], float]]
-        if not isinstance(lr_lambda, list) and (not isinstance(lr_lambda, tuple)):
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        else:
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
-                )
-            self.lr_lambdas = list(lr_lambda)
+        self.lr_lambdas: list[Callable[[int], float]] = _lambdas(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        state_dict = {
-            key: value
-            for key, value in self.__dict__.items()
-            if key not in ("optimizer", "lr_lambdas")
-        }
-        state_dict["lr_lambdas"] = [None] * len(self.lr_lambdas)
-        for idx, fn in enumerate(self.lr_lambdas):
-            if not isinstance(fn, types.FunctionType):
-                state_dict["lr_lambdas"][idx] = fn.__dict__.copy()
-        return state_dict
+        return _lambdas_state_dict(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        lr_lambdas = state_dict.pop("lr_lambdas")
-        self.__dict__.update(state_dict)
-        state_dict["lr_lambdas"] = lr_lambdas
-        for idx, fn in enumerate(lr_lambdas):
-            if fn is not None:
-                self.lr_lambdas[idx].__dict__.update(fn)
+        _load_lambdas_state_dict(self, state_dict)
 
     def get_lr(self) -> list[float]:
         _warn_get_lr_called_within_step(self)
@@ -81,15 +95,7 @@ class MultiplicativeLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         self.optimizer = optimizer
-        self.lr_lambdas: list[Callable[[int], float]]
-        if not isinstance(lr_lambda, list) and (not isinstance(lr_lambda, tuple)):
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        else:
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
-                )
-            self.lr_lambdas = list(lr_lambda)
+        self.lr_lambdas: list[Callable[[int], float]] = _lambdas(optimizer, lr_lambda)
         for lr_lambda in self.lr_lambdas:
             if not callable(lr_lambda):
                 raise TypeError(
@@ -98,24 +104,10 @@ class MultiplicativeLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        state_dict = {
-            key: value
-            for key, value in self.__dict__.items()
-            if key not in ("optimizer", "lr_lambdas")
-        }
-        state_dict["lr_lambdas"] = [None] * len(self.lr_lambdas)
-        for idx, fn in enumerate(self.lr_lambdas):
-            if not isinstance(fn, types.FunctionType):
-                state_dict["lr_lambdas"][idx] = fn.__dict__.copy()
-        return state_dict
+        return _lambdas_state_dict(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        lr_lambdas = state_dict.pop("lr_lambdas")
-        self.__dict__.update(state_dict)
-        state_dict["lr_lambdas"] = lr_lambdas
-        for idx, fn in enumerate(lr_lambdas):
-            if fn is not None:
-                self.lr_lambdas[idx].__dict__.update(fn)
+        _load_lambdas_state_dict(self, state_dict)
 
     def get_lr(self) -> list[float]:
         _warn_get_lr_called_within_step(self)

@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmod.nn.functional._norm import _vector_norm
 from jaxmod.nn.functional._eager import eager_kernel
+from jaxmod.nn.functional._norm import _vector_norm
 from jaxmod.nn.functional._util import Array, _a, _int_dtype
 
 

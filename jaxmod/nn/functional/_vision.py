@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmod.nn.functional._pool import _adaptive_avg_pool
 from jaxmod.nn.functional._eager import eager_kernel
+from jaxmod.nn.functional._pool import _adaptive_avg_pool
 from jaxmod.nn.functional._util import Array, _a, _ntuple
 
 

@@ -233,3 +233,10 @@ def test_unhashable_or_object_arguments_run_the_plain_body():
 
 def test_conv_kernel_keeps_its_plain_body_for_inspection():
     assert _conv._conv.__eager_body__.__name__ == "_conv"
+
+
+def test_bad_input_raises_the_op_by_op_error_without_jax_notes():
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU()).bfloat16()
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype") as info:
+        model(jnp.ones((2, 8)))
+    assert info.value.__notes__ == ["jaxmod: raised in module '0' (Linear)"]

@@ -16,7 +16,9 @@ Under a staging trace (``jaxmod.jit``, ``jax.jit``, ``jax.grad`` inside ``jax.ji
 A kernel whose body needs concrete values of its arrays (a value-dependent check) is
 found out on its first call (JAX raises a concretization error while tracing it) and
 from then on always runs op by op; a call with an argument that is neither an array nor
-a hashable constant (a callable, a Generator) runs op by op too.
+a hashable constant (a callable, a Generator) runs op by op too. A call whose trace raises
+(bad input) runs the plain body, which raises the same error as before, without JAX's
+frames and notes.
 """
 
 from __future__ import annotations
@@ -140,7 +142,9 @@ def eager_kernel(fn: Callable) -> Callable:
             return compiled(dyn, spec)
         except _CONCRETE_ERRORS:
             plain[0] = True
-            return fn(*args, **kwargs)
+        except Exception:
+            pass  # bad input: the plain body raises it as op by op did (no jax frames/notes)
+        return fn(*args, **kwargs)
 
     kernel.__eager_body__ = fn  # type: ignore[attr-defined]
     return kernel

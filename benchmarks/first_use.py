@@ -134,6 +134,36 @@ def _warm() -> None:
         pass
 
 
+def warm_layer_costs(rounds: int = 5, calls: int = 200) -> dict[str, dict[str, float]]:
+    """Warm eager forward of a Linear (8x128 -> 128) and a Conv2d (2x16x16x16, 3x3), in us
+    per call, with eager kernels (one compiled program per call signature) and op by op
+    (``jaxmod.nn.functional._eager`` switched off), interleaved, best of ``rounds``."""
+    from jaxmod.nn.functional import _eager
+
+    jaxmod.manual_seed(0)
+    layers = {
+        "Linear": (jaxmod.nn.Linear(128, 128), jax.numpy.ones((8, 128))),
+        "Conv2d": (jaxmod.nn.Conv2d(16, 16, 3, padding=1), jax.numpy.ones((2, 16, 16, 16))),
+    }
+    probe, out = _eager._probe, {}
+    try:
+        for name, (layer, x) in layers.items():
+            best = {"kernel": float("inf"), "op by op": float("inf")}
+            for _ in range(rounds):
+                for mode in best:
+                    _eager._probe = probe if mode == "kernel" else None
+                    jax.block_until_ready(layer(x))
+                    t0 = time.perf_counter()
+                    for _ in range(calls):
+                        y = layer(x)
+                    jax.block_until_ready(y)
+                    best[mode] = min(best[mode], (time.perf_counter() - t0) / calls * 1e6)
+            out[name] = best
+    finally:
+        _eager._probe = probe
+    return out
+
+
 def table(results: dict[str, dict[str, dict[str, float]]], quick: bool) -> str:
     lines = [
         f"### first use: {jax.devices()[0].platform} "
@@ -198,6 +228,10 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {st:10s} jaxmod {j:8.3f} s{extra}", flush=True)
         results[name] = res
     print(table(results, args.quick))
+    warm = warm_layer_costs()
+    for name, w in warm.items():
+        print(f"warm eager {name}: kernel {w['kernel']:.0f} us/call, "
+              f"op by op {w['op by op']:.0f} us/call", flush=True)  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return results

@@ -89,7 +89,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: Any) -> jax.Array:
-        return jax.nn.relu(_unwrap(input))
+        return F.relu(_unwrap(input))
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""

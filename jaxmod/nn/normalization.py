@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
 
@@ -56,6 +57,11 @@ def _stats(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     var = jnp.var(x, axis=axes)
     unbiased = var * (n / (n - 1)) if n > 1 else jnp.full_like(var, jnp.nan)
     return jax.lax.stop_gradient(mean), jax.lax.stop_gradient(unbiased)
+
+
+def _moving(running: jax.Array, stat: jax.Array, factor: Any) -> jax.Array:
+    """A running statistic after one batch: ``(1 - factor) * running + factor * stat``."""
+    return ((1 - factor) * running + factor * stat).astype(running.dtype)
 
 
 class _NormBase(Module):
@@ -129,8 +135,8 @@ class _NormBase(Module):
 
     def _update_running(self, mean: jax.Array, unbiased_var: jax.Array, factor: Any) -> None:
         rm, rv = _unwrap(self.running_mean), _unwrap(self.running_var)
-        self.running_mean = ((1 - factor) * rm + factor * mean).astype(rm.dtype)
-        self.running_var = ((1 - factor) * rv + factor * unbiased_var).astype(rv.dtype)
+        self.running_mean = _moving(rm, mean, factor)
+        self.running_var = _moving(rv, unbiased_var, factor)
 
     def _load_from_state_dict(
         self, state_dict: Any, prefix: str, local_metadata: dict, strict: bool,
@@ -177,14 +183,28 @@ class _BatchNorm(_NormBase):
             raise RuntimeError(
                 f"weight should contain {channels} elements not {self.weight.shape[0]}"
             )
-        out = F.batch_norm(
-            x, running_mean, running_var, self.weight, self.bias, bn_training,
-            0.0 if self.momentum is None else self.momentum, self.eps,
-        )  # fmt: skip
+        momentum = 0.0 if self.momentum is None else self.momentum
         if bn_training and running_mean is not None and running_var is not None:
-            mean, unbiased = _stats(x, (0,) + tuple(range(2, x.ndim)))
-            self._update_running(mean, unbiased, factor)
-        return out
+            out, self.running_mean, self.running_var = _batch_norm_train(
+                x, _unwrap(running_mean), _unwrap(running_var), self.weight, self.bias,
+                factor, momentum, self.eps,
+            )  # fmt: skip
+            return out
+        return F.batch_norm(
+            x, running_mean, running_var, self.weight, self.bias, bn_training, momentum, self.eps
+        )
+
+
+@eager_kernel
+def _batch_norm_train(
+    x: jax.Array, rm: jax.Array, rv: jax.Array, weight: Any, bias: Any, factor: Any,
+    momentum: float, eps: float,
+) -> tuple[jax.Array, jax.Array, jax.Array]:  # fmt: skip
+    """A training-mode BatchNorm step: the output and the updated running statistics, as
+    one eager kernel (one compiled program per configuration instead of one per op)."""
+    out = F.batch_norm(x, rm, rv, weight, bias, True, momentum, eps)
+    mean, unbiased = _stats(x, (0,) + tuple(range(2, x.ndim)))
+    return out, _moving(rm, mean, factor), _moving(rv, unbiased, factor)
 
 
 class BatchNorm1d(_BatchNorm):

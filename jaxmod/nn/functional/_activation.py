@@ -9,7 +9,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import Array, _a, _amp, _axis
+from jaxmod.nn.parameter import _unwrap
 from jaxmod.random import next_key
 
 # torch's subgradients at the kinks (``hardtanh_backward``, ``hardswish_backward``,
@@ -55,22 +57,26 @@ def _hardsigmoid_jvp(primals: tuple, tangents: tuple) -> tuple:
     return _hardsigmoid(x), jnp.where(inside, t / 6, jnp.zeros_like(t))
 
 
+@eager_kernel
 def relu(input: Array, inplace: bool = False) -> Array:
     """``max(x, 0)``."""
     return jax.nn.relu(_a(input))
 
 
+@eager_kernel
 def relu6(input: Array, inplace: bool = False) -> Array:
     """``min(max(x, 0), 6)``."""
     return _hardtanh(_a(input), 0, 6)
 
 
+@eager_kernel
 def leaky_relu(input: Array, negative_slope: float = 0.01, inplace: bool = False) -> Array:
     """``x`` if ``x > 0`` else ``negative_slope * x``."""
     x = _a(input)
     return jnp.where(x > 0, x, x * negative_slope)
 
 
+@eager_kernel
 def prelu(input: Array, weight: Array) -> Array:
     """Leaky ReLU with learnt slopes ``weight`` (one, or one per channel of dim 1)."""
     x, w = _a(input), _a(weight)
@@ -100,21 +106,25 @@ def rrelu(
     return jnp.where(x > 0, x, x * slope)
 
 
+@eager_kernel
 def elu(input: Array, alpha: float = 1.0, inplace: bool = False) -> Array:
     """``x`` if ``x > 0`` else ``alpha * (exp(x) - 1)``."""
     return jax.nn.elu(_a(input), alpha)
 
 
+@eager_kernel
 def selu(input: Array, inplace: bool = False) -> Array:
     """Scaled ELU with the self-normalising constants."""
     return jax.nn.selu(_a(input))
 
 
+@eager_kernel
 def celu(input: Array, alpha: float = 1.0, inplace: bool = False) -> Array:
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
     return jax.nn.celu(_a(input), alpha)
 
 
+@eager_kernel
 def gelu(input: Array, approximate: str = "none") -> Array:
     """GELU, exact (``'none'``) or with the tanh approximation (``'tanh'``)."""
     if approximate not in ("none", "tanh"):
@@ -122,22 +132,26 @@ def gelu(input: Array, approximate: str = "none") -> Array:
     return jax.nn.gelu(_a(input), approximate=approximate == "tanh")
 
 
+@eager_kernel
 def silu(input: Array, inplace: bool = False) -> Array:
     """``x * sigmoid(x)``."""
     return jax.nn.silu(_a(input))
 
 
+@eager_kernel
 def mish(input: Array, inplace: bool = False) -> Array:
     """``x * tanh(softplus(x))``."""
     x = _a(input)
     return x * jnp.tanh(jax.nn.softplus(x))
 
 
+@eager_kernel
 def sigmoid(input: Array) -> Array:
     """Logistic sigmoid."""
     return jax.nn.sigmoid(_a(input))
 
 
+@eager_kernel
 def tanh(input: Array) -> Array:
     """Hyperbolic tangent."""
     return jnp.tanh(_a(input))
@@ -152,37 +166,49 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-def _softmax_prep(input: Array, dim: int | None, dtype: Any, name: str, stacklevel: int):
+def _softmax_axis(input: Any, dim: int | None, name: str, stacklevel: int) -> int | None:
+    """The axis of a softmax-family call (torch's legacy implicit dim, with a warning, when
+    ``dim`` is omitted; ``None`` for a 0-d input). Resolved outside the eager kernel, so the
+    warning is raised on every call and names the caller's line."""
+    ndim = jnp.ndim(_unwrap(input))
+    if dim is None:
+        dim = _softmax_dim(name, ndim, stacklevel + 1)
+    return None if ndim == 0 else _axis(dim, ndim)
+
+
+@eager_kernel
+def _softmax_kernel(name: str, input: Array, axis: int | None, dtype: Any) -> Array:
     x = _a(input)
     if dtype is not None:
         x = x.astype(dtype)
     elif _amp.policy is not None:
         (x,) = _amp.policy.fp32(name, x)
-    if dim is None:
-        dim = _softmax_dim(name, x.ndim, stacklevel + 1)
-    if x.ndim == 0:
-        return x, None
-    return x, _axis(dim, x.ndim)
+    if name == "softmax":
+        return jnp.ones_like(x) if axis is None else jax.nn.softmax(x, axis=axis)
+    if name == "log_softmax":
+        return jnp.zeros_like(x) if axis is None else jax.nn.log_softmax(x, axis=axis)
+    return jnp.ones_like(x) if axis is None else jax.nn.softmax(-x, axis=axis)
 
 
 def softmax(input: Array, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None):
     """Softmax along ``dim`` (torch's legacy implicit dim, with a warning, when omitted)."""
-    x, axis = _softmax_prep(input, dim, dtype, "softmax", _stacklevel)
-    return jnp.ones_like(x) if axis is None else jax.nn.softmax(x, axis=axis)
+    axis = _softmax_axis(input, dim, "softmax", _stacklevel)
+    return _softmax_kernel("softmax", input, axis, dtype)
 
 
 def log_softmax(input: Array, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None):
     """Log of the softmax along ``dim``."""
-    x, axis = _softmax_prep(input, dim, dtype, "log_softmax", _stacklevel)
-    return jnp.zeros_like(x) if axis is None else jax.nn.log_softmax(x, axis=axis)
+    axis = _softmax_axis(input, dim, "log_softmax", _stacklevel)
+    return _softmax_kernel("log_softmax", input, axis, dtype)
 
 
 def softmin(input: Array, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None):
     """``softmax(-input)`` along ``dim``."""
-    x, axis = _softmax_prep(input, dim, dtype, "softmin", _stacklevel)
-    return jnp.ones_like(x) if axis is None else jax.nn.softmax(-x, axis=axis)
+    axis = _softmax_axis(input, dim, "softmin", _stacklevel)
+    return _softmax_kernel("softmin", input, axis, dtype)
 
 
+@eager_kernel
 def softplus(input: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
     """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``."""
     x = _a(input)
@@ -192,12 +218,14 @@ def softplus(input: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
     return jnp.where(bx > threshold, x, jnp.logaddexp(bx, 0.0) / beta)
 
 
+@eager_kernel
 def softsign(input: Array) -> Array:
     """``x / (1 + |x|)``."""
     x = _a(input)
     return x / (1 + jnp.abs(x))
 
 
+@eager_kernel
 def hardtanh(
     input: Array, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Array:
@@ -205,22 +233,26 @@ def hardtanh(
     return _hardtanh(_a(input), min_val, max_val)
 
 
+@eager_kernel
 def hardswish(input: Array, inplace: bool = False) -> Array:
     """``x * relu6(x + 3) / 6``."""
     return _hardswish(_a(input))
 
 
+@eager_kernel
 def hardsigmoid(input: Array, inplace: bool = False) -> Array:
     """``relu6(x + 3) / 6``."""
     return _hardsigmoid(_a(input))
 
 
+@eager_kernel
 def hardshrink(input: Array, lambd: float = 0.5) -> Array:
     """``x`` where ``|x| > lambd``, else 0."""
     x = _a(input)
     return jnp.where(jnp.abs(x) > lambd, x, jnp.zeros((), x.dtype))
 
 
+@eager_kernel
 def softshrink(input: Array, lambd: float = 0.5) -> Array:
     """Shrink towards zero by ``lambd``; 0 inside ``[-lambd, lambd]``."""
     x = _a(input)
@@ -228,18 +260,21 @@ def softshrink(input: Array, lambd: float = 0.5) -> Array:
     return jnp.where(x > lambd, x - lambd, jnp.where(x < -lambd, x + lambd, zero))
 
 
+@eager_kernel
 def tanhshrink(input: Array) -> Array:
     """``x - tanh(x)``."""
     x = _a(input)
     return x - jnp.tanh(x)
 
 
+@eager_kernel
 def threshold(input: Array, threshold: float, value: float, inplace: bool = False) -> Array:
     """``x`` where ``x > threshold``, else ``value``."""
     x = _a(input)
     return jnp.where(x > threshold, x, jnp.asarray(value, x.dtype))
 
 
+@eager_kernel
 def glu(input: Array, dim: int = -1) -> Array:
     """Gated linear unit: ``a * sigmoid(b)`` for the two halves of ``dim``."""
     x = _a(input)
@@ -252,6 +287,7 @@ def glu(input: Array, dim: int = -1) -> Array:
     return a * jax.nn.sigmoid(b)
 
 
+@eager_kernel
 def logsigmoid(input: Array) -> Array:
     """``log(sigmoid(x))``, computed stably."""
     return jax.nn.log_sigmoid(_a(input))

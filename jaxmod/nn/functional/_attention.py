@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod.nn.functional._dropout import dropout
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import Array, _a, _amp
 
 
@@ -54,6 +55,22 @@ def scaled_dot_product_attention(
     ``jax.nn.dot_product_attention`` (fused kernels on GPU); otherwise an explicit einsum
     path. Dropout draws a key from the global generator.
     """
+    # Dropout draws its key inside (from the global generator): that path runs op by op.
+    kernel = _sdpa if dropout_p == 0.0 else _sdpa.__eager_body__
+    return kernel(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+@eager_kernel
+def _sdpa(
+    query: Array,
+    key: Array,
+    value: Array,
+    attn_mask: Array | None,
+    dropout_p: float,
+    is_causal: bool,
+    scale: float | None,
+    enable_gqa: bool,
+) -> Array:
     q, k, v, mask = _a(query), _a(key), _a(value), _a(attn_mask)
     if _amp.policy is not None:
         q, k, v = _amp.policy.low(q, k, v)

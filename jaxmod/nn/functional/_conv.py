@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import _HIGHEST, Array, _a, _amp, _ntuple, _same_float
 
 CONV_MISMATCH = "Input type ({x}) and weight type ({w}) should be the same"
@@ -38,6 +39,7 @@ def _add_bias(y: Array, b: Array | None, n: int) -> Array:
     return y + b.reshape((-1,) + (1,) * n)
 
 
+@eager_kernel
 def _conv(
     n: int,
     input: Array,
@@ -129,6 +131,7 @@ def conv3d(
     return _conv(3, input, weight, bias, stride, padding, dilation, groups)
 
 
+@eager_kernel
 def _conv_transpose(
     n: int,
     input: Array,

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import Array, _a
 from jaxmod.random import next_key
 
@@ -18,8 +19,16 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _dropout_mask(x: Array, p: float, mask_shape: tuple[int, ...], generator: Any) -> Array:
-    return jax.random.bernoulli(next_key(generator), 1.0 - p, mask_shape)
+def _dropout_mask(key: Array, p: float, mask_shape: tuple[int, ...]) -> Array:
+    return jax.random.bernoulli(key, 1.0 - p, mask_shape)
+
+
+@eager_kernel
+def _dropped(x: Array, key: Array, p: float, mask_shape: tuple[int, ...]) -> Array:
+    """``x`` with the mask drawn from ``key`` (an argument of the eager kernel: each call's
+    fresh key gives a fresh mask from the one compiled program)."""
+    keep = _dropout_mask(key, p, mask_shape)
+    return jnp.where(keep, x / jnp.asarray(1.0 - p, x.dtype), jnp.zeros((), x.dtype))
 
 
 def _apply_dropout(x: Array, p: float, training: bool, mask_shape: Any, generator: Any):
@@ -27,8 +36,7 @@ def _apply_dropout(x: Array, p: float, training: bool, mask_shape: Any, generato
         return x
     if p == 1.0:
         return jnp.zeros_like(x)
-    keep = _dropout_mask(x, p, mask_shape, generator)
-    return jnp.where(keep, x / jnp.asarray(1.0 - p, x.dtype), jnp.zeros((), x.dtype))
+    return _dropped(x, next_key(generator), p, tuple(mask_shape))
 
 
 def dropout(
@@ -123,16 +131,21 @@ def dropout3d(
 _SELU_ALPHA_PRIME = 1.7580993408473766  # scale * alpha of SELU
 
 
+@eager_kernel
+def _alpha_dropped(x: Array, key: Array, p: float, mask_shape: tuple[int, ...]) -> Array:
+    keep = _dropout_mask(key, p, mask_shape).astype(x.dtype)
+    alpha = _SELU_ALPHA_PRIME
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    b = (keep - 1) * (alpha * a) + alpha * a * p
+    return x * (keep * a) + b
+
+
 def _alpha_dropout(x: Array, p: float, training: bool, mask_shape: Any, generator: Any):
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return jnp.zeros_like(x)
-    keep = _dropout_mask(x, p, mask_shape, generator).astype(x.dtype)
-    alpha = _SELU_ALPHA_PRIME
-    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
-    b = (keep - 1) * (alpha * a) + alpha * a * p
-    return x * (keep * a) + b
+    return _alpha_dropped(x, next_key(generator), p, tuple(mask_shape))
 
 
 def alpha_dropout(

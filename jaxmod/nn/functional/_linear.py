@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import Array, _a, _amp, _same_float
 
 LINEAR_MISMATCH = "mat1 and mat2 must have the same dtype, but got {x} and {w}"
 
 
+@eager_kernel
 def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
     """``y = input @ weight.T + bias`` over any leading dimensions."""
     x, w, b = _a(input), _a(weight), _a(bias)
@@ -19,6 +21,7 @@ def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
     return y if b is None else y + b
 
 
+@eager_kernel
 def bilinear(input1: Array, input2: Array, weight: Array, bias: Array | None = None) -> Array:
     """``y[..., o] = input1[..., i] weight[o, i, j] input2[..., j] + bias[o]``."""
     x1, x2, w, b = _a(input1), _a(input2), _a(weight), _a(bias)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import _fp32_op
 from jaxmod.nn.parameter import _unwrap
 
@@ -168,6 +169,13 @@ def nll_loss(
     With ``weight``, ``'mean'`` divides by the summed weights of the non-ignored targets.
     """
     reduction = _legacy(size_average, reduce, reduction)
+    return _nll_loss(input, target, weight, ignore_index, reduction)
+
+
+@eager_kernel
+def _nll_loss(
+    input: ArrayLike, target: ArrayLike, weight: ArrayLike | None, ignore_index: int, reduction: str
+) -> Array:
     input = _float(input)
     weight = None if weight is None else _float(weight)
     return _nll(input, _arr(target), weight, ignore_index, reduction)
@@ -191,6 +199,18 @@ def cross_entropy(
     and ``label_smoothing`` combine exactly as in torch.
     """
     reduction = _legacy(size_average, reduce, reduction)
+    return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+@eager_kernel
+def _cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+) -> Array:
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import Array, _a, _abs, _axis, _clamp_min, _fp32_op, _up
 
 
@@ -16,6 +17,7 @@ def _channel_shape(x: Array) -> tuple[int, ...]:
     return (1, -1) + (1,) * (x.ndim - 2)
 
 
+@eager_kernel
 def _batch_norm_stats(input: Array) -> tuple[Array, Array, Array]:
     """Per-channel ``(mean, biased_var, unbiased_var)`` of an ``(N, C, *)`` input.
 
@@ -34,6 +36,7 @@ def _batch_norm_stats(input: Array) -> tuple[Array, Array, Array]:
     return mean, var, unbiased
 
 
+@eager_kernel
 def batch_norm(
     input: Array,
     running_mean: Array | None,
@@ -76,6 +79,7 @@ def batch_norm(
     return y.astype(x0.dtype)
 
 
+@eager_kernel
 @_fp32_op
 def layer_norm(
     input: Array,
@@ -105,6 +109,7 @@ def layer_norm(
     return y.astype(x0.dtype)
 
 
+@eager_kernel
 @_fp32_op
 def group_norm(
     input: Array,
@@ -135,6 +140,7 @@ def group_norm(
     return y.astype(x0.dtype)
 
 
+@eager_kernel
 def instance_norm(
     input: Array,
     running_mean: Array | None = None,
@@ -168,6 +174,7 @@ def instance_norm(
     return y.astype(x0.dtype)
 
 
+@eager_kernel
 def local_response_norm(
     input: Array, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
 ) -> Array:
@@ -185,6 +192,7 @@ def local_response_norm(
     return x / div
 
 
+@eager_kernel
 def rms_norm(
     input: Array,
     normalized_shape: Any,
@@ -221,6 +229,7 @@ def _vector_norm(x: Array, p: float, axis: int, keepdims: bool) -> Array:
     return jnp.where(pos, jnp.sqrt(safe) if p == 2 else safe ** (1.0 / p), 0)
 
 
+@eager_kernel
 @_fp32_op
 def normalize(input: Array, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Array:
     """``input / max(||input||_p, eps)`` along ``dim``."""

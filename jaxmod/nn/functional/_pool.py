@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import (
     _HIGHEST,
     Array,
@@ -97,6 +98,7 @@ def _gather_max(
     return out, ind.astype(_int_dtype())
 
 
+@eager_kernel
 def _max_pool(
     n: int,
     input: Array,
@@ -170,6 +172,7 @@ def _avg_divisor(size: int, out: int, k: int, s: int, p: int, count_include_pad:
     return pool if count_include_pad else valid
 
 
+@eager_kernel
 def _avg_pool(
     n: int,
     input: Array,
@@ -262,6 +265,7 @@ def _adaptive_bins(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
     return start, end
 
 
+@eager_kernel
 def _adaptive_avg_pool(n: int, input: Array, output_size: Any) -> Array:
     x = _a(input)
     outs = _adaptive_sizes(x, n, output_size)
@@ -301,6 +305,7 @@ def adaptive_avg_pool3d(input: Array, output_size: Any) -> Array:
     return _adaptive_avg_pool(3, input, output_size)
 
 
+@eager_kernel
 def _adaptive_max_pool(n: int, input: Array, output_size: Any, return_indices: bool) -> Any:
     x = _a(input)
     outs = _adaptive_sizes(x, n, output_size)
@@ -329,6 +334,7 @@ def adaptive_max_pool3d(input: Array, output_size: Any, return_indices: bool = F
     return _adaptive_max_pool(3, input, output_size, return_indices)
 
 
+@eager_kernel
 def _lp_pool(
     n: int, input: Array, norm_type: float, kernel_size: Any, stride: Any, ceil_mode: bool
 ) -> Array:

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._norm import _vector_norm
 from jaxmod.nn.functional._util import Array, _a, _int_dtype
 
@@ -24,6 +25,7 @@ def _scale_grad_by_freq(rows: Array, idx: Array, num: int) -> Array:
     return frozen + (rows - frozen) / freq
 
 
+@eager_kernel
 def embedding(
     input: Array,
     weight: Array,

@@ -10,10 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._pool import _adaptive_avg_pool
 from jaxmod.nn.functional._util import Array, _a, _ntuple
 
 
+@eager_kernel
 def pad(input: Array, pad: Sequence[int], mode: str = "constant", value: float | None = None):
     """Pad with torch's convention: ``pad`` lists (left, right) pairs from the LAST dim back.
 
@@ -132,6 +134,7 @@ def _apply_taps(x: Array, axis: int, idxs: list, weights: list) -> Array:
 _MODE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
+@eager_kernel
 def interpolate(
     input: Array,
     size: Any = None,
@@ -209,6 +212,7 @@ def upsample(
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
+@eager_kernel
 def pixel_shuffle(input: Array, upscale_factor: int) -> Array:
     """``(*, C*r*r, H, W) -> (*, C, H*r, W*r)``."""
     x = _a(input)
@@ -226,6 +230,7 @@ def pixel_shuffle(input: Array, upscale_factor: int) -> Array:
     return x.reshape((*lead, c // (r * r), h * r, w * r))
 
 
+@eager_kernel
 def pixel_unshuffle(input: Array, downscale_factor: int) -> Array:
     """``(*, C, H*r, W*r) -> (*, C*r*r, H, W)``."""
     x = _a(input)
@@ -242,6 +247,7 @@ def pixel_unshuffle(input: Array, downscale_factor: int) -> Array:
     return x.reshape((*lead, c * r * r, h // r, w // r))
 
 
+@eager_kernel
 def channel_shuffle(input: Array, groups: int) -> Array:
     """Interleave channels of ``(N, C, *)``: ``(g, C/g)`` channel blocks are transposed."""
     x = _a(input)

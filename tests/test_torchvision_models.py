@@ -176,16 +176,10 @@ CASES: dict[str, Case] = {
     "mobilenet_v3_small": Case(
         "models.mobilenetv3", lambda m: m.mobilenet_v3_small(num_classes=10), full=ALL
     ),
-    # GoogLeNet's many max pools route a window's gradient to its largest element; where two
-    # elements are within float32 rounding of each other (after ReLU and BatchNorm), the
-    # 1e-5 forward differences between the two libraries pick different winners. Checked:
-    # torch's own inception4b fed jaxmod's activations reproduces jaxmod's gradient (1.7e-4),
-    # fed torch's gives torch's (one channel differs by 4%, reaching conv1 as 2%).
     "googlenet": Case(
         "models.googlenet",
         lambda m: m.googlenet(num_classes=10, aux_logits=True, init_weights=True),
         loss=googlenet_loss,
-        tol=3e-2,
         full=ALL,
     ),
     "shufflenet_v2_x0_5": Case(
@@ -205,6 +199,14 @@ XFAIL: dict[tuple[str, str], str] = {
     # forward during backward, updating BatchNorm's running statistics a second time
     ("densenet_memory_efficient", "train"): (
         "torch.utils.checkpoint updates BatchNorm running statistics twice, jaxmod once"
+    ),
+    # GoogLeNet's many max pools route a window's gradient to its largest element; where two
+    # elements are within float32 rounding of each other, the 1e-5 forward differences of
+    # the two libraries pick different winners, and a few channels' gradients differ by a
+    # few percent. Checked: torch's own inception4b fed jaxmod's activations reproduces
+    # jaxmod's gradient (to 1.7e-4); fed torch's activations, torch's.
+    ("googlenet", "train"): (
+        "max-pool near ties: 1e-5 forward rounding differences route some gradients elsewhere"
     ),
 }
 

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._core import cells as _cells
+from jaxmod._core import state as _state
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 
@@ -148,14 +149,34 @@ def scalar_tensor(s: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
     return finish(jnp.asarray(_b.unwrap(s), float_dtype(dtype)), **kwargs)
 
 
+HOST_FILL_MAX = 1 << 22  # elements; larger constant arrays are filled on the device
+
+
+def _fill(shape: tuple[int, ...], value: Any, dt: Any) -> jax.Array:
+    """``jnp.full(shape, value, dt)``; outside any trace, small ones are built in numpy and
+    transferred (an eager ``jnp.full`` compiles one program per shape: a model file's
+    ``torch.ones(T, T)`` mask would cost a compile at construction)."""
+    if (
+        type(value) in (builtins.int, builtins.float, builtins.bool)
+        and (type(value) is not builtins.float or math.isfinite(value) or dt.kind in "fc")
+        and math.prod(shape) <= HOST_FILL_MAX
+        and _state.trace_is_top_level()
+    ):
+        try:
+            return jax.device_put(np.full(shape, value, dt))
+        except (OverflowError, ValueError):
+            pass  # a value numpy will not cast (inf into an integer): jnp's rule
+    return jnp.full(shape, value, dt)
+
+
 def zeros(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
     """Zeros of shape ``size`` (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
-    return finish(jnp.zeros(size_of(size, kwargs), float_dtype(dtype)), **kwargs)
+    return finish(_fill(size_of(size, kwargs), 0, float_dtype(dtype)), **kwargs)
 
 
 def ones(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
     """Ones of shape ``size``."""
-    return finish(jnp.ones(size_of(size, kwargs, "ones"), float_dtype(dtype)), **kwargs)
+    return finish(_fill(size_of(size, kwargs, "ones"), 1, float_dtype(dtype)), **kwargs)
 
 
 def empty(*size: Any, dtype: Any = None, **kwargs: Any) -> Any:
@@ -184,7 +205,7 @@ def _fill_dtype(v: Any) -> np.dtype:
 def full(size: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
     """``fill_value`` everywhere; the dtype follows the value (bool, long, float)."""
     dt = _dt.as_dtype(dtype) or _fill_dtype(fill_value)
-    return finish(jnp.full(_shape((size,)), _b.unwrap(fill_value), dt), **kwargs)
+    return finish(_fill(_shape((size,)), _b.unwrap(fill_value), dt), **kwargs)
 
 
 def _like(input: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
@@ -195,13 +216,13 @@ def _like(input: Any, dtype: Any) -> tuple[tuple[int, ...], np.dtype]:
 def zeros_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
     """Zeros with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return finish(jnp.zeros(shape, dt), **kwargs)
+    return finish(_fill(shape, 0, dt), **kwargs)
 
 
 def ones_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
     """Ones with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return finish(jnp.ones(shape, dt), **kwargs)
+    return finish(_fill(shape, 1, dt), **kwargs)
 
 
 def empty_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
@@ -212,7 +233,7 @@ def empty_like(input: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
 def full_like(input: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
     """``fill_value`` with ``input``'s shape and dtype."""
     shape, dt = _like(input, dtype)
-    return finish(jnp.full(shape, _b.unwrap(fill_value), dt), **kwargs)
+    return finish(_fill(shape, _b.unwrap(fill_value), dt), **kwargs)
 
 
 def _num(x: Any) -> Any:

@@ -84,11 +84,16 @@ class _MLP(nn.Module):
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < len(self.layers) - 1:
-                x = jax.nn.relu(x)
+                x = F.relu(x)  # a Tensor stays a Tensor (jax.nn.relu would return an array)
         return x
 
 
-def make_jaxmod(depth: int, width: int, batch: int) -> Callable[[], Callable[[], None]]:
+def make_jaxmod(
+    depth: int, width: int, batch: int, tensors: bool = False
+) -> Callable[[], Callable[[], None]]:
+    """jaxmod.jit on an nn.Module; ``tensors=True`` feeds ``jaxmod.Tensor`` inputs (so every
+    op inside returns a Tensor, torch-style) instead of plain jax arrays."""
+
     def setup() -> Callable[[], None]:
         # Every fresh build compiles from scratch: forget the optimizers' shared update
         # functions (their traces would make later builds' first calls cheaper).
@@ -98,6 +103,8 @@ def make_jaxmod(depth: int, width: int, batch: int) -> Callable[[], Callable[[],
         opt = jaxmod.optim.Adam(model.parameters(), lr=LR)
         x = jnp.ones((batch, width))
         y = jnp.zeros((batch, width))
+        if tensors:
+            x, y = jaxmod.as_tensor(x), jaxmod.as_tensor(y)
 
         @jaxmod.jit
         def step(model, opt, x, y):  # noqa: ANN001, ANN202
@@ -429,6 +436,7 @@ def main() -> None:
         systems: dict[str, Callable] = {
             "raw jax.jit": make_raw(depth, width, batch),
             "jaxmod.jit": make_jaxmod(depth, width, batch),
+            "jaxmod.jit Tensors": make_jaxmod(depth, width, batch, tensors=True),
         }
         if args.peers and width == 32:
             systems["nnx.jit"] = make_nnx(depth, width, batch, cached=False)

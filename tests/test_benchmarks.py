@@ -35,3 +35,10 @@ def test_raw_baselines_match_torch_models_and_models_benchmark_runs(torch) -> No
     res = models.main(["--tiny", "--models", "mlp", "--rounds", "1", "--no-torch"])["mlp"]
     assert {"raw jax.jit", "jaxmod.jit"} <= set(res)
     assert res["raw jax.jit"]["temp_mib"] >= 0 and res["jaxmod.jit"]["ratio"] > 0
+
+
+def test_torch_spelled_attention_traces_to_as_many_ops_as_jnp_spelled() -> None:
+    import tensor_ops
+
+    n_torch, n_jnp = tensor_ops.op_counts()
+    assert n_torch == n_jnp > 10, (n_torch, n_jnp)  # the Tensor layer adds no traced ops

@@ -152,4 +152,4 @@ def test_kernel_stays_small():
     lines = sum(len(p.read_text().splitlines()) for p in (PKG / "_core").glob("*.py"))
     # The goal is 1,200; today's kernel (with the device parser and all three
     # generated fast paths in it) is just above: this bound stops it from growing.
-    assert lines <= 1320, f"jaxmod/_core has {lines} lines"
+    assert lines <= 1200, f"jaxmod/_core has {lines} lines"

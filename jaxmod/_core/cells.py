@@ -1,17 +1,15 @@
 """The unit of lifted state: :class:`Variable`, a mutable box holding one JAX array.
 
-A box's ``_value`` slot is the one place a transform swaps a traced value into and reads
-the new value back from (anything with a ``_value`` slot is a *cell*: boxes, tensors held
-as attributes, array attributes seen through :class:`AttrRef`). Module attributes return
-the box itself, so torch idioms that mutate a tensor in place replace the array inside it,
-and box identity is what ties weights.
+A *cell* is anything with a ``_value`` slot (a box; an array attribute seen through
+:class:`AttrRef`): the one place a transform swaps a traced value into and reads the new
+value back from. Module attributes return the box itself, so torch's in-place idioms
+replace the array inside it, and box identity is what ties weights.
 
-Every box class is a pytree with one leaf (what makes ``jnp.dot``, ``jax.nn.relu`` and
-``jax.jit`` accept it on jax >= 0.10: ``__jax_array__`` alone is rejected). Every way of
-reading the value -- operators, ``__jax_array__``, ``__array__``, the pytree flatten that
-``jnp.dot(x, box)`` goes through -- passes :func:`read`, which inside a jaxmod.jit trace
-raises :class:`StaleStateError` for a box that still holds a concrete array (it was not
-lifted: its value would be baked in as a constant and go stale).
+A box class is a one-leaf pytree (``__jax_array__`` alone is rejected by ``jnp.dot`` and
+``jax.jit`` on jax >= 0.10). Every read -- operators, ``__jax_array__``, ``__array__``, the
+pytree flatten that ``jnp.dot(x, box)`` goes through -- passes :func:`read`, which inside a
+jaxmod.jit trace raises :class:`StaleStateError` for a box not lifted (its value would be
+baked in as a constant and go stale).
 """
 
 from __future__ import annotations
@@ -44,10 +42,8 @@ def to_array(x: Any) -> Any:
         return x._jaxmod_array_()
     if type(x).__module__.startswith("torch"):
         x = torch_to_numpy(x)
-    if isinstance(x, (np.ndarray, np.generic, int, float, bool, complex)):
-        return jnp.asarray(x)
     try:
-        return jnp.asarray(x)  # nested lists of numbers, like torch.tensor
+        return jnp.asarray(x)  # numpy, Python numbers, nested lists of them (torch.tensor)
     except (TypeError, ValueError):
         return jax.tree_util.tree_map(to_array, x)  # a pytree of arrays (optimizer state)
 
@@ -64,9 +60,7 @@ def torch_to_numpy(t: Any) -> np.ndarray:
 
     t = t.detach().cpu()
     if t.dtype == torch.bfloat16:
-        import ml_dtypes
-
-        return t.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        return t.contiguous().view(torch.int16).numpy().view(jnp.bfloat16)
     return t.numpy()
 
 
@@ -107,8 +101,7 @@ def box_aux(box: Variable) -> tuple[Any, ...]:
 
 
 def box_class(cls: type) -> type:
-    """The class a flattened box of class ``cls`` is rebuilt as (a ``p.data`` view is
-    rebuilt as the class it names in ``_jaxmod_rebuild_as_``)."""
+    """The class a flattened box of class ``cls`` is rebuilt as (``_jaxmod_rebuild_as_``)."""
     return cls.__dict__.get("_jaxmod_rebuild_as_") or cls
 
 
@@ -128,31 +121,21 @@ def _register(cls: type) -> None:
         n for c in reversed(cls.__mro__) for n in getattr(c, "__slots__", ()) if n not in skip
     )
     _AUX[cls] = names
-    if not names:
-        _AUX_GET[cls] = lambda box: ()
-    elif len(names) == 1:
-        get = operator.attrgetter(names[0])
-        _AUX_GET[cls] = lambda box: (get(box),)
-    else:
-        _AUX_GET[cls] = operator.attrgetter(*names)
-
-    def flatten(box: Variable) -> tuple[tuple[Any], tuple[Any, ...]]:
-        return (read(box),), box_aux(box)
-
+    get = operator.attrgetter(*names) if names else None  # one name: not a tuple
+    _AUX_GET[cls] = get if len(names) > 1 else lambda box: (get(box),) if get else ()
     jax.tree_util.register_pytree_node(
-        cls, flatten, lambda aux, children: box_new(cls, aux, children[0])
+        cls, lambda box: ((read(box),), box_aux(box)), lambda aux, c: box_new(cls, aux, c[0])
     )
 
 
 class Variable:
     """A mutable box holding one JAX array (or a pytree of arrays).
 
-    The base of ``Parameter`` and ``Buffer``; jaxmod also keeps optimizer moments and
-    generator keys in Variables, so that jaxmod.jit finds every piece of state the same way.
+    The base of ``Parameter`` and ``Buffer``; optimizer moments and generator keys are
+    Variables too, so jaxmod.jit finds every piece of state the same way.
 
     Args:
-        value: the initial array; numpy arrays, Python scalars and torch tensors are
-            converted.
+        value: the initial array (numpy arrays, Python scalars, torch tensors converted).
     """
 
     __slots__ = ("_value", "__weakref__")
@@ -191,9 +174,7 @@ class Variable:
     dtype = property(lambda self: self._value.dtype, doc="dtype of the array.")
     ndim = property(lambda self: len(self.shape), doc="Number of dimensions.")
     sharding = property(lambda self: self._value.sharding, doc="The array's Sharding.")
-
-    def __len__(self) -> int:
-        return self.shape[0]
+    __len__ = lambda self: self.shape[0]  # noqa: E731
 
     def __getitem__(self, idx: Any) -> jax.Array:
         return read(self)[unwrap(idx)]
@@ -208,20 +189,6 @@ class Variable:
         return f"{type(self).__name__}({self._value!r})"
 
 
-def _binary(name: str, op: Any, reflected: bool) -> Any:
-    if reflected:
-
-        def method(self: Variable, other: Any) -> Any:
-            return op(unwrap(other), read(self))
-    else:
-
-        def method(self: Variable, other: Any) -> Any:
-            return op(read(self), unwrap(other))
-
-    method.__name__ = name
-    return method
-
-
 def _install_operators() -> None:
     o = operator
     binary = {
@@ -229,11 +196,10 @@ def _install_operators() -> None:
         "floordiv": o.floordiv, "mod": o.mod, "pow": o.pow, "matmul": o.matmul,
         "and": o.and_, "or": o.or_, "xor": o.xor, "lshift": o.lshift, "rshift": o.rshift,
     }  # fmt: skip
-    for n, op in binary.items():
-        setattr(Variable, f"__{n}__", _binary(f"__{n}__", op, False))
-        setattr(Variable, f"__r{n}__", _binary(f"__r{n}__", op, True))
-    for n, op in {"lt": o.lt, "le": o.le, "gt": o.gt, "ge": o.ge}.items():
-        setattr(Variable, f"__{n}__", _binary(f"__{n}__", op, False))
+    for n, op in {**binary, "lt": o.lt, "le": o.le, "gt": o.gt, "ge": o.ge}.items():
+        setattr(Variable, f"__{n}__", lambda self, other, op=op: op(read(self), unwrap(other)))
+        if n in binary:  # and the reflected form
+            setattr(Variable, f"__r{n}__", lambda self, other, op=op: op(unwrap(other), read(self)))
     unary = {"neg": o.neg, "pos": o.pos, "abs": o.abs, "invert": o.invert, "bool": bool,
              "float": float, "int": int, "index": int, "iter": iter}  # fmt: skip
     for n, op in unary.items():
@@ -258,9 +224,8 @@ def is_value(x: Any) -> bool:
 class AttrRef:
     """A plain array attribute of an object, seen as a cell (``_value`` reads/writes it).
 
-    An attribute holding a jaxmod Tensor reads as the Tensor's array; a write stores a new
-    Tensor around the new array, so the Tensor objects a user holds are never changed
-    behind their back (``self.h = h_new`` rebinds, as in torch).
+    A Tensor attribute reads as its array; a write stores a new Tensor around the new array,
+    so Tensors a user holds never change behind their back (``self.h = h_new`` rebinds).
     """
 
     __slots__ = ("obj", "name")

@@ -1,15 +1,12 @@
-"""Generated straight-line code for the two hot paths, each keeping its source.
+"""Generated straight-line code for the hot paths, each keeping its source.
 
-Three loops run often enough that their interpretive overhead shows: the steady-state call
-of a jaxmod.jit function (check identities, gather values, call, scatter values), the
-re-check of a plain object's attributes a cached plan depends on, and the rebuild of a
-module graph from pytree leaves. For each layout this module writes the loop
-out as Python source with the layout's constants inlined, compiles it once and keeps it.
-Every source is registered with :mod:`linecache` under a ``<jaxmod ...>`` file name, so
-tracebacks through generated code show the lines, and ``source_of(fn)`` returns it.
-
-Measured when introduced (CPU): jit call 2.1 -> 1.1 us of Python per call at depth 2 and
-8 -> 3.4 us at depth 32; unflatten about twice as fast as the generic C-level passes.
+The steady-state call of a jaxmod.jit function (check identities, gather values, call,
+scatter values), the re-check of a plain object's attributes a cached plan depends on, and
+the rebuild of a module graph from leaves are written out per layout as Python source with
+its constants inlined, compiled once, and registered with :mod:`linecache` (``<jaxmod ...>``
+file names), so tracebacks show the lines and ``source_of(fn)`` returns them. Measured when
+introduced (CPU): jit call 2.1 -> 1.1 us of Python at depth 2, 8 -> 3.4 us at depth 32;
+unflatten about twice as fast as the generic C-level passes.
 """
 
 from __future__ import annotations
@@ -54,12 +51,11 @@ def jit_call_factory(
 ) -> Any:  # fmt: skip
     """The steady-state call of one jaxmod.jit plan layout, as ``factory(...) -> fast``.
 
-    ``fast(args, kwargs)`` returns the call's result, or ``MISS`` when the call does not fit
-    the plan (then the caller re-plans). It checks, in order: the structure version, no
-    keyword arguments, the argument count, the identity of state arguments, equality of
-    static ones, the contents of closure cells and globals, and the plan's extra guards
-    (attributes of plain objects reached from ``self`` or arguments); then it calls
-    ``jitted`` under the call lock and stores the new state values.
+    ``fast(args, kwargs)`` returns the result, or ``MISS`` when the call does not fit the
+    plan (the caller re-plans): it checks the structure version, no keyword arguments, the
+    argument count, state arguments by identity, static ones by equality, closure cells,
+    globals and the plan's guards; then calls ``jitted`` under the call lock and stores
+    the new state values.
     """
     names = [f"s{i}" for i in stateful] + [f"t{i}" for i in static]
     names += [f"{x}{k}" for k in range(ncells) for x in ("c", "oc")]
@@ -97,13 +93,11 @@ def jit_call_factory(
 
 def unflatten_builder(box_specs: Sequence, box_classes: Sequence, modules: Sequence, aux_names: Any,
                       setter: Any, plain_slots: Any) -> tuple[Any, list[Any]]:  # fmt: skip
-    """``build(leaves, templates, C, M, K)`` rebuilding one module graph layout.
+    """``(build, K)``: ``build(leaves, templates, C, M, K)`` rebuilds one module graph layout.
 
-    ``box_specs[j] = (cls, aux)``, ``box_classes[j]`` the class to create (None for an array
-    attribute), ``modules[j] = ((pkeys, pidx), (bkeys, bidx), (ckeys, cidx), arrays)``.
-    ``plain_slots(cls, names)`` says whether plain attribute stores work for those names;
-    otherwise the class's ``setter(cls, name)`` descriptors are called. Returns the
-    function and its constants ``K``.
+    ``box_specs[j] = (cls, aux)``, ``box_classes[j]`` the class to create (None: an array
+    attribute), ``modules[j] = ((pkeys, pidx), (bkeys, bidx), (ckeys, cidx), arrays)``; where
+    ``plain_slots(cls, names)`` is false, the ``setter(cls, name)`` descriptors are called.
     """
     consts: list[Any] = []
 
@@ -149,9 +143,8 @@ def attribute_guard(obj: Any, checks: Sequence[tuple[str, str, Any]], wrapper_of
                     is_value: Any, equal: Any) -> Any:  # fmt: skip
     """``guard(args) -> bool``: whether ``obj``'s checked attributes are as discovered.
 
-    ``checks`` are ``(attr, kind, expected)``: kind ``"is"`` (the same object), ``"value"``
-    (still an array, of the same wrapper kind), ``"eq"`` (an equal static value) or
-    ``"len"`` (the dict's size). One expression, about 50 ns per attribute.
+    ``checks`` are ``(attr, kind, expected)``, kind ``"is"`` (the same object), ``"value"``
+    (an array of the same wrapper kind), ``"eq"`` (equal) or ``"len"`` (the dict's size).
     """
     consts: list[Any] = [obj]
     parts = []

@@ -43,13 +43,13 @@ def resolve_device(device: Any, what: str = "device") -> Any:
         devices = jax.devices(platform)
     except RuntimeError:
         devices = []
+    i = int(index or 0)
     if not devices:
         raise RuntimeError(
             f"No {kind.upper() if kind != 'cpu' else 'CPU'} device is available to JAX "
             f"(jax.devices() = {jax.devices()}). Install a jax build for that accelerator, or "
             "keep the model on 'cpu'."
         )
-    i = int(index or 0)
     if i >= len(devices):
         raise RuntimeError(
             f"Device {spec!r} does not exist: JAX sees {len(devices)} {kind} devices"

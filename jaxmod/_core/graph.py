@@ -2,13 +2,12 @@
 
 **The one rule for what is static.** A value is *dynamic* (a traced input of compiled
 code, free to change without recompiling) exactly when it lives in a state cell: a
-Parameter, a Buffer, any other box, an array or Tensor attribute, an optimizer's
-hyper-parameter cell, a generator's key. Everything else an object holds -- Python
-numbers, strings, flags, tuples, functions, classes -- is *static*: part of the
-description that compiled code is cached on, compared by value (hashable values) or by
-identity (anything else), so changing it compiles a new variant the first time a value is
-seen. Optimizers keep their numeric hyper-parameters in a cell (``lr`` changing every step
-never recompiles); a module that wants a number to change freely keeps it in a buffer.
+Parameter, a Buffer, any box, an array or Tensor attribute, an optimizer's hyper-parameter
+cell, a generator's key. Everything else -- Python numbers, strings, flags, tuples,
+functions, classes -- is *static*: part of the description compiled code is cached on,
+compared by value (hashable values) or identity (anything else), so a new value compiles
+a new variant once. Optimizers keep numeric hyper-parameters in cells (``lr`` changing
+every step never recompiles); a module number meant to change freely belongs in a buffer.
 
 A Module's leaves are the values of its unique boxes and array attributes, each box once
 however many modules hold it: that keeps tied weights tied through ``tree_map`` and
@@ -18,7 +17,6 @@ however many modules hold it: that keeps tied weights tied through ``tree_map`` 
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict
 from typing import Any
 
 import jax
@@ -56,33 +54,24 @@ def static_key(v: Any) -> Any:
     t = type(v)
     if t in _SIMPLE:
         return v
-    if t is dict or t is OrderedDict:
-        return (t, tuple((k, static_key(x)) for k, x in v.items())) if v else (t, ())
-    if t is set or t is frozenset:
-        return frozenset(static_key(x) for x in v) if v else frozenset()
-    if t is list or t is tuple:
+    if isinstance(v, (list, tuple)):
         return (t, tuple(static_key(x) for x in v))
+    if isinstance(v, dict):
+        return (t, tuple((k, static_key(x)) for k, x in v.items()))
+    if isinstance(v, (set, frozenset)):
+        return (t, frozenset(static_key(x) for x in v))
     if isinstance(v, Variable) or wrapper_of(v) is not None:
         return ById(v)  # boxes and Tensors hash by id but compare elementwise, as in torch
     try:
         hash(v)
-        return v
     except TypeError:
-        pass
-    if isinstance(v, (list, tuple)):
-        return (type(v), tuple(static_key(x) for x in v))
-    if isinstance(v, dict):
-        return (type(v), tuple((k, static_key(x)) for k, x in v.items()))
-    return ById(v)
+        return ById(v)
+    return v
 
 
 class GraphDef:
-    """The static part of a flattened module graph (hashable, compared by value).
-
-    Attributes:
-        key: nested tuples describing every module and box (what ``==``/``hash`` use).
-        names: the first qualified name of each leaf (``"hidden.weight"``).
-    """
+    """The static part of a flattened module graph (hashable, compared by value): ``key``
+    describes every module and box; ``names[i]`` is leaf i's first qualified name."""
 
     __slots__ = ("key", "_hash", "templates", "names", "_plan")
 

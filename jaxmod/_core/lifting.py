@@ -3,13 +3,12 @@
 Every jaxmod transform (jit, grad, value_and_grad, vmap, checkpoint, scan_layers) is
 built from two pieces here:
 
-- :func:`discover` finds the state a call reaches: stateful objects (anything with
-  ``_jaxmod_cells_``: Module, Optimizer, Generator; and bare boxes) in the arguments, the
-  function's closure, the globals its code names, a bound method's ``self`` -- and, through
-  the attributes of plain Python objects found there (a ``Trainer`` holding ``self.model``
-  and ``self.opt``, a dataclass, nested lists/dicts of them; cycles are safe), everything
-  those reach. Only attributes whose names the function's code mentions are followed;
-  each one becomes a *guard* that a cached plan re-checks on every call.
+- :func:`discover` finds the state a call reaches: stateful objects (``_jaxmod_cells_``:
+  Module, Optimizer, Generator; bare boxes) in the arguments, the closure, the globals its
+  code names, a bound method's ``self`` -- and everything reached through the attributes of
+  plain objects found there (a ``Trainer`` holding ``self.model`` and ``self.opt``, a
+  dataclass, nested lists/dicts; cycles are safe). Only attributes the function's code
+  names are followed; each becomes a *guard* that a cached plan re-checks on every call.
 - :func:`lift` turns ``fn`` into ``pure(values, ro_values, *args, **kwargs) -> (out, new)``:
   swap the values into the cells, run ``fn`` unchanged, read the cells back, restore the
   old values in ``finally`` (also on KeyboardInterrupt), check for leaked tracers.
@@ -51,9 +50,7 @@ def is_stateful(x: Any) -> bool:
 
 def cells_of(obj: Any) -> list[Any]:
     """The cells of a stateful object (a box is its own single cell)."""
-    if getattr(type(obj), "_jaxmod_cell_", False):
-        return [obj]
-    return list(obj._jaxmod_cells_())
+    return [obj] if getattr(type(obj), "_jaxmod_cell_", False) else list(obj._jaxmod_cells_())
 
 
 def static_of(obj: Any) -> Any:
@@ -67,14 +64,12 @@ def static_of(obj: Any) -> Any:
 def code_names(code: types.CodeType) -> Iterator[str]:
     """Global and attribute names a code object (and the code nested in it) mentions."""
     yield from code.co_names
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            yield from code_names(c)
+    for c in (c for c in code.co_consts if isinstance(c, types.CodeType)):
+        yield from code_names(c)
 
 
 def _method_names(cls: type, names: set[str], depth: int = 3) -> set[str]:
-    """``names`` plus the names mentioned by the methods (and properties) of ``cls`` that
-    ``names`` mentions, recursively: the attributes a call may reach through them."""
+    """``names`` plus those the methods/properties of ``cls`` named there mention, repeated."""
     out = set(names)
     for _ in range(depth):
         more = set()
@@ -89,8 +84,7 @@ def _method_names(cls: type, names: set[str], depth: int = 3) -> set[str]:
     return out
 
 
-# Plain objects are searched unless they belong to a library (their state is not ours) or
-# are kinds whose attributes are never model state.
+# Plain objects are searched, except library objects and kinds that never hold model state.
 _NOT_SEARCHED_ROOTS = frozenset({
     "jax", "jaxlib", "numpy", "optax", "torch", "flax", "equinox", "orbax", "builtins",
     "functools", "threading", "collections", "typing", "abc",
@@ -101,10 +95,9 @@ _NOT_SEARCHED_KINDS = (type, types.ModuleType, types.FunctionType, types.MethodT
 
 def searchable(x: Any) -> bool:
     """Whether ``x`` is a plain Python object whose attributes discovery follows."""
-    t = type(x)
     if isinstance(x, _NOT_SEARCHED_KINDS) or not hasattr(x, "__dict__"):
         return False
-    root = (t.__module__ or "").partition(".")[0]
+    root = (type(x).__module__ or "").partition(".")[0]
     return root not in _NOT_SEARCHED_ROOTS or dataclasses.is_dataclass(x)
 
 
@@ -125,12 +118,10 @@ class Found:
 
 
 def discover(roots: Sequence[tuple[str, Any]], names: set[str] | None) -> Found:
-    """Find the state reachable from ``roots`` (``(name, object)`` pairs).
-
-    Stateful roots are taken whole; plain objects, lists, tuples and dicts are searched
-    through the attributes in ``names`` (all of them when None). Tensors captured by value
-    become read-only cells, array attributes of plain objects mutable ones.
-    """
+    """Find the state reachable from ``roots`` (``(name, object)`` pairs): stateful roots
+    whole; plain objects, lists, tuples and dicts searched through the attributes in
+    ``names`` (all when None). Tensors captured by value become read-only cells, array
+    attributes of plain objects mutable ones."""
     found = Found()
     seen: dict[int, int] = {}  # id -> order of first visit (stable across equal graphs)
     cell_ids: set[int] = set()
@@ -155,12 +146,7 @@ def discover(roots: Sequence[tuple[str, Any]], names: set[str] | None) -> Found:
         if wrapper_of(x) is not None:  # a Tensor captured by value
             add(x, True)
             return ("ro", type(x))
-        if (
-            type(x) is dict
-            or isinstance(x, (list, tuple))
-            and type(x) in (list, tuple)
-            or (isinstance(x, tuple) and hasattr(x, "_fields"))
-        ):
+        if type(x) in (dict, list, tuple) or (isinstance(x, tuple) and hasattr(x, "_fields")):
             items = list(x.items()) if type(x) is dict else list(enumerate(x))
             inner = tuple((k, visit(v)) for k, v in items)
             if all(d is None for _, d in inner):
@@ -195,33 +181,28 @@ def discover(roots: Sequence[tuple[str, Any]], names: set[str] | None) -> Found:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
     try:
-        return bool(a == b)
+        return a is b or bool(a == b)
     except Exception:
         return False
 
 
 def _functions(fn: Any, depth: int = 2) -> list[Any]:
-    """``fn`` and the Python functions it reaches by name (closure cells and the globals
-    its code names), ``depth`` calls down: a step calling ``helper(x)`` that uses a
-    global model reaches that model too."""
+    """``fn`` and the functions it reaches by name (closure, named globals), ``depth`` calls
+    down: a step calling ``helper(x)`` that uses a global model reaches that model too."""
     f = inspect.unwrap(getattr(fn, "__func__", fn))
     if getattr(f, "__code__", None) is None:  # a callable object: its __call__
         f = inspect.getattr_static(type(f), "__call__", None)
     out, todo, seen = [], [(f, depth)], set()
     while todo:
         f, d = todo.pop(0)
-        code = getattr(f, "__code__", None)
-        if code is None or id(f) in seen:
+        if getattr(f, "__code__", None) is None or id(f) in seen:
             continue
         seen.add(id(f))
         out.append(f)
-        if d:
-            values = [c.cell_contents for c in f.__closure__ or () if _filled(c)]
-            values += [f.__globals__.get(n) for n in code_names(code)]
-            todo += [(v, d - 1) for v in values if isinstance(v, types.FunctionType)]
+        values = [c.cell_contents for c in f.__closure__ or () if _filled(c)] if d else []
+        values += [f.__globals__.get(n) for n in code_names(f.__code__)] if d else []
+        todo += [(v, d - 1) for v in values if isinstance(v, types.FunctionType)]
     return out
 
 
@@ -233,10 +214,9 @@ def _filled(cell: Any) -> bool:
 
 
 def captured(fn: Any) -> tuple[list, list, list[tuple[str, Any]]]:
-    """Candidates for state a call of ``fn`` reaches by name: bound ``self``, then the
-    closure values and named globals of ``fn`` and of the functions it calls. Returns
-    ``(cells, globs, roots)``: the (cell, value) and (globals dict, name, value) triples
-    whose identity a cached plan re-checks, and ``(name, value)`` roots."""
+    """State candidates ``fn`` reaches by name: bound ``self``, closure values and named
+    globals of ``fn`` and the functions it calls, as ``(cells, globs, roots)``: (cell, value)
+    and (dict, name, value) that a cached plan re-checks, and ``(name, value)`` roots."""
     roots: list[tuple[str, Any]] = []
     cells: list[tuple[Any, Any]] = []
     globs: list[tuple[dict, str, Any]] = []
@@ -253,8 +233,7 @@ def captured(fn: Any) -> tuple[list, list, list[tuple[str, Any]]]:
                 roots.append((name, cell.cell_contents))
                 cells.append((cell, cell.cell_contents))
         g = f.__globals__
-        for name in dict.fromkeys(code_names(code)):
-            v = g.get(name)
+        for name, v in ((n, g.get(n)) for n in dict.fromkeys(code_names(code))):
             if v is not None and not isinstance(v, (type, types.ModuleType)):
                 roots.append((name, v))
                 globs.append((g, name, v))
@@ -262,39 +241,30 @@ def captured(fn: Any) -> tuple[list, list, list[tuple[str, Any]]]:
 
 
 def reachable_names(fn: Any) -> set[str]:
-    """Attribute and global names mentioned by ``fn`` and the functions it calls: the
-    attributes of plain objects a call may read."""
+    """Names ``fn`` and the functions it calls mention: attributes a call may read."""
     return {n for f in _functions(fn) for n in code_names(f.__code__)}
 
 
 def call_roots(fn: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Everything a call of ``fn`` reaches that may hold state: the arguments (and the
-    stateful leaves of argument pytrees), then ``self``, closure values and named globals."""
-    roots: list[tuple[str, Any]] = []
-    for i, a in enumerate((*args, *kwargs.values())):
-        if is_stateful(a) or searchable(a):
-            roots.append((f"args[{i}]", a))
-        else:
-            held = lambda x: is_stateful(x) or searchable(x)  # noqa: E731
-            roots += [(f"args[{i}]", x) for x in jax.tree_util.tree_leaves(a, is_leaf=held)
-                      if held(x)]  # fmt: skip
+    """What a call of ``fn`` reaches that may hold state: arguments (and stateful leaves of
+    argument pytrees), then ``self``, closure values and named globals."""
+    held = lambda x: is_stateful(x) or searchable(x)  # noqa: E731
+    leaves = jax.tree_util.tree_leaves
+    roots = [(f"args[{i}]", x) for i, a in enumerate((*args, *kwargs.values()))
+             for x in ([a] if held(a) else leaves(a, is_leaf=held)) if held(x)]  # fmt: skip
     return roots + captured(fn)[2]
 
 
 def enclosed(cells: Sequence[Any]) -> list[Any]:
-    """The cells a transform may lift: all of them, except inside a jaxmod.jit trace, where
-    only those the enclosing jit lifted (holding its tracers) qualify."""
-    if not _ctx.jit_depth:
-        return list(cells)
-    return [c for c in cells if isinstance(c._value, Tracer)]
+    """The cells a transform may lift: inside a jaxmod.jit trace only those it lifted."""
+    return [c for c in cells if not _ctx.jit_depth or isinstance(c._value, Tracer)]
 
 
 def require_lifted(cells: Sequence[Any]) -> None:
     """Inside a jaxmod.jit trace, raise StaleStateError for a cell the jit did not lift."""
-    if _ctx.jit_depth:
-        for c in cells:
-            if not isinstance(c._value, Tracer):
-                unlifted_read(c)
+    for c in cells if _ctx.jit_depth else ():
+        if not isinstance(c._value, Tracer):
+            unlifted_read(c)
 
 
 def lift(
@@ -302,13 +272,11 @@ def lift(
     describe: Callable[[Any], str | None] | None = None,
     check: Callable[[Sequence[Any]], str | None] | None = None,
 ) -> Callable:  # fmt: skip
-    """``fn`` as a pure function of ``cells``: ``pure(values, ro_values, *args, **kwargs)``.
-
-    Returns ``(out, new_values)``. The values are swapped into the cells for the call and
-    the old ones restored in ``finally``; a read-only cell written inside raises. With
-    ``jit=True`` the call counts as a jaxmod.jit trace (unlifted cells raise on read;
-    ``describe`` names them); after a call that changed structure, ``check(lifted_cells)``
-    may name a leaked tracer (raised as :class:`TracerLeakError` after a call that worked).
+    """``fn`` as a pure function of ``cells``: ``pure(values, ro_values, *args, **kwargs)``
+    returning ``(out, new_values)``: values swapped into the cells, the old ones restored in
+    ``finally``; a read-only cell written inside raises. ``jit=True``: a jaxmod.jit trace
+    (unlifted cells raise on read; ``describe`` names them). After a call that changed
+    structure, ``check(cells)`` may name a leaked tracer (raised as :class:`TracerLeakError`).
     """
     cells = list(cells)
     ro = list(ro)
@@ -353,5 +321,4 @@ def lift(
 
 
 def _name(cell: Any, describe: Callable[[Any], str | None] | None) -> str:
-    name = describe(cell) if describe is not None else None
-    return name or f"a {type(cell).__name__}"
+    return (describe(cell) if describe is not None else None) or f"a {type(cell).__name__}"

@@ -1,16 +1,15 @@
 """Random number generation: torch-style generators whose key is state.
 
-A :class:`Generator` holds a JAX PRNG key in a :class:`~jaxmod._core.cells.Variable`.
-Each draw splits the key, so eager code gets fresh numbers every time, and under
-jaxmod.jit the key is lifted as state like any parameter: every compiled call gets fresh
-masks, and the sequence is the one eager code seeded the same way draws.
-
-Under plain ``jax.jit`` a generator's key would freeze into a compiled constant (the
-bug Objax and torch.compile shipped): drawing from a generator there raises instead.
+A :class:`Generator` holds a JAX PRNG key in a :class:`~jaxmod._core.cells.Variable` and
+splits it per draw. Under jaxmod.jit the key is lifted as state like any parameter: every
+compiled call gets fresh masks, the sequence eager code seeded the same way draws. Under
+plain ``jax.jit`` the key would freeze into a constant (the bug Objax and torch.compile
+shipped): drawing there raises instead.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import jax
@@ -48,8 +47,6 @@ class Generator:
 
     def seed(self) -> int:
         """Re-seed non-deterministically and return the new seed (``torch.Generator.seed``)."""
-        import secrets
-
         return self.manual_seed(secrets.randbits(63)).initial_seed()
 
     def initial_seed(self) -> int:
@@ -81,9 +78,8 @@ class Generator:
         return self._key.value
 
     def set_state(self, key: Any) -> Generator:
-        """Replace the current key with a typed key or its raw ``uint32`` key data (as
-        ``jax.random.key_data`` gives)."""
-        key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+        """Replace the current key with a typed key or its raw ``uint32`` key data."""
+        key = jnp.asarray(key)
         if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.wrap_key_data(key)
         self._key.value = key

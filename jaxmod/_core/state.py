@@ -1,19 +1,13 @@
 """The trace context: structure version, per-thread trace depths, the call lock, named errors.
 
-Everything the rest of the kernel consults to know "are we inside a jaxmod transform, and
-is the structure it compiled for still current" lives here, so that no layer above has to
-import another to ask.
-
 - **Structure version.** One global counter, bumped by every structural change (a
-  submodule or parameter registered, ``train()``/``eval()``, a hook added, a plain
-  attribute of a module changed, an optimizer option that shapes its step). Compiled
-  plans and cached graph walks compare it to know they are still valid. Changing a
-  box's *value* never bumps it.
-- **Trace depths** (per thread): ``jit_depth`` counts jaxmod.jit traces in progress,
-  ``lift_depth`` every jaxmod transform that has swapped state into cells. Thread-local,
-  so that eager code in one thread is not mistaken for traced code of another.
-- **The call lock.** jaxmod.jit swaps values into shared Python objects; one re-entrant
-  lock serialises its calls across threads (see docs/transforms.md, "Threads").
+  submodule or parameter registered, ``train()``/``eval()``, a hook added, a plain module
+  attribute changed, an optimizer option that shapes its step); compiled plans and cached
+  graph walks compare it. Changing a box's *value* never bumps it.
+- **Trace depths** (thread-local): ``jit_depth`` counts jaxmod.jit traces in progress,
+  ``lift_depth`` every jaxmod transform that has swapped state into cells.
+- **The call lock.** One re-entrant lock serialises jaxmod.jit calls across threads (they
+  swap values into shared Python objects; docs/transforms.md, "Threads").
 """
 
 from __future__ import annotations
@@ -58,9 +52,7 @@ call_lock = threading.RLock()
 class StaleStateError(RuntimeError):
     """A state cell was read inside a compiled function that did not lift it.
 
-    Its current value would be baked into the compiled code as a constant and go stale
-    when the cell changes. A RuntimeError, as jaxmod raised before this class existed.
-    """
+    Its value would be baked in as a constant and go stale. A RuntimeError (as before)."""
 
 
 class TracerLeakError(RuntimeError):
@@ -72,12 +64,9 @@ class TraceError(RuntimeError):
 
 
 class NeedsLift(BaseException):
-    """Raised while tracing under jaxmod.jit when a stateful object turns out to be needed.
-
-    A BaseException, so that ``except Exception`` in user code does not swallow it.
-    jaxmod.jit catches it, adds ``obj`` (if not None) to the lifted state, calls ``then``
-    (if given; with concrete values back in every cell) and traces again.
-    """
+    """Raised while tracing under jaxmod.jit when a stateful object turns out to be needed
+    (a BaseException: ``except Exception`` in user code does not swallow it). jaxmod.jit adds
+    ``obj`` (if not None) to the lifted state, calls ``then`` (if given) and traces again."""
 
     def __init__(self, obj: Any, then: Any = None) -> None:
         super().__init__(f"{obj!r} must be lifted as state" if obj is not None else "retrace")
@@ -98,22 +87,16 @@ def is_array(x: Any) -> bool:
     return isinstance(x, (jax.Array, np.ndarray, Tracer))
 
 
-def _top_level_probe() -> Any:
-    """``jax._src.core.trace_ctx.is_top_level`` (private: jax has no public way to ask
-    whether a transformation is being traced). Tested on jax 0.10 and 0.11; where it has
-    moved, importing jaxmod fails loudly instead of silently disabling the guard that
-    stops a generator's key from freezing into a plain ``jax.jit`` trace."""
-    try:
-        from jax._src import core as _jcore
+# Whether no JAX transformation is being traced: private (jax has no public way to ask),
+# tested on jax 0.10 and 0.11. Where it has moved, importing jaxmod fails loudly instead of
+# silently disabling the guard that stops a generator's key freezing into a jax.jit trace.
+try:
+    from jax._src.core import trace_ctx as _trace_ctx
 
-        probe = _jcore.trace_ctx.is_top_level
-        probe()
-    except Exception as e:  # pragma: no cover - depends on the installed jax
-        raise ImportError(
-            f"jaxmod needs jax._src.core.trace_ctx.is_top_level, which jax {jax.__version__} "
-            "does not have; install a jax version jaxmod supports (see pyproject.toml)"
-        ) from e
-    return probe
-
-
-trace_is_top_level = _top_level_probe()
+    trace_is_top_level = _trace_ctx.is_top_level
+    trace_is_top_level()
+except Exception as e:  # pragma: no cover - depends on the installed jax
+    raise ImportError(
+        f"jaxmod needs jax._src.core.trace_ctx.is_top_level, which jax {jax.__version__} "
+        "does not have; install a jax version jaxmod supports (see pyproject.toml)"
+    ) from e

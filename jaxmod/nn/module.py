@@ -1,12 +1,13 @@
 """``Module``: torch's ``nn.Module`` semantics over mutable JAX array boxes.
 
-Registration, traversal, modes, ``to()``, hooks (``hooks.py``), ``state_dict``
-(``_state_dict.py``) and ``repr`` follow ``torch/nn/modules/module.py`` (torch 2.13)
-behaviour for behaviour. What differs is underneath: parameters and buffers are
-:class:`~jaxmod.nn.Variable` boxes around immutable JAX arrays, and every Module is a JAX
-pytree (``jaxmod._core.graph``), so a whole model can pass through ``jax.jit``,
-``jax.grad`` or ``jax.tree_util``. A Module is a stateful object of the kernel: its cells
-are its unique boxes and array attributes, its static description its GraphDef.
+Registration, traversal (``_module_traversal.py``), modes, ``to()``
+(``_module_convert.py``), hooks (``hooks.py``), ``state_dict`` (``_state_dict.py``) and
+``repr`` follow ``torch/nn/modules/module.py`` (torch 2.13) behaviour for behaviour. What
+differs is underneath: parameters and buffers are :class:`~jaxmod.nn.Variable` boxes around
+immutable JAX arrays, and every Module is a JAX pytree (``jaxmod._core.graph``), so a whole
+model can pass through ``jax.jit``, ``jax.grad`` or ``jax.tree_util``. A Module is a
+stateful object of the kernel: its cells are its unique boxes and array attributes, its
+static description its GraphDef.
 
 Every change of structure (registering or replacing a submodule, parameter or buffer,
 switching ``train``/``eval``, adding a hook, changing a plain attribute) bumps the
@@ -15,20 +16,18 @@ kernel's structure version; changing a box's *value* never does.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxmod import _autograd
 from jaxmod._core import graph, state
 from jaxmod._core.cells import is_value, to_array
-from jaxmod._core.devices import resolve_device
 from jaxmod._tensor import base as _tb
 from jaxmod.nn import _pytree
+from jaxmod.nn._module_convert import ConversionMixin
+from jaxmod.nn._module_traversal import TraversalMixin
 from jaxmod.nn._state_dict import StateDictMixin, _IncompatibleKeys
 from jaxmod.nn.hooks import (
     HooksMixin,
@@ -121,7 +120,7 @@ def _addindent(s: str, num_spaces: int) -> str:
     return "\n".join([lines[0]] + [pad + line for line in lines[1:]])
 
 
-class Module(HooksMixin, StateDictMixin):
+class Module(HooksMixin, StateDictMixin, TraversalMixin, ConversionMixin):
     """Base class for every layer and model, with ``torch.nn.Module``'s semantics.
 
     Subclass it, create submodules, :class:`Parameter` s and :class:`Buffer` s in
@@ -392,84 +391,7 @@ class Module(HooksMixin, StateDictMixin):
     def _get_name(self) -> str:
         return type(self).__name__
 
-    # ---------------------------------------------------------------- traversal
-    def _named_members(
-        self, get_members: Callable, prefix: str = "", recurse: bool = True,
-        remove_duplicate: bool = True,
-    ) -> Iterator[tuple[str, Any]]:  # fmt: skip
-        memo: set[int] = set()
-        modules = (
-            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
-            if recurse
-            else [(prefix, self)]
-        )
-        for module_prefix, module in modules:
-            for k, v in get_members(module):
-                if v is None or id(v) in memo:
-                    continue
-                if remove_duplicate:
-                    memo.add(id(v))
-                yield (module_prefix + ("." if module_prefix else "") + k), v
-
-    def named_parameters(
-        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
-    ) -> Iterator[tuple[str, Parameter]]:
-        """Yield ``(qualified_name, parameter)``, each shared parameter once by default."""
-        return self._named_members(
-            lambda m: m._parameters.items(), prefix, recurse, remove_duplicate
-        )
-
-    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
-        """Yield every unique parameter."""
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
-
-    def named_buffers(
-        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
-    ) -> Iterator[tuple[str, Buffer]]:
-        """Yield ``(qualified_name, buffer)`` for every buffer (persistent or not)."""
-        return self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
-
-    def buffers(self, recurse: bool = True) -> Iterator[Buffer]:
-        """Yield every unique buffer."""
-        for _, b in self.named_buffers(recurse=recurse):
-            yield b
-
-    def named_children(self) -> Iterator[tuple[str, Module]]:
-        """Yield ``(name, child)`` for each unique direct child."""
-        memo: set[int] = set()
-        for name, module in self._modules.items():
-            if module is not None and id(module) not in memo:
-                memo.add(id(module))
-                yield name, module
-
-    def children(self) -> Iterator[Module]:
-        """Yield each unique direct child."""
-        for _, m in self.named_children():
-            yield m
-
-    def named_modules(
-        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
-    ) -> Iterator[tuple[str, Module]]:
-        """Yield ``(qualified_name, module)`` for this module and all below, pre-order."""
-        if memo is None:
-            memo = set()
-        if self in memo:
-            return
-        if remove_duplicate:
-            memo.add(self)
-        yield prefix, self
-        for name, module in self._modules.items():
-            if module is None:
-                continue
-            sub = prefix + ("." if prefix else "") + name
-            yield from module.named_modules(memo, sub, remove_duplicate)
-
-    def modules(self) -> Iterator[Module]:
-        """Yield this module and every unique module below it."""
-        for _, m in self.named_modules():
-            yield m
-
+    # ------------------------------------------- lookup by path (walks: _module_traversal.py)
     def get_submodule(self, target: str) -> Module:
         """Return the submodule at dotted path ``target`` (``""`` is ``self``)."""
         if target == "":
@@ -520,14 +442,8 @@ class Module(HooksMixin, StateDictMixin):
             raise AttributeError("`" + name + "` is not a buffer")
         return buf
 
-    def apply(self, fn: Callable[[Module], None]) -> Module:
-        """Call ``fn`` on every child (recursively) and then on ``self``; return ``self``."""
-        for module in self.children():
-            module.apply(fn)
-        fn(self)
-        return self
-
     # -------------------------------------------------------------------- modes
+    # (dtype and device: ``to``, ``cpu``, ``half``... live in _module_convert.py)
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and all below; return ``self``."""
         if not isinstance(mode, bool):
@@ -540,100 +456,6 @@ class Module(HooksMixin, StateDictMixin):
     def eval(self) -> Module:
         """Set evaluation mode (``train(False)``)."""
         return self.train(False)
-
-    def requires_grad_(self, requires_grad: bool = True) -> Module:
-        """Set ``requires_grad`` on every parameter; return ``self``."""
-        for p in self.parameters():
-            p.requires_grad_(requires_grad)
-        return self
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget stored gradients (``p.grad``); jaxmod gradients are returned, not stored."""
-        for p in self.parameters():
-            p.grad = None
-
-    # --------------------------------------------------------- dtype and device
-    def _apply_to_values(self, fn: Callable[[Any], Any]) -> Module:
-        seen: set[int] = set()
-        for m in self.modules():
-            for box in itertools.chain(m._parameters.values(), m._buffers.values()):
-                if box is not None and id(box) not in seen:
-                    seen.add(id(box))
-                    box._value = fn(box._value)
-        return self
-
-    def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move and/or cast parameters and buffers in place, like ``torch.nn.Module.to``.
-
-        Accepts a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"gpu"``, a
-        ``jax.Device``), a ``jax.sharding.Sharding``, a floating dtype (only floating
-        point arrays are cast, as in torch), or an array whose device and dtype to match.
-        """
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
-        for a in args:
-            if isinstance(a, bool):
-                continue
-            if _is_array(a) or isinstance(a, Variable):
-                arr = a._value if isinstance(a, Variable) else a
-                device, dtype = getattr(arr, "sharding", None), arr.dtype
-            elif _is_dtype(a):
-                dtype = a
-            else:
-                device = a
-        target = _resolve_device(device) if device is not None else None
-        if dtype is not None:
-            dtype = jnp.dtype(dtype)
-            if not jnp.issubdtype(dtype, jnp.floating) and not jnp.issubdtype(
-                dtype, jnp.complexfloating
-            ):
-                raise TypeError(
-                    "nn.Module.to only accepts floating point or complex dtypes, but got "
-                    f"desired dtype={dtype}"
-                )
-            _check_x64(dtype)
-
-        def move(v: Any) -> Any:
-            if dtype is not None and jnp.issubdtype(v.dtype, jnp.floating):
-                v = v.astype(dtype)
-            if target is not None:
-                v = jax.device_put(v, target)
-            return v
-
-        if target is not None:
-            _bump_version()  # compiled steps pin state shardings: re-plan with the new ones
-        return self._apply_to_values(move)
-
-    def cpu(self) -> Module:
-        """Move every parameter and buffer to the first CPU device."""
-        return self.to("cpu")
-
-    def cuda(self, device: int | None = None) -> Module:
-        """Move every parameter and buffer to a GPU (the first one by default)."""
-        return self.to(f"cuda:{device or 0}")
-
-    def float(self) -> Module:
-        """Cast floating point parameters and buffers to float32."""
-        return self.to(jnp.float32)
-
-    def double(self) -> Module:
-        """Cast floating point parameters and buffers to float64 (needs jax_enable_x64)."""
-        return self.to(jnp.float64)
-
-    def half(self) -> Module:
-        """Cast floating point parameters and buffers to float16."""
-        return self.to(jnp.float16)
-
-    def bfloat16(self) -> Module:
-        """Cast floating point parameters and buffers to bfloat16."""
-        return self.to(jnp.bfloat16)
-
-    def type(self, dst_type: Any) -> Module:
-        """Cast all parameters and buffers to ``dst_type``."""
-        return self._apply_to_values(lambda v: v.astype(dst_type))
 
     # ---------------------------------------------------------------------- repr
     def extra_repr(self) -> str:
@@ -695,31 +517,6 @@ def _plain(x: Any) -> Any:
 def _stops(x: Any) -> bool:
     """Leaves for the type rule's walk: Tensors, boxes and modules stay whole."""
     return type(x) in _tb.TT or isinstance(x, (Variable, Module))
-
-
-def _is_dtype(x: Any) -> bool:
-    if isinstance(x, str):
-        try:
-            np.dtype(x)
-        except TypeError:
-            return False
-        return x not in ("cpu", "cuda", "gpu", "tpu")
-    try:
-        jnp.dtype(x)
-        return isinstance(x, (type, np.dtype)) or hasattr(x, "dtype")
-    except TypeError:
-        return False
-
-
-def _check_x64(dtype: Any) -> None:
-    if jnp.dtype(dtype).itemsize == 8 and not jax.config.jax_enable_x64:
-        raise TypeError(
-            f"{jnp.dtype(dtype)} needs 64-bit mode in JAX: call "
-            "jax.config.update('jax_enable_x64', True) before creating arrays."
-        )
-
-
-_resolve_device = resolve_device
 
 
 _pytree.register(Module)

@@ -55,6 +55,14 @@ def _as_float(v: Any) -> Any:
     return v
 
 
+def _with_constants(static: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
+    """All of a group's numeric hyper-parameters: the static ones (a subclass's
+    ``_static_hparams``, compiled in) and the traced ones ``hp``."""
+    out = {k: v for k, v in static.items() if _is_numeric(v)}
+    out.update(hp)
+    return out
+
+
 # Packs hyper-parameters into one (weakly typed, like Python floats) device vector.
 _pack = jax.jit(lambda *xs: jnp.stack(xs))
 

@@ -3,7 +3,9 @@
 A group whose parameters have all been stepped at every step keeps *one* optax state over
 the list of its parameters (what a hand-written optax step holds); once a step skips some,
 each parameter gets its own. Both are stored flat in :class:`_StateBox` cells and shown in
-torch's layout by :class:`_StateView`.
+torch's layout by :class:`_StateView` and :func:`state_dict`. :func:`init_group_state`
+picks a group's layout when the group is created or loaded; :func:`state_of` reads one
+parameter's state from either.
 """
 
 from __future__ import annotations
@@ -190,3 +192,83 @@ class _StateBox(Variable):
     def state(self, value: Any) -> None:
         leaves, self.treedef = jax.tree_util.tree_flatten(value)
         self._value = leaves
+
+
+def init_group_state(opt: Any, group: dict, keep: bool = False) -> None:
+    """Create fresh state for every parameter of ``group`` (keeping existing if ``keep``).
+
+    The state is one optax state over the group's parameters when the update rule allows
+    it (``opt._groupable`` and a slot-wise layout), else one per parameter.
+    """
+    struct = opt._structure(group)
+    opt._structures[id(group)] = struct
+    tx = opt._group_transform(group, struct)
+    params = group["params"]
+    if opt._groupable and params and not (keep and id(group) in opt._group_boxes):
+        values = [p._value for p in params]
+        opt_state = _copied(tx.init(values))
+        state = {"step": jnp.zeros((), jnp.int32), "opt": opt_state}
+        layout = _layout(tx, values, jax.tree_util.tree_leaves(state))
+        if layout is not None:
+            box = opt._group_boxes.get(id(group))
+            if box is None:
+                box = opt._group_boxes[id(group)] = _StateBox()
+            box.state = state
+            opt._layouts[id(group)] = layout
+            opt._lockstep[id(group)] = True
+            for p in params:
+                opt._state_boxes.pop(id(p), None)
+            return
+    opt._group_boxes.pop(id(group), None)
+    for p in params:
+        if keep and id(p) in opt._state_boxes:
+            continue
+        # Distinct buffers for every leaf: optax inits may reuse one zeros array for
+        # several moments, and jaxmod.jit donates state buffers.
+        opt_state = _copied(tx.init(p._value))
+        state = {"step": jnp.zeros((), jnp.int32), "opt": opt_state}
+        box = opt._state_boxes.get(id(p))
+        if box is None:
+            box = opt._state_boxes[id(p)] = _StateBox()
+        box.state = state
+
+
+def state_of(opt: Any, p: Variable) -> dict:
+    """``p``'s structured state; in a lockstep group the counts are the first param's."""
+    g = opt._group_of(p)
+    gbox = opt._group_boxes.get(id(g))
+    if gbox is not None:
+        leaves = gbox._value
+        cached = opt._split_cache
+        if cached is None or cached[0] is not leaves:
+            cached = opt._split_cache = (leaves, opt._layouts[id(g)].split(leaves))
+        return cached[1][next(i for i, q in enumerate(g["params"]) if q is p)]
+    s = opt._state_boxes[id(p)].state
+    first = g["params"][0]
+    if first is p or not opt._lockstep.get(id(g), True):
+        return s
+    tx = opt._group_transform(g, opt._structures[id(g)])
+    return _with_scalars(s, opt._state_boxes[id(first)].state, _scalar_mask(tx))
+
+
+def state_dict(opt: Any) -> dict[str, Any]:
+    """``opt.state_dict()``: torch's layout, key names and parameter indices (only
+    parameters torch would have state for appear in ``"state"``)."""
+    mapping: dict[int, int] = {}
+    groups = []
+    index = 0
+    for g in opt.param_groups:
+        packed = {k: v for k, v in g.items() if k != "params"}
+        for p in g["params"]:
+            if id(p) not in mapping:
+                mapping[id(p)] = index
+                index += 1
+        packed["params"] = [mapping[id(p)] for p in g["params"]]
+        groups.append(packed)
+    state = {
+        mapping[id(p)]: opt._torch_state(p)
+        for g in opt.param_groups
+        for p in g["params"]
+        if opt._reported(p)
+    }
+    return {"state": state, "param_groups": groups}

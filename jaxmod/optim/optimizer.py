@@ -16,6 +16,11 @@ Subclasses describe their update rule as an optax ``GradientTransformation`` bui
 *at every step* from the group's current hyper-parameters (Python floats eagerly,
 traced scalars under ``jaxmod.jit``), so that changing ``group["lr"]`` takes effect on
 the next step without recompiling.
+
+The class keeps the interface and the hooks; the work is done beside it, one job per
+private module: ``_hparams`` (param groups and the traced hyper-parameter cell),
+``_state`` (state layouts and their torch-layout views), ``_step`` (``step()``: gradients
+in, compiled updates, new state out) and ``_load`` (``load_state_dict()``).
 """
 
 from __future__ import annotations
@@ -30,9 +35,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxmod._core import state
-from jaxmod._core.state import NeedsLift
 from jaxmod.nn.parameter import Parameter, Variable
-from jaxmod.optim import _load
+from jaxmod.optim import _load, _state, _step
 from jaxmod.optim._hparams import (
     _NOT_HPARAMS,
     _as_float,
@@ -43,30 +47,19 @@ from jaxmod.optim._hparams import (
     _ParamGroup,
     _skipped,
     _weight_decay,
+    _with_constants,
 )
 from jaxmod.optim._state import (
     _copied,
     _get_path,
     _Layout,
-    _layout,
-    _scalar_mask,
     _set_counts,
     _set_path,
     _StateBox,
     _StateView,
-    _to_jax,
-    _with_scalars,
 )
 
 __all__ = ["Optimizer", "from_optax", "required"]
-
-
-def _with_constants(static: dict[str, Any], hp: dict[str, Any]) -> dict[str, Any]:
-    """All of a group's numeric hyper-parameters: the static ones (a subclass's
-    ``_static_hparams``, compiled in) and the traced ones ``hp``."""
-    out = {k: v for k, v in static.items() if _is_numeric(v)}
-    out.update(hp)
-    return out
 
 
 # Names the optimizer modules import from here.
@@ -201,39 +194,10 @@ class Optimizer:
         """Create fresh state for every parameter of ``group`` (keeping existing if ``keep``).
 
         The state is one optax state over the group's parameters when the update rule
-        allows it (``_groupable`` and a slot-wise layout), else one per parameter.
+        allows it (``_groupable`` and a slot-wise layout), else one per parameter (see
+        ``_state.init_group_state``).
         """
-        struct = self._structure(group)
-        self._structures[id(group)] = struct
-        tx = self._group_transform(group, struct)
-        params = group["params"]
-        if self._groupable and params and not (keep and id(group) in self._group_boxes):
-            values = [p._value for p in params]
-            opt = _copied(tx.init(values))
-            state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
-            layout = _layout(tx, values, jax.tree_util.tree_leaves(state))
-            if layout is not None:
-                box = self._group_boxes.get(id(group))
-                if box is None:
-                    box = self._group_boxes[id(group)] = _StateBox()
-                box.state = state
-                self._layouts[id(group)] = layout
-                self._lockstep[id(group)] = True
-                for p in params:
-                    self._state_boxes.pop(id(p), None)
-                return
-        self._group_boxes.pop(id(group), None)
-        for p in params:
-            if keep and id(p) in self._state_boxes:
-                continue
-            # Distinct buffers for every leaf: optax inits may reuse one zeros array for
-            # several moments, and jaxmod.jit donates state buffers.
-            opt = _copied(tx.init(p._value))
-            state = {"step": jnp.zeros((), jnp.int32), "opt": opt}
-            box = self._state_boxes.get(id(p))
-            if box is None:
-                box = self._state_boxes[id(p)] = _StateBox()
-            box.state = state
+        _state.init_group_state(self, group, keep)
 
     # -- subclass hooks ----------------------------------------------------------------
     def _structure(self, group: dict) -> Hashable:
@@ -341,41 +305,7 @@ class Optimizer:
 
     def _resolve_grads(self, grads: Any) -> dict[int, Any]:
         """Map ``id(box) -> gradient`` from a grads mapping, a list, or ``p.grad``."""
-        out: dict[int, Any] = {}
-        if grads is None:
-            for p in self._flat_params():
-                if p.grad is not None:
-                    out[id(p)] = p.grad
-        elif isinstance(grads, Mapping):
-            boxes = getattr(grads, "params", None)
-            if boxes is None:
-                raise TypeError(
-                    "step() got a gradient mapping without a `.params` attribute; pass the "
-                    "mapping returned by jaxmod.grad, a list of arrays in the optimizer's "
-                    "parameter order, or None to use each parameter's .grad"
-                )
-            for name, g in grads.items():
-                if g is not None and name in boxes:
-                    out.setdefault(id(boxes[name]), g)
-        elif isinstance(grads, (list, tuple)):
-            flat = self._flat_params()
-            if len(grads) != len(flat):
-                raise ValueError(
-                    f"step() got {len(grads)} gradients for {len(flat)} parameters; a list "
-                    "of gradients must follow the optimizer's parameter order"
-                )
-            for p, g in zip(flat, grads):
-                if g is not None:
-                    out[id(p)] = g
-        else:
-            raise TypeError(
-                "grads must be a gradient mapping (with .params), a list of arrays or None, "
-                f"got {type(grads).__name__}"
-            )
-        for p in self._flat_params():
-            if not p.requires_grad:
-                out.pop(id(p), None)
-        return out
+        return _step.resolve_grads(self, grads)
 
     # -- stepping ----------------------------------------------------------------------
     # Whether the compiled update can be shared by all instances of the class (true when
@@ -396,46 +326,8 @@ class Optimizer:
         else:
             cache, transform = self._update_cache, self._transform
         fn = cache.get(key)
-        if fn is None and grouped:
-
-            def run_group(hp: dict, params: list, grads: list, state: dict) -> tuple[list, dict]:
-                tx = transform(struct, static, _with_constants(static, hp))
-                grads = [
-                    jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
-                    for p, g in zip(params, grads)
-                ]
-                updates, opt_state = tx.update(grads, state["opt"], params)
-                new = optax.apply_updates(params, updates)
-                return new, {"step": state["step"] + 1, "opt": opt_state}
-
-            fn = cache[key] = jax.jit(run_group)
-        elif fn is None:
-
-            def run(
-                hp: dict, params: list, grads: list, states: list, lockstep: bool
-            ) -> tuple[list, list]:
-                tx = transform(struct, static, _with_constants(static, hp))
-                shared = lockstep and len(states) > 1
-                if shared:
-                    # The group's step counts live in its first parameter's state; the
-                    # others' stay as they are (passed through, no compute, no copy).
-                    mask = _scalar_mask(tx)
-                    old_states = states
-                    states = [states[0]] + [_with_scalars(s, states[0], mask) for s in states[1:]]
-                new_params, new_states = [], []
-                for p, g, s in zip(params, grads, states):
-                    g = jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
-                    updates, opt_state = tx.update(g, s["opt"], p)
-                    new_params.append(optax.apply_updates(p, updates))
-                    new_states.append({"step": s["step"] + 1, "opt": opt_state})
-                if shared:
-                    new_states = [new_states[0]] + [
-                        _with_scalars(ns, old, mask)
-                        for ns, old in zip(new_states[1:], old_states[1:])
-                    ]
-                return new_params, new_states
-
-            fn = cache[key] = jax.jit(run, static_argnames="lockstep")
+        if fn is None:
+            fn = cache[key] = _step.compile_update(transform, struct, static, grouped)
         # Inside a jaxmod.jit trace, run the update inline: a nested jit would only add a
         # call to lower and compile.
         return fn.__wrapped__ if inline else fn
@@ -459,89 +351,9 @@ class Optimizer:
         """
         loss = closure() if closure is not None else None
         gmap = self._resolve_grads(grads)
-        own = self._flat_params()
-        matched = any(id(p) in gmap for p in own)
-        trainable = 0 if matched else sum(1 for p in own if p.requires_grad)
-        if trainable and grads is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.step() found no gradient for any of its {trainable} "
-                "trainable parameters, so it would change nothing. jaxmod returns gradients "
-                "instead of storing them on p.grad (there is no loss.backward()); pass them "
-                "to the step:\n    loss, grads = jaxmod.value_and_grad(loss_fn)(model)\n"
-                "    opt.step(grads)"
-            )
-        if trainable:
-            raise ValueError(
-                f"{type(self).__name__}.step(grads) got {len(gmap)} gradient(s), none of "
-                f"them for this optimizer's {trainable} trainable parameters, so it would "
-                "change nothing: were they taken of another model? Pass the gradients of the "
-                "model this optimizer was built over: opt.step(jaxmod.grad(loss_fn)(model))."
-            )
-        for group in self.param_groups:
-            items = [p for p in group["params"] if id(p) in gmap]
-            if not items:
-                continue
-            struct = self._structures[id(group)]
-            static = self._static(group)
-            grads_in = []
-            for p in items:
-                g = gmap[id(p)]
-                g = g._value if isinstance(g, Variable) else g
-                if not isinstance(g, (jax.Array, jax.core.Tracer)):
-                    g = _to_jax(g)
-                if tuple(jnp.shape(g)) != p.shape:
-                    raise ValueError(
-                        f"gradient of shape {tuple(jnp.shape(g))} for a parameter of shape "
-                        f"{p.shape}"
-                    )
-                grads_in.append(g)
-            gbox = self._group_boxes.get(id(group))
-            if gbox is not None and len(items) < len(group["params"]):
-                self._ungroup_for_partial_step(group)
-                gbox = None
-            if gbox is not None:
-                new_p, gbox.state = self._update_fn(struct, static, grouped=True)(
-                    self._hparams(group), [p._value for p in items], grads_in, gbox.state
-                )
-                for p, v in zip(items, new_p):
-                    p._value = v
-                continue
-            fn = self._update_fn(struct, static)
-            boxes = [self._state_boxes[id(p)] for p in items]
-            lockstep = self._lockstep.get(id(group), True)
-            if lockstep and len(items) < len(group["params"]):
-                # From now on this group's parameters may have different step counts:
-                # give each its own copy of the group's counts first.
-                for p in group["params"][1:]:
-                    box = self._state_boxes[id(p)]
-                    box.state = self._state_of(p)
-                self._lockstep[id(group)] = lockstep = False
-                state.bump()
-            new_p, new_s = fn(
-                self._hparams(group),
-                [p._value for p in items],
-                grads_in,
-                [b.state for b in boxes],
-                lockstep=lockstep,
-            )
-            for p, v in zip(items, new_p):
-                p._value = v
-            for b, s in zip(boxes, new_s):
-                b.state = s
+        _step.check_matched(self, grads, gmap)
+        _step.step_groups(self, gmap)
         return loss
-
-    def _ungroup_for_partial_step(self, group: dict) -> None:
-        """Before a step that skips some of ``group``'s parameters: from now on keep one
-        state per parameter (their step counts will differ).
-
-        Under :func:`jaxmod.jit` the group's state is traced and the per-parameter boxes
-        do not exist yet (nothing would lift them), so the trace is abandoned, the state
-        is split with concrete values, and jaxmod.jit traces again.
-        """
-        box = self._group_boxes[id(group)]
-        if state.ctx.jit_depth > 0 and any(isinstance(x, jax.core.Tracer) for x in box._value):
-            raise NeedsLift(None, then=functools.partial(self._ungroup, group))
-        self._ungroup(group)
 
     def _ungroup(self, group: dict) -> None:
         """Give every parameter of a grouped ``group`` its own state box."""
@@ -592,20 +404,7 @@ class Optimizer:
 
     def _state_of(self, p: Variable) -> dict:
         """``p``'s structured state; in a lockstep group the counts are the first param's."""
-        g = self._group_of(p)
-        gbox = self._group_boxes.get(id(g))
-        if gbox is not None:
-            leaves = gbox._value
-            cached = self._split_cache
-            if cached is None or cached[0] is not leaves:
-                cached = self._split_cache = (leaves, self._layouts[id(g)].split(leaves))
-            return cached[1][next(i for i, q in enumerate(g["params"]) if q is p)]
-        s = self._state_boxes[id(p)].state
-        first = g["params"][0]
-        if first is p or not self._lockstep.get(id(g), True):
-            return s
-        tx = self._group_transform(g, self._structures[id(g)])
-        return _with_scalars(s, self._state_boxes[id(first)].state, _scalar_mask(tx))
+        return _state.state_of(self, p)
 
     def _reported(self, p: Variable) -> bool:
         """Whether torch would have state for ``p``: stepped (or eager state) and non-empty."""
@@ -637,24 +436,7 @@ class Optimizer:
         The layout, key names and indices are torch's: only parameters that have been
         stepped appear in ``"state"``; values are jax arrays (``step`` a float32 scalar).
         """
-        mapping: dict[int, int] = {}
-        groups = []
-        index = 0
-        for g in self.param_groups:
-            packed = {k: v for k, v in g.items() if k != "params"}
-            for p in g["params"]:
-                if id(p) not in mapping:
-                    mapping[id(p)] = index
-                    index += 1
-            packed["params"] = [mapping[id(p)] for p in g["params"]]
-            groups.append(packed)
-        state = {
-            mapping[id(p)]: self._torch_state(p)
-            for g in self.param_groups
-            for p in g["params"]
-            if self._reported(p)
-        }
-        return {"state": state, "param_groups": groups}
+        return _state.state_dict(self)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a state dict in torch's layout (from jaxmod or converted from torch).

@@ -5,10 +5,8 @@ from __future__ import annotations
 import jax
 
 from jaxmod import random as _random
-from jaxmod.transforms._failures import OutOfMemoryError
 
 __all__ = [
-    "OutOfMemoryError",
     "is_available",
     "device_count",
     "current_device",

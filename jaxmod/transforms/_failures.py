@@ -187,7 +187,7 @@ def failure(e: Exception, cells: Sequence[Any], name: str,
         "a checkpoint, or from copies taken before the call (sd = "
         "copy.deepcopy(model.state_dict()), osd = copy.deepcopy(opt.state_dict()); then "
         "model.load_state_dict(sd), opt.load_state_dict(osd); a plain state_dict() holds "
-        "the same arrays the step donates). To keep the state through a failed step, compile it "
-        "with jaxmod.jit(..., donate=False): the old arrays then stay alive until the step "
-        "has succeeded, at the cost of one more copy of the state in memory."
+        "the same arrays the step donates). To keep the state through a failed step, "
+        "compile it with jaxmod.jit(..., donate=False): XLA then never consumes the old "
+        "arrays, at the cost of one more copy of the state in memory while a step runs."
     )

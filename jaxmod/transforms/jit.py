@@ -566,7 +566,11 @@ def jit(
         donate: donate the old state buffers to XLA (in-place updates, no extra memory).
             Arrays read out of the state before the call (``w = p.value``) are then
             deleted by the call; using them raises JAX's "Array has been deleted" error.
-            Take a copy (``jnp.copy``) first, or pass ``donate=False``.
+            Take a copy (``jnp.copy``) first, or pass ``donate=False``. A step whose
+            buffers cannot fit on its devices raises :class:`OutOfMemoryError` before
+            it first runs, with nothing changed; one that XLA fails *after* consuming
+            the donated buffers raises :class:`StateLostError` naming the lost arrays
+            (``donate=False`` keeps them, at one more copy of the state in memory).
         in_shardings: placement of the arguments that are not state: one
             ``jax.sharding.Sharding`` for all of them, or a sequence with one entry (a
             Sharding, a pytree of them matching the argument, or ``None``: as given) per

@@ -3,6 +3,7 @@ raises, and nothing a failed or concurrent call does leaves a box holding a trac
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import threading
@@ -391,6 +392,125 @@ def test_step_failing_at_run_time_keeps_every_array_and_plain_steps_still_donate
     w = model[0].weight._value
     jaxmod.jit(_step_of(None))(Holder(model, opt), X, Y)
     assert w.is_deleted()  # a step without callbacks donates its state buffers
+
+
+HUGE = 2**48  # float32 elements: 1 PiB, more than any address space gives one allocation
+
+
+def _sized_step(where: str, donate: bool = True):
+    """A training step that also builds a float32 array of ``n`` elements, as an output or
+    as a temporary. The model is tiny so the program stays under XLA:CPU's 1000-FLOP
+    threshold for running inline: an async program whose *output* allocation fails never
+    reports it (reading a result blocks forever), so the output case must fail inline."""
+
+    @jaxmod.jit(static_argnums=4, donate=donate)
+    def step(model, opt, x, y, n):
+        loss, grads = jaxmod.value_and_grad(_loss)(model, x, y)
+        opt.step(grads)
+        big = jnp.zeros((n,), jnp.float32) + loss
+        return (loss, big) if where == "output" else loss + jnp.cumsum(big)[-1]
+
+    return step
+
+
+def _small_pair() -> tuple[nn.Module, optim.Optimizer]:
+    jaxmod.manual_seed(0)
+    model = nn.Linear(4, 3)
+    return model, optim.Adam(model.parameters(), lr=1e-2)
+
+
+def _state_arrays(*objs) -> list[jax.Array]:
+    return [x for o in objs for c in lifting.cells_of(o)
+            for x in jax.tree_util.tree_leaves(c._value) if isinstance(x, jax.Array)]  # fmt: skip
+
+
+def _trains_like_a_twin(step, model, opt) -> None:
+    """``step`` at a small size gives ``model`` exactly what it gives an untouched twin."""
+    twin, twin_opt = _small_pair()
+    step(twin, twin_opt, X, Y, 1)
+    step(model, opt, X, Y, 1)
+    _same(_values(model, opt), _values(twin, twin_opt))
+
+
+@pytest.mark.parametrize("where", ["output", "temporary"])
+def test_step_too_big_for_memory_is_refused_before_it_runs(where):
+    from jaxmod.transforms.jit import OutOfMemoryError
+
+    model, opt = _small_pair()
+    before = _values(model, opt)
+    step = _sized_step(where)
+    for _ in range(2):  # a refused structure is checked again, not run unchecked
+        with pytest.raises(OutOfMemoryError, match=r"^RESOURCE_EXHAUSTED.*'step' needs \d\.00 PiB"):
+            step(model, opt, X, Y, HUGE)
+        assert not any(x.is_deleted() for x in _state_arrays(model, opt))
+        _same(_values(model, opt), before)
+    assert issubclass(OutOfMemoryError, jax.errors.JaxRuntimeError)
+    _trains_like_a_twin(step, model, opt)
+
+
+@pytest.fixture
+def unchecked_memory(monkeypatch):
+    """jaxmod's memory check out of the way (as on a device without memory statistics), so
+    XLA:CPU itself fails to allocate a step's 2 PiB temporary buffer while running it."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("XLA:CPU's allocation failure; other backends allocate differently")
+    from jaxmod.transforms import _failures
+
+    monkeypatch.setattr(_failures, "capacity_of", lambda device: None)
+
+
+def test_step_that_xla_fails_while_running_without_donation_keeps_every_array(
+    unchecked_memory,
+):
+    from jaxmod.transforms.jit import OutOfMemoryError
+
+    model, opt = _small_pair()
+    before = _values(model, opt)
+    step = _sized_step("temporary", donate=False)
+    with pytest.raises(OutOfMemoryError, match="RESOURCE_EXHAUSTED: Out of memory alloc"):
+        step(model, opt, X, Y, HUGE)
+    _same(_values(model, opt), before)
+    _trains_like_a_twin(step, model, opt)
+
+
+def test_step_that_xla_fails_after_donation_names_the_state_it_lost(unchecked_memory):
+    """XLA:CPU consumes donated buffers before it allocates: the arrays are gone, and the
+    error says so, names them and how to avoid it; a deep-copied state_dict restores."""
+    from jaxmod.transforms.jit import OutOfMemoryError, StateLostError
+
+    model, opt = _small_pair()
+    before = _values(model, opt)
+    snapshot = [copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())]
+    step = _sized_step("temporary")
+    names = r"Parameter 'model.weight', Parameter 'model.bias', the state of 'opt'"
+    with pytest.raises(StateLostError, match=rf"(?s)RESOURCE_EXHAUSTED.*{names}.*donate=False"):
+        step(model, opt, X, Y, HUGE)
+    assert all(x.is_deleted() for x in _state_arrays(model))  # so are Adam's moments (not
+    assert any(x.is_deleted() for x in _state_arrays(opt))  # its lr: read-only, not donated)
+    assert not issubclass(StateLostError, OutOfMemoryError)  # a retry loop must not go on
+    with pytest.raises(StateLostError, match=rf"{names}. They were deleted before this call"):
+        step(model, opt, X, Y, 1)
+    model.load_state_dict(snapshot[0])
+    opt.load_state_dict(snapshot[1])
+    _same(_values(model, opt), before)
+    _trains_like_a_twin(step, model, opt)
+
+
+def test_nan_check_at_run_time_raises_the_nan_error_and_keeps_every_array():
+    model, opt = _small_pair()
+    before = _values(model, opt)
+
+    @jaxmod.jit
+    def step(model, opt, x, y):
+        loss, grads = jaxmod.value_and_grad(_loss)(model, x, y)
+        opt.step(grads)
+        return jnp.log(loss - 1e9)  # NaN
+
+    with jax.debug_nans(True), pytest.raises(FloatingPointError, match=r"nan.*log"):
+        step(model, opt, X, Y)
+    _same(_values(model, opt), before)
+    assert step.trace_count == 1  # jax's eager re-run to find the NaN is no trace
+    assert np.isnan(float(step(model, opt, X, Y)))
 
 
 def test_generated_code_is_in_linecache_for_tracebacks():

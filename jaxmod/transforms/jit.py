@@ -24,9 +24,10 @@ from jaxmod._core.graph import static_key
 from jaxmod._core.lifting import discover, is_stateful, lift
 from jaxmod._core.state import NeedsLift, TraceError, Tracer
 from jaxmod.amp import _state as _amp
+from jaxmod.transforms._failures import OutOfMemoryError, StateLostError, check_memory, failure
 from jaxmod.transforms._sharding import arg_sharding, state_shardings
 
-__all__ = ["jit", "Jit", "TraceError"]
+__all__ = ["jit", "Jit", "TraceError", "OutOfMemoryError", "StateLostError"]
 
 _TRACE_ERRORS = (
     jax.errors.ConcretizationTypeError,
@@ -162,13 +163,19 @@ def _find_leak(objs: Sequence[Any], lifted: Sequence[Any]) -> str | None:
 
 
 class _Fresh:
-    """A structure's compiled function before its first call: ``probe`` (no donation)
-    traces it; ``make(donate)`` builds the variant to keep (see ``Jit._settle``)."""
+    """A structure's compiled function before its first successful call: ``probe`` (no
+    donation) traces it; ``variant(donate)`` builds (once) the one to keep (see
+    ``Jit._settle``)."""
 
-    __slots__ = ("make", "probe")
+    __slots__ = ("make", "probe", "made")
 
     def __init__(self, make: Callable[[bool], Any]) -> None:
-        self.make, self.probe = make, make(False)
+        self.make, self.probe, self.made = make, make(False), {}
+
+    def variant(self, donate: bool) -> Any:
+        if donate not in self.made:
+            self.made[donate] = self.make(donate)
+        return self.made[donate]
 
 
 _CALLBACKS = ("callback", "debug_print")  # primitives that run host code at run time
@@ -326,9 +333,7 @@ class Jit:
         try:
             inputs = ([v._value for v in p.mut], [v._value for v in p.ro], dyn,
                       self._dyn_kwargs(p, kwargs) if kwargs else {})  # fmt: skip
-            if p.fresh:
-                self._settle(p, inputs)
-            out, new = p.jitted(*inputs)
+            out, new = self._settle(p, inputs) if p.fresh else p.jitted(*inputs)
         except Exception as e:
             return self._failed(p, e, args, kwargs)
         finally:
@@ -339,6 +344,10 @@ class Jit:
 
     def _failed(self, p: _Plan, e: Exception, args: tuple, kwargs: dict) -> Any:
         """A call of ``p.jitted`` raised ``e``: explain it, or re-plan and run again."""
+        err = failure(e, p.mut, getattr(self.fn, "__name__", "fn"),
+                      lambda c: describe(c, p.roots))  # fmt: skip
+        if err is not None:
+            raise err from e
         if isinstance(e, TypeError):
             # torch tensors (a torch DataLoader's batch) are converted here, off the hot
             # path: JAX refused them before anything ran
@@ -453,25 +462,33 @@ class Jit:
             *p.guards, *p.mut, *p.ro,
         )  # fmt: skip
 
-    def _settle(self, p: _Plan, inputs: tuple) -> None:
-        """A structure's first call: trace once, then decide donation from the program.
+    def _settle(self, p: _Plan, inputs: tuple) -> Any:
+        """A structure's first call: trace once, decide donation from the program, check
+        its memory need, run it to completion. Returns the call's results.
 
         Donated state buffers are gone once the step runs, so a step that can fail *at
         run time* -- one with host callbacks (``jax.debug.callback``, ``pure_callback``,
         ``io_callback``, ``jax.debug.print``), or run under ``jax_debug_nans``/``_infs`` --
         is compiled without donation: if it raises, every box still holds its array. Any
-        other step donates (it cannot fail once compiled). The trace is shared by both
-        variants (jax caches it per function and input types), so deciding costs no second
-        trace.
+        other step donates. The trace is shared by both variants (jax caches it per
+        function and input types), so deciding costs no second trace. A step whose
+        buffers cannot fit on its devices is refused before it runs
+        (:func:`~jaxmod.transforms._failures.check_memory`), and the first run is waited
+        for, so a failure XLA reports late still raises here; the plan becomes a
+        steady-state one only once a call has succeeded.
         """
         fresh = self._compiled[p.key]
         donate = self.donate and not (
             jax.config.jax_debug_nans or jax.config.jax_debug_infs
-            or _has_callbacks(p.jitted.trace(*inputs).jaxpr.jaxpr)
+            or _has_callbacks(fresh.probe.trace(*inputs).jaxpr.jaxpr)
         )  # fmt: skip
-        p.jitted = self._compiled[p.key] = fresh.make(donate)
+        p.jitted = fresh.variant(donate)
+        check_memory(p.jitted, inputs, getattr(self.fn, "__name__", "fn"))
+        result = jax.block_until_ready(p.jitted(*inputs))
+        self._compiled[p.key] = p.jitted
         p.fresh = False
         self._fast(p)
+        return result
 
     def _build(self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any) -> _Fresh:
         """The jax.jit-compiled pure function of one static structure (donating or not:
@@ -504,9 +521,13 @@ class Jit:
             return unbox(fn(*call_args, **kw))
 
         def pure(mut_vals: list, ro_vals: list, dyn: list, dyn_kwargs: dict) -> Any:
-            this.trace_count += 1
+            # jax_debug_nans re-runs a step that made a NaN eagerly, on concrete values,
+            # to find the operation: that run is no trace (its reads are not stale).
+            leaves = jax.tree_util.tree_leaves((mut_vals, ro_vals, dyn, dyn_kwargs))
+            traced = not leaves or any(isinstance(x, Tracer) for x in leaves)
+            this.trace_count += traced
             plan, cur_args, cur_kwargs = this._ctx
-            run = lift(call, plan.mut, plan.ro, jit=True,
+            run = lift(call, plan.mut, plan.ro, jit=traced,
                        describe=lambda c: describe(c, [*plan.roots, *lifting.captured(fn)[2]]),
                        check=lambda cells: _find_leak(plan.objs, cells))  # fmt: skip
             return run(mut_vals, ro_vals, cur_args, cur_kwargs, dyn, dyn_kwargs)
@@ -545,7 +566,11 @@ def jit(
         donate: donate the old state buffers to XLA (in-place updates, no extra memory).
             Arrays read out of the state before the call (``w = p.value``) are then
             deleted by the call; using them raises JAX's "Array has been deleted" error.
-            Take a copy (``jnp.copy``) first, or pass ``donate=False``.
+            Take a copy (``jnp.copy``) first, or pass ``donate=False``. A step whose
+            buffers cannot fit on its devices raises :class:`OutOfMemoryError` before
+            it first runs, with nothing changed; one that XLA fails *after* consuming
+            the donated buffers raises :class:`StateLostError` naming the lost arrays
+            (``donate=False`` keeps them, at one more copy of the state in memory).
         in_shardings: placement of the arguments that are not state: one
             ``jax.sharding.Sharding`` for all of them, or a sequence with one entry (a
             Sharding, a pytree of them matching the argument, or ``None``: as given) per

@@ -24,6 +24,8 @@ from jaxmod.summary import summary
 from jaxmod.transforms import (
     Grads,
     Jit,
+    OutOfMemoryError,
+    StateLostError,
     TraceError,
     checkpoint,
     compile,
@@ -73,6 +75,8 @@ __all__ = [
     "TraceError",
     "StaleStateError",
     "TracerLeakError",
+    "OutOfMemoryError",
+    "StateLostError",
     "get_rng_state",
     "set_rng_state",
     "save",
@@ -87,6 +91,7 @@ __all__ = [
 from jaxmod import _torch_jit, accelerator, fx, utils  # noqa: E402
 
 _torch_jit.attach(jit)
+cuda.OutOfMemoryError = OutOfMemoryError  # ``except torch.cuda.OutOfMemoryError:`` ports
 __all__ += ["accelerator", "fx", "utils"]
 
 # -- The torch tensor API (jaxmod._tensor): ``jaxmod.Tensor``, dtypes, ``Size``, ``device``,

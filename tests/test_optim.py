@@ -141,10 +141,11 @@ def _ids(case) -> str:
     return name + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
 
 
-# RMSprop with momentum divides by sqrt(square_avg): a gradient entry that is a rounding-
-# level cancellation (differing between XLA's and torch's matmul order) becomes a
-# full-size step, then momentum carries it; those entries need atol 1e-5.
-LOOSE = {"RMSprop-lr=0.01-momentum=0.9": 1e-5}
+# RMSprop divides by sqrt(square_avg): a gradient entry that is a rounding-level
+# cancellation (differing between XLA's and torch's matmul order) becomes a full-size step
+# (momentum then carries it); those entries need atol 1e-5. Which steps meet one depends on
+# the initial weights (plain RMSprop met one at step 13 once init drew on the host).
+LOOSE = {f"RMSprop-lr=0.01{c}": 1e-5 for c in ("", "-centered=True", "-momentum=0.9")}
 # The state-dict round-trip compares against torch after 20 steps of the same mechanism.
 LOOSE_ROUNDTRIP = {**LOOSE, "RMSprop-lr=0.01-centered=True-momentum=0.9": 1e-5}
 

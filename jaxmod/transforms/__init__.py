@@ -14,12 +14,13 @@ from typing import Any
 from jaxmod._core.state import StaleStateError, TraceError, TracerLeakError
 from jaxmod.nn.module import Module
 from jaxmod.transforms.autodiff import Grads, grad, value_and_grad
-from jaxmod.transforms.jit import Jit, jit
+from jaxmod.transforms.jit import Jit, OutOfMemoryError, StateLostError, jit
 from jaxmod.transforms.maps import checkpoint, scan_layers, stack_modules, vmap
 
 __all__ = [
     "jit", "Jit", "grad", "value_and_grad", "Grads", "vmap", "checkpoint", "scan_layers",
     "stack_modules", "compile", "TraceError", "StaleStateError", "TracerLeakError",
+    "OutOfMemoryError", "StateLostError",
 ]  # fmt: skip
 
 

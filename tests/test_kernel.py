@@ -456,7 +456,7 @@ def unchecked_memory(monkeypatch):
         pytest.skip("XLA:CPU's allocation failure; other backends allocate differently")
     from jaxmod.transforms import _failures
 
-    monkeypatch.setattr(_failures, "capacity_of", lambda device: None)
+    monkeypatch.setattr(_failures, "_capacity", lambda device: None)
 
 
 def test_step_that_xla_fails_while_running_without_donation_keeps_every_array(

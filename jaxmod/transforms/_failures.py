@@ -99,11 +99,6 @@ def _capacity(device: Any) -> tuple[int, str] | None:
     return None
 
 
-def capacity_of(device: Any) -> tuple[int, str] | None:
-    """Indirection for :func:`check_memory` (tests replace it to let XLA itself fail)."""
-    return _capacity(device)
-
-
 def check_memory(jitted: Any, inputs: tuple, name: str) -> None:
     """Before a step's first run: raise :class:`OutOfMemoryError` when the buffers XLA
     assigned it (outputs not aliased to donated inputs, plus temporaries) exceed what
@@ -120,7 +115,7 @@ def check_memory(jitted: Any, inputs: tuple, name: str) -> None:
     devices = {d for s in jax.tree_util.tree_leaves(compiled.output_shardings)
                for d in getattr(s, "device_set", ())}  # fmt: skip
     for device in sorted(devices, key=lambda d: d.id):
-        cap = capacity_of(device)
+        cap = _capacity(device)
         if cap is not None and need > cap[0]:
             raise OutOfMemoryError(
                 f"RESOURCE_EXHAUSTED: Out of memory: jaxmod.jit step '{name}' needs "

@@ -107,9 +107,8 @@ def eager_kernel(fn: Callable) -> Callable:
     (see the module docstring); under any staging trace, call ``fn`` itself."""
 
     def body(dyn: list, spec: _Spec) -> Any:
-        leaves = list(spec.consts)
         it = iter(dyn)
-        leaves = [next(it) if c is _DYN else c for c in leaves]
+        leaves = [next(it) if c is _DYN else c for c in spec.consts]
         args, kwargs = jax.tree_util.tree_unflatten(spec.tree, leaves)
         return fn(*args, **kwargs)
 

@@ -19,6 +19,8 @@ from jaxmod._tensor import errors as _err
 from jaxmod._tensor import geometry as _geo
 
 _Tracer = jax.core.Tracer
+_TRANSPOSES: dict[tuple[int, Any, Any], tuple[int, int, tuple[int, ...]]] = {}  # see transpose
+
 _VIEW_ERR = (
     "view size is not compatible with input tensor's size and stride (at least one dimension "
     "spans across two contiguous subspaces). Use .reshape(...) instead."
@@ -227,10 +229,14 @@ class ShapeMethods(_b.TensorBase):
         """Dimensions ``dim0`` and ``dim1`` swapped (a view)."""
         v = self._jx()
         n = v.ndim
-        a, b = _err.dim(dim0, n), _err.dim(dim1, n)
-        perm = list(range(n))
-        perm[a], perm[b] = b, a
-        perm_t = tuple(perm)
+        key = (n, dim0, dim1)
+        known = _TRANSPOSES.get(key)  # eager cost: the checks and permutation, once
+        if known is None:
+            a, b = _err.dim(dim0, n), _err.dim(dim1, n)
+            perm = list(range(n))
+            perm[a], perm[b] = b, a
+            known = _TRANSPOSES[key] = (a, b, tuple(perm))
+        a, b, perm_t = known
         return _b.view(self, jnp.swapaxes(v, a, b) if n else v, _geo.permuted, perm_t)
 
     swapaxes = transpose

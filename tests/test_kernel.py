@@ -527,6 +527,27 @@ def test_generated_code_is_in_linecache_for_tracebacks():
     assert linecache.getline(filename, 2).strip() == "def fast(args, kwargs):"
 
 
+def test_plain_tensor_arguments_and_result_cross_the_compiled_call_as_arrays():
+    """A plain Tensor argument goes in as its array and a Tensor result comes out as its
+    array (rewrapped by the call, not rebuilt by jax.jit's Python flatten); Tensor and
+    array arguments get one plan and one trace each, alternating or not."""
+    from jaxmod._core import codegen
+
+    model = _model()
+    f = jaxmod.jit(lambda m, x: m(x).sum())
+    t = jaxmod.as_tensor(X)
+    got = [f(model, x) for x in (t, X, t, X, t)]
+    assert [isinstance(g, jaxmod.Tensor) for g in got] == [True, False, True, False, True]
+    assert f.trace_count == 2
+    np.testing.assert_allclose(float(got[0]), float(got[1]), rtol=1e-6)
+    src = codegen.source_of(f._plan.fast)
+    assert "args[1]._value" in src and "return NT(out)" in src
+    g = jaxmod.jit(lambda m, x: (m(x).sum(), m(x)))  # not one Tensor: left to jax.jit
+    out = g(model, t)
+    assert all(isinstance(o, jaxmod.Tensor) for o in out)
+    assert "return NT(out)" not in codegen.source_of(g._plan.fast)
+
+
 def test_boxes_and_tensors_in_static_places_compare_by_identity():
     """Boxes and Tensors have torch's elementwise ``==``; as pytree metadata (a Grads'
     boxes, a module attribute list holding them) they must compare by identity, or a

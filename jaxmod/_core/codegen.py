@@ -47,31 +47,31 @@ def source_of(fn: Any) -> str | None:
 
 def jit_call_factory(
     nargs: int, stateful: Sequence[int], static: Sequence[int], dyn: Sequence[int],
-    ncells: int, nglobs: int, nguards: int, nmut: int, nro: int,
-) -> Any:  # fmt: skip
-    """The steady-state call of one jaxmod.jit plan layout, as ``factory(...) -> fast``.
-
+    ncells: int, nglobs: int, nguards: int, nmut: int, nro: int, unwrap: Sequence[int] = (),
+    wrap: bool = False) -> Any:  # fmt: skip
+    """The steady-state call of one jaxmod.jit plan layout, as ``factory(...) -> fast``:
     ``fast(args, kwargs)`` returns the result, or ``MISS`` when the call does not fit the
     plan (the caller re-plans): it checks the structure version, no keyword arguments, the
     argument count, state arguments by identity, static ones by equality, closure cells,
     globals and the plan's guards; then calls ``jitted`` under the call lock and stores
-    the new state values.
+    the new state values. Traced arguments are of type ``TT`` exactly at ``unwrap`` (and
+    go in as their ``_value``), elsewhere not; ``wrap``: the result is passed to ``NT``.
     """
     names = [f"s{i}" for i in stateful] + [f"t{i}" for i in static]
     names += [f"{x}{k}" for k in range(ncells) for x in ("c", "oc")]
     names += [f"{x}{k}" for k in range(nglobs) for x in ("gd", "gn", "go")]
-    names += [f"q{k}" for k in range(nguards)]
+    names += [f"q{k}" for k in range(nguards)]  # then m (mutable) and r (read-only) cells
     names += [f"m{k}" for k in range(nmut)] + [f"r{k}" for k in range(nro)]
     checks = [f"args[{i}] is not s{i}" for i in stateful]
     checks += [f"(args[{i}] is not t{i} and args[{i}] != t{i})" for i in static]
     checks += [f"c{k}.cell_contents is not oc{k}" for k in range(ncells)]
     checks += [f"gd{k}.get(gn{k}) is not go{k}" for k in range(nglobs)]
-    checks += [f"not q{k}(args)" for k in range(nguards)]
-    mut = "".join(f"m{k}._value, " for k in range(nmut))
-    ro = "".join(f"r{k}._value, " for k in range(nro))
-    dyn_args = "".join(f"args[{i}], " for i in dyn)
+    checks += [f"not q{k}(args)" for k in range(nguards)]  # then the traced args' types
+    checks += [f"type(args[{i}]) is {'not ' * (i in unwrap)}TT" for i in dyn]
+    mut, ro = ("".join(f"{c}{k}._value, " for k in range(n)) for c, n in (("m", nmut), ("r", nro)))
+    dyn_args = "".join(f"args[{i}]._value, " if i in unwrap else f"args[{i}], " for i in dyn)
     src = "\n".join([
-        f"def factory(S, MISS, lock, this, plan, jitted, V, {', '.join(names)}):",
+        f"def factory(S, MISS, lock, this, plan, jitted, V, TT, NT, {', '.join(names)}):",
         "    def fast(args, kwargs):",
         f"        if S._version != V or kwargs or len(args) != {nargs}:",
         "            return MISS",
@@ -85,7 +85,7 @@ def jit_call_factory(
         "            finally:",
         "                this._ctx = None",
         *([f"            {mut}= new"] if nmut else []),
-        "        return out",
+        "        return NT(out)" if wrap else "        return out",
         "    return fast",
     ])  # fmt: skip
     return compile_source(src, f"jit call {nargs}/{nmut}")["factory"]

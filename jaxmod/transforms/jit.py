@@ -23,6 +23,8 @@ from jaxmod._core.cells import AttrRef, Variable, is_torch_tensor, torch_to_nump
 from jaxmod._core.graph import static_key
 from jaxmod._core.lifting import discover, is_stateful, lift
 from jaxmod._core.state import NeedsLift, TraceError, Tracer
+from jaxmod._tensor import base as _tb
+from jaxmod._tensor.tensor import Tensor as _TENSOR
 from jaxmod.amp import _state as _amp
 from jaxmod.transforms._failures import OutOfMemoryError, StateLostError, check_memory, failure
 from jaxmod.transforms._sharding import arg_sharding, state_shardings
@@ -85,6 +87,9 @@ def _from_torch(tree: Any) -> tuple[Any, bool]:
         convert, tree, is_leaf=lambda x: _holds_state(x) or is_torch_tensor(x)
     )
     return out, found
+
+
+_new_tensor = _tb.new
 
 
 def unbox(tree: Any) -> Any:
@@ -199,7 +204,7 @@ class _Plan:
 
     __slots__ = ("version", "nargs", "kw_names", "stateful_pos", "static_pos", "dyn_pos", "cells",
                  "globs", "guards", "mut", "ro", "objs", "jitted", "roots", "dyn_now", "fast",
-                 "kw_names_state", "key", "fresh")  # fmt: skip
+                 "kw_names_state", "key", "fresh", "tdyn", "wrap")  # fmt: skip
 
     def fits(self, fn: Any, args: tuple, kwargs: dict) -> bool:
         """The general (looping) form of the fast path's checks."""
@@ -213,7 +218,13 @@ class _Plan:
             and all(c.cell_contents is o for c, o in self.cells)
             and all(g.get(n) is o for g, n, o in self.globs)
             and all(q(args) for q in self.guards)
+            and all((type(args[i]) is _TENSOR) == (i in self.tdyn) for i in self.dyn_pos)
         )
+
+    def dyn_of(self, args: tuple) -> list[Any]:
+        """The traced arguments of a call that fits: plain Tensors as their arrays."""
+        tdyn = self.tdyn
+        return [args[i]._value if i in tdyn else args[i] for i in self.dyn_pos]
 
 
 class Jit:
@@ -243,6 +254,9 @@ class Jit:
         self.out_shardings = out_shardings
         self.trace_count = 0
         self._compiled: dict[Any, Any] = {}
+        # per structure: whether its traced function returns a plain Tensor as its array
+        # (decided by its first trace; the call wraps it again, see ``_build``)
+        self._wraps: dict[Any, list[bool | None]] = {}
         self._plan: _Plan | None = None
         self._ctx: Any = None
         try:
@@ -279,7 +293,7 @@ class Jit:
                 return out
         with state.call_lock:
             if p is not None and p.fast is None and p.fits(self.fn, args, kwargs):
-                return self._run(p, [args[i] for i in p.dyn_pos], args, kwargs)
+                return self._run(p, p.dyn_of(args), args, kwargs)
             for _ in range(8):
                 p = self._plan = self._make_plan(args, kwargs)
                 try:
@@ -340,7 +354,7 @@ class Jit:
             self._ctx = None
         for v, val in zip(p.mut, new):
             v._value = val
-        return out
+        return _new_tensor(out) if p.wrap[0] else out
 
     def _failed(self, p: _Plan, e: Exception, args: tuple, kwargs: dict) -> Any:
         """A call of ``p.jitted`` raised ``e``: explain it, or re-plan and run again."""
@@ -375,6 +389,7 @@ class Jit:
         static: list[tuple[int, Any]] = []
         dyn_pos: list[int] = []
         dyn_now: list[Any] = []
+        tdyn: list[int] = []
         simple = True
         roots: list[tuple[str, Any]] = []
         structure: list[Any] = []  # how to rebuild each argument at trace time
@@ -396,6 +411,12 @@ class Jit:
                     roots += [(f"{label}[{j}]", leaves[j]) for j in inner]
                     structure.append(("nested", i, tdef, inner))
                     dyn_now.append([x for j, x in enumerate(leaves) if j not in inner])
+                elif type(a) is _TENSOR:
+                    # A plain Tensor goes in as its array and is rewrapped in the trace:
+                    # jax.jit would flatten and rebuild it in Python on every call.
+                    structure.append(("tdyn", i))
+                    dyn_now.append(a._value)
+                    tdyn.append(i)
                 else:
                     structure.append(("dyn", i))
                     dyn_now.append(a)
@@ -426,12 +447,16 @@ class Jit:
         )
         jitted = self._compiled.get(key)
         if jitted is None:
+            self._wraps[key] = [None]
             jitted = self._compiled[key] = self._build(structure, kw_state,
-                                                       shardings and shardings[1])  # fmt: skip
+                                                       shardings and shardings[1],
+                                                       self._wraps[key])  # fmt: skip
+        p.wrap = self._wraps[key]
         p.key, p.fresh = key, isinstance(jitted, _Fresh)
         p.jitted = jitted.probe if p.fresh else jitted
         p.stateful_pos, p.static_pos, p.dyn_pos = tuple(stateful), tuple(static), tuple(dyn_pos)
         p.dyn_now = dyn_now
+        p.tdyn = frozenset(tdyn)
         captured_ids = {id(o) for _, o in keep}
         p.cells = tuple((c, o) for c, o in cells if id(o) in captured_ids)
         p.globs = tuple((g, n, o) for g, n, o in globs if id(o) in captured_ids)
@@ -449,14 +474,14 @@ class Jit:
             return
         layout = (p.nargs, tuple(i for i, _ in p.stateful_pos), tuple(i for i, _ in p.static_pos),
                   p.dyn_pos, len(p.cells), len(p.globs), len(p.guards), len(p.mut),
-                  len(p.ro))  # fmt: skip
+                  len(p.ro), tuple(sorted(p.tdyn)), bool(p.wrap[0]))  # fmt: skip
         factory = _factories.get(layout)
         if factory is None:
             if len(_factories) > 64:
                 _factories.clear()
             factory = _factories[layout] = codegen.jit_call_factory(*layout)
         p.fast = factory(
-            state, _MISS, state.call_lock, self, p, p.jitted, p.version,
+            state, _MISS, state.call_lock, self, p, p.jitted, p.version, _TENSOR, _new_tensor,
             *(o for _, o in p.stateful_pos), *(v for _, v in p.static_pos),
             *(x for c in p.cells for x in c), *(x for g in p.globs for x in g),
             *p.guards, *p.mut, *p.ro,
@@ -490,7 +515,8 @@ class Jit:
         self._fast(p)
         return result
 
-    def _build(self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any) -> _Fresh:
+    def _build(self, structure: list[Any], kw_state: tuple[str, ...], state_sh: Any,
+               wrap: list[bool | None]) -> _Fresh:  # fmt: skip
         """The jax.jit-compiled pure function of one static structure (donating or not:
         :meth:`_settle` decides at its first call).
 
@@ -498,6 +524,12 @@ class Jit:
         (``self._ctx``), so one compiled function serves every object graph of the same
         structure. ``state_sh`` (mutable, read-only state shardings) pins the state to its
         placement; ``in_shardings``/``out_shardings`` place the arguments and result.
+
+        A result that is one plain Tensor leaves the trace as its array and is wrapped again
+        by the caller (``wrap[0]``, set by the structure's first trace): jax.jit would
+        rebuild it in Python on every call. Were a later trace of the same structure (new
+        input shapes) to return a plain array instead, the caller would wrap it too: the
+        same values, as a Tensor.
         """
         fn, static_names, this = self.fn, self.static_argnames, self
 
@@ -509,6 +541,8 @@ class Jit:
                     call_args.append(cur_args[s[1]])
                 elif s[0] == "dyn":
                     call_args.append(next(di))
+                elif s[0] == "tdyn":
+                    call_args.append(_new_tensor(next(di)))
                 else:  # nested: stateful leaves from the call, traced leaves from dyn
                     _, i, tdef, inner = s
                     leaves = jax.tree_util.tree_leaves(cur_args[i], is_leaf=_holds_state)
@@ -518,7 +552,10 @@ class Jit:
             kw = dict(dyn_kwargs)
             kw.update({k: v for k, v in cur_kwargs.items() if k in static_names})
             kw.update({k: cur_kwargs[k] for k in kw_state})
-            return unbox(fn(*call_args, **kw))
+            out = unbox(fn(*call_args, **kw))
+            if wrap[0] is None:
+                wrap[0] = type(out) is _TENSOR
+            return out._value if wrap[0] and type(out) is _TENSOR else out
 
         def pure(mut_vals: list, ro_vals: list, dyn: list, dyn_kwargs: dict) -> Any:
             # jax_debug_nans re-runs a step that made a NaN eagerly, on concrete values,
@@ -539,7 +576,8 @@ class Jit:
             mut_sh, ro_sh = state_sh if state_sh is not None else (None, None)
             dyn_sh = None
             if user_in is not None:
-                dyn_sh = [arg_sharding(user_in, s) for s in structure if s[0] in ("dyn", "nested")]
+                traced = ("dyn", "tdyn", "nested")
+                dyn_sh = [arg_sharding(user_in, s) for s in structure if s[0] in traced]
             kw = dict(in_shardings=(mut_sh, ro_sh, dyn_sh, None), out_shardings=(user_out, mut_sh))
         return _Fresh(lambda donate: jax.jit(pure, donate_argnums=(0,) if donate else (), **kw))
 

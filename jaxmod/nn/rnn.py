@@ -347,10 +347,13 @@ class RNNBase(Module):
         ``(sequence, batch_sizes, lengths)``, else ``None``."""
         name = "RNN" if self.mode.startswith("RNN") else self.mode
         pk = None
-        if isinstance(input, _packing.PackedSequence):
-            batch_sizes = _packing._concrete_ints(
-                input.batch_sizes, f"{name} on a PackedSequence"
-            )
+        if isinstance(input, _packing.MaskedPackedSequence):  # traced lengths (under jit)
+            x = jnp.asarray(_unwrap(input.padded))
+            if x.ndim != 3:
+                raise RuntimeError(f"input must have 2 dimensions, got {x.ndim - 1}")
+            pk = (input, None, jnp.asarray(_unwrap(input.lengths)).astype(jnp.int32))
+        elif isinstance(input, _packing.PackedSequence):
+            batch_sizes = _packing._concrete_ints(input.batch_sizes, f"{name} on a PackedSequence")
             data = jnp.asarray(_unwrap(input.data))
             if data.ndim != 2:
                 raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
@@ -441,8 +444,9 @@ class RNNBase(Module):
     def _finish(self, out: Array, batched: bool, pk: Any = None) -> Any:
         if pk is not None:
             seq, batch_sizes, _ = pk
-            data = _packing.padded_to_packed(out, batch_sizes)
-            return seq._replace(data=wrap(data) if _has_tensor((seq.data,)) else data)
+            if batch_sizes is not None:
+                out = _packing.padded_to_packed(out, batch_sizes)
+            return seq._replace(data=wrap(out) if _has_tensor((seq[0],)) else out)
         if not batched:
             return out[:, 0]
         return jnp.swapaxes(out, 0, 1) if self.batch_first else out
@@ -451,7 +455,7 @@ class RNNBase(Module):
     def _hidden_out(h: Array, pk: Any) -> Any:
         """``h_n`` (or ``c_n``) as a Tensor when the packed input held Tensors (the type
         rule does not look inside a ``PackedSequence``)."""
-        return wrap(h) if pk is not None and _has_tensor((pk[0].data,)) else h
+        return wrap(h) if pk is not None and _has_tensor((pk[0][0],)) else h
 
 
 class RNN(RNNBase):
@@ -491,9 +495,7 @@ class RNN(RNNBase):
         else:
             h0 = self._check_hidden(hx, expected, batched, "Expected hidden size {}, got {}", pk)
         out, h_n, _ = self._run(x, h0, None, pk)
-        return self._finish(out, batched, pk), self._hidden_out(
-            h_n if batched else h_n[:, 0], pk
-        )
+        return self._finish(out, batched, pk), self._hidden_out(h_n if batched else h_n[:, 0], pk)
 
 
 class LSTM(RNNBase):

@@ -7,12 +7,17 @@ steps one after another, each with the still-running sequences in decreasing-len
 order), the same ``batch_sizes``, ``sorted_indices`` (a stable sort, so ties keep their
 order) and ``unsorted_indices``, and the same errors.
 
-A packed layout is a shape that depends on the *values* of ``lengths``. Packing therefore
-needs concrete lengths: eagerly (the usual case), or inside ``jaxmod.jit`` / a
-``jaxmod.value_and_grad`` trace when the lengths are not traced (created inside the
-function from Python values, or closed over). With traced lengths packing raises
-:class:`PackedSequenceTraceError`, which says what to do. ``nn.LSTM`` / ``nn.GRU`` /
-``nn.RNN`` accept a ``PackedSequence`` and return one (see ``jaxmod/nn/rnn.py``).
+A packed layout is a shape that depends on the *values* of ``lengths``. Eagerly (the
+usual case), or with lengths given as Python ints / numpy values, the layout is torch's.
+Inside ``jaxmod.jit`` with traced lengths (a Tensor argument of the compiled step),
+``pack_padded_sequence`` returns a *masked* packed sequence instead: the padded batch
+and its lengths, which ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` run with a per-sequence length
+mask exactly as they run a packed one (the same outputs and final states), and which
+``pad_packed_sequence(..., total_length=T)`` unpacks. What has no traced equivalent
+raises :class:`PackedSequenceTraceError` saying what to do: reading ``.data`` /
+``.batch_sizes`` (their shapes depend on the lengths) and ``pad_packed_sequence`` without
+``total_length`` (its output length is ``max(lengths)``). A traced ``enforce_sorted=True``
+cannot check the order (the masked form does not need it).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from jaxmod._tensor.base import _has_tensor, unwrap, wrap
 
 __all__ = [
     "PackedSequence",
+    "MaskedPackedSequence",
     "PackedSequenceTraceError",
     "invert_permutation",
     "pack_padded_sequence",
@@ -46,15 +52,22 @@ class PackedSequenceTraceError(TraceError):
 
 def _fix(what: str) -> str:
     return (
-        f"{what}: the packed layout (batch_sizes, the first dimension of data) depends on "
-        "the values of the sequence lengths, but they are traced here (inside jaxmod.jit "
-        "or a transform, where no value exists until the compiled function runs). Fixes: "
-        "run the packing code eagerly; or give the lengths as a static argument "
-        "(jaxmod.jit(fn, static_argnums=...) with a tuple of ints) or build them inside "
-        "the function from Python ints; or skip packing and mask the padded positions "
-        "(for example with src_key_padding_mask or by gathering output[range(B), "
-        "lengths - 1])."
+        f"{what}: this depends on the values of the sequence lengths (the packed layout, "
+        "batch_sizes, the first dimension of data), but they are traced here (inside "
+        "jaxmod.jit or a transform, where no value exists until the compiled function "
+        "runs). Fixes: run this code eagerly; or give pack_padded_sequence the lengths as "
+        "Python ints (a list or tuple, e.g. a static argument of jaxmod.jit: "
+        "static_argnums=...), so the layout is known while tracing; or keep the traced "
+        "lengths and only pass the packed sequence to nn.LSTM / nn.GRU / nn.RNN and "
+        "pad_packed_sequence(..., total_length=T), which run them with a length mask."
     )
+
+
+def _traced(x: Any) -> bool:
+    v = unwrap(x)
+    if isinstance(v, (list, tuple)):
+        return any(isinstance(unwrap(e), jax.core.Tracer) for e in v)
+    return is_tracer(v)
 
 
 def _concrete_ints(x: Any, what: str) -> np.ndarray:
@@ -96,8 +109,8 @@ class PackedSequence(NamedTuple):
 
     def to(self, *args: Any, **kwargs: Any) -> PackedSequence:
         """``data.to(...)`` (the index tensors stay as they are)."""
-        data = self.data.to(*args, **kwargs)
-        return self if data is self.data else self._replace(data=data)
+        data = self[0].to(*args, **kwargs)
+        return self if data is self[0] else self._replace(data=data)
 
     def cpu(self) -> PackedSequence:
         """This sequence (jaxmod's arrays have no separate host copy to move)."""
@@ -105,10 +118,10 @@ class PackedSequence(NamedTuple):
 
     def cuda(self, *args: Any, **kwargs: Any) -> PackedSequence:
         """``data.cuda(...)``."""
-        return self._replace(data=self.data.cuda(*args, **kwargs))
+        return self._replace(data=self[0].cuda(*args, **kwargs))
 
     def _cast(self, name: str) -> PackedSequence:
-        return self._replace(data=getattr(self.data, name)())
+        return self._replace(data=getattr(self[0], name)())
 
     def float(self) -> PackedSequence:
         return self._cast("float")
@@ -131,11 +144,39 @@ class PackedSequence(NamedTuple):
     @property
     def is_cuda(self) -> bool:
         """Whether ``data`` is on a GPU."""
-        return bool(getattr(self.data, "is_cuda", False))
+        return bool(getattr(self[0], "is_cuda", False))
 
     def is_pinned(self) -> bool:
         """``False`` (no pinned host memory in JAX)."""
         return False
+
+
+class MaskedPackedSequence(PackedSequence):
+    """A packed sequence whose lengths are traced (inside ``jaxmod.jit``): it holds the
+    padded batch, time-major ``(T, B, *)`` in the caller's order, and the lengths ``(B,)``.
+    The recurrent layers and ``pad_packed_sequence(..., total_length=T)`` accept it; its
+    ``data`` and ``batch_sizes`` (shapes that depend on the lengths' values) raise
+    :class:`PackedSequenceTraceError`."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> Any:  # type: ignore[override]
+        raise PackedSequenceTraceError(_fix("PackedSequence.data"))
+
+    @property
+    def batch_sizes(self) -> Any:  # type: ignore[override]
+        raise PackedSequenceTraceError(_fix("PackedSequence.batch_sizes"))
+
+    @property
+    def padded(self) -> Any:
+        """The time-major padded batch ``(T, B, *)``."""
+        return self[0]
+
+    @property
+    def lengths(self) -> Any:
+        """The traced lengths ``(B,)``."""
+        return self[1]
 
 
 def invert_permutation(permutation: Any) -> Any:
@@ -179,10 +220,19 @@ def pack_padded_sequence(
             the padded input.
         PackedSequenceTraceError: ``lengths`` is traced (see the module docstring).
     """
-    lengths_np = _concrete_ints(lengths, "pack_padded_sequence")
     x = jnp.asarray(unwrap(input))
     if batch_first:
         x = jnp.swapaxes(x, 0, 1)
+    tensors = _has_tensor((input, lengths))
+    if _traced(lengths):
+        n = jnp.asarray(unwrap(lengths)).astype(jnp.int32).reshape(-1)
+        if n.shape[0] != x.shape[1]:
+            raise RuntimeError(
+                f"Expected `len(lengths)` to be equal to batch_size, but got {n.shape[0]} "
+                f"(batch_size={x.shape[1]})"
+            )
+        return MaskedPackedSequence(wrap(x) if tensors else x, _like(n, lengths), None, None)
+    lengths_np = _concrete_ints(lengths, "pack_padded_sequence")
     B = x.shape[1] if x.ndim > 1 else 0
     if lengths_np.shape[0] != B:
         raise RuntimeError(
@@ -215,7 +265,6 @@ def pack_padded_sequence(
     batch_sizes = _batch_sizes(lengths_np)
     t, b = _layout(batch_sizes)
     data = x[t, b]
-    tensors = _has_tensor((input, lengths))
     if sorted_np is None:
         sorted_idx = unsorted_idx = None
     else:
@@ -262,6 +311,8 @@ def pad_packed_sequence(
     ``T = total_length`` or the longest length, in the caller's original batch order;
     ``lengths`` is an integer tensor of the lengths in that order.
     """
+    if isinstance(sequence, MaskedPackedSequence):
+        return _pad_masked(sequence, batch_first, padding_value, total_length)
     batch_sizes = _concrete_ints(sequence.batch_sizes, "pad_packed_sequence")
     data = jnp.asarray(unwrap(sequence.data))
     max_len = len(batch_sizes)
@@ -286,6 +337,35 @@ def pad_packed_sequence(
         padded = jnp.swapaxes(padded, 0, 1)
     tensors = _has_tensor((sequence.data,))
     return (wrap(padded) if tensors else padded), _int_tensor(lengths, tensors)
+
+
+def _pad_masked(
+    sequence: MaskedPackedSequence,
+    batch_first: bool,
+    padding_value: float,
+    total_length: int | None,
+) -> tuple[Any, Any]:
+    """``pad_packed_sequence`` of a masked (traced-lengths) packed sequence."""
+    x = jnp.asarray(unwrap(sequence.padded))
+    T = x.shape[0]
+    if total_length is None or total_length < T:
+        raise PackedSequenceTraceError(
+            "pad_packed_sequence: the padded length is max(lengths), which depends on the "
+            "values of the lengths, and they are traced here (inside jaxmod.jit or a "
+            "transform). Fixes: pass total_length= (at least the padded input's time "
+            f"dimension, {T}; for example text.size(1)); or run this code eagerly; or give "
+            "pack_padded_sequence the lengths as Python ints (a list or tuple, e.g. a "
+            "static argument of jaxmod.jit: static_argnums=...)."
+        )
+    n = jnp.asarray(unwrap(sequence.lengths))
+    valid = (jnp.arange(T)[:, None] < n[None, :]).reshape((T, -1) + (1,) * (x.ndim - 2))
+    x = jnp.where(valid, x, jnp.asarray(padding_value, x.dtype))
+    x = jnp.pad(x, [(0, int(total_length) - T)] + [(0, 0)] * (x.ndim - 1),
+                constant_values=padding_value)  # fmt: skip
+    if batch_first:
+        x = jnp.swapaxes(x, 0, 1)
+    tensors = _has_tensor((sequence.padded,))
+    return (wrap(x) if tensors else x), _like(n, sequence.lengths)
 
 
 def pad_sequence(
@@ -331,13 +411,10 @@ def pack_sequence(sequences: Sequence[Any], enforce_sorted: bool = True) -> Pack
     """Pack a list of tensors of different lengths (``pad_sequence`` then
     ``pack_padded_sequence``)."""
     lengths = [int(unwrap(s).shape[0]) for s in sequences]
-    return pack_padded_sequence(
-        pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted
-    )
+    return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
 
 
 def unpack_sequence(packed_sequences: PackedSequence) -> list:
     """The inverse of :func:`pack_sequence`: the list of sequences, in the original order."""
     padded, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
     return unpad_sequence(padded, lengths, batch_first=True)
-

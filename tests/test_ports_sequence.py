@@ -30,7 +30,6 @@ import pytest
 import torch
 from _port_checks import (
     assert_close,
-    assert_tree_close,
     case_params,
     check_eval,
     check_step,

@@ -93,6 +93,8 @@ def zero_random_layers(model: Any) -> None:
             m.p = 0.0
         elif type(m).__name__ in ("RNN", "LSTM", "GRU"):
             m.dropout = 0.0  # the dropout between stacked recurrent layers
+        elif type(m).__name__ == "MultiheadAttention":
+            m.dropout = 0.0  # the dropout on the attention weights
 
 
 def check_structure(tm: torch.nn.Module, jm: Any) -> None:

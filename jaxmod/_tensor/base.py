@@ -107,6 +107,9 @@ def _has_tensor(args: Any) -> bool:
             return True
         if (t is list or t is tuple) and any(type(b) in TT for b in a):
             return True
+        # a named tuple of Tensors (nn.utils.rnn.PackedSequence) is a Tensor input too
+        if isinstance(a, tuple) and hasattr(t, "_fields") and any(type(b) in TT for b in a):
+            return True
     return False
 
 

@@ -9,7 +9,12 @@ Parameter names, shapes, gate orders and default initialisation follow
 The time loop is a ``jax.lax.scan`` (compile time does not grow with the sequence
 length). Input projections of the whole sequence are one matmul before the scan, and
 both directions of a bidirectional layer advance in the same scan step.
-PackedSequence inputs are not supported.
+
+A ``PackedSequence`` input (``nn.utils.rnn.pack_padded_sequence``) runs as a padded batch
+in its sorted order with a per-sequence length mask: each sequence's state stops at its
+last valid step (that is ``h_n``) and the backward direction starts there, as torch's
+packed kernels do. The output is a ``PackedSequence`` with the input's ``batch_sizes``
+and indices; ``hx`` and ``h_n`` are in the caller's batch order (``sorted_indices``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod._tensor.base import _has_tensor, wrap
 from jaxmod.amp._state import S as _amp
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Parameter, _unwrap
+from jaxmod.nn.utils import rnn as _packing
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -77,32 +84,68 @@ def _rnn_step(xg: Array, h: Array, w_hh: Array, relu: bool) -> Array:
 
 
 def _scan_layer(
-    mode: str, xg: Array, h0: Array, c0: Array | None, w: dict[str, Any]
+    mode: str,
+    xg: Array,
+    h0: Array,
+    c0: Array | None,
+    w: dict[str, Any],
+    mask: Array | None = None,
 ) -> tuple[Array, Array, Array | None]:
-    """Run one layer over time: ``xg`` is ``(T, [D,] B, G)``; returns ``(ys, hT, cT)``."""
+    """Run one layer over time: ``xg`` is ``(T, [D,] B, G)``; returns ``(ys, hT, cT)``.
+
+    ``mask`` (``(T, [1,] B, 1)`` booleans, packed sequences only): where it is false the
+    state is carried unchanged and the output is zero, so each sequence stops at its
+    length and ``hT`` / ``cT`` are the states at the last valid step."""
+
+    def keep(m, new, old):
+        return new if m is None else jnp.where(m, new, old)
+
+    def out(m, h):
+        return h if m is None else jnp.where(m, h, 0)
+
+    xs = xg if mask is None else (xg, mask)
+
+    def split(x_t):
+        return (x_t, None) if mask is None else x_t
 
     if mode == "LSTM":
 
         def step(carry, x_t):
+            x_t, m = split(x_t)
             h, c = _lstm_step(x_t, carry[0], carry[1], w["w_hh"], w.get("w_hr"))
-            return (h, c), h
+            h, c = keep(m, h, carry[0]), keep(m, c, carry[1])
+            return (h, c), out(m, h)
 
-        (h, c), ys = jax.lax.scan(step, (h0, c0), xg)
+        (h, c), ys = jax.lax.scan(step, (h0, c0), xs)
         return ys, h, c
     if mode == "GRU":
 
         def step(h, x_t):
-            h = _gru_step(x_t, h, w["w_hh"], w.get("b_hh"))
-            return h, h
+            x_t, m = split(x_t)
+            h = keep(m, _gru_step(x_t, h, w["w_hh"], w.get("b_hh")), h)
+            return h, out(m, h)
     else:
         relu = mode == "RNN_RELU"
 
         def step(h, x_t):
-            h = _rnn_step(x_t, h, w["w_hh"], relu)
-            return h, h
+            x_t, m = split(x_t)
+            h = keep(m, _rnn_step(x_t, h, w["w_hh"], relu), h)
+            return h, out(m, h)
 
-    h, ys = jax.lax.scan(step, h0, xg)
+    h, ys = jax.lax.scan(step, h0, xs)
     return ys, h, None
+
+
+def _reverse_within(x: Array, lengths: Array | None) -> Array:
+    """``x`` ``(T, B, ...)`` with each sequence's first ``lengths[b]`` steps reversed (the
+    padding after them stays in place); the whole time axis without ``lengths``. Its own
+    inverse."""
+    if lengths is None:
+        return x[::-1]
+    T = x.shape[0]
+    t = jnp.arange(T)[:, None]
+    idx = jnp.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)  # (T, B)
+    return jnp.take_along_axis(x, idx.reshape(idx.shape + (1,) * (x.ndim - 2)), axis=0)
 
 
 @functools.partial(jax.jit, static_argnums=0, static_argnames="amp")
@@ -112,15 +155,18 @@ def _layer(
     h0: Array,
     c0: Array | None,
     params: tuple[dict[str, Array], ...],
+    lengths: Array | None = None,
     amp: Any = None,
 ) -> tuple[Array, Array, Array | None]:
     """One (uni- or bidirectional) layer over time-major ``x`` ``(T, B, I)``.
 
     ``params`` holds one dict per direction (``weight_ih``, ``weight_hh``, optional
-    ``bias_ih``/``bias_hh``/``weight_hr``); ``h0``/``c0`` are ``(D, B, .)``. Compiled once
-    per configuration and shape, so eager calls reuse it and ``jax.grad`` differentiates
-    it as a whole; under an outer ``jit`` it is inlined. ``amp`` (the autocast policy, read
-    while tracing) is only part of the cache key.
+    ``bias_ih``/``bias_hh``/``weight_hr``); ``h0``/``c0`` are ``(D, B, .)``; ``lengths``
+    (``(B,)``, packed sequences) stops each sequence at its length, and the backward
+    direction starts at each sequence's last valid step. Compiled once per configuration
+    and shape, so eager calls reuse it and ``jax.grad`` differentiates it as a whole;
+    under an outer ``jit`` it is inlined. ``amp`` (the autocast policy, read while
+    tracing) is only part of the cache key.
     """
     fold_hh = mode != "GRU"  # GRU keeps b_hn inside r * (W_hn h + b_hn)
     xgs = []
@@ -128,7 +174,10 @@ def _layer(
         bias = p.get("bias_ih")
         if bias is not None and fold_hh:
             bias = bias + p["bias_hh"]
-        xgs.append(F.linear(x if d == 0 else x[::-1], p["weight_ih"], bias))
+        xgs.append(F.linear(x if d == 0 else _reverse_within(x, lengths), p["weight_ih"], bias))
+    mask = None
+    if lengths is not None:
+        mask = (jnp.arange(x.shape[0])[:, None] < lengths[None, :])[..., None]  # (T, B, 1)
     w = {"w_hh": jnp.stack([p["weight_hh"] for p in params])}
     if "weight_hr" in params[0]:
         w["w_hr"] = jnp.stack([p["weight_hr"] for p in params])
@@ -136,10 +185,12 @@ def _layer(
         w["b_hh"] = jnp.stack([p["bias_hh"] for p in params])[:, None]
     if len(params) == 1:  # no direction axis inside the scan
         w = {k: v[0] for k, v in w.items()}
-        ys, h, c = _scan_layer(mode, xgs[0], h0[0], None if c0 is None else c0[0], w)
+        ys, h, c = _scan_layer(mode, xgs[0], h0[0], None if c0 is None else c0[0], w, mask)
         return ys, h[None], (None if c is None else c[None])
-    ys, h, c = _scan_layer(mode, jnp.stack(xgs, axis=1), h0, c0, w)  # xs: (T, D, B, G)
-    return jnp.concatenate([ys[:, 0], ys[::-1, 1]], axis=-1), h, c
+    ys, h, c = _scan_layer(
+        mode, jnp.stack(xgs, axis=1), h0, c0, w, None if mask is None else mask[:, None]
+    )  # xs: (T, D, B, G)
+    return jnp.concatenate([ys[:, 0], _reverse_within(ys[:, 1], lengths)], axis=-1), h, c
 
 
 # ----------------------------------------------------------------------------------------
@@ -290,12 +341,31 @@ class RNNBase(Module):
         return s.format(**self.__dict__)
 
     # ------------------------------------------------------------------ forward
-    def _prepare(self, input: Any) -> tuple[Array, bool]:
-        """The input as time-major ``(T, B, I)``, and whether it was batched."""
-        x = jnp.asarray(_unwrap(input))
+    def _prepare(self, input: Any) -> tuple[Array, bool, Any]:
+        """The input as time-major ``(T, B, I)``, whether it was batched, and for a
+        ``PackedSequence`` (unpacked to its padded form, in its sorted order)
+        ``(sequence, batch_sizes, lengths)``, else ``None``."""
         name = "RNN" if self.mode.startswith("RNN") else self.mode
-        if x.ndim not in (2, 3):
-            raise ValueError(f"{name}: Expected input to be 2D or 3D, got {x.ndim}D tensor instead")
+        pk = None
+        if isinstance(input, _packing.MaskedPackedSequence):  # traced lengths (under jit)
+            x = jnp.asarray(_unwrap(input.padded))
+            if x.ndim != 3:
+                raise RuntimeError(f"input must have 2 dimensions, got {x.ndim - 1}")
+            pk = (input, None, jnp.asarray(_unwrap(input.lengths)).astype(jnp.int32))
+        elif isinstance(input, _packing.PackedSequence):
+            batch_sizes = _packing._concrete_ints(input.batch_sizes, f"{name} on a PackedSequence")
+            data = jnp.asarray(_unwrap(input.data))
+            if data.ndim != 2:
+                raise RuntimeError(f"input must have 2 dimensions, got {data.ndim}")
+            lengths = jnp.asarray(_packing._lengths_of(batch_sizes), jnp.int32)
+            pk = (input, batch_sizes, lengths)
+            x = _packing.packed_to_padded(data, batch_sizes)
+        else:
+            x = jnp.asarray(_unwrap(input))
+            if x.ndim not in (2, 3):
+                raise ValueError(
+                    f"{name}: Expected input to be 2D or 3D, got {x.ndim}D tensor instead"
+                )
         w0 = getattr(self, self._flat_weights_names[0])
         if x.dtype != w0.dtype:
             raise ValueError(
@@ -310,11 +380,22 @@ class RNNBase(Module):
         batched = x.ndim == 3
         if not batched:
             x = x[:, None]
-        elif self.batch_first:
+        elif self.batch_first and pk is None:
             x = jnp.swapaxes(x, 0, 1)
-        return x, batched
+        return x, batched, pk
 
-    def _check_hidden(self, h: Any, expected: tuple[int, ...], batched: bool, msg: str) -> Array:
+    @staticmethod
+    def _permute(h: Array, pk: Any, which: str) -> Array:
+        """A hidden state ``(L*D, B, H)`` moved between the caller's batch order and a
+        packed input's sorted order (``which``: ``"sorted_indices"`` on the way in,
+        ``"unsorted_indices"`` on the way out)."""
+        if pk is None or getattr(pk[0], which) is None:
+            return h
+        return h[:, jnp.asarray(_unwrap(getattr(pk[0], which)))]
+
+    def _check_hidden(
+        self, h: Any, expected: tuple[int, ...], batched: bool, msg: str, pk: Any = None
+    ) -> Array:
         h = jnp.asarray(_unwrap(h))
         if batched and h.ndim != 3:
             raise RuntimeError(
@@ -328,9 +409,11 @@ class RNNBase(Module):
             h = h[:, None]
         if tuple(h.shape) != expected:
             raise RuntimeError(msg.format(expected, list(h.shape)))
-        return h
+        return self._permute(h, pk, "sorted_indices")
 
-    def _run(self, x: Array, h0: Array, c0: Array | None) -> tuple[Array, Array, Array | None]:
+    def _run(
+        self, x: Array, h0: Array, c0: Array | None, pk: Any = None
+    ) -> tuple[Array, Array, Array | None]:
         """All layers over time-major ``x``; returns ``(output, h_n, c_n)``."""
         D = 2 if self.bidirectional else 1
         hs, cs = [], []
@@ -341,21 +424,38 @@ class RNNBase(Module):
             )
             sl = slice(layer * D, layer * D + D)
             x, h, c = _layer(
-                self.mode, x, h0[sl], None if c0 is None else c0[sl], params, amp=_amp.policy
+                self.mode,
+                x,
+                h0[sl],
+                None if c0 is None else c0[sl],
+                params,
+                None if pk is None else pk[2],
+                amp=_amp.policy,
             )
             hs.append(h)
             if c is not None:
                 cs.append(c)
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        h_n = jnp.concatenate(hs, axis=0)
-        c_n = jnp.concatenate(cs, axis=0) if cs else None
+        h_n = self._permute(jnp.concatenate(hs, axis=0), pk, "unsorted_indices")
+        c_n = self._permute(jnp.concatenate(cs, axis=0), pk, "unsorted_indices") if cs else None
         return x, h_n, c_n
 
-    def _finish(self, out: Array, batched: bool) -> Array:
+    def _finish(self, out: Array, batched: bool, pk: Any = None) -> Any:
+        if pk is not None:
+            seq, batch_sizes, _ = pk
+            if batch_sizes is not None:
+                out = _packing.padded_to_packed(out, batch_sizes)
+            return seq._replace(data=wrap(out) if _has_tensor((seq[0],)) else out)
         if not batched:
             return out[:, 0]
         return jnp.swapaxes(out, 0, 1) if self.batch_first else out
+
+    @staticmethod
+    def _hidden_out(h: Array, pk: Any) -> Any:
+        """``h_n`` (or ``c_n``) as a Tensor when the packed input held Tensors (the type
+        rule does not look inside a ``PackedSequence``)."""
+        return wrap(h) if pk is not None and _has_tensor((pk[0][0],)) else h
 
 
 class RNN(RNNBase):
@@ -387,15 +487,15 @@ class RNN(RNNBase):
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Array, Array]:
         """Run the sequence; ``hx`` is ``(num_layers * D, B, H)`` (``(L*D, H)`` unbatched)."""
-        x, batched = self._prepare(input)
+        x, batched, pk = self._prepare(input)
         D = 2 if self.bidirectional else 1
         expected = (self.num_layers * D, x.shape[1], self.hidden_size)
         if hx is None:
             h0 = jnp.zeros(expected, x.dtype)
         else:
-            h0 = self._check_hidden(hx, expected, batched, "Expected hidden size {}, got {}")
-        out, h_n, _ = self._run(x, h0, None)
-        return self._finish(out, batched), (h_n if batched else h_n[:, 0])
+            h0 = self._check_hidden(hx, expected, batched, "Expected hidden size {}, got {}", pk)
+        out, h_n, _ = self._run(x, h0, None, pk)
+        return self._finish(out, batched, pk), self._hidden_out(h_n if batched else h_n[:, 0], pk)
 
 
 class LSTM(RNNBase):
@@ -412,7 +512,7 @@ class LSTM(RNNBase):
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Array, tuple[Array, Array]]:
         """Run the sequence; returns ``(output, (h_n, c_n))``."""
-        x, batched = self._prepare(input)
+        x, batched, pk = self._prepare(input)
         D = 2 if self.bidirectional else 1
         real_hidden = self.proj_size if self.proj_size > 0 else self.hidden_size
         h_shape = (self.num_layers * D, x.shape[1], real_hidden)
@@ -421,12 +521,17 @@ class LSTM(RNNBase):
             h0 = jnp.zeros(h_shape, x.dtype)
             c0 = jnp.zeros(c_shape, x.dtype)
         else:
-            h0 = self._check_hidden(hx[0], h_shape, batched, "Expected hidden[0] size {}, got {}")
-            c0 = self._check_hidden(hx[1], c_shape, batched, "Expected hidden[1] size {}, got {}")
-        out, h_n, c_n = self._run(x, h0, c0)
+            h0 = self._check_hidden(
+                hx[0], h_shape, batched, "Expected hidden[0] size {}, got {}", pk
+            )
+            c0 = self._check_hidden(
+                hx[1], c_shape, batched, "Expected hidden[1] size {}, got {}", pk
+            )
+        out, h_n, c_n = self._run(x, h0, c0, pk)
         if not batched:
             h_n, c_n = h_n[:, 0], c_n[:, 0]
-        return self._finish(out, batched), (h_n, c_n)
+        h_n, c_n = self._hidden_out(h_n, pk), self._hidden_out(c_n, pk)
+        return self._finish(out, batched, pk), (h_n, c_n)
 
 
 class GRU(RNNBase):

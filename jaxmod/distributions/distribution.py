@@ -10,6 +10,7 @@ as state), so it works eagerly and compiled.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any
 
@@ -75,8 +76,28 @@ def concrete(x: Any) -> bool:
     return not isinstance(x, _Tracer)
 
 
+def _flatten(d: Distribution) -> tuple[Any, Any]:
+    """A distribution as a pytree: its parameter arrays and inner distributions are the
+    children, everything else (shapes, flags) the static part."""
+    inner = {k: v for k, v in vars(d).items() if isinstance(v, Distribution)}
+    rest = tuple(sorted((k, v) for k, v in vars(d).items() if k != "_params" and k not in inner))
+    return (getattr(d, "_params", {}), inner), rest
+
+
+def _unflatten(cls: type, rest: Any, children: Any) -> Distribution:
+    d = cls.__new__(cls)
+    params, inner = children
+    vars(d).update(rest)
+    vars(d).update(inner)
+    d._params = dict(params)
+    return d
+
+
 class Distribution:
     """The base class of probability distributions (``torch.distributions.Distribution``).
+
+    Distributions are pytrees (their parameters are the leaves), so a module's forward
+    can return one, and they pass through ``jaxmod.jit`` / ``jax.tree_util``.
 
     Args:
         batch_shape: the shape over which parameters are batched.
@@ -91,6 +112,10 @@ class Distribution:
     arg_constraints: dict[str, constraints.Constraint] = {}
     _params: dict[str, Any]
     _wrap: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_node(cls, _flatten, functools.partial(_unflatten, cls))
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:

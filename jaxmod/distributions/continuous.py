@@ -62,7 +62,10 @@ class Normal(Distribution):
     def log_prob(self, value: Any) -> Any:
         """The log-density at ``value``."""
         v = self._value(value)
-        return self._out(stats.norm.logpdf(v, self._params["loc"], self._params["scale"]))
+        scale = self._params["scale"]
+        lp = stats.norm.logpdf(v, self._params["loc"], scale)
+        # jax.scipy's density is finite for a negative scale; torch's (log(scale)) is NaN
+        return self._out(jnp.where(scale < 0, jnp.nan, lp))
 
     def cdf(self, value: Any) -> Any:
         """The cumulative distribution function."""
@@ -113,6 +116,11 @@ class Uniform(Distribution):
     def mean(self) -> Any:
         """``(low + high) / 2``."""
         return self._out((self._params["high"] + self._params["low"]) / 2)
+
+    @property
+    def mode(self) -> Any:
+        """NaN: every point of the interval is a mode (as torch)."""
+        return self._out(jnp.full_like(self._params["high"], jnp.nan))
 
     @property
     def stddev(self) -> Any:

@@ -107,3 +107,8 @@ globals().update({_n: getattr(nn.functional, _n) for _n in _tensor_api.F_ALIASES
                   if hasattr(nn.functional, _n)})  # fmt: skip
 __all__ += [_n for _n in _tensor_api.NAMES + list(_tensor_api.F_ALIASES) if _n not in __all__]
 __all__ += ["backends", "fft", "linalg"]
+
+# -- torch.autograd (Function on jax.custom_vjp, Variable) and torch.distributions
+from jaxmod import autograd, distributions  # noqa: E402
+
+__all__ += ["autograd", "distributions"]

@@ -1,0 +1,288 @@
+"""The :class:`Distribution` base class: shapes, argument validation, repr, the type rule.
+
+Parameters are kept as JAX arrays (``self._params``); the public properties (``probs``,
+``loc``, ``mean``, ...) and every method result follow jaxmod's type rule: a
+:class:`jaxmod.Tensor` unless the distribution was built from plain ``jax.Array``s only
+(Python numbers, Tensors and Parameters give Tensors, as torch gives tensors). Sampling
+draws keys from jaxmod's generator (``jaxmod.manual_seed``; a ``jaxmod.jit`` lifts it
+as state), so it works eagerly and compiled.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmod import random as _random
+from jaxmod._core.cells import Variable as _Box
+from jaxmod._tensor import base as _b
+from jaxmod._tensor import dtypes as _dt
+from jaxmod.distributions import constraints
+from jaxmod.distributions.constraints import fmt
+
+__all__ = ["Distribution"]
+
+_Tracer = jax.core.Tracer
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray)) and not _b.is_tensor(x)
+
+
+def wants_tensor(*values: Any) -> bool:
+    """The type rule for distribution arguments: plain arrays only give arrays."""
+    return not any(_is_array(v) for v in values) or any(
+        _b.is_tensor(v) or isinstance(v, (_Box, _b.TensorBase)) for v in values
+    )
+
+
+def as_array(x: Any, dtype: Any = None) -> Any:
+    """A parameter as a JAX array; numbers take ``dtype`` (default: the default float)."""
+    if isinstance(x, numbers.Number) and not isinstance(x, bool):
+        return jnp.asarray(x, dtype or _dt.get_default_dtype())
+    a = _b.unwrap(x)
+    if not isinstance(a, (jax.Array, np.ndarray, _Tracer)):
+        raise ValueError(
+            "Input arguments must all be instances of Number, torch.Tensor or objects "
+            "implementing __torch_function__."
+        )
+    return jnp.asarray(a)
+
+
+def broadcast_all(*values: Any) -> list[Any]:
+    """torch's ``broadcast_all``: numbers take the dtype of the first tensor argument."""
+    dtype = next((as_array(v).dtype for v in values if not isinstance(v, numbers.Number)), None)
+    arrays = [as_array(v, dtype) for v in values]
+    return list(jnp.broadcast_arrays(*arrays))
+
+
+def sum_rightmost(value: Any, dim: int) -> Any:
+    """Sum the ``dim`` rightmost dimensions of an array."""
+    return value if dim == 0 else value.reshape(value.shape[: value.ndim - dim] + (-1,)).sum(-1)
+
+
+def sample_size(sample_shape: Any) -> tuple[int, ...]:
+    """``sample_shape`` (a ``Size``, tuple or list) as a tuple of ints."""
+    return tuple(int(s) for s in sample_shape)
+
+
+def concrete(x: Any) -> bool:
+    """Whether ``x`` has a value now (validation is skipped for traced values)."""
+    return not isinstance(x, _Tracer)
+
+
+def _flatten(d: Distribution) -> tuple[Any, Any]:
+    """A distribution as a pytree: its parameter arrays and inner distributions are the
+    children, everything else (shapes, flags) the static part."""
+    inner = {k: v for k, v in vars(d).items() if isinstance(v, Distribution)}
+    rest = tuple(sorted((k, v) for k, v in vars(d).items() if k != "_params" and k not in inner))
+    return (getattr(d, "_params", {}), inner), rest
+
+
+def _unflatten(cls: type, rest: Any, children: Any) -> Distribution:
+    d = cls.__new__(cls)
+    params, inner = children
+    vars(d).update(rest)
+    vars(d).update(inner)
+    d._params = dict(params)
+    return d
+
+
+class Distribution:
+    """The base class of probability distributions (``torch.distributions.Distribution``).
+
+    Distributions are pytrees (their parameters are the leaves), so a module's forward
+    can return one, and they pass through ``jaxmod.jit`` / ``jax.tree_util``.
+
+    Args:
+        batch_shape: the shape over which parameters are batched.
+        event_shape: the shape of one sample, without batching.
+        validate_args: whether to check parameters and ``log_prob`` values (default: on,
+            as in torch; checks need concrete values and are skipped inside a trace).
+    """
+
+    has_rsample = False
+    has_enumerate_support = False
+    _validate_args = __debug__
+    arg_constraints: dict[str, constraints.Constraint] = {}
+    _params: dict[str, Any]
+    _wrap: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        jax.tree_util.register_pytree_node(cls, _flatten, functools.partial(_unflatten, cls))
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        """Turn argument validation on or off for every distribution."""
+        if value not in [True, False]:
+            raise ValueError
+        Distribution._validate_args = value
+
+    def __init__(self, batch_shape: Any = (), event_shape: Any = (),
+                 validate_args: bool | None = None) -> None:  # fmt: skip
+        self._batch_shape = _dt.Size(tuple(batch_shape))
+        self._event_shape = _dt.Size(tuple(event_shape))
+        if validate_args is not None:
+            self._validate_args = validate_args
+        if self._validate_args:
+            for param, constraint in self.arg_constraints.items():
+                if constraints.is_dependent(constraint) or param not in self._given():
+                    continue
+                value = self._params[param]
+                if not concrete(value):
+                    continue
+                if not bool(np.all(np.asarray(constraint.check(value)))):
+                    raise ValueError(
+                        f"Expected parameter {param} (Tensor of shape {tuple(value.shape)}) "
+                        f"of distribution {self!r} to satisfy the constraint {constraint!r}, "
+                        f"but found invalid values:\n{fmt(value)}"
+                    )
+
+    # -- plumbing -------------------------------------------------------------------
+    def _given(self) -> list[str]:
+        """The parameters the distribution was built from (torch's repr lists these)."""
+        return [k for k in self.arg_constraints if k in getattr(self, "_params", {})]
+
+    def _out(self, x: Any) -> Any:
+        """An array result, as a Tensor where the type rule asks for one."""
+        return _b.new(x) if self._wrap else x
+
+    def _value(self, value: Any) -> Any:
+        """A ``log_prob``/``cdf`` argument as an array, validated as torch does."""
+        if self._validate_args:
+            self._validate_sample(value)
+        return jnp.asarray(_b.unwrap(value))
+
+    def _key(self) -> Any:
+        return _random.next_key(None)
+
+    # -- torch's API ----------------------------------------------------------------
+    @property
+    def batch_shape(self) -> _dt.Size:
+        """The shape over which parameters are batched."""
+        return self._batch_shape
+
+    @property
+    def event_shape(self) -> _dt.Size:
+        """The shape of a single sample (without batching)."""
+        return self._event_shape
+
+    @property
+    def support(self) -> constraints.Constraint:
+        """The constraint the distribution's samples satisfy."""
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> Any:
+        """The mean of the distribution."""
+        raise NotImplementedError
+
+    @property
+    def mode(self) -> Any:
+        """The mode of the distribution."""
+        raise NotImplementedError(f"{self.__class__} does not implement mode")
+
+    @property
+    def variance(self) -> Any:
+        """The variance of the distribution."""
+        raise NotImplementedError
+
+    @property
+    def stddev(self) -> Any:
+        """The standard deviation of the distribution."""
+        return self._out(jnp.sqrt(_b.unwrap(self.variance)))
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> Distribution:
+        """Not implemented in jaxmod: build the distribution from broadcast parameters."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.expand is not implemented in jaxmod: broadcast the "
+            "parameters (x.expand(shape)) and build a new distribution from them."
+        )
+
+    def _sample(self, shape: tuple[int, ...]) -> Any:
+        """A sample array of ``shape + batch_shape + event_shape`` (may carry gradients)."""
+        raise NotImplementedError
+
+    def rsample(self, sample_shape: Any = ()) -> Any:
+        """A reparameterised sample: differentiable in the parameters (``jaxmod.grad``)."""
+        if not self.has_rsample:
+            raise NotImplementedError
+        return self._out(self._sample(sample_size(sample_shape)))
+
+    def sample(self, sample_shape: Any = ()) -> Any:
+        """A sample of shape ``sample_shape + batch_shape + event_shape`` (no gradient,
+        as torch samples under ``no_grad``)."""
+        return self._out(jax.lax.stop_gradient(self._sample(sample_size(sample_shape))))
+
+    def sample_n(self, n: int) -> Any:
+        """``sample((n,))`` (deprecated in torch)."""
+        return self.sample((n,))
+
+    def log_prob(self, value: Any) -> Any:
+        """The log of the probability density / mass at ``value``."""
+        raise NotImplementedError
+
+    def cdf(self, value: Any) -> Any:
+        """The cumulative distribution function at ``value``."""
+        raise NotImplementedError
+
+    def icdf(self, value: Any) -> Any:
+        """The inverse cumulative distribution function at ``value``."""
+        raise NotImplementedError
+
+    def enumerate_support(self, expand: bool = True) -> Any:
+        """Every value of a discrete distribution's support, along dimension 0."""
+        raise NotImplementedError
+
+    def entropy(self) -> Any:
+        """The entropy, batched over ``batch_shape``."""
+        raise NotImplementedError
+
+    def perplexity(self) -> Any:
+        """``exp(entropy())``."""
+        return self._out(jnp.exp(_b.unwrap(self.entropy())))
+
+    def _extended_shape(self, sample_shape: Any = ()) -> _dt.Size:
+        return _dt.Size(sample_size(sample_shape) + tuple(self._batch_shape)
+                        + tuple(self._event_shape))  # fmt: skip
+
+    def _validate_sample(self, value: Any) -> None:
+        if not (_b.is_tensor(value) or isinstance(value, (jax.Array, _Box, _b.TensorBase))):
+            raise ValueError("The value argument to log_prob must be a Tensor")
+        shape = tuple(_b.unwrap(value).shape)
+        event = tuple(self._event_shape)
+        start = len(shape) - len(event)
+        if shape[start:] != event:
+            raise ValueError(
+                f"The right-most size of value must match event_shape: {_dt.Size(shape)} vs "
+                f"{self._event_shape}."
+            )
+        expected = tuple(self._batch_shape) + event
+        for i, j in zip(reversed(shape), reversed(expected)):
+            if i != 1 and j != 1 and i != j:
+                raise ValueError(
+                    "Value is not broadcastable with batch_shape+event_shape: "
+                    f"{_dt.Size(shape)} vs {_dt.Size(expected)}."
+                )
+        a = _b.unwrap(value)
+        if not concrete(a):
+            return
+        if not bool(np.all(np.asarray(self.support.check(jnp.asarray(a))))):
+            raise ValueError(
+                f"Expected value argument (Tensor of shape {shape}) to be within the support "
+                f"({self.support!r}) of the distribution {self!r}, but found invalid "
+                f"values:\n{fmt(a)}"
+            )
+
+    def __repr__(self) -> str:
+        parts = []
+        for p in self._given():
+            v = self._params[p]
+            parts.append(f"{p}: {fmt(v) if v.size == 1 else _dt.Size(v.shape)}")
+        return f"{type(self).__name__}({', '.join(parts)})"

@@ -1,0 +1,108 @@
+"""``kl_divergence(p, q)`` and ``register_kl``: KL divergences between distributions,
+looked up by the pair of types (the most derived registered pair wins, as in torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmod._tensor import base as _b
+from jaxmod.distributions.continuous import Normal, Uniform
+from jaxmod.distributions.discrete import Bernoulli, Categorical, OneHotCategorical
+from jaxmod.distributions.distribution import Distribution, sum_rightmost
+from jaxmod.distributions.independent import Independent
+
+__all__ = ["kl_divergence", "register_kl"]
+
+_KL: dict[tuple[type, type], Callable[[Any, Any], Any]] = {}
+
+
+def register_kl(type_p: type, type_q: type) -> Callable[[Callable], Callable]:
+    """Decorator registering ``fn(p, q)`` as the KL divergence of a pair of types.
+
+    The function works on distributions and returns an array or Tensor."""
+
+    def decorator(fn: Callable) -> Callable:
+        _KL[type_p, type_q] = fn
+        return fn
+
+    return decorator
+
+
+def _lookup(type_p: type, type_q: type) -> Callable | None:
+    for p in type_p.__mro__:
+        for q in type_q.__mro__:
+            if (p, q) in _KL:
+                return _KL[p, q]
+    return None
+
+
+def kl_divergence(p: Distribution, q: Distribution) -> Any:
+    """``KL(p || q)``, batched over the distributions' batch shape.
+
+    Raises:
+        NotImplementedError: no formula is registered for the pair of types (torch's
+            message).
+    """
+    fn = _lookup(type(p), type(q))
+    if fn is None:
+        raise NotImplementedError(
+            f"No KL(p || q) is implemented for p type {p.__class__.__name__} and "
+            f"q type {q.__class__.__name__}"
+        )
+    out = _b.unwrap(fn(p, q))
+    return _b.new(out) if p._wrap or q._wrap else out
+
+
+@register_kl(Normal, Normal)
+def _kl_normal_normal(p: Normal, q: Normal) -> Any:
+    ps, qs = p._params["scale"], q._params["scale"]
+    var_ratio = (ps / qs) ** 2
+    t1 = ((p._params["loc"] - q._params["loc"]) / qs) ** 2
+    return 0.5 * (var_ratio + t1 - 1 - jnp.log(var_ratio))
+
+
+@register_kl(Categorical, Categorical)
+def _kl_categorical_categorical(p: Categorical, q: Categorical) -> Any:
+    pp, qp = p._probs(), q._probs()
+    t = pp * (p._logits() - q._logits())
+    t, qp, pp = jnp.broadcast_arrays(t, qp, pp)
+    t = jnp.where(qp == 0, jnp.inf, t)
+    t = jnp.where(pp == 0, 0.0, t)
+    return t.sum(-1)
+
+
+@register_kl(OneHotCategorical, OneHotCategorical)
+def _kl_onehot_onehot(p: OneHotCategorical, q: OneHotCategorical) -> Any:
+    return _kl_categorical_categorical(p._categorical, q._categorical)
+
+
+@register_kl(Bernoulli, Bernoulli)
+def _kl_bernoulli_bernoulli(p: Bernoulli, q: Bernoulli) -> Any:
+    pp, qp, pl, ql = p._probs(), q._probs(), p._logits(), q._logits()
+    softplus = jax.nn.softplus
+    t1 = pp * (softplus(-ql) - softplus(-pl))
+    t1 = jnp.where(qp == 0, jnp.inf, t1)
+    t1 = jnp.where(pp == 0, 0.0, t1)
+    t2 = (1 - pp) * (softplus(ql) - softplus(pl))
+    t2 = jnp.where(qp == 1, jnp.inf, t2)
+    t2 = jnp.where(pp == 1, 0.0, t2)
+    return t1 + t2
+
+
+@register_kl(Uniform, Uniform)
+def _kl_uniform_uniform(p: Uniform, q: Uniform) -> Any:
+    pl, ph, ql, qh = p._params["low"], p._params["high"], q._params["low"], q._params["high"]
+    result = jnp.log((qh - ql) / (ph - pl))
+    return jnp.where((ql > pl) | (qh < ph), jnp.inf, result)
+
+
+@register_kl(Independent, Independent)
+def _kl_independent_independent(p: Independent, q: Independent) -> Any:
+    if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
+        raise NotImplementedError
+    result = _b.unwrap(kl_divergence(p.base_dist, q.base_dist))
+    return sum_rightmost(result, p.reinterpreted_batch_ndims)

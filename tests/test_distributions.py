@@ -1,0 +1,318 @@
+"""``jaxmod.distributions`` matches ``torch.distributions`` (torch 2.13 is the oracle).
+
+Deterministic quantities (``log_prob``, ``entropy``, ``mean``, ``stddev``, ``variance``,
+``probs``/``logits``, ``cdf``, KL divergences, their gradients, shapes, reprs and the
+validation errors) are compared with torch's values on the same parameters. Samples come
+from a different generator, so for them the tests compare shape and dtype with torch's,
+check the statistics, and check that ``rsample``'s gradient is the reparameterisation's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.distributions as td
+from _port_checks import assert_close, to_numpy
+
+import jaxmod
+import jaxmod.distributions as jd
+
+TOL = 1e-5
+RNG = np.random.default_rng(0)
+LOC = RNG.standard_normal((2, 3)).astype(np.float32)
+SCALE = np.exp(RNG.standard_normal((2, 3))).astype(np.float32)
+LOGITS = RNG.standard_normal((2, 4)).astype(np.float32)
+PROBS = np.array([[0.1, 0.2, 0.3, 0.4], [0.5, 0.0, 0.25, 0.25]], np.float32)
+P01 = np.array([0.2, 0.7, 0.5], np.float32)
+LOW = np.array([-1.0, 0.0, 2.0], np.float32)
+HIGH = np.array([1.0, 0.5, 4.0], np.float32)
+X = RNG.standard_normal((5, 2, 3)).astype(np.float32)
+
+LIBS = {"torch": (torch, td), "jaxmod": (jaxmod, jd)}
+
+
+def _t(lib: Any, a: Any) -> Any:
+    return lib.from_numpy(np.asarray(a))
+
+
+# name -> (build(lib, D) -> distribution, value to score (numpy) or None)
+DISTS: dict[str, tuple[Callable[[Any, Any], Any], Any]] = {
+    "normal": (lambda L, D: D.Normal(_t(L, LOC), _t(L, SCALE)), X),
+    "normal_scalar": (lambda L, D: D.Normal(0.5, 2.0), np.float32(0.3)),
+    "normal_mixed": (lambda L, D: D.Normal(_t(L, LOC[0]), 1.5), X[:, 0]),
+    "categorical_probs": (lambda L, D: D.Categorical(_t(L, PROBS)), np.array([3, 2], np.int64)),
+    "categorical_logits": (
+        lambda L, D: D.Categorical(logits=_t(L, LOGITS)),
+        np.array([[0, 1], [3, 3], [2, 0]], np.int64),
+    ),
+    "onehot": (lambda L, D: D.OneHotCategorical(_t(L, PROBS)), np.eye(4, dtype=np.float32)[[1, 2]]),
+    "bernoulli_probs": (lambda L, D: D.Bernoulli(_t(L, P01)), np.array([1, 0, 1], np.float32)),
+    "bernoulli_logits": (
+        lambda L, D: D.Bernoulli(logits=_t(L, LOC)),
+        (X[:2] > 0).astype(np.float32)[:, 0],
+    ),
+    "uniform": (
+        lambda L, D: D.Uniform(_t(L, LOW), _t(L, HIGH)),
+        np.array([0.0, 0.25, 3.9], np.float32),
+    ),
+    "independent_normal": (lambda L, D: D.Independent(D.Normal(_t(L, LOC), _t(L, SCALE)), 1), X),
+    "independent_bernoulli": (
+        lambda L, D: D.Independent(D.Bernoulli(_t(L, P01)), 1),
+        np.array([1, 0, 0], np.float32),
+    ),
+}  # fmt: skip
+
+PROPS = ("mean", "stddev", "variance", "mode", "probs", "logits", "entropy", "perplexity")
+
+
+def _both(name: str) -> tuple[Any, Any]:
+    build = DISTS[name][0]
+    return build(torch, td), build(jaxmod, jd)
+
+
+def _same_dtype(j: Any, t: Any) -> bool:
+    """jaxmod's dtype is torch's (``torch.long`` is ``jaxmod.long``: int32 without x64)."""
+    expected = {"torch.int64": jaxmod.long, "torch.float64": jaxmod.float64}.get(str(t.dtype))
+    return np.dtype(j.dtype) == (expected or np.dtype(str(t.dtype).removeprefix("torch.")))
+
+
+def _compare(j: Any, t: Any, what: str) -> None:
+    a, e = to_numpy(j), to_numpy(t)
+    assert isinstance(j, jaxmod.Tensor), f"{what}: {type(j).__name__} is not a jaxmod.Tensor"
+    assert _same_dtype(j, t), f"{what}: dtype {j.dtype} vs torch's {t.dtype}"
+    odd = ~np.isfinite(e)  # NaN and infinities must sit at the same places
+    np.testing.assert_array_equal(a[odd], e[odd], err_msg=what)
+    assert_close(np.where(odd, 0, a), np.where(odd, 0, e), TOL, what)
+
+
+@pytest.mark.parametrize("name", DISTS)
+def test_values_match_torch(name: str) -> None:
+    t, j = _both(name)
+    assert repr(j) == repr(t)
+    assert j.batch_shape == t.batch_shape and j.event_shape == t.event_shape
+    assert type(j.batch_shape) is jaxmod.Size
+    for prop in PROPS:
+        try:
+            expected = getattr(t, prop)
+        except (AttributeError, NotImplementedError):
+            continue
+        expected = expected() if callable(expected) else expected
+        got = getattr(j, prop)
+        _compare(got() if callable(got) else got, expected, f"{name}.{prop}")
+    value = DISTS[name][1]
+    _compare(j.log_prob(_t(jaxmod, value)), t.log_prob(_t(torch, value)), f"{name}.log_prob")
+    if hasattr(t, "has_enumerate_support") and t.has_enumerate_support:
+        for expand in (True, False):
+            _compare(j.enumerate_support(expand), t.enumerate_support(expand), "support")
+
+
+@pytest.mark.parametrize("name", ["normal", "uniform"])
+def test_cdf_icdf_match_torch(name: str) -> None:
+    t, j = _both(name)
+    q = np.array([0.1, 0.5, 0.9], np.float32)
+    v = t.icdf(torch.from_numpy(q))
+    _compare(j.icdf(jaxmod.from_numpy(q)), v, "icdf")
+    _compare(j.cdf(jaxmod.from_numpy(v.numpy())), t.cdf(v), "cdf")
+
+
+KL_PAIRS = {
+    "normal": ("normal", lambda L, D: D.Normal(_t(L, LOC[::-1].copy()), _t(L, SCALE * 0.5))),
+    "categorical": ("categorical_probs",
+                    lambda L, D: D.Categorical(logits=_t(L, LOGITS))),
+    "categorical_zero_q": ("categorical_logits", lambda L, D: D.Categorical(_t(L, PROBS))),
+    "onehot": ("onehot", lambda L, D: D.OneHotCategorical(logits=_t(L, LOGITS))),
+    "bernoulli": ("bernoulli_probs", lambda L, D: D.Bernoulli(logits=_t(L, LOC[0]))),
+    "uniform": ("uniform", lambda L, D: D.Uniform(_t(L, LOW - 1), _t(L, HIGH))),
+    "uniform_outside": ("uniform", lambda L, D: D.Uniform(_t(L, LOW + 0.1), _t(L, HIGH))),
+    "independent": ("independent_normal", lambda L, D: D.Independent(
+        D.Normal(_t(L, LOC * 0), _t(L, SCALE * 2)), 1)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("pair", KL_PAIRS)
+def test_kl_divergence_matches_torch(pair: str) -> None:
+    p_name, q_build = KL_PAIRS[pair]
+    tp, jp = _both(p_name)
+    tq, jq = q_build(torch, td), q_build(jaxmod, jd)
+    _compare(jd.kl_divergence(jp, jq), td.kl_divergence(tp, tq), f"kl {pair}")
+
+
+def test_kl_of_unregistered_pair_raises_torchs_error() -> None:
+    errors = []
+    for L, D in (LIBS["torch"], LIBS["jaxmod"]):
+        with pytest.raises(NotImplementedError) as info:
+            D.kl_divergence(D.Normal(0.0, 1.0), D.Categorical(L.ones(2)))
+        errors.append(str(info.value))
+    assert errors[0] == errors[1]
+
+
+SAMPLE_SHAPES = [(), (3,), (2, 1)]
+
+
+@pytest.mark.parametrize("name", DISTS)
+def test_sample_shape_and_dtype_match_torch(name: str) -> None:
+    t, j = _both(name)
+    for shape in SAMPLE_SHAPES:
+        ts, js = t.sample(shape), j.sample(torch.Size(shape) if shape else shape)
+        assert isinstance(js, jaxmod.Tensor)
+        assert js.shape == ts.shape, (name, shape)
+        assert _same_dtype(js, ts), (name, js.dtype, ts.dtype)
+        assert bool(t.support.check(torch.from_numpy(to_numpy(js).astype(ts.numpy().dtype))).all())
+        if t.has_rsample:
+            assert j.rsample(shape).shape == t.rsample(shape).shape
+
+
+def test_sample_statistics() -> None:
+    jaxmod.manual_seed(0)
+    n = 4000
+    cat = jd.Categorical(jaxmod.tensor([0.1, 0.2, 0.7])).sample((n,))
+    freq = np.bincount(to_numpy(cat), minlength=3) / n
+    np.testing.assert_allclose(freq, [0.1, 0.2, 0.7], atol=0.03)
+    z = to_numpy(jd.Normal(jaxmod.tensor(2.0), jaxmod.tensor(0.5)).sample((n,)))
+    assert abs(z.mean() - 2.0) < 0.05 and abs(z.std() - 0.5) < 0.05
+    b = to_numpy(jd.Bernoulli(jaxmod.tensor([0.3])).sample((n,)))
+    assert abs(b.mean() - 0.3) < 0.03
+    u = to_numpy(jd.Uniform(-1.0, 3.0).sample((n,)))
+    assert u.min() >= -1 and u.max() < 3 and abs(u.mean() - 1.0) < 0.1
+    oh = to_numpy(jd.OneHotCategorical(logits=jaxmod.zeros(5)).sample((n,)))
+    assert (oh.sum(-1) == 1).all() and abs(oh.mean(0) - 0.2).max() < 0.03
+
+
+def test_sampling_follows_manual_seed_and_jit() -> None:
+    d = jd.Normal(jaxmod.zeros(3), jaxmod.ones(3))
+    jaxmod.manual_seed(7)
+    a = to_numpy(d.sample())
+    jaxmod.manual_seed(7)
+    b = to_numpy(d.sample())
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(to_numpy(d.sample()), b)
+
+    @jaxmod.jit
+    def draw(logits: Any) -> Any:
+        return jd.Categorical(logits=logits).sample((50,))
+
+    logits = jaxmod.tensor([0.0, 0.0, 0.0, 0.0])
+    first, second = to_numpy(draw(logits)), to_numpy(draw(logits))
+    assert first.shape == (50,) and not np.array_equal(first, second)  # the key advances
+
+
+def test_rsample_gradient_is_the_reparameterisation() -> None:
+    loc, scale = jaxmod.from_numpy(LOC), jaxmod.from_numpy(SCALE)
+
+    def f(loc: Any, scale: Any) -> Any:
+        z = jd.Normal(loc, scale).rsample()
+        return (z * z).sum(), z
+
+    jaxmod.manual_seed(3)
+    (g_loc, g_scale), z = jaxmod.grad(f, argnums=(0, 1), has_aux=True)(loc, scale)
+    z = to_numpy(z)
+    eps = (z - LOC) / SCALE
+    # torch's rsample is loc + eps * scale: with torch's eps the gradients are these
+    t_loc, t_scale = (
+        torch.from_numpy(LOC).requires_grad_(),
+        torch.from_numpy(SCALE).requires_grad_(),
+    )
+    t_z = t_loc + torch.from_numpy(eps) * t_scale
+    (t_z * t_z).sum().backward()
+    assert_close(g_loc, t_loc.grad, 1e-4, "d/dloc")
+    assert_close(g_scale, t_scale.grad, 1e-4, "d/dscale")
+    # sample() carries no gradient (torch samples under no_grad)
+    g = jaxmod.grad(lambda m: jd.Normal(m, 1.0).sample().sum())(jaxmod.zeros(3))
+    np.testing.assert_array_equal(to_numpy(g), 0)
+    low, high = jaxmod.tensor([0.0, 1.0]), jaxmod.tensor([2.0, 5.0])
+    (g_low, g_high), u = jaxmod.grad(
+        lambda lo, hi: (lambda s: (s.sum(), s))(jd.Uniform(lo, hi).rsample()),
+        argnums=(0, 1), has_aux=True,
+    )(low, high)  # fmt: skip
+    frac = (to_numpy(u) - [0.0, 1.0]) / [2.0, 4.0]
+    np.testing.assert_allclose(to_numpy(g_high), frac, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(g_low), 1 - frac, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["normal", "categorical_logits", "bernoulli_probs", "uniform"])
+def test_log_prob_and_entropy_gradients_match_torch(name: str) -> None:
+    params = {"normal": (LOC, SCALE), "categorical_logits": (LOGITS,),
+              "bernoulli_probs": (P01,), "uniform": (LOW, HIGH)}[name]  # fmt: skip
+    make = {"normal": "Normal", "categorical_logits": "Categorical", "bernoulli_probs":
+            "Bernoulli", "uniform": "Uniform"}[name]  # fmt: skip
+    kw = {"categorical_logits": "logits"}.get(name)
+    value = DISTS[name][1]
+
+    def objective(D: Any, *ps: Any) -> Any:
+        dist = getattr(D, make)(**{kw: ps[0]}) if kw else getattr(D, make)(*ps)
+        lp = dist.log_prob(value_of[D])
+        return lp.sum() + dist.entropy().sum()
+
+    value_of = {td: torch.from_numpy(value), jd: jaxmod.from_numpy(value)}
+    t_ps = [torch.from_numpy(p).requires_grad_() for p in params]
+    objective(td, *t_ps).backward()
+    j_ps = [jaxmod.from_numpy(p) for p in params]
+    grads = jaxmod.grad(lambda *ps: objective(jd, *ps), argnums=tuple(range(len(params))))(*j_ps)
+    for g, tp in zip(grads, t_ps):
+        assert_close(g, tp.grad, 1e-4, f"{name} grad")
+
+
+# torch's argument errors: (type, message) must equal torch's
+ERRORS: dict[str, Callable[[Any, Any], Any]] = {
+    "normal_negative_scale": lambda L, D: D.Normal(0.0, -1.0),
+    "normal_negative_scale_vector": lambda L, D: D.Normal(L.zeros(2), -L.ones(2)),
+    "categorical_not_simplex": lambda L, D: D.Categorical(L.tensor([0.5, -0.1])),
+    "categorical_neither": lambda L, D: D.Categorical(),
+    "categorical_both": lambda L, D: D.Categorical(L.ones(2), L.zeros(2)),
+    "categorical_scalar": lambda L, D: D.Categorical(L.tensor(1.0)),
+    "categorical_out_of_support": lambda L, D: D.Categorical(L.ones(3)).log_prob(L.tensor([3])),
+    "categorical_fraction": lambda L, D: D.Categorical(L.ones(3)).log_prob(L.tensor([1.5])),
+    "bernoulli_above_one": lambda L, D: D.Bernoulli(L.tensor([1.5])),
+    "bernoulli_neither": lambda L, D: D.Bernoulli(),
+    "bernoulli_not_boolean": lambda L, D: D.Bernoulli(L.tensor([0.5])).log_prob(L.tensor([2.0])),
+    "uniform_reversed": lambda L, D: D.Uniform(1.0, 0.0),
+    "uniform_outside": lambda L, D: D.Uniform(0.0, 1.0).log_prob(L.tensor(2.0)),
+    "log_prob_of_number": lambda L, D: D.Normal(0.0, 1.0).log_prob(1.0),
+    "log_prob_not_broadcastable": lambda L, D: D.Normal(L.zeros(2), 1.0).log_prob(L.zeros(3)),
+    "log_prob_nan": lambda L, D: D.Normal(0.0, 1.0).log_prob(L.tensor(float("nan"))),
+    "event_shape_mismatch": lambda L, D: D.OneHotCategorical(L.ones(3)).log_prob(L.ones(2)),
+    "onehot_not_onehot": lambda L, D: D.OneHotCategorical(L.ones(3)).log_prob(
+        L.tensor([1.0, 1.0, 0.0])),
+    "independent_too_many_dims": lambda L, D: D.Independent(D.Normal(0.0, 1.0), 1),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_validation_errors_match_torch(case: str) -> None:
+    caught = []
+    for L, D in (LIBS["torch"], LIBS["jaxmod"]):
+        with pytest.raises(Exception) as info:  # noqa: PT011 - compared with torch's below
+            ERRORS[case](L, D)
+        caught.append((type(info.value), str(info.value)))
+    assert caught[1] == caught[0]
+
+
+def test_validate_args_false_skips_the_checks() -> None:
+    d = jd.Normal(0.0, -1.0, validate_args=False)
+    assert np.isnan(to_numpy(d.log_prob(jaxmod.tensor(0.0))))
+    jd.Distribution.set_default_validate_args(False)
+    try:
+        jd.Categorical(jaxmod.ones(3)).log_prob(jaxmod.tensor([5]))  # out of support: no error
+    finally:
+        jd.Distribution.set_default_validate_args(True)
+
+
+def test_type_rule_and_pytree() -> None:
+    arr = jd.Normal(jnp.zeros(2), jnp.ones(2))
+    assert type(arr.sample()) is not jaxmod.Tensor and isinstance(arr.sample(), jax.Array)
+    assert isinstance(arr.log_prob(jnp.zeros(2)), jax.Array)
+    assert isinstance(jd.Normal(jaxmod.zeros(2), 1.0).log_prob(jnp.zeros(2)), jaxmod.Tensor)
+    p = jaxmod.nn.Parameter(jaxmod.zeros(2))
+    assert isinstance(jd.Normal(p, 1.0).mean, jaxmod.Tensor)
+    d = jd.Independent(jd.Normal(jaxmod.zeros(2), jaxmod.ones(2)), 1)
+    doubled = jax.tree_util.tree_map(lambda x: x * 2, d)
+    assert type(doubled) is jd.Independent and doubled.event_shape == (2,)
+    np.testing.assert_array_equal(to_numpy(doubled.stddev), [2.0, 2.0])
+    out = jaxmod.jit(lambda loc: jd.Independent(jd.Normal(loc, 1.0), 1))(jaxmod.ones(2))
+    assert repr(out) == "Independent(Normal(loc: torch.Size([2]), scale: torch.Size([2])), 1)"

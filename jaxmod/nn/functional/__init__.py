@@ -145,7 +145,9 @@ from jaxmod.nn.functional._sparse import (
     one_hot,
 )
 from jaxmod.nn.functional._vision import (
+    affine_grid,
     channel_shuffle,
+    grid_sample,
     interpolate,
     pad,
     pixel_shuffle,
@@ -182,6 +184,7 @@ __all__ = [
     "scaled_dot_product_attention",
     # vision / distances
     "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "affine_grid", "grid_sample",
     "cosine_similarity", "pairwise_distance",
     # losses
     "binary_cross_entropy",

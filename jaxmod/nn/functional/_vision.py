@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -259,3 +261,266 @@ def channel_shuffle(input: Array, groups: int) -> Array:
     rest = x.shape[2:]
     x = x.reshape((n, groups, c // groups) + rest)
     return jnp.swapaxes(x, 1, 2).reshape((n, c) + rest)
+
+
+# --------------------------------------------------------------------------- sampling grids
+
+_ALIGN_WARNING = (
+    "Default grid_sample and affine_grid behavior has changed to align_corners=False since "
+    "1.3.0. Please specify align_corners=True if the old behavior is desired. See the "
+    "documentation of grid_sample for details."
+)
+
+
+def _default_align(align_corners: bool | None) -> bool:
+    if align_corners is None:
+        warnings.warn(_ALIGN_WARNING, stacklevel=4)
+        return False
+    return bool(align_corners)
+
+
+def _base_coords(steps: int, align_corners: bool) -> np.ndarray:
+    """torch's ``linspace(-1, 1, steps)`` (scaled by ``(steps - 1) / steps`` without
+    ``align_corners``) in float32; one step is ``[0]``."""
+    if steps <= 1:
+        return np.zeros(max(steps, 0), np.float32)
+    f32 = np.float32
+    step = (f32(1) - f32(-1)) / f32(steps - 1)
+    i = np.arange(steps)
+    half = steps // 2
+    # torch fills the first half from the start and the second half from the end
+    r = np.where(i < half, f32(-1) + step * i.astype(f32), f32(1) - step * (steps - 1 - i))
+    r = r.astype(f32)
+    if not align_corners:
+        r = (r * f32(steps - 1) / f32(steps)).astype(f32)
+    return r
+
+
+@eager_kernel
+def _affine_grid(theta: Array, size: tuple[int, ...], align_corners: bool) -> Array:
+    spatial = size[2:]
+    coords = [_base_coords(s, align_corners) for s in spatial]  # (D,) H, W
+    mesh = np.meshgrid(*coords, indexing="ij")
+    # last axis (x, y[, z], 1): x runs over the last spatial dim
+    base = np.stack([*reversed(mesh), np.ones_like(mesh[0])], axis=-1)
+    base = jnp.asarray(base.reshape(-1, len(spatial) + 1), theta.dtype)
+    grid = jnp.einsum("pk,njk->npj", base, theta, precision=lax.Precision.HIGHEST)
+    return grid.reshape((theta.shape[0], *spatial, len(spatial)))
+
+
+def affine_grid(theta: Array, size: Sequence[int], align_corners: bool | None = None) -> Array:
+    """The sampling grid of a batch of affine matrices, for :func:`grid_sample`.
+
+    ``theta`` is ``(N, 2, 3)`` for a 4-D ``size`` ``(N, C, H, W)`` (grid ``(N, H, W, 2)``)
+    or ``(N, 3, 4)`` for a 5-D one (grid ``(N, D, H, W, 3)``); grid points are the pixel
+    centres in ``[-1, 1]`` coordinates, mapped through ``theta``. ``align_corners=None``
+    warns as torch does and means ``False``.
+    """
+    align = _default_align(align_corners)
+    t = _a(theta)
+    if not jnp.issubdtype(t.dtype, jnp.floating):
+        raise ValueError(f"Expected theta to have floating point type, but got torch.{t.dtype}")
+    given, size = size, tuple(int(s) for s in size)
+    shape = tuple(t.shape)
+    if len(size) == 4:
+        if t.ndim != 3 or shape[-2:] != (2, 3):
+            raise ValueError(
+                f"Expected a batch of 2D affine matrices of shape Nx2x3 for size "
+                f"{given}. Got torch.Size({list(shape)})."
+            )
+    elif len(size) == 5:
+        if t.ndim != 3 or shape[-2:] != (3, 4):
+            raise ValueError(
+                f"Expected a batch of 3D affine matrices of shape Nx3x4 for size "
+                f"{given}. Got torch.Size({list(shape)})."
+            )
+    else:
+        raise NotImplementedError(
+            "affine_grid only supports 4D and 5D sizes, for 2D and 3D affine transforms, "
+            f"respectively. Got size {given}."
+        )
+    spatial = size[2:]
+    if align and min(spatial) == 1:
+        warnings.warn(
+            "Since version 1.3.0, affine_grid behavior has changed for unit-size grids when "
+            "align_corners=True. This is not an intended use case of affine_grid. See the "
+            "documentation of affine_grid for details.",
+            stacklevel=3,
+        )
+    elif min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {given}")
+    if shape[0] != size[0]:
+        # torch's message, from the batched matrix product it builds the grid with
+        raise RuntimeError(
+            "Expected size for first two dimensions of batch2 tensor to be: "
+            f"[{size[0]}, {shape[2]}] but got: [{shape[0]}, {shape[2]}]."
+        )
+    return _affine_grid(t, size, align)
+
+
+_SCALAR_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                 "bfloat16": "BFloat16"}  # fmt: skip
+
+
+def _scalar_name(dtype: Any) -> str:
+    """torch's C++ name of a floating dtype (``Float``), as its kernels' messages say it."""
+    return _SCALAR_NAMES.get(str(dtype), str(dtype))
+
+
+def _unnormalize(coord: Array, size: int, align_corners: bool) -> Array:
+    """``[-1, 1]`` grid coordinates to pixel coordinates (torch's formula, in its order)."""
+    if align_corners:
+        return (coord + 1) / 2 * (size - 1)
+    return ((coord + 1) * size - 1) / 2
+
+
+def _clip(coord: Array, size: int) -> Array:
+    """``min(size - 1, max(coord, 0))`` with torch's gradient (0 where it clips, boundary
+    included)."""
+    hi = size - 1
+    return jnp.where(coord <= 0, 0, jnp.where(coord >= hi, hi, coord)).astype(coord.dtype)
+
+
+def _reflect(coord: Array, twice_low: int, twice_high: int) -> Array:
+    if twice_low == twice_high:
+        return jnp.zeros_like(coord)
+    lo = twice_low / 2
+    span = (twice_high - twice_low) / 2
+    c = jnp.abs(coord - lo)
+    extra = jnp.fmod(c, span)
+    flips = jnp.floor(c / span)
+    return jnp.where(flips % 2 == 0, extra + lo, span - extra + lo).astype(coord.dtype)
+
+
+def _source_coord(coord: Array, size: int, padding_mode: str, align_corners: bool) -> Array:
+    """torch's ``compute_coordinates``: border clips, reflection reflects then clips; values
+    that are not finite (or outside int range) become -100, a point no tap reaches."""
+    if padding_mode == "border":
+        coord = _clip(coord, size)
+    elif padding_mode == "reflection":
+        if align_corners:
+            coord = _reflect(coord, 0, 2 * (size - 1))
+        else:
+            coord = _reflect(coord, -1, 2 * size - 1)
+        coord = _clip(coord, size)
+    ok = jnp.isfinite(coord) & (jnp.abs(coord) < 2.0**31)
+    return jnp.where(ok, coord, -100.0).astype(coord.dtype)
+
+
+def _gather(x: Array, idx: list[Array]) -> tuple[Array, Array]:
+    """``x[n, :, i0, i1, ...]`` at integer tap positions ``idx`` (each ``(N, *out)``) with
+    the in-bounds mask; out-of-bounds taps read 0."""
+    n, c, *spatial = x.shape
+    inside = functools.reduce(jnp.logical_and, [(i >= 0) & (i < s) for i, s in zip(idx, spatial)])
+    flat = jnp.zeros_like(idx[0])
+    for i, s in zip(idx, spatial):
+        flat = flat * s + jnp.clip(i, 0, s - 1)
+    out_shape = idx[0].shape[1:]
+    vals = jnp.take_along_axis(
+        x.reshape(n, c, -1), flat.reshape(n, 1, -1).astype(jnp.int32), axis=2
+    ).reshape((n, c, *out_shape))
+    mask = inside[:, None].astype(x.dtype)
+    return vals * mask, mask
+
+
+def _cubic_weights(t: Array) -> list[Array]:
+    A = -0.75
+
+    def near(x: Array) -> Array:  # |x| <= 1
+        return ((A + 2) * x - (A + 3)) * x * x + 1
+
+    def far(x: Array) -> Array:  # 1 < |x| < 2
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
+
+    return [far(t + 1), near(t), near(1 - t), far(2 - t)]
+
+
+@eager_kernel
+def _grid_sample(
+    input: Array, grid: Array, mode: str, padding_mode: str, align_corners: bool
+) -> Array:
+    x, g = input, grid
+    spatial = x.shape[2:]
+    nd = len(spatial)
+    # grid's last axis is (x, y[, z]): reversed, it lines up with (D,) H, W
+    raw = [_unnormalize(g[..., nd - 1 - k], spatial[k], align_corners) for k in range(nd)]
+    if mode == "bicubic":
+        base = [jnp.floor(r) for r in raw]
+        ts = [r - b for r, b in zip(raw, base)]
+        wy, wx = _cubic_weights(ts[0]), _cubic_weights(ts[1])
+        out = 0
+        for a in range(4):
+            for b in range(4):
+                pos = [base[0] - 1 + a, base[1] - 1 + b]
+                pos = [
+                    _source_coord(p, s, padding_mode, align_corners).astype(jnp.int32)
+                    for p, s in zip(pos, spatial)
+                ]
+                vals, _ = _gather(x, pos)
+                out = out + vals * (wy[a] * wx[b])[:, None]
+        return out
+    coords = [_source_coord(r, s, padding_mode, align_corners) for r, s in zip(raw, spatial)]
+    if mode == "nearest":
+        vals, _ = _gather(x, [jnp.round(c).astype(jnp.int32) for c in coords])
+        return vals
+    lows = [jnp.floor(c) for c in coords]
+    fracs = [c - lo for c, lo in zip(coords, lows)]
+    out = 0
+    for corner in range(2**nd):
+        bits = [(corner >> (nd - 1 - k)) & 1 for k in range(nd)]
+        w = functools.reduce(jnp.multiply, [f if b else (1 - f) for f, b in zip(fracs, bits)])
+        vals, _ = _gather(x, [(lo + b).astype(jnp.int32) for lo, b in zip(lows, bits)])
+        out = out + vals * w[:, None]
+    return out
+
+
+def grid_sample(
+    input: Array,
+    grid: Array,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool | None = None,
+) -> Array:
+    """Sample ``input`` ``(N, C, H, W)`` (or ``(N, C, D, H, W)``) at the ``[-1, 1]``
+    locations of ``grid`` ``(N, H_out, W_out, 2)`` (``(N, D_out, H_out, W_out, 3)``).
+
+    Modes ``'bilinear'`` (trilinear on 5-D), ``'nearest'`` (round half to even) and
+    ``'bicubic'`` (4-D, A = -0.75); ``padding_mode`` ``'zeros'``, ``'border'`` or
+    ``'reflection'``; torch's coordinate formulas and gradients (for ``input`` and ``grid``;
+    none for ``grid`` under ``'nearest'``). ``align_corners=None`` warns and means ``False``.
+    """
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise ValueError(
+            "nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or "
+            f"'bicubic', but got: '{mode}'"
+        )
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ValueError(
+            "nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', "
+            f"or 'reflection', but got: '{padding_mode}'"
+        )
+    align = _default_align(align_corners)
+    x, g = _a(input), _a(grid)
+    if x.dtype != g.dtype:
+        raise RuntimeError(
+            f"expected scalar type {_scalar_name(x.dtype)} but found {_scalar_name(g.dtype)}"
+        )
+    if x.ndim and g.ndim and x.shape[0] != g.shape[0]:
+        raise RuntimeError(
+            "grid_sampler(): expected grid and input to have same batch size, but got input "
+            f"with sizes {list(x.shape)} and grid with sizes {list(g.shape)}"
+        )
+    if g.ndim and g.shape[-1] != x.ndim - 2:
+        raise RuntimeError(
+            f"grid_sampler(): expected grid to have size {x.ndim - 2} in last dimension, but "
+            f"got grid with sizes {list(g.shape)}"
+        )
+    if x.ndim not in (4, 5) or g.ndim != x.ndim:
+        raise RuntimeError(
+            f"grid_sampler(): expected {4 if x.ndim == 4 else 5}D input and grid with same "
+            f"number of dimensions, but got input with sizes {list(x.shape)} and grid with "
+            f"sizes {list(g.shape)}"
+        )
+    if mode == "bicubic" and x.ndim != 4:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    return _grid_sample(x, g, mode, padding_mode, align)

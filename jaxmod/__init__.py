@@ -107,3 +107,8 @@ globals().update({_n: getattr(nn.functional, _n) for _n in _tensor_api.F_ALIASES
                   if hasattr(nn.functional, _n)})  # fmt: skip
 __all__ += [_n for _n in _tensor_api.NAMES + list(_tensor_api.F_ALIASES) if _n not in __all__]
 __all__ += ["backends", "fft", "linalg"]
+
+# -- torch.sparse (COO tensors stored dense, see jaxmod/sparse.py)
+from jaxmod import sparse  # noqa: E402
+
+__all__ += ["sparse"]

@@ -112,3 +112,8 @@ __all__ += ["backends", "fft", "linalg"]
 from jaxmod import autograd, distributions  # noqa: E402
 
 __all__ += ["autograd", "distributions"]
+
+# -- torch.sparse (COO tensors stored dense, see jaxmod/sparse.py)
+from jaxmod import sparse  # noqa: E402
+
+__all__ += ["sparse"]

@@ -70,7 +70,8 @@ def assert_close(
         return 0.0
     own = float(np.abs(e).max())
     scale = max(own, 1e-3) if scale is None else max(own, scale)
-    err = float(np.abs(a.astype(np.float64) - e).max())
+    wide = np.complex128 if e.dtype.kind == "c" else np.float64  # complex: |a - e| in C
+    err = float(np.abs(a.astype(wide) - e).max())
     assert err <= tol * scale, (
         f"{what}: max abs error {err:.3g} > {tol:g} x scale {scale:.3g} (torch's max |value| "
         f"{own:.3g})"

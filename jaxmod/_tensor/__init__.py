@@ -16,6 +16,7 @@ from jaxmod._tensor import random_ops as _random_ops
 from jaxmod._tensor.base import is_tensor as _is_tensor_input
 from jaxmod._tensor.base import tensor_op, unwrap, unwrap_tree, wrap, wrap_like
 from jaxmod._tensor.dtypes import module_getattr
+from jaxmod._tensor.tensor import LEGACY as _LEGACY
 from jaxmod._tensor.tensor import Tensor, TensorMethods
 
 _NAMESPACE: dict = {}
@@ -25,6 +26,7 @@ _NAMESPACE.update(_random_ops.RANDOM)
 _NAMESPACE.update({n: getattr(_dtypes, n) for n in _dtypes.__all__})
 _NAMESPACE.update({n: getattr(_misc, n) for n in _misc.__all__})
 _NAMESPACE["Tensor"] = Tensor
+_NAMESPACE.update(_LEGACY)
 globals().update(_NAMESPACE)
 
 #: Every public name ``jaxmod`` takes from here (the torch namespace).

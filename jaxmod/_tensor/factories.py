@@ -15,6 +15,7 @@ from jaxmod._core import cells as _cells
 from jaxmod._core import state as _state
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
+from jaxmod._tensor import errors as _err
 
 _Tracer = jax.core.Tracer
 
@@ -319,21 +320,67 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
     return finish(jnp.asarray(np.stack([r, c])).astype(dt), **kwargs)
 
 
+def _float_pair(a: Any, b: Any) -> tuple[Any, Any]:
+    """``torch.complex`` / ``torch.polar``'s checks: two floating tensors of one dtype."""
+    a, b = jnp.asarray(_b.unwrap(a)), jnp.asarray(_b.unwrap(b))
+    floats = (jnp.float16, jnp.float32, jnp.float64)
+    if a.dtype not in floats or b.dtype not in floats:
+        raise RuntimeError(
+            "Expected both inputs to be Half, Float or Double tensors but got "
+            f"{_dt.torch_name(a.dtype)} and {_dt.torch_name(b.dtype)}"
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"Expected object of scalar type {_dt.torch_name(a.dtype)} but got scalar type "
+            f"{_dt.torch_name(b.dtype)} for second argument"
+        )
+    return a, b
+
+
 def complex(real: Any, imag: Any) -> Any:
     """``real + i * imag``."""
-    r, i = _b.unwrap(real), _b.unwrap(imag)
+    r, i = _float_pair(real, imag)
     return _b.wrap_like(jax.lax.complex(r, i), real, imag)
 
 
 def polar(abs: Any, angle: Any) -> Any:
     """``abs * (cos(angle) + i sin(angle))``."""
-    r, t = _b.unwrap(abs), _b.unwrap(angle)
+    r, t = _float_pair(abs, angle)
     return _b.wrap_like(jax.lax.complex(r * jnp.cos(t), r * jnp.sin(t)), abs, angle)
+
+
+def sparse_coo_tensor(indices: Any, values: Any, size: Any = None, *, dtype: Any = None,
+                      device: Any = None, requires_grad: bool = False,
+                      check_invariants: Any = None, is_coalesced: Any = None) -> Any:  # fmt: skip
+    """``torch.sparse_coo_tensor``, stored dense: a tensor of ``size`` that is zero except
+    ``values[j]`` at ``indices[:, j]`` (repeated indices add up, as ``coalesce()`` would).
+
+    XLA has no sparse layout; the result is an ordinary (dense, ``is_sparse`` False)
+    tensor with the same values, so ``torch.sparse.mm``, ``@`` and ``.to_dense()`` give
+    torch's results. Without ``size`` the shape comes from ``indices.max(1) + 1``, which
+    needs concrete indices (not under ``jaxmod.jit``)."""
+    idx = jnp.asarray(_b.unwrap(indices))
+    vals = jnp.asarray(_b.unwrap(values))
+    if dtype is not None:
+        vals = vals.astype(_dt.as_dtype(dtype))
+    if idx.ndim != 2:
+        raise RuntimeError(f"indices must be sparse_dim x nnz, but got: {list(idx.shape)}")
+    if size is None:
+        if isinstance(idx, _Tracer):
+            raise _err.traced(
+                "sparse_coo_tensor without size=",
+                "Pass size= (the shape is read from the indices' values otherwise).",
+            )
+        size = tuple(int(m) + 1 for m in np.asarray(idx).max(1)) + tuple(vals.shape[1:])
+    shape = _shape((size,), "sparse_coo_tensor")
+    out = jnp.zeros(shape, vals.dtype).at[tuple(idx)].add(vals)
+    return finish(out, device=device, requires_grad=requires_grad)
 
 
 FACTORIES: dict[str, Any] = {
     f.__name__: f
     for f in (tensor, as_tensor, asarray, from_numpy, scalar_tensor, zeros, ones, empty,
               empty_strided, full, zeros_like, ones_like, empty_like, full_like, arange, range,
-              linspace, logspace, eye, tril_indices, triu_indices, complex, polar)
+              linspace, logspace, eye, tril_indices, triu_indices, complex, polar,
+              sparse_coo_tensor)
 }  # fmt: skip

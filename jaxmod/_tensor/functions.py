@@ -153,6 +153,14 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
     return _b.wrap_like(res, condition, input, other)
 
 
+def view_as_complex(input: Any) -> Any:
+    """``(..., 2)`` real and imaginary parts as a complex tensor (``torch.view_as_complex``;
+    a copy, see ``view_as_real``). A Tensor's strides are checked as torch checks them."""
+    if _b.is_tensor(input):
+        _ox.check_view_as_complex(input._jx(), _b.geometry(input))
+    return _b.wrap_like(_ox.view_as_complex(_first(input)), input)
+
+
 def build() -> dict[str, Any]:
     """Every namespace function, by name."""
     ns: dict[str, Any] = {}
@@ -174,6 +182,7 @@ def build() -> dict[str, Any]:
             ns[name] = inplace_function(name)
     ns["numel"] = numel
     ns["where"] = where
+    ns["view_as_complex"] = view_as_complex
     for f in (is_tensor, is_storage, result_type, promote_types, can_cast, typename):
         ns[f.__name__] = f
     ns["is_nonzero"] = _is_nonzero

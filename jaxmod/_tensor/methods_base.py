@@ -126,6 +126,28 @@ class BaseMethods(_b.TensorBase):
         """Always False: jaxmod tensors are dense."""
         return False
 
+    def is_conj(self) -> bool:
+        """Always False: ``conj()`` computes the conjugate (jaxmod has no lazy conjugate bit,
+        so ``view_as_real(x.conj())`` works where torch asks for ``resolve_conj()``)."""
+        return False
+
+    def is_neg(self) -> bool:
+        """Always False (no lazy negation bit)."""
+        return False
+
+    def resolve_conj(self) -> Any:
+        """The tensor itself (its conjugation, if any, is already computed)."""
+        return self
+
+    def resolve_neg(self) -> Any:
+        """The tensor itself (no lazy negation bit)."""
+        return self
+
+    def to_dense(self, dtype: Any = None, *, masked_grad: Any = None) -> Any:
+        """The tensor itself (jaxmod tensors, ``sparse_coo_tensor``'s included, are dense);
+        ``dtype`` converts."""
+        return self if dtype is None else self.to(dtype)
+
     @property
     def is_quantized(self) -> bool:
         """Always False."""

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor.factories import finish, float_dtype
 from jaxmod._tensor.ops_index import scatter_reduce
@@ -168,12 +169,48 @@ def is_same_size(a: Any, other: Any) -> bool:
 
 
 def view_as_real(a: Any) -> Any:
-    """A complex tensor as ``(..., 2)`` real and imaginary parts."""
+    """A complex tensor as ``(..., 2)`` real and imaginary parts (a copy: XLA has no
+    views; in-place writes to it do not reach the complex tensor)."""
+    if not jnp.issubdtype(a.dtype, jnp.complexfloating):
+        raise RuntimeError("view_as_real is only supported for complex tensors")
     return jnp.stack([jnp.real(a), jnp.imag(a)], -1)
 
 
+def check_view_as_complex(a: Any, geometry: Any = None) -> None:
+    """torch's checks of ``view_as_complex``: a float tensor whose last dimension has size
+    2 and stride 1, even strides elsewhere and an even storage offset (``geometry`` is the
+    tensor's ``(shape, strides, offset, root)``, when it is a Tensor)."""
+    if a.dtype not in (jnp.float32, jnp.float64):
+        name = _dt.torch_name(a.dtype)
+        if a.dtype == jnp.float16:
+            raise NotImplementedError(
+                "view_as_complex of a Half tensor: torch's complex32 has no JAX dtype; "
+                "convert with .float() first"
+            )
+        raise RuntimeError(
+            "view_as_complex is only supported for half, float and double tensors, but got "
+            f"a tensor of scalar type: {name}"
+        )
+    if a.ndim == 0:
+        raise RuntimeError("Input tensor must have one or more dimensions")
+    if a.shape[-1] != 2:
+        raise RuntimeError("Tensor must have a last dimension of size 2")
+    if geometry is not None:
+        _, strides, offset, _ = geometry
+        if strides[-1] != 1:
+            raise RuntimeError("Tensor must have a last dimension with stride 1")
+        if any(st % 2 for st in strides[:-1]):
+            raise RuntimeError(
+                "Tensor must have a stride divisible by 2 for all but last dimension"
+            )
+        if offset % 2:
+            raise RuntimeError("Tensor must have a storage_offset divisible by 2")
+
+
 def view_as_complex(a: Any) -> Any:
-    """``(..., 2)`` real and imaginary parts as a complex tensor."""
+    """``(..., 2)`` real and imaginary parts as a complex tensor (a copy, see
+    :func:`view_as_real`); float64 gives complex128 only with x64 on."""
+    check_view_as_complex(a)
     return jax.lax.complex(a[..., 0], a[..., 1])
 
 

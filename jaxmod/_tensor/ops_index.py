@@ -75,6 +75,8 @@ def gather(a: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Any:
 
 def _src(a: Any, src: Any, value: Any, index: Any) -> Any:
     s = _b.unwrap(value if src is None else src)
+    if src is not None and isinstance(s, jax.Array) and s.ndim and s.dtype != a.dtype:
+        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
     if isinstance(s, (jax.Array, np.ndarray)) and np.ndim(s):
         s = s[tuple(slice(0, n) for n in index.shape)]
     return jnp.asarray(s).astype(a.dtype)
@@ -155,8 +157,13 @@ def index_add(a: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> A
     """``a[..., index, ...] += alpha * source`` along ``dim`` (repeated indices add up)."""
     index = _int_index(index, "index_add")
     d = _err.dim(dim, a.ndim)
-    _check_bounds(index, a.shape[d], d, IndexError, "index out of range in self")
+    _check_bounds(index, a.shape[d], d)
     s = _b.unwrap(source)
+    if isinstance(s, jax.Array) and s.dtype != a.dtype:
+        raise RuntimeError(
+            f"index_add_(): self ({_dt.torch_name(a.dtype)}) and source "
+            f"({_dt.torch_name(s.dtype)}) must have the same scalar type"
+        )
     return a.at[_along(a, d, index)].add(s * _b.unwrap(alpha) if alpha != 1 else s)
 
 
@@ -394,9 +401,26 @@ def repeat_interleave(a: Any, repeats: Any = None, dim: Any = None, *,
             _concrete("repeat_interleave (the output length is sum(repeats))", r)
         return jnp.repeat(jnp.arange(r.shape[0]), r, total_repeat_length=output_size)
     r = _b.unwrap(repeats)
+    axis = None if dim is None else _err.dim(dim, a.ndim)
+    if isinstance(r, jax.Array):
+        if r.ndim > 1:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        if r.dtype.kind not in "iu":
+            raise NotImplementedError(
+                f"\"repeat_interleave_cpu\" not implemented for '{_dt.torch_name(r.dtype)}'"
+            )
+        n = a.size if axis is None else a.shape[axis]
+        if r.ndim and r.shape[0] not in (1, n):
+            raise RuntimeError(
+                "repeats must have the same size as input along dim, but got repeats.size(0) "
+                f"= {r.shape[0]} and input.size({0 if axis is None else axis}) = {n}"
+            )
+        if not isinstance(r, _Tracer) and r.size and int(r.min()) < 0:
+            raise RuntimeError("repeats can not be negative")
+    elif isinstance(r, int) and r < 0:
+        raise RuntimeError("Repeats must be non-negative")
     if isinstance(r, jax.Array) and r.ndim and output_size is None:
         _concrete("repeat_interleave (the output length is sum(repeats))", r)
-    axis = None if dim is None else _err.dim(dim, a.ndim)
     return jnp.repeat(a, r, axis=axis, total_repeat_length=output_size)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
@@ -215,3 +216,57 @@ jax.tree_util.register_pytree_node(_View, _flatten_view, _unflatten)
 _b.TENSOR = Tensor
 _b.VIEW = _View
 _b.TT = frozenset({Tensor, _GradTensor, _View})
+
+
+# torch's legacy typed constructors: ``torch.FloatTensor(3, 4)`` (sizes; zeros here, JAX
+# has no uninitialised memory), ``torch.LongTensor(range(5))`` / ``torch.LongTensor([1, 2])``
+# (data), and ``isinstance(x, torch.FloatTensor)`` (a CPU tensor of that dtype in torch: a
+# tensor of that dtype here). 64-bit names follow the x64 mapping of ``jaxmod.long``.
+LEGACY_TENSORS = {
+    "FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
+    "BFloat16Tensor": "bfloat16", "LongTensor": "int64", "IntTensor": "int32",
+    "ShortTensor": "int16", "CharTensor": "int8", "ByteTensor": "uint8", "BoolTensor": "bool",
+}  # fmt: skip
+
+
+class _LegacyTensorMeta(type):
+    _dtype_name: str
+
+    @property
+    def dtype(cls) -> np.dtype:
+        name = cls._dtype_name
+        return _dt.wide(name) if name in ("int64", "float64") else np.dtype(name)
+
+    def __call__(cls, *args: Any, device: Any = None) -> Tensor:  # type: ignore[override]
+        if len(args) == 1 and isinstance(args[0], range):
+            args = (list(args[0]),)
+        if len(args) == 1 and isinstance(args[0], (jax.Array, _b.TensorBase)):
+            a = _b.unwrap(args[0])
+            if a.dtype != cls.dtype:
+                raise TypeError(
+                    f"{cls.__name__}(tensor): expected a tensor of dtype {cls._dtype_name}, "
+                    f"got {_dt.repr_name(a.dtype)} (use tensor.to({cls._dtype_name}))"
+                )
+            return _b.new(a)
+        if len(args) == 1 and not isinstance(args[0], (list, tuple, np.ndarray, _dt.Size)):
+            if not isinstance(args[0], int) or isinstance(args[0], bool):
+                raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
+        return Tensor(*args, device=device, dtype=cls.dtype)
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+    def __repr__(cls) -> str:
+        return f"<class 'jaxmod.{cls.__name__}'>"
+
+
+def _legacy(name: str, dtype: str) -> type:
+    doc = (
+        f"``torch.{name}``: ``{name}(*sizes)`` is a zero tensor of that shape, "
+        f"``{name}(data)`` a tensor of ``data``, both of dtype ``{dtype}``; "
+        f"``isinstance(x, {name})`` tests the dtype."
+    )
+    return _LegacyTensorMeta(name, (), {"_dtype_name": dtype, "__doc__": doc})
+
+
+LEGACY = {n: _legacy(n, d) for n, d in LEGACY_TENSORS.items()}

@@ -49,8 +49,9 @@ class BasicBlock(nn.Module):
 
     def __init__(self, in_planes, planes, stride=1, option="A", se=False):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1,
-                               bias=False)
+        self.conv1 = nn.Conv2d(
+            in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False
+        )
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
@@ -61,13 +62,15 @@ class BasicBlock(nn.Module):
             if option == "A":
                 # subsample by 2 and pad the new channels with zeros (no parameters)
                 self.shortcut = LambdaLayer(
-                    lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4),
-                                    "constant", 0)
+                    lambda x: F.pad(
+                        x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0
+                    )
                 )
             elif option == "B":
                 self.shortcut = nn.Sequential(
-                    nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride,
-                              bias=False),
+                    nn.Conv2d(
+                        in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False
+                    ),
                     nn.BatchNorm2d(self.expansion * planes),
                 )
 

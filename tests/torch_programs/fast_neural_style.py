@@ -131,8 +131,9 @@ def style_grams(loss_net, style):
     return [gram_matrix(y) for y in features_style]
 
 
-def total_loss(transformer, loss_net, mse_loss, x, gram_style, content_weight=1e5,
-               style_weight=1e10):
+def total_loss(
+    transformer, loss_net, mse_loss, x, gram_style, content_weight=1e5, style_weight=1e10
+):
     """One training step's loss, as in train(): content loss on the second stage plus
     style loss over every stage's gram matrix."""
     n_batch = len(x)

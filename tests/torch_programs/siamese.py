@@ -49,8 +49,11 @@ class TripletNet(nn.Module):
         self.embedding_net = embedding_net
 
     def forward(self, anchor, positive, negative):
-        return (self.embedding_net(anchor), self.embedding_net(positive),
-                self.embedding_net(negative))
+        return (
+            self.embedding_net(anchor),
+            self.embedding_net(positive),
+            self.embedding_net(negative),
+        )
 
 
 class ContrastiveLoss(nn.Module):

@@ -62,8 +62,9 @@ def warp(images, theta, mode="bilinear", padding_mode="zeros", align_corners=Fal
     """Resample ``images`` through the affine matrices ``theta`` (what visualize_stn()
     shows)."""
     grid = F.affine_grid(theta, images.size(), align_corners=align_corners)
-    return F.grid_sample(images, grid, mode=mode, padding_mode=padding_mode,
-                         align_corners=align_corners)
+    return F.grid_sample(
+        images, grid, mode=mode, padding_mode=padding_mode, align_corners=align_corners
+    )
 
 
 def test(model, data, target):

@@ -246,7 +246,10 @@ def test_state_dict_roundtrip_and_torch_layout(case) -> None:
         opt.step(grads_of(model))
         _torch_step(tm, topt)
     jsd, tsd = opt.state_dict(), topt.state_dict()
-    _state_equal(jsd, tsd)
+    # the cancellation above (LOOSE) reaches the moment buffers too: on a CPU whose XLA
+    # matmuls round differently it left 3.5e-5 in one momentum entry after 10 steps
+    state_atol = 5e-5 if _ids(case) in LOOSE_ROUNDTRIP else 5e-6
+    _state_equal(jsd, tsd, atol=state_atol)
 
     # (a) our own state dict, loaded into a fresh optimizer on a copy of the model
     model2 = _mlp()
@@ -270,7 +273,7 @@ def test_state_dict_roundtrip_and_torch_layout(case) -> None:
         atol = LOOSE_ROUNDTRIP.get(_ids(case), ATOL)
         _assert_same(model, tm, atol=atol, msg=f"continued step {i}")
         _assert_same(model3, tm, atol=atol, msg=f"torch-loaded step {i}")
-    _state_equal(opt3.state_dict(), topt.state_dict())
+    _state_equal(opt3.state_dict(), topt.state_dict(), atol=state_atol)
 
 
 @pytest.mark.parametrize(

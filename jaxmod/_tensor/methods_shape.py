@@ -230,12 +230,17 @@ class ShapeMethods(_b.TensorBase):
         v = self._jx()
         n = v.ndim
         key = (n, dim0, dim1)
-        known = _TRANSPOSES.get(key)  # eager cost: the checks and permutation, once
+        # eager cost: the checks and permutation once per int dims (other index types,
+        # e.g. a 0-d tensor hashed by identity, are checked every call, never kept)
+        keep = type(dim0) is int and type(dim1) is int
+        known = _TRANSPOSES.get(key) if keep else None
         if known is None:
             a, b = _err.dim(dim0, n), _err.dim(dim1, n)
             perm = list(range(n))
             perm[a], perm[b] = b, a
-            known = _TRANSPOSES[key] = (a, b, tuple(perm))
+            known = (a, b, tuple(perm))
+            if keep:
+                _TRANSPOSES[key] = known
         a, b, perm_t = known
         return _b.view(self, jnp.swapaxes(v, a, b) if n else v, _geo.permuted, perm_t)
 

@@ -456,7 +456,7 @@ class Jit:
         p.jitted = jitted.probe if p.fresh else jitted
         p.stateful_pos, p.static_pos, p.dyn_pos = tuple(stateful), tuple(static), tuple(dyn_pos)
         p.dyn_now = dyn_now
-        p.tdyn = frozenset(tdyn)
+        p.tdyn = tuple(tdyn)
         captured_ids = {id(o) for _, o in keep}
         p.cells = tuple((c, o) for c, o in cells if id(o) in captured_ids)
         p.globs = tuple((g, n, o) for g, n, o in globs if id(o) in captured_ids)
@@ -474,7 +474,7 @@ class Jit:
             return
         layout = (p.nargs, tuple(i for i, _ in p.stateful_pos), tuple(i for i, _ in p.static_pos),
                   p.dyn_pos, len(p.cells), len(p.globs), len(p.guards), len(p.mut),
-                  len(p.ro), tuple(sorted(p.tdyn)), bool(p.wrap[0]))  # fmt: skip
+                  len(p.ro), p.tdyn, bool(p.wrap[0]))  # fmt: skip
         factory = _factories.get(layout)
         if factory is None:
             if len(_factories) > 64:

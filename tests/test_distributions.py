@@ -316,3 +316,31 @@ def test_type_rule_and_pytree() -> None:
     np.testing.assert_array_equal(to_numpy(doubled.stddev), [2.0, 2.0])
     out = jaxmod.jit(lambda loc: jd.Independent(jd.Normal(loc, 1.0), 1))(jaxmod.ones(2))
     assert repr(out) == "Independent(Normal(loc: torch.Size([2]), scale: torch.Size([2])), 1)"
+
+
+def test_distribution_returned_by_a_module_keeps_array_parameters() -> None:
+    """A module's forward returning a distribution (a Gaussian policy's
+    ``Independent(Normal(mu, std), 1)``) passes through the module's Tensor wrapping of its
+    outputs: ``mean`` / ``stddev`` are Tensors holding arrays, so a new distribution can be
+    built from them (``Normal(dist.mean, dist.stddev)``), with torch's values."""
+
+    class Policy(jaxmod.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mu = jaxmod.nn.Linear(3, 2)
+            self.log_std = jaxmod.nn.Parameter(-0.5 * jaxmod.ones(2))
+
+        def forward(self, obs: Any) -> Any:
+            return jd.Independent(jd.Normal(self.mu(obs), jaxmod.exp(self.log_std)), 1)
+
+    policy = Policy()
+    obs = jaxmod.from_numpy(X[0])
+    for ctx in (jaxmod.enable_grad(), jaxmod.no_grad()):
+        with ctx:
+            dist = policy(obs)
+            for v in (dist.mean, dist.stddev, dist.base_dist.scale, dist.variance):
+                assert type(v) is jaxmod.Tensor and isinstance(v._value, jax.Array)
+            again = jd.Normal(dist.mean, dist.stddev)
+        with torch.no_grad():
+            t = td.Normal(torch.tensor(to_numpy(dist.mean)), torch.tensor(to_numpy(dist.stddev)))
+        _compare(again.log_prob(obs[:, :2]), t.log_prob(torch.from_numpy(X[0][:, :2])), "log_prob")

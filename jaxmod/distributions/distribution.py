@@ -85,11 +85,14 @@ def _flatten(d: Distribution) -> tuple[Any, Any]:
 
 
 def _unflatten(cls: type, rest: Any, children: Any) -> Distribution:
+    """The inverse of :func:`_flatten`. Parameters are kept as arrays: a tree map that
+    wraps leaves as Tensors (a module's forward returning a distribution built from
+    Tensors) would otherwise give Tensors inside Tensors to ``mean`` / ``stddev``."""
     d = cls.__new__(cls)
     params, inner = children
     vars(d).update(rest)
     vars(d).update(inner)
-    d._params = dict(params)
+    d._params = {k: _b.unwrap(v) for k, v in params.items()}
     return d
 
 

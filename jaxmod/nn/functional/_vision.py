@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -479,25 +480,30 @@ def _grid_sample(
              for a in range(4)]
             for b, s in zip(base, spatial)
         ]  # fmt: skip
-        out = 0
-        for a in range(4):
-            for b in range(4):
-                vals, _ = _gather(x, [taps[0][a], taps[1][b]])
-                out = out + vals * (wy[a] * wx[b])[:, None]
-        return out
+        # the 16 taps in one gather (one scatter in the gradient): (N, C, 16, *out)
+        pairs = list(itertools.product(range(4), range(4)))
+        iy = jnp.stack([taps[0][a] for a, _ in pairs], axis=1)
+        ix = jnp.stack([taps[1][b] for _, b in pairs], axis=1)
+        w = jnp.stack([wy[a] * wx[b] for a, b in pairs], axis=1)
+        vals, _ = _gather(x, [iy, ix])
+        return jnp.sum(vals * w[:, None], axis=2)
     coords = [_source_coord(r, s, padding_mode, align_corners) for r, s in zip(raw, spatial)]
     if mode == "nearest":
         vals, _ = _gather(x, [jnp.round(c).astype(jnp.int32) for c in coords])
         return vals
     lows = [jnp.floor(c) for c in coords]
     fracs = [c - lo for c, lo in zip(coords, lows)]
-    out = 0
-    for corner in range(2**nd):
-        bits = [(corner >> (nd - 1 - k)) & 1 for k in range(nd)]
-        w = functools.reduce(jnp.multiply, [f if b else (1 - f) for f, b in zip(fracs, bits)])
-        vals, _ = _gather(x, [(lo + b).astype(jnp.int32) for lo, b in zip(lows, bits)])
-        out = out + vals * w[:, None]
-    return out
+    corners = [[(c >> (nd - 1 - k)) & 1 for k in range(nd)] for c in range(2**nd)]
+    # the 2**nd corners in one gather (one scatter in the gradient): (N, C, 2**nd, *out)
+    w = jnp.stack(
+        [functools.reduce(jnp.multiply, [f if b else (1 - f) for f, b in zip(fracs, bits)])
+         for bits in corners],
+        axis=1,
+    )  # fmt: skip
+    idx = [jnp.stack([(lows[k] + bits[k]).astype(jnp.int32) for bits in corners], axis=1)
+           for k in range(nd)]  # fmt: skip
+    vals, _ = _gather(x, idx)
+    return jnp.sum(vals * w[:, None], axis=2)
 
 
 def grid_sample(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -376,20 +377,31 @@ def _unnormalize(coord: Array, size: int, align_corners: bool) -> Array:
 
 def _clip(coord: Array, size: int) -> Array:
     """``min(size - 1, max(coord, 0))`` with torch's gradient (0 where it clips, boundary
-    included)."""
+    included); NaN clips to 0."""
     hi = size - 1
-    return jnp.where(coord <= 0, 0, jnp.where(coord >= hi, hi, coord)).astype(coord.dtype)
+    # NaN goes to 0, as in torch's CUDA and vectorised CPU kernels (fmax / clamp_min)
+    return jnp.where(coord >= hi, hi, jnp.where(coord > 0, coord, 0)).astype(coord.dtype)
+
+
+def _bound(coord: Array, lo: float, hi: float) -> Array:
+    """Finite ``coord`` limited to ``[lo, hi]`` (gradient 0 outside); NaN and +-inf stay."""
+    bounded = jnp.where(coord < lo, lo, jnp.where(coord > hi, hi, coord))
+    return jnp.where(jnp.isinf(coord), coord, bounded).astype(coord.dtype)
 
 
 def _reflect(coord: Array, twice_low: int, twice_high: int) -> Array:
+    """torch's ``reflect_coordinates``, with the distance from the low end reduced modulo
+    the period ``2 * span`` first (``fmod`` is exact), so that coordinates far outside stay
+    exact and never reach the float -> int conversion; the flip is decided by comparison,
+    not by ``floor(c / span)``, whose rounding can disagree with ``fmod``."""
     if twice_low == twice_high:
         return jnp.zeros_like(coord)
     lo = twice_low / 2
     span = (twice_high - twice_low) / 2
-    c = jnp.abs(coord - lo)
-    extra = jnp.fmod(c, span)
-    flips = jnp.floor(c / span)
-    return jnp.where(flips % 2 == 0, extra + lo, span - extra + lo).astype(coord.dtype)
+    c = jnp.fmod(jnp.abs(coord - lo), 2 * span)
+    flip = c >= span
+    extra = jnp.where(flip, c - span, c)
+    return jnp.where(flip, span - extra + lo, extra + lo).astype(coord.dtype)
 
 
 def _source_coord(coord: Array, size: int, padding_mode: str, align_corners: bool) -> Array:
@@ -417,7 +429,9 @@ def _gather(x: Array, idx: list[Array]) -> tuple[Array, Array]:
         flat = flat * s + jnp.clip(i, 0, s - 1)
     out_shape = idx[0].shape[1:]
     vals = jnp.take_along_axis(
-        x.reshape(n, c, -1), flat.reshape(n, 1, -1).astype(jnp.int32), axis=2
+        x.reshape(n, c, math.prod(spatial)),
+        flat.reshape(n, 1, math.prod(out_shape)).astype(jnp.int32),
+        axis=2,
     ).reshape((n, c, *out_shape))
     mask = inside[:, None].astype(x.dtype)
     return vals * mask, mask
@@ -444,34 +458,52 @@ def _grid_sample(
     nd = len(spatial)
     # grid's last axis is (x, y[, z]): reversed, it lines up with (D,) H, W
     raw = [_unnormalize(g[..., nd - 1 - k], spatial[k], align_corners) for k in range(nd)]
+    # Beyond [-4, size + 3] every tap is outside (zeros) or on the edge (border): bounding
+    # the coordinate there changes neither the output nor torch's gradient (0), and keeps
+    # coordinates past the int32 range (|grid| ~ 1e10) away from XLA:CPU's float -> int
+    # conversion, which gave garbage there (bicubic border: -22 from pixels in [1, 12]).
+    # Reflection is periodic: past 2**23 pixels float32 holds no fraction and the reflected
+    # pixel is rounding noise (torch's 2-D CPU and 3-D CPU kernels disagree there too), so
+    # it is bounded at 2**23, where it still picks a pixel of the input. NaN, inf stay.
+    if padding_mode == "reflection":
+        raw = [_bound(r, -(2.0**23), 2.0**23) for r in raw]
+    else:
+        raw = [_bound(r, -4, s + 3) for r, s in zip(raw, spatial)]
     if mode == "bicubic":
         base = [jnp.floor(r) for r in raw]
         ts = [r - b for r, b in zip(raw, base)]
         wy, wx = _cubic_weights(ts[0]), _cubic_weights(ts[1])
-        out = 0
-        for a in range(4):
-            for b in range(4):
-                pos = [base[0] - 1 + a, base[1] - 1 + b]
-                pos = [
-                    _source_coord(p, s, padding_mode, align_corners).astype(jnp.int32)
-                    for p, s in zip(pos, spatial)
-                ]
-                vals, _ = _gather(x, pos)
-                out = out + vals * (wy[a] * wx[b])[:, None]
-        return out
+        # torch bounds each tap's coordinates axis by axis (get_value_bounded): the four
+        # taps of each axis are computed once
+        taps = [
+            [_source_coord(b - 1 + a, s, padding_mode, align_corners).astype(jnp.int32)
+             for a in range(4)]
+            for b, s in zip(base, spatial)
+        ]  # fmt: skip
+        # the 16 taps in one gather (one scatter in the gradient): (N, C, 16, *out)
+        pairs = list(itertools.product(range(4), range(4)))
+        iy = jnp.stack([taps[0][a] for a, _ in pairs], axis=1)
+        ix = jnp.stack([taps[1][b] for _, b in pairs], axis=1)
+        w = jnp.stack([wy[a] * wx[b] for a, b in pairs], axis=1)
+        vals, _ = _gather(x, [iy, ix])
+        return jnp.sum(vals * w[:, None], axis=2)
     coords = [_source_coord(r, s, padding_mode, align_corners) for r, s in zip(raw, spatial)]
     if mode == "nearest":
         vals, _ = _gather(x, [jnp.round(c).astype(jnp.int32) for c in coords])
         return vals
     lows = [jnp.floor(c) for c in coords]
     fracs = [c - lo for c, lo in zip(coords, lows)]
-    out = 0
-    for corner in range(2**nd):
-        bits = [(corner >> (nd - 1 - k)) & 1 for k in range(nd)]
-        w = functools.reduce(jnp.multiply, [f if b else (1 - f) for f, b in zip(fracs, bits)])
-        vals, _ = _gather(x, [(lo + b).astype(jnp.int32) for lo, b in zip(lows, bits)])
-        out = out + vals * w[:, None]
-    return out
+    corners = [[(c >> (nd - 1 - k)) & 1 for k in range(nd)] for c in range(2**nd)]
+    # the 2**nd corners in one gather (one scatter in the gradient): (N, C, 2**nd, *out)
+    w = jnp.stack(
+        [functools.reduce(jnp.multiply, [f if b else (1 - f) for f, b in zip(fracs, bits)])
+         for bits in corners],
+        axis=1,
+    )  # fmt: skip
+    idx = [jnp.stack([(lows[k] + bits[k]).astype(jnp.int32) for bits in corners], axis=1)
+           for k in range(nd)]  # fmt: skip
+    vals, _ = _gather(x, idx)
+    return jnp.sum(vals * w[:, None], axis=2)
 
 
 def grid_sample(
@@ -515,6 +547,12 @@ def grid_sample(
             f"grid_sampler(): expected grid to have size {x.ndim - 2} in last dimension, but "
             f"got grid with sizes {list(g.shape)}"
         )
+    for i in range(2, x.ndim):
+        if x.shape[i] <= 0:
+            raise RuntimeError(
+                "grid_sampler(): expected input to have non-empty spatial dimensions, but "
+                f"input has sizes {list(x.shape)} with dimension {i} being empty"
+            )
     if x.ndim not in (4, 5) or g.ndim != x.ndim:
         raise RuntimeError(
             f"grid_sampler(): expected {4 if x.ndim == 4 else 5}D input and grid with same "

@@ -224,11 +224,15 @@ def take_along_dim(a: Any, indices: Any, dim: Any = None) -> Any:
 
 
 def nonzero(a: Any, *, as_tuple: bool = False) -> Any:
-    """Indices of the non-zero elements: ``(N, ndim)``, or one 1-D tensor per dim (eager)."""
+    """Indices of the non-zero elements: ``(N, ndim)``, or one 1-D tensor per dim (eager).
+
+    Found on the host (numpy): the output size needs the values there anyway, and
+    ``jnp.nonzero`` of a concrete array compiles several programs per input shape."""
     _concrete("nonzero", a)
+    host, long = np.asarray(a), _dt.wide("long")
     if as_tuple:
-        return tuple(i.astype(_dt.wide("long")) for i in jnp.nonzero(jnp.atleast_1d(a)))
-    return jnp.argwhere(a).astype(_dt.wide("long"))
+        return tuple(jnp.asarray(i.astype(long)) for i in np.nonzero(np.atleast_1d(host)))
+    return jnp.asarray(np.argwhere(host).astype(long))
 
 
 def argwhere(a: Any) -> Any:

@@ -242,6 +242,11 @@ CASES = [
                                                                  reduce="add"),
                                               c.clone().scatter_add_(0, l.expand(1, 2), c[:1])),
      "C L W", ""),
+    ("index_reduce", lambda t, c, l, w: (c.index_reduce(0, l, w.expand(2, 4), "prod"),
+                                         c.index_reduce(0, l * 0, w.expand(2, 4), "mean"),
+                                         c.index_reduce(1, l, c[:, :2], "amax",
+                                                        include_self=False),
+                                         c.index_reduce(0, l, -c[:2], "amin")), "C L W", ""),
     ("repeat_interleave_counts", lambda t, a: (a.repeat_interleave(t.tensor([2]), dim=0),
                                                a.repeat_interleave(t.tensor(2), dim=1)),
      "A", "e"),  # tensor repeats: the length is data-dependent without output_size

@@ -163,24 +163,26 @@ def _along(a: Any, d: int, index: Any) -> tuple:
     return (slice(None),) * d + (index,)
 
 
-def index_add(a: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Any:
-    """``a[..., index, ...] += alpha * source`` along ``dim`` (repeated indices add up)."""
-    index = _int_index(index, "index_add")
+def index_source(a: Any, dim: int, index: Any, source: Any, name: str,
+                 bounds: tuple = (RuntimeError, "")) -> tuple:  # fmt: skip
+    """torch's checks of ``index_add`` / ``index_reduce``: a 1-D integer index (0-d is one
+    entry) with one entry per slice of ``source`` along ``dim``, ``source`` a tensor of
+    ``a``'s shape elsewhere and dtype, indices in range. Returns ``(dim, index, source)``."""
+    index = _int_index(index, name)
     if index.ndim > 1:
         raise IndexError(
-            "index_add_(): Index is supposed to be a vector, but got dim: "
-            f"{index.ndim} with type: {_dt.torch_name(index.dtype)} and size: {list(index.shape)}"
+            f"{name}_(): Index is supposed to be a vector, but got dim: {index.ndim} with "
+            f"type: {_dt.torch_name(index.dtype)} and size: {list(index.shape)}"
         )
     d = _err.dim(dim, a.ndim)
     if not isinstance(source, (jax.Array, np.ndarray, _b.TensorBase)):
         raise TypeError(
-            "index_add(): argument 'source' (position 3) must be Tensor, not "
-            f"{type(source).__name__}"
+            f"{name}(): argument 'source' (position 3) must be Tensor, not {type(source).__name__}"
         )
     s = jnp.asarray(_b.unwrap(source))
     if s.ndim and index.size != s.shape[min(d, s.ndim - 1)]:
         raise RuntimeError(
-            f"index_add_(): Number of indices ({index.size}) should be equal to "
+            f"{name}_(): Number of indices ({index.size}) should be equal to "
             f"source.size(dim): ({s.shape[min(d, s.ndim - 1)]}), for dim: {d}"
         )
     if s.ndim != a.ndim or any(m != n for i, (m, n) in enumerate(zip(s.shape, a.shape)) if i != d):
@@ -188,13 +190,18 @@ def index_add(a: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> A
             "source tensor shape must match self tensor shape, excluding the specified "
             f"dimension. Got self.shape = {list(a.shape)} source.shape = {list(s.shape)}"
         )
-    _check_bounds(index, a.shape[d], d)
-    index = index.reshape(-1)  # a 0-d index is one entry, as in torch
+    _check_bounds(index, a.shape[d], d, *bounds)
     if s.dtype != a.dtype:
         raise RuntimeError(
-            f"index_add_(): self ({_dt.torch_name(a.dtype)}) and source "
+            f"{name}_(): self ({_dt.torch_name(a.dtype)}) and source "
             f"({_dt.torch_name(s.dtype)}) must have the same scalar type"
         )
+    return d, index.reshape(-1), s
+
+
+def index_add(a: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Any:
+    """``a[..., index, ...] += alpha * source`` along ``dim`` (repeated indices add up)."""
+    d, index, s = index_source(a, dim, index, source, "index_add")
     return a.at[_along(a, d, index)].add(s * _b.unwrap(alpha) if alpha != 1 else s)
 
 

@@ -106,6 +106,64 @@ CASES = [
      "J", "fe"),
     ("repeat_interleave", lambda t, a, l: (t.repeat_interleave(a, 2, dim=0),
                                            t.repeat_interleave(l)), "A L", "fe"),
+    ("scatter_forms", lambda t, a, k, b, c: (
+        t.scatter(a, 1, k[:, :2], c),  # src larger than index: its leading block is used
+        t.scatter(a, 1, k, b, reduce="add"), t.scatter(a, 1, k, b, reduce="multiply"),
+        t.scatter(a > 0, 1, k[:, :1], True), t.scatter_add(a, 0, k % 2, b),
+        t.scatter_add(k * 0, 1, k, k)), "A K B C", "f"),
+    ("index_add_forms", lambda t, c, l, w, j: (
+        t.index_add(c, 0, l * 0 + 1, t.stack([w, w])),  # repeated indices add up
+        t.index_add(c, 1, l, c[:, :2], alpha=-0.5), t.index_add(c, 0, l[0], c[:1]),
+        t.index_add(j, 1, l, j[:, :2], alpha=2)), "C L W J", "f"),
+    ("repeat_interleave_forms", lambda t, a, l, j: (
+        t.repeat_interleave(a, t.tensor([2]), dim=1), t.repeat_interleave(a, t.tensor(3)),
+        t.repeat_interleave(a, 0, dim=0), t.repeat_interleave(j, 2, dim=-1),
+        t.repeat_interleave(a, 2, dim=0, output_size=4),
+        t.repeat_interleave(a, t.tensor([1, 2], dtype=t.int32), dim=0)), "A L J", "e"),
+    ("repeat_interleave_output_size", lambda t, a, l: (
+        t.repeat_interleave(a, l, dim=0, output_size=2),
+        t.repeat_interleave(l, output_size=2), t.repeat_interleave(a, l + 1, dim=0,
+                                                                    output_size=4)),
+     "A L", ""),  # output_size= makes the tensor-repeats forms traceable
+    # -- sparse COO tensors (stored dense in jaxmod: compared through to_dense())
+    ("sparse_coo_tensor", lambda t, k, v, a, l: (
+        t.sparse_coo_tensor(k, v, (3, 2)).to_dense(),
+        t.sparse_coo_tensor(t.cat([k, k], 1), t.cat([v, v * 2]), (3, 2)).to_dense(),
+        t.sparse_coo_tensor(k, v, [4, 3], dtype=t.float64).to_dense(),
+        t.sparse_coo_tensor(k, v.long(), (3, 2)).to_dense(),
+        t.sparse_coo_tensor(k, v > 0, (3, 2)).to_dense(),
+        t.sparse_coo_tensor(k.float(), v, (3, 2)).to_dense(),  # torch casts the indices
+        t.sparse_coo_tensor(l[None], a, (3, 3)).to_dense(),  # hybrid: dense rows
+        t.sparse_coo_tensor(k[:, :1], v[0], (3, 2)).to_dense(),  # 0-d values, nnz 1
+        t.sparse_coo_tensor(k[:, :0], v[:0], (2, 2)).to_dense(),
+        t.sparse_coo_tensor(k, v, (3, 2), requires_grad=True).requires_grad),
+     "K V A L", ""),
+    ("sparse_coo_tensor_shape_from_indices", lambda t, k, v, l, a: (
+        t.sparse_coo_tensor(k, v).to_dense(), t.sparse_coo_tensor(l[None], a).to_dense(),
+        t.sparse_coo_tensor(k.tolist(), v.tolist()).to_dense(),
+        t.sparse_coo_tensor(k[:, :0], v[:0]).to_dense()), "K V L A", "e"),
+    ("sparse_mm", lambda t, k, v, a, c: (
+        t.sparse.mm(t.sparse_coo_tensor(k, v, (3, 2)), a),
+        t.spmm(t.sparse_coo_tensor(k, v, (3, 2)), a),
+        t.mm(t.sparse_coo_tensor(k, v, (3, 2)), a), t.sparse_coo_tensor(k, v, (3, 2)) @ a,
+        t.sparse.mm(a, c), t.sparse.addmm(c[:, :3], t.sparse_coo_tensor(k, v, (3, 2)), a,
+                                          beta=0.5, alpha=2.0),
+        t.sparse.sum(t.sparse_coo_tensor(k, v, (3, 2))),
+        t.sparse.sum(t.sparse_coo_tensor(k, v, (3, 2)), 1).to_dense(),
+        t.sparse.sum(t.sparse_coo_tensor(k, v, (3, 2)), dim=0).to_dense()), "K V A C", ""),
+    # -- complex numbers
+    ("complex_views", lambda t, x, c: (
+        t.view_as_complex(x.reshape(2, 3, 2, 2)), t.view_as_complex(t.stack([c, -c], -1)),
+        t.view_as_real(t.view_as_complex(x.reshape(2, 3, 2, 2))),
+        t.view_as_complex(x[:, :, :2]),  # strides (12, 4, 1): even, last 1
+        t.view_as_complex(t.arange(10.0).view(5, 2)[1:]),  # storage offset 2
+        t.view_as_real(t.view_as_complex(x.reshape(2, 3, 2, 2)).conj().resolve_conj())),
+     "X C", ""),
+    ("complex_polar", lambda t, a, b, p, v: (
+        t.complex(a, b), t.complex(a, b[0]), t.complex(v, v[0]), t.polar(p, a),
+        t.polar(p[0], a), t.polar(v * 0 + 1, v),
+        t.view_as_real(t.view_as_complex(t.stack([a, b], -1)) * t.polar(p, a))),
+     "A B P V", "f"),
     # -- products
     ("matmul", lambda t, a, c, x, y, v: (t.matmul(a, c), t.mm(a, c), t.bmm(x, y),
                                          t.matmul(x, y), t.mv(t.t(c), v), t.dot(v, v),
@@ -184,6 +242,28 @@ CASES = [
                             t.eye(2, dtype=t.int32)), "", ""),
     ("legacy_constructor", lambda t: (t.Tensor(2, 3).shape, t.Tensor([1, 2]),
                                       t.Tensor(t.Size([4])).shape), "", "e"),
+    ("legacy_constructor_empty", lambda t: (t.Tensor().shape, t.Tensor(np.int64(2)).shape,
+                                            t.Tensor(range(3)), t.Tensor(np.ones((2, 1)))),
+     "", "e"),
+    # -- legacy typed constructors (torch.FloatTensor...): sizes (torch leaves the memory
+    #    uninitialised: shapes and dtypes only), data (values), isinstance and .type()
+    ("legacy_typed_sizes", lambda t: [(c(2, 3).shape, c(2, 3).dtype, c.dtype) for c in (
+        t.FloatTensor, t.DoubleTensor, t.HalfTensor, t.BFloat16Tensor, t.LongTensor,
+        t.IntTensor, t.ShortTensor, t.CharTensor, t.ByteTensor, t.BoolTensor)] + [
+        t.FloatTensor().shape, t.LongTensor(t.Size([2, 1])).shape, t.IntTensor(4).shape,
+        t.FloatTensor(np.int64(3)).shape, t.FloatTensor(2, device="cpu").shape], "", "e"),
+    ("legacy_typed_data", lambda t, a, i: (
+        t.FloatTensor([1, 2]), t.LongTensor(range(4)), t.LongTensor([1.7, -2.7]),
+        t.DoubleTensor([1, 2]), t.HalfTensor([0.5, 1.5]), t.BFloat16Tensor([1.5]),
+        t.IntTensor((3, 4)), t.ShortTensor([[1], [2]]), t.CharTensor([-1, 7]),
+        t.ByteTensor([1, 255]), t.BoolTensor([1, 0, 2]), t.FloatTensor(np.arange(3.0)),
+        t.FloatTensor(a), t.LongTensor(i), t.FloatTensor([t.tensor(1.0), t.tensor(2.0)])),
+     "A I", ""),
+    ("legacy_typed_checks", lambda t, a, i, m: (
+        isinstance(a, t.FloatTensor), isinstance(i, t.LongTensor), isinstance(m, t.BoolTensor),
+        isinstance(a, t.LongTensor), isinstance(np.ones(2), t.FloatTensor),
+        isinstance(t.LongTensor([1]), t.Tensor), i.type(t.FloatTensor), a.type(t.LongTensor),
+        a.type("torch.IntTensor"), t.LongTensor([2]).type()), "A I M", "e"),
     ("numpy_aliases", lambda t, a: (t.cat([a, a], axis=1), t.sum(a, axis=0),
                                     t.mean(a, axis=1, keepdims=True)), "A", "f"),
     ("tri_indices", lambda t: (t.tril_indices(3, 3), t.triu_indices(3, 4, 1)), "", ""),

@@ -91,6 +91,14 @@ CASES = [
     ("to_device", lambda t, a: a.to("cpu", t.int32), "A", "e"),
     ("type_as", lambda t, a, i: (i.type_as(a), a.type_as(i)), "A I", ""),
     ("byte_char_short", lambda t, j: (j.byte(), j.char(), j.short()), "J", ""),
+    ("to_dense_and_lazy_bits", lambda t, a: (a.to_dense(), a.to_dense(t.float64),
+                                             a.resolve_conj(), a.resolve_neg()), "A", ""),
+    ("lazy_bits_flags", lambda t, a: (a.is_conj(), a.is_neg(), a.is_sparse,
+                                      a.neg().is_neg()), "A", "e"),
+    ("complex_methods", lambda t, x: _complex(t.view_as_complex(x.reshape(2, 3, 2, 2))), "X", ""),
+    ("legacy_type_method", lambda t, a, i: (a.type(t.DoubleTensor), i.type(t.ByteTensor),
+                                            i.type(t.FloatTensor), a.type("torch.LongTensor")),
+     "A I", ""),
     ("type_names", lambda t, a, i: (a.type(), i.type(), a.type(t.int32).dtype), "A I", "e"),
     ("item", lambda t, s, i: (s.item(), i[0, 0].item(), s.bool().item()), "S I", "e"),
     ("tolist", lambda t, a, i: (i.tolist(), a[0, :1].tolist()), "A I", "e"),
@@ -227,6 +235,24 @@ CASES = [
                                         a.repeat_interleave(2, dim=1)), "A", ""),
     ("repeat_interleave_tensor", lambda t, a, l: a.repeat_interleave(l, dim=0), "A L", "e"),
     ("bincount", lambda t, j: j.flatten().bincount(), "J", "e"),
+    ("index_add_inplace", lambda t, c, l, w: (c.clone().index_add_(0, l, w.expand(2, 4), alpha=2),
+                                              c.clone().index_add_(1, t.tensor([0, 0, 3]),
+                                                                   c[:, :3]),
+                                              c.clone().scatter_(1, l.expand(3, 2), c[:, :2],
+                                                                 reduce="add"),
+                                              c.clone().scatter_add_(0, l.expand(1, 2), c[:1])),
+     "C L W", ""),
+    ("index_reduce", lambda t, c, l, w: (c.index_reduce(0, l, w.expand(2, 4), "prod"),
+                                         c.index_reduce(0, l * 0, w.expand(2, 4), "mean"),
+                                         c.index_reduce(1, l, c[:, :2], "amax",
+                                                        include_self=False),
+                                         c.index_reduce(0, l, -c[:2], "amin")), "C L W", ""),
+    ("repeat_interleave_counts", lambda t, a: (a.repeat_interleave(t.tensor([2]), dim=0),
+                                               a.repeat_interleave(t.tensor(2), dim=1)),
+     "A", "e"),  # tensor repeats: the length is data-dependent without output_size
+    ("repeat_interleave_output_size", lambda t, a, l: (
+        a.repeat_interleave(l, dim=0, output_size=2),
+        a.repeat_interleave(l + 1, dim=0, output_size=4)), "A L", ""),
     ("diag", lambda t, v, c: (v.diag(), c.diag(), c.diag(1), v.diag(-1)), "V C", ""),
     # -- in-place
     ("inplace_arith", lambda t, a, b: (a.add_(b), a.mul_(2), a.sub_(b, alpha=2), a.div_(4),
@@ -300,6 +326,23 @@ def _iops(a, b):
     c = a
     c += 1  # in place: a changes too
     return a, c
+
+
+def _complex(z):
+    """A complex tensor's methods (torch's conj() is lazy; the comparison resolves it)."""
+    return (
+        z.real,
+        z.imag,
+        z.abs(),
+        z.angle(),
+        z.conj(),
+        (z * z.conj()).real,
+        z.exp(),
+        z.sum(-1),
+        z.reshape(-1),
+        z.transpose(0, 1),
+        z.to("cpu"),
+    )
 
 
 def _through(x, fn):

@@ -320,8 +320,14 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
     return finish(jnp.asarray(np.stack([r, c])).astype(dt), **kwargs)
 
 
-def _float_pair(a: Any, b: Any) -> tuple[Any, Any]:
-    """``torch.complex`` / ``torch.polar``'s checks: two floating tensors of one dtype."""
+def _float_pair(fn: str, names: tuple[str, str], a: Any, b: Any) -> tuple[Any, Any]:
+    """``torch.complex`` / ``torch.polar``'s checks: two floating tensors of one dtype whose
+    shapes broadcast; returns them broadcast to one shape (``lax.complex`` needs it)."""
+    for pos, (name, x) in enumerate(zip(names, (a, b)), 1):
+        if not isinstance(x, (jax.Array, np.ndarray, _b.TensorBase)):
+            raise TypeError(
+                f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not {type(x).__name__}"
+            )
     a, b = jnp.asarray(_b.unwrap(a)), jnp.asarray(_b.unwrap(b))
     floats = (jnp.float16, jnp.float32, jnp.float64)
     if a.dtype not in floats or b.dtype not in floats:
@@ -334,18 +340,25 @@ def _float_pair(a: Any, b: Any) -> tuple[Any, Any]:
             f"Expected object of scalar type {_dt.torch_name(a.dtype)} but got scalar type "
             f"{_dt.torch_name(b.dtype)} for second argument"
         )
-    return a, b
+    if a.dtype == jnp.float16:
+        raise NotImplementedError(
+            f"torch.{fn} of Half tensors: torch's complex32 has no JAX dtype; convert with "
+            ".float() first"
+        )
+    _err.check_broadcast(a.shape, b.shape)
+    return tuple(jnp.broadcast_arrays(a, b))  # type: ignore[return-value]
 
 
 def complex(real: Any, imag: Any) -> Any:
-    """``real + i * imag``."""
-    r, i = _float_pair(real, imag)
+    """``real + i * imag`` (``torch.complex``: two float tensors of one dtype)."""
+    r, i = _float_pair("complex", ("real", "imag"), real, imag)
     return _b.wrap_like(jax.lax.complex(r, i), real, imag)
 
 
 def polar(abs: Any, angle: Any) -> Any:
-    """``abs * (cos(angle) + i sin(angle))``."""
-    r, t = _float_pair(abs, angle)
+    """``abs * (cos(angle) + i sin(angle))`` (``torch.polar``: two float tensors of one
+    dtype)."""
+    r, t = _float_pair("polar", ("abs", "angle"), abs, angle)
     return _b.wrap_like(jax.lax.complex(r * jnp.cos(t), r * jnp.sin(t)), abs, angle)
 
 
@@ -358,23 +371,64 @@ def sparse_coo_tensor(indices: Any, values: Any, size: Any = None, *, dtype: Any
     XLA has no sparse layout; the result is an ordinary (dense, ``is_sparse`` False)
     tensor with the same values, so ``torch.sparse.mm``, ``@`` and ``.to_dense()`` give
     torch's results. Without ``size`` the shape comes from ``indices.max(1) + 1``, which
-    needs concrete indices (not under ``jaxmod.jit``)."""
+    needs concrete indices (not under ``jaxmod.jit``). Concrete indices are checked as
+    torch's ``check_invariants=True`` checks them (a negative or too large index raises;
+    unchecked, torch's result is undefined); traced ones are not checked."""
     idx = jnp.asarray(_b.unwrap(indices))
     vals = jnp.asarray(_b.unwrap(values))
     if dtype is not None:
         vals = vals.astype(_dt.as_dtype(dtype))
     if idx.ndim != 2:
         raise RuntimeError(f"indices must be sparse_dim x nnz, but got: {list(idx.shape)}")
+    if not jnp.issubdtype(idx.dtype, jnp.integer):
+        idx = idx.astype(_dt.wide("long"))  # torch casts the indices to long
+    nnz = vals.shape[0] if vals.ndim else 1
+    if idx.shape[1] != nnz:
+        raise RuntimeError(
+            "indices and values must have same nnz, but got nnz from indices: "
+            f"{idx.shape[1]}, nnz from values: {nnz}"
+        )
+    sparse_dim, dense_shape = idx.shape[0], tuple(vals.shape[1:])
+    concrete = not isinstance(idx, _Tracer)
     if size is None:
-        if isinstance(idx, _Tracer):
+        if not concrete:
             raise _err.traced(
                 "sparse_coo_tensor without size=",
                 "Pass size= (the shape is read from the indices' values otherwise).",
             )
-        size = tuple(int(m) + 1 for m in np.asarray(idx).max(1)) + tuple(vals.shape[1:])
+        top = np.asarray(idx).max(1) + 1 if nnz else np.zeros(sparse_dim, np.int64)
+        size = tuple(int(m) for m in top) + dense_shape
     shape = _shape((size,), "sparse_coo_tensor")
-    out = jnp.zeros(shape, vals.dtype).at[tuple(idx)].add(vals)
+    if len(shape) != sparse_dim + len(dense_shape):
+        raise RuntimeError(
+            f"'len(size) == sparse_dim + dense_dim' is not satisfied: len(size) = {len(shape)}, "
+            f"sparse_dim = {sparse_dim}, dense_dim = {len(dense_shape)}"
+        )
+    if tuple(shape[sparse_dim:]) != dense_shape:
+        raise RuntimeError(
+            f"values has incorrect size, expected {list((nnz,) + tuple(shape[sparse_dim:]))}, "
+            f"got {list(vals.shape)}"
+        )
+    if concrete and nnz:
+        _check_coo_indices(np.asarray(idx), shape)
+    vals = jnp.broadcast_to(vals, (nnz,) + dense_shape)
+    summed = jnp.int32 if vals.dtype == jnp.bool_ else vals.dtype  # bools add up as OR
+    out = jnp.zeros(shape, summed).at[tuple(idx)].add(vals.astype(summed)).astype(vals.dtype)
     return finish(out, device=device, requires_grad=requires_grad)
+
+
+def _check_coo_indices(idx: np.ndarray, shape: tuple) -> None:
+    """torch's ``check_invariants=True`` index checks (jaxmod's scatter would wrap a
+    negative index and drop a too large one)."""
+    for d, row in enumerate(idx):
+        lo, hi = int(row.min()), int(row.max())
+        if lo < 0:
+            raise RuntimeError(f"found negative index {lo} for dim {d}")
+        if hi >= shape[d]:
+            raise RuntimeError(
+                f"size is inconsistent with indices: for dim {d}, size is {shape[d]} but found "
+                f"index {hi}"
+            )
 
 
 FACTORIES: dict[str, Any] = {

@@ -331,7 +331,7 @@ def atleast_3d(*tensors: Any) -> Any:
 COMBINE: dict[str, Any] = {
     "cat": cat, "concat": cat, "concatenate": cat, "stack": stack, "hstack": hstack,
     "vstack": vstack, "row_stack": vstack, "dstack": dstack, "column_stack": column_stack,
-    "matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "vdot": vdot,
+    "matmul": matmul, "mm": mm, "spmm": mm, "bmm": bmm, "mv": mv, "dot": dot, "vdot": vdot,
     "inner": inner, "outer": outer, "ger": outer, "cross": cross, "kron": kron,
     "tensordot": tensordot, "einsum": einsum, "addmm": addmm, "addmv": addmv,
     "baddbmm": baddbmm, "addbmm": addbmm, "cdist": cdist, "meshgrid": meshgrid,

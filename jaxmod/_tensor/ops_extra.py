@@ -13,7 +13,7 @@ from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor.factories import finish, float_dtype
-from jaxmod._tensor.ops_index import scatter_reduce
+from jaxmod._tensor.ops_index import index_source, scatter_reduce
 from jaxmod._tensor.ops_reduce import vector_norm
 
 
@@ -142,9 +142,13 @@ def diagonal_scatter(a: Any, src: Any, offset: int = 0, dim1: int = 0, dim2: int
 def index_reduce(a: Any, dim: int, index: Any, source: Any, reduce: str, *,
                  include_self: bool = True) -> Any:  # fmt: skip
     """``index_add`` with ``"prod"``, ``"mean"``, ``"amax"`` or ``"amin"``."""
-    d = _err.dim(dim, a.ndim)
-    idx = _b.unwrap(index)
-    src = _b.unwrap(source)
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(
+            "index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got "
+            f"{reduce}."
+        )
+    d, idx, src = index_source(a, dim, index, source, "index_reduce",
+                               (IndexError, "index out of range in self"))  # fmt: skip
     shape = [1] * src.ndim
     shape[d] = -1
     full = jnp.broadcast_to(idx.reshape(shape), src.shape)

@@ -27,14 +27,18 @@ def _concrete(name: str, *xs: Any) -> None:
             raise _err.traced(name, _err.DATA_DEPENDENT)
 
 
-def _check_bounds(index: Any, n: int, d: int, kind: type = RuntimeError, msg: str = "") -> None:
+def _check_bounds(index: Any, n: int, d: int, kind: type = RuntimeError, msg: str = "",
+                  negative: bool = False) -> None:  # fmt: skip
+    """torch's bounds check of a concrete index: ``0 <= i < n`` (``-n <= i < n`` where
+    torch wraps negative indices, ``negative=True``); the message names the first bad
+    index. Traced indices are not checked (XLA clamps or drops them)."""
     if isinstance(index, _Tracer) or not np.size(index):
         return
-    a = np.asarray(index)
-    lo, hi = int(a.min()), int(a.max())
-    if hi >= n or lo < -n:
-        bad = hi if hi >= n else lo
-        raise kind(msg or f"index {bad} is out of bounds for dimension {d} with size {n}")
+    a = np.asarray(index).ravel()
+    bad = (a >= n) | (a < (-n if negative else 0))
+    if bad.any():
+        first = int(a[np.argmax(bad)])
+        raise kind(msg or f"index {first} is out of bounds for dimension {d} with size {n}")
 
 
 def _int_index(index: Any, name: str) -> Any:
@@ -73,11 +77,17 @@ def gather(a: Any, dim: int, index: Any, *, sparse_grad: bool = False) -> Any:
     return a[key] if key else a
 
 
-def _src(a: Any, src: Any, value: Any, index: Any) -> Any:
+def _src(a: Any, src: Any, value: Any, index: Any, d: int) -> Any:
     s = _b.unwrap(value if src is None else src)
     if src is not None and isinstance(s, jax.Array) and s.ndim and s.dtype != a.dtype:
         raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
     if isinstance(s, (jax.Array, np.ndarray)) and np.ndim(s):
+        if np.ndim(s) != index.ndim or any(m > n for m, n in zip(index.shape, np.shape(s))):
+            raise RuntimeError(
+                f"Expected index {list(index.shape)} to be no larger than self "
+                f"{list(a.shape)} apart from dimension {d} and to be no larger size than src "
+                f"{list(np.shape(s))}"
+            )
         s = s[tuple(slice(0, n) for n in index.shape)]
     return jnp.asarray(s).astype(a.dtype)
 
@@ -89,7 +99,7 @@ def scatter(a: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
     index = _int_index(index, "scatter")
     d = _err.dim(dim, a.ndim)
     key = _scatter_index(a, d, index, "scatter")
-    s = _src(a, src, value, index)
+    s = _src(a, src, value, index, d)
     ref = a.at[key]
     if reduce is None:
         return ref.set(s)
@@ -111,7 +121,7 @@ def scatter_reduce(a: Any, dim: int, index: Any, src: Any, reduce: str, *,
     index = _int_index(index, "scatter_reduce")
     d = _err.dim(dim, a.ndim)
     key = _scatter_index(a, d, index, "scatter_reduce")
-    s = _src(a, src, None, index)
+    s = _src(a, src, None, index, d)
     if reduce == "mean":
         base = a if include_self else jnp.zeros_like(a)
         total = base.at[key].add(s)
@@ -153,17 +163,45 @@ def _along(a: Any, d: int, index: Any) -> tuple:
     return (slice(None),) * d + (index,)
 
 
-def index_add(a: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Any:
-    """``a[..., index, ...] += alpha * source`` along ``dim`` (repeated indices add up)."""
-    index = _int_index(index, "index_add")
+def index_source(a: Any, dim: int, index: Any, source: Any, name: str,
+                 bounds: tuple = (RuntimeError, "")) -> tuple:  # fmt: skip
+    """torch's checks of ``index_add`` / ``index_reduce``: a 1-D integer index (0-d is one
+    entry) with one entry per slice of ``source`` along ``dim``, ``source`` a tensor of
+    ``a``'s shape elsewhere and dtype, indices in range. Returns ``(dim, index, source)``."""
+    index = _int_index(index, name)
+    if index.ndim > 1:
+        raise IndexError(
+            f"{name}_(): Index is supposed to be a vector, but got dim: {index.ndim} with "
+            f"type: {_dt.torch_name(index.dtype)} and size: {list(index.shape)}"
+        )
     d = _err.dim(dim, a.ndim)
-    _check_bounds(index, a.shape[d], d)
-    s = _b.unwrap(source)
-    if isinstance(s, jax.Array) and s.dtype != a.dtype:
+    if not isinstance(source, (jax.Array, np.ndarray, _b.TensorBase)):
+        raise TypeError(
+            f"{name}(): argument 'source' (position 3) must be Tensor, not {type(source).__name__}"
+        )
+    s = jnp.asarray(_b.unwrap(source))
+    if s.ndim and index.size != s.shape[min(d, s.ndim - 1)]:
         raise RuntimeError(
-            f"index_add_(): self ({_dt.torch_name(a.dtype)}) and source "
+            f"{name}_(): Number of indices ({index.size}) should be equal to "
+            f"source.size(dim): ({s.shape[min(d, s.ndim - 1)]}), for dim: {d}"
+        )
+    if s.ndim != a.ndim or any(m != n for i, (m, n) in enumerate(zip(s.shape, a.shape)) if i != d):
+        raise RuntimeError(
+            "source tensor shape must match self tensor shape, excluding the specified "
+            f"dimension. Got self.shape = {list(a.shape)} source.shape = {list(s.shape)}"
+        )
+    _check_bounds(index, a.shape[d], d, *bounds)
+    if s.dtype != a.dtype:
+        raise RuntimeError(
+            f"{name}_(): self ({_dt.torch_name(a.dtype)}) and source "
             f"({_dt.torch_name(s.dtype)}) must have the same scalar type"
         )
+    return d, index.reshape(-1), s
+
+
+def index_add(a: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Any:
+    """``a[..., index, ...] += alpha * source`` along ``dim`` (repeated indices add up)."""
+    d, index, s = index_source(a, dim, index, source, "index_add")
     return a.at[_along(a, d, index)].add(s * _b.unwrap(alpha) if alpha != 1 else s)
 
 
@@ -171,7 +209,11 @@ def index_copy(a: Any, dim: int, index: Any, source: Any) -> Any:
     """``a[..., index, ...] = source`` along ``dim``."""
     index = _int_index(index, "index_copy")
     d = _err.dim(dim, a.ndim)
-    _check_bounds(index, a.shape[d], d, IndexError, "index out of range in self")
+    if not isinstance(index, _Tracer) and index.size:
+        try:
+            _check_bounds(index, a.shape[d], d, IndexError)
+        except IndexError as e:
+            raise IndexError(f"index_copy_(): {e}") from None
     return a.at[_along(a, d, index)].set(jnp.asarray(_b.unwrap(source)).astype(a.dtype))
 
 
@@ -179,7 +221,7 @@ def index_fill(a: Any, dim: int, index: Any, value: Any) -> Any:
     """``a[..., index, ...] = value`` along ``dim``."""
     index = _int_index(index, "index_fill")
     d = _err.dim(dim, a.ndim)
-    _check_bounds(index, a.shape[d], d, IndexError, "index out of range in self")
+    _check_bounds(index, a.shape[d], d, IndexError, "index out of range in self", negative=True)
     return a.at[_along(a, d, index)].set(jnp.asarray(_b.unwrap(value)).astype(a.dtype))
 
 
@@ -211,7 +253,7 @@ def take(a: Any, index: Any) -> Any:
     """Elements of the flattened ``a`` at ``index``."""
     index = _int_index(index, "take")
     _check_bounds(index, a.size, 0, IndexError, "out of range: tried to access index "
-                  "outside of a tensor with " + str(a.size) + " elements")  # fmt: skip
+                  "outside of a tensor with " + str(a.size) + " elements", True)  # fmt: skip
     return jnp.take(a.ravel(), index)
 
 
@@ -224,11 +266,15 @@ def take_along_dim(a: Any, indices: Any, dim: Any = None) -> Any:
 
 
 def nonzero(a: Any, *, as_tuple: bool = False) -> Any:
-    """Indices of the non-zero elements: ``(N, ndim)``, or one 1-D tensor per dim (eager)."""
+    """Indices of the non-zero elements: ``(N, ndim)``, or one 1-D tensor per dim (eager).
+
+    Found on the host (numpy): the output size needs the values there anyway, and
+    ``jnp.nonzero`` of a concrete array compiles several programs per input shape."""
     _concrete("nonzero", a)
+    host, long = np.asarray(a), _dt.wide("long")
     if as_tuple:
-        return tuple(i.astype(_dt.wide("long")) for i in jnp.nonzero(jnp.atleast_1d(a)))
-    return jnp.argwhere(a).astype(_dt.wide("long"))
+        return tuple(jnp.asarray(i.astype(long)) for i in np.nonzero(np.atleast_1d(host)))
+    return jnp.asarray(np.argwhere(host).astype(long))
 
 
 def argwhere(a: Any) -> Any:
@@ -391,12 +437,30 @@ def diagflat(a: Any, offset: int = 0) -> Any:
     return jnp.diagflat(a, offset)
 
 
+def _check_repeats(r: Any, output_size: int | None) -> None:
+    """torch's checks of a repeats tensor: integers, none negative, and (concrete, with
+    ``output_size``) summing to it."""
+    if r.dtype.kind not in "iu":
+        raise NotImplementedError(
+            f"\"repeat_interleave_cpu\" not implemented for '{_dt.torch_name(r.dtype)}'"
+        )
+    if isinstance(r, _Tracer) or not r.size:
+        return
+    if int(r.min()) < 0:
+        raise RuntimeError("repeats can not be negative")
+    if output_size is not None and int(r.sum()) != output_size:
+        raise RuntimeError("allocated size does not match required size")
+
+
 def repeat_interleave(a: Any, repeats: Any = None, dim: Any = None, *,
                       output_size: int | None = None) -> Any:  # fmt: skip
     """Each element repeated ``repeats`` times (``repeats`` may be a tensor; under jit it
     then needs ``output_size``)."""
     if repeats is None:  # repeat_interleave(repeats_tensor)
         r = a
+        if r.ndim != 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        _check_repeats(r, output_size)
         if output_size is None:
             _concrete("repeat_interleave (the output length is sum(repeats))", r)
         return jnp.repeat(jnp.arange(r.shape[0]), r, total_repeat_length=output_size)
@@ -405,20 +469,25 @@ def repeat_interleave(a: Any, repeats: Any = None, dim: Any = None, *,
     if isinstance(r, jax.Array):
         if r.ndim > 1:
             raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
-        if r.dtype.kind not in "iu":
-            raise NotImplementedError(
-                f"\"repeat_interleave_cpu\" not implemented for '{_dt.torch_name(r.dtype)}'"
-            )
+        _check_repeats(r, None)
         n = a.size if axis is None else a.shape[axis]
         if r.ndim and r.shape[0] not in (1, n):
             raise RuntimeError(
                 "repeats must have the same size as input along dim, but got repeats.size(0) "
                 f"= {r.shape[0]} and input.size({0 if axis is None else axis}) = {n}"
             )
-        if not isinstance(r, _Tracer) and r.size and int(r.min()) < 0:
-            raise RuntimeError("repeats can not be negative")
-    elif isinstance(r, int) and r < 0:
-        raise RuntimeError("Repeats must be non-negative")
+        if r.ndim and r.shape[0] == n:  # one count per element: they sum to the length
+            _check_repeats(r, output_size)
+        elif not isinstance(r, _Tracer):  # one count for all: an int
+            r = int(r.reshape(()))
+    if isinstance(r, int) and not isinstance(r, bool):
+        if r < 0:
+            raise RuntimeError("Repeats must be non-negative")
+        n = a.size if axis is None else a.shape[axis]
+        if output_size is not None and output_size != r * n:
+            raise RuntimeError(
+                f"repeat_interleave: Invalid output_size, expected {r * n} but got {output_size}"
+            )
     if isinstance(r, jax.Array) and r.ndim and output_size is None:
         _concrete("repeat_interleave (the output length is sum(repeats))", r)
     return jnp.repeat(a, r, axis=axis, total_repeat_length=output_size)

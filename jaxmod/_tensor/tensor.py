@@ -45,6 +45,38 @@ class _TensorMeta(type):
         return type.__subclasscheck__(cls, sub)
 
 
+def _is_size(a: Any) -> bool:
+    return isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+
+
+def _legacy_value(args: tuple, dt: Any) -> Any:
+    """torch's legacy constructor: ``(*sizes)`` (or one ``Size``; none is ``(0,)``) gives
+    zeros of that shape, one sequence / array its values; a number is not data."""
+    if len(args) == 1 and isinstance(args[0], _dt.Size):
+        args = tuple(args[0])
+    if all(_is_size(a) for a in args):
+        shape = tuple(int(a) for a in args) or (0,)
+        negative = [d for d in shape if d < 0]
+        if negative:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {negative[0]}: {list(shape)}"
+            )
+        return jnp.zeros(shape, dt)
+    if len(args) > 1:
+        raise TypeError(f"new(): expected sizes (ints) or one data argument, got {args!r}")
+    data = args[0]
+    if isinstance(data, str):
+        raise TypeError("new(): invalid data type 'str'")
+    if isinstance(data, range):
+        data = list(data)
+    sequence = isinstance(data, (list, tuple, np.ndarray)) or hasattr(data, "__array__")
+    if isinstance(data, np.generic) or not sequence:
+        kind = type(data)
+        module = "" if kind.__module__ == "builtins" else kind.__module__ + "."
+        raise TypeError(f"new(): data must be a sequence (got {module}{kind.__name__})")
+    return jnp.asarray(_to_array(data), dt)
+
+
 class Tensor(TensorMethods, metaclass=_TensorMeta):
     """A torch-style tensor holding one ``jax.Array`` (or a tracer, inside a transform).
 
@@ -64,16 +96,7 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
         if len(args) == 1 and isinstance(args[0], (jax.Array, _b.TensorBase)):
             self._value = _b.unwrap(args[0])
             return
-        dt = _dt.as_dtype(dtype) or _dt.get_default_dtype()
-        if all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
-            len(args) == 1 and isinstance(args[0], _dt.Size)
-        ):
-            shape = tuple(args[0]) if len(args) == 1 and isinstance(args[0], _dt.Size) else args
-            self._value = jnp.zeros(shape, dt)
-        elif len(args) == 1:
-            self._value = jnp.asarray(_to_array(args[0]), dt)
-        else:
-            raise TypeError(f"Tensor() takes sizes or one data argument, got {args!r}")
+        self._value = _legacy_value(args, _dt.as_dtype(dtype) or _dt.get_default_dtype())
 
     def _jx(self) -> Any:
         return self._value
@@ -238,8 +261,6 @@ class _LegacyTensorMeta(type):
         return _dt.wide(name) if name in ("int64", "float64") else np.dtype(name)
 
     def __call__(cls, *args: Any, device: Any = None) -> Tensor:  # type: ignore[override]
-        if len(args) == 1 and isinstance(args[0], range):
-            args = (list(args[0]),)
         if len(args) == 1 and isinstance(args[0], (jax.Array, _b.TensorBase)):
             a = _b.unwrap(args[0])
             if a.dtype != cls.dtype:
@@ -248,9 +269,6 @@ class _LegacyTensorMeta(type):
                     f"got {_dt.repr_name(a.dtype)} (use tensor.to({cls._dtype_name}))"
                 )
             return _b.new(a)
-        if len(args) == 1 and not isinstance(args[0], (list, tuple, np.ndarray, _dt.Size)):
-            if not isinstance(args[0], int) or isinstance(args[0], bool):
-                raise TypeError(f"new(): data must be a sequence (got {type(args[0]).__name__})")
         return Tensor(*args, device=device, dtype=cls.dtype)
 
     def __instancecheck__(cls, obj: Any) -> bool:

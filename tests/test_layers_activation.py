@@ -177,8 +177,105 @@ def test_activation_errors() -> None:
         jnn.GELU("fast")(randn(2))
 
 
-def test_inplace_returns_new_array() -> None:
-    x = jaxmod.randn(3)
+# inplace=True, as torch: the result is stored in the input Tensor (a view writes through to
+# its base) and the input itself is returned. (layer, args) or (F function name, args)
+INPLACE_LAYERS = [
+    ("ReLU", (True,)),
+    ("ReLU6", (True,)),
+    ("LeakyReLU", (0.2, True)),
+    ("ELU", (0.5, True)),
+    ("SELU", (True,)),
+    ("CELU", (2.0, True)),
+    ("SiLU", (True,)),
+    ("Mish", (True,)),
+    ("Hardtanh", (-0.5, 0.5, True)),
+    ("Hardswish", (True,)),
+    ("Hardsigmoid", (True,)),
+    ("Threshold", (0.1, 20.0, True)),
+]
+INPLACE_FUNCTIONS = [
+    ("relu", (), {"inplace": True}),
+    ("relu6", (True,), {}),
+    ("leaky_relu", (0.3, True), {}),
+    ("elu", (), {"alpha": 0.7, "inplace": True}),
+    ("hardtanh", (-0.5, 0.5, True), {}),
+    ("threshold", (0.1, 20.0, True), {}),
+    ("silu", (), {"inplace": True}),
+    ("relu_", (), {}),
+    ("leaky_relu_", (0.3,), {}),
+    ("hardtanh_", (-0.5, 0.5), {}),
+    ("elu_", (), {}),
+    ("selu_", (), {}),
+    ("celu_", (), {"alpha": 2.0}),
+    ("threshold_", (0.1, 20.0), {}),
+]
+_INPLACE_X = [[-1.5, 0.25, -0.75, 2.0], [3.0, -0.125, 0.5, -4.0]]
+
+
+def _through_view(lib, call) -> tuple:  # noqa: ANN001
+    """(input after the call, whether the call returned it, the base of a view called on)."""
+    x = lib.tensor(_INPLACE_X)
+    returned = call(x) is x
+    base = lib.tensor(_INPLACE_X)
+    call(base[:, 1:])
+    return x.tolist(), returned, base.tolist()
+
+
+@pytest.mark.parametrize(("name", "args"), INPLACE_LAYERS)
+def test_inplace_layer_writes_its_tensor_input_like_torch(name: str, args: tuple) -> None:
+    mine = _through_view(jaxmod, getattr(jnn, name)(*args))
+    ref = _through_view(torch, getattr(tnn, name)(*args))
+    assert mine[1] and ref[1]
+    close(mine[0], ref[0])
+    close(mine[2], ref[2])
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), INPLACE_FUNCTIONS)
+def test_inplace_function_writes_its_tensor_input_like_torch(
+    name: str, args: tuple, kwargs: dict
+) -> None:
+    mine = _through_view(jaxmod, lambda x: getattr(jaxmod.nn.functional, name)(x, *args, **kwargs))
+    ref = _through_view(torch, lambda x: getattr(torch.nn.functional, name)(x, *args, **kwargs))
+    assert mine[1] and ref[1]
+    close(mine[0], ref[0])
+    close(mine[2], ref[2])
+
+
+def test_inplace_dropout_writes_its_tensor_input_in_train_and_eval() -> None:
+    x = jaxmod.ones(64)
+    assert jnn.Dropout(0.5, inplace=True)(x) is x
+    assert set(np.unique(np.asarray(x))) <= {0.0, 2.0} and float(x.sum()) > 0
+    x = jaxmod.ones(8)
+    assert jnn.Dropout(0.5, inplace=True).eval()(x) is x
+    assert jaxmod.nn.functional.dropout(x, 0.5, True, inplace=True) is x
+
+
+def test_inplace_branch_sees_the_new_values_under_jit_and_grad() -> None:
+    """A branch that reads the input again after an in-place layer (DANN's classifier and
+    domain heads on one feature): the values and the gradient are torch's."""
+
+    def branches(lib, f):  # noqa: ANN001, ANN202
+        relu = (jnn if lib is jaxmod else tnn).ReLU(True)
+        return (relu(f) * 2).sum() + (f * f).sum()
+
+    feature = [[-1.0, 2.0], [0.5, -3.0]]
+    tf = torch.tensor(feature, requires_grad=True)
+    tloss = branches(torch, tf * 1)
+    tloss.backward()
+    loss, grad = jaxmod.jit(jaxmod.value_and_grad(lambda f: branches(jaxmod, f * 1)))(
+        jaxmod.tensor(feature)
+    )
+    close(loss, tloss.detach())
+    close(grad, tf.grad)
+
+
+def test_inplace_on_a_jax_array_returns_a_new_array_and_underscore_raises() -> None:
+    import jax.numpy as jnp
+
+    x = jnp.asarray(_INPLACE_X)
     y = jnn.ReLU(inplace=True)(x)
     assert y is not x
     np.testing.assert_array_equal(np.asarray(y), np.maximum(np.asarray(x), 0))
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(_INPLACE_X, np.float32))
+    with pytest.raises(TypeError, match=r"F\.relu_ changes its input in place.*use F\.relu"):
+        jaxmod.nn.functional.relu_(x)

@@ -366,20 +366,9 @@ def _gaussian(aspect: str) -> None:
 
 
 # ---------------------------------------------------------------------------- DANN
-def _no_alias(model: Any) -> Any:
-    """``class_classifier``'s leading ``nn.ReLU(True)`` made out-of-place. In torch it
-    rewrites ``feature`` in place, so the domain branch (``GradReverse.apply(feature,
-    alpha)`` on the next line) sees ``relu(feature)``; jaxmod ignores ``inplace=True``
-    and the domain branch sees ``feature`` (see XFAIL). With the flag off on both sides
-    everything else the program does is compared."""
-    model.class_classifier[0].inplace = False
-    return model
-
-
 def _dann(aspect: str) -> None:
     binary = "binary" in aspect
-    fix = _no_alias if "no_alias" in aspect else (lambda m: m)
-    mods, tm, jm = _pair("grad_reverse", lambda m, lib: fix(m.DANN(binary_features=binary)))
+    mods, tm, jm = _pair("grad_reverse", lambda m, lib: m.DANN(binary_features=binary))
     s_img, t_img = rng_inputs((6, 8), (6, 8), seed=2)
     t_img = t_img + 1.0
     s_label = np.array([0, 2, 1, 1, 0, 2], np.int64)
@@ -388,7 +377,7 @@ def _dann(aspect: str) -> None:
     def loss_of(lib: Any, model: Any, s: Any, y: Any, t: Any) -> Any:
         return mods[lib].dann_loss(model, s, y, t, alpha)
 
-    kind = aspect.removesuffix("_no_alias").removesuffix("_binary")
+    kind = aspect.removesuffix("_binary")
     if kind == "structure":
         check_structure(tm, jm)
     elif kind == "eval":
@@ -415,20 +404,12 @@ CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
     "actor_critic": (_actor_critic, ("structure", "eval", "train", "rollout", "backward_error")),
     "gaussian_policy": (_gaussian, ("structure", "eval", "train", "actor_loss_rsample", "act",
                                     "gae", "backward_error")),
-    "grad_reverse": (_dann, ("structure", "structure_binary", "eval", "eval_no_alias",
-                             "eval_binary_no_alias", "train_binary_no_alias",
-                             "backward_error")),
+    "grad_reverse": (_dann, ("structure", "structure_binary", "eval", "eval_binary", "train",
+                             "train_binary", "backward_error")),
 }  # fmt: skip
 
 # (program, aspect) -> the error it stops at today
-_ALIAS = (
-    "jaxmod ignores inplace=True: class_classifier's nn.ReLU(True) rewrites `feature` in "
-    "torch, so its domain branch sees relu(feature); on jaxmod it sees `feature` (the class "
-    "output matches, the domain output and its gradients do not; jaxmod/nn/functional)"
-)
-XFAIL: dict[tuple[str, str], str] = {
-    ("grad_reverse", "eval"): _ALIAS,
-}
+XFAIL: dict[tuple[str, str], str] = {}
 
 _ASPECTS = {name: CASES[name][1] for name in CASES}
 UNMODIFIED = unmodified(_ASPECTS, XFAIL)

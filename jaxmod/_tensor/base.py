@@ -20,7 +20,16 @@ import jax.numpy as jnp
 from jaxmod._core.cells import Variable as _Variable
 from jaxmod._tensor import geometry as _geo
 
-__all__ = ["TensorBase", "unwrap", "unwrap_tree", "wrap", "wrap_like", "tensor_op", "is_tensor"]
+__all__ = [
+    "TensorBase",
+    "unwrap",
+    "unwrap_tree",
+    "wrap",
+    "wrap_like",
+    "tensor_op",
+    "inplace_result",
+    "is_tensor",
+]
 
 _Array = jax.Array
 _alloc = object.__new__
@@ -123,6 +132,16 @@ def _unwrap_arg(a: Any) -> Any:
 def wrap_like(out: Any, *inputs: Any) -> Any:
     """``out`` wrapped as Tensors iff any of ``inputs`` is a Tensor (the type rule)."""
     return wrap(out) if _has_tensor(inputs) else out
+
+
+def inplace_result(input: Any, out: Any) -> Any:
+    """torch's ``inplace=True`` for an op's result ``out``: when ``input`` is a Tensor, ``out``
+    replaces its values (a view writes through to its base, as torch's in-place ops do) and
+    ``input`` itself is returned; with any other input (a ``jax.Array`` cannot change) ``out``
+    is returned as it is."""
+    if type(input) in TT and out is not input:
+        return input._inplace(unwrap(out))
+    return out
 
 
 def tensor_op(fn: Callable) -> Callable:

@@ -1,7 +1,9 @@
 """Activation layers with torch's names, arguments and ``repr``.
 
 Layers that take ``inplace`` in torch accept it here too and show it in ``repr`` the way
-torch does; JAX arrays cannot be modified in place, so a new array is always returned.
+torch does. With ``inplace=True`` and a :class:`jaxmod.Tensor` input the result is stored
+in the input, which is returned (as in torch); a plain ``jax.Array`` is immutable, so it
+gets a new array.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class Threshold(Module):
     Args:
         threshold: the threshold.
         value: the replacement below (or at) the threshold.
-        inplace: accepted and shown in ``repr``; a new array is returned.
+        inplace: store the result in a Tensor input (a ``jax.Array`` gets a new array).
     """
 
     def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
@@ -80,8 +82,8 @@ class ReLU(Module):
     """``max(x, 0)`` elementwise.
 
     Args:
-        inplace: accepted for torch compatibility and shown in ``repr``; JAX arrays are
-            immutable, so the result is always a new array.
+        inplace: store the result in a Tensor input and return it, as torch does; a
+            ``jax.Array`` is immutable and gets a new array.
     """
 
     def __init__(self, inplace: bool = False) -> None:
@@ -105,7 +107,7 @@ class RReLU(Module):
     Args:
         lower: lower bound of the slope distribution.
         upper: upper bound.
-        inplace: accepted and shown in ``repr``; a new array is returned.
+        inplace: store the result in a Tensor input (a ``jax.Array`` gets a new array).
     """
 
     def __init__(
@@ -129,7 +131,7 @@ class Hardtanh(Module):
     Args:
         min_val: lower bound.
         max_val: upper bound (must be greater than ``min_val``).
-        inplace: accepted and shown in ``repr``; a new array is returned.
+        inplace: store the result in a Tensor input (a ``jax.Array`` gets a new array).
         min_value: deprecated alias of ``min_val`` (FutureWarning, as in torch).
         max_value: deprecated alias of ``max_val``.
     """

@@ -32,8 +32,8 @@ class _DropoutNd(Module):
 
     Args:
         p: probability of an element (or channel) being zeroed, in ``[0, 1]``.
-        inplace: accepted for torch compatibility and shown in ``repr``; JAX arrays
-            cannot be modified in place, so a new array is always returned.
+        inplace: store the result in a :class:`jaxmod.Tensor` input and return it, as
+            torch does; a ``jax.Array`` is immutable and gets a new array.
     """
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:

@@ -12,7 +12,10 @@ boxes (:class:`~jaxmod.nn.Parameter`, :class:`~jaxmod.nn.Buffer`); they are unwr
 
 Differences from torch that follow from JAX having immutable arrays:
 
-* nothing is modified in place: ``inplace=True`` is accepted and ignored, ``batch_norm``
+* ``inplace=True`` (and the ``relu_``-style functions) store the result in the input when
+  it is a :class:`jaxmod.Tensor` and return it, as torch does (a view writes through to its
+  base); a ``jax.Array`` cannot change, so with one ``inplace=True`` returns a new array
+  and the ``_`` functions raise ``TypeError``. ``batch_norm``
   and ``instance_norm`` do not update running statistics (modules do that with
   :func:`_batch_norm_stats`), and ``embedding(max_norm=...)`` renormalises the rows it
   returns but leaves the weight unchanged;
@@ -214,8 +217,55 @@ __all__ = [
 # with a ``jaxmod.Tensor``, a function computes on its array and returns Tensors (so torch
 # code after ``F.relu(x)`` has ``.view``/``.size``/``.max(dim)``); called with arrays it
 # returns arrays. The submodules keep the array functions for jaxmod's own layers.
+import functools as _functools  # noqa: E402
+import inspect as _inspect  # noqa: E402
+from typing import Any as _Any  # noqa: E402
+
+from jaxmod._tensor.base import inplace_result as _inplace_result  # noqa: E402
+from jaxmod._tensor.base import is_tensor as _is_tensor  # noqa: E402
 from jaxmod._tensor.base import tensor_op as _tensor_op  # noqa: E402
 
+
+def _inplace_rule(fn: _Any) -> _Any:
+    """``fn`` (which takes ``inplace``) storing its result in a Tensor input when
+    ``inplace=True``: torch code that reads the input again sees the new values."""
+    at = list(_inspect.signature(fn).parameters).index("inplace")
+
+    @_functools.wraps(fn)
+    def f(*args: _Any, **kwargs: _Any) -> _Any:
+        out = fn(*args, **kwargs)
+        if args[at] if len(args) > at else kwargs.get("inplace", False):
+            return _inplace_result(args[0] if args else kwargs.get("input"), out)
+        return out
+
+    f.__wrapped_array_fn__ = fn.__wrapped_array_fn__  # type: ignore[attr-defined]
+    return f
+
+
+def _underscore(fn: _Any) -> _Any:
+    """torch's ``F.<name>_(input, ...)``: ``fn(input, ..., inplace=True)`` on a Tensor."""
+    name = fn.__name__ + "_"
+
+    def f(input: _Any, *args: _Any, **kwargs: _Any) -> _Any:
+        if not _is_tensor(input):
+            raise TypeError(
+                f"F.{name} changes its input in place, which needs a jaxmod Tensor; got "
+                f"{type(input).__name__} (JAX arrays are immutable: use F.{fn.__name__} and "
+                "rebind)"
+            )
+        return fn(input, *args, **kwargs, inplace=True)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"In-place ``{fn.__name__}`` of a Tensor (``torch.nn.functional.{name}``)."
+    return f
+
+
 for _name in __all__:
-    globals()[_name] = _tensor_op(globals()[_name])  # already-wrapped ones stay as they are
-del _name
+    _fn = _tensor_op(globals()[_name])  # already-wrapped ones stay as they are
+    if "inplace" in _inspect.signature(_fn).parameters:
+        _fn = _inplace_rule(_fn)
+    globals()[_name] = _fn
+for _name in ("celu", "elu", "hardtanh", "leaky_relu", "relu", "rrelu", "selu", "threshold"):
+    globals()[_name + "_"] = _underscore(globals()[_name])
+    __all__.append(_name + "_")
+del _name, _fn

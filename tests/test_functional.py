@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _torch_pairs import assert_same_error
 
 import jaxmod
 import jaxmod.nn.functional as F
@@ -735,6 +736,48 @@ def test_one_hot_matches_torch_with_inferred_and_given_num_classes():
         np.asarray(jax.jit(lambda t: F.one_hot(t, 6))(jnp.asarray(x))),
         TF.one_hot(torch.tensor(x), 6).numpy(),
     )
+
+
+# (function, index values, table / logits shape, kwargs): concrete out-of-range indices
+INDEX_RANGE_ERRORS = {
+    "one_hot_too_big": ("one_hot", [0, 3], None, dict(num_classes=3)),
+    "one_hot_negative": ("one_hot", [1, -1], None, {}),
+    "embedding_too_big": ("embedding", [0, 3], (3, 2), {}),
+    "embedding_negative": ("embedding", [-1], (3, 2), {}),
+    "cross_entropy_too_big": ("cross_entropy", [0, 5], (2, 3), {}),
+    "cross_entropy_negative_not_ignored": ("cross_entropy", [-1, 0], (2, 3), {}),
+    "nll_loss_spatial": ("nll_loss", [[0, 0], [0, 4]], (2, 3, 2), {}),
+    "nll_loss_1d": ("nll_loss", 3, (3,), {}),
+}
+
+
+def _index_call(lib, fn, index, shape, kwargs):
+    idx = lib.tensor(index)
+    if shape is None:
+        return getattr(lib.nn.functional, fn)(idx, **kwargs)
+    other = lib.ones(shape)
+    args = (idx, other) if fn == "embedding" else (other, idx)
+    return getattr(lib.nn.functional, fn)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("case", list(INDEX_RANGE_ERRORS))
+def test_out_of_range_indices_raise_torch_error(case):
+    fn, index, shape, kwargs = INDEX_RANGE_ERRORS[case]
+    assert_same_error(
+        lambda: _index_call(torch, fn, index, shape, kwargs),
+        lambda: _index_call(jaxmod, fn, index, shape, kwargs),
+    )
+
+
+def test_out_of_range_indices_under_jit_read_nan_or_zero_rows():
+    """Traced values cannot be checked: gathers read NaN (visible), one_hot zero rows."""
+    bad = jnp.array([0, 7])
+    assert np.isnan(jax.jit(lambda i: F.embedding(i, jnp.ones((3, 2))))(bad)[1]).all()
+    assert np.isnan(jax.jit(lambda t: F.cross_entropy(jnp.ones((2, 3)), t))(bad))
+    np.testing.assert_array_equal(jax.jit(lambda t: F.one_hot(t, 3))(bad)[1], [0, 0, 0])
+    # ignore_index is not out of range
+    ce = F.cross_entropy(jaxmod.ones(2, 3), jaxmod.tensor([-100, 1]))
+    assert_close(ce, TF.cross_entropy(torch.ones(2, 3), torch.tensor([-100, 1])))
 
 
 # ----------------------------------------------------------------------------------------

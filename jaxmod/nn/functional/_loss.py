@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from jaxmod.nn.functional._eager import eager_kernel
-from jaxmod.nn.functional._util import _fp32_op
+from jaxmod.nn.functional._util import _check_index_range, _fp32_op
 from jaxmod.nn.parameter import _unwrap
 
 Array = jax.Array
@@ -154,6 +154,15 @@ def _nll(
     return _div_total(jnp.sum(loss), jnp.sum(w))
 
 
+def _check_targets(input: ArrayLike, target: ArrayLike, ignore_index: int) -> None:
+    """Class-index targets outside ``[0, C)`` (other than ``ignore_index``) raise torch's
+    error when the targets are concrete."""
+    shape = np.shape(_unwrap(input))
+    if shape:
+        classes = shape[0] if len(shape) == 1 else shape[1]
+        _check_index_range(target, classes, "Target {} is out of bounds.", ignore_index)
+
+
 @_fp32_op
 def nll_loss(
     input: ArrayLike,
@@ -169,6 +178,7 @@ def nll_loss(
     With ``weight``, ``'mean'`` divides by the summed weights of the non-ignored targets.
     """
     reduction = _legacy(size_average, reduce, reduction)
+    _check_targets(input, target, ignore_index)
     return _nll_loss(input, target, weight, ignore_index, reduction)
 
 
@@ -199,6 +209,7 @@ def cross_entropy(
     and ``label_smoothing`` combine exactly as in torch.
     """
     reduction = _legacy(size_average, reduce, reduction)
+    _check_targets(input, target, ignore_index)
     return _cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
 
 

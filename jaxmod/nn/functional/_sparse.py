@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._norm import _vector_norm
-from jaxmod.nn.functional._util import Array, _a, _int_dtype
+from jaxmod.nn.functional._util import Array, _a, _check_index_range, _int_dtype
+from jaxmod.nn.parameter import _unwrap
 
 
 def _renorm_rows(rows: Array, max_norm: float, norm_type: float) -> Array:
@@ -25,7 +27,6 @@ def _scale_grad_by_freq(rows: Array, idx: Array, num: int) -> Array:
     return frozen + (rows - frozen) / freq
 
 
-@eager_kernel
 def embedding(
     input: Array,
     weight: Array,
@@ -39,8 +40,22 @@ def embedding(
 
     ``padding_idx`` rows get no gradient. With ``max_norm``, the returned rows are
     renormalised to at most ``max_norm`` but ``weight`` itself is not changed in place (as
-    torch does). ``sparse`` is accepted and ignored.
+    torch does). ``sparse`` is accepted and ignored. Concrete indices outside
+    ``[0, num_embeddings)`` raise torch's ``IndexError``; under a trace they read NaN rows.
     """
+    _check_index_range(input, np.shape(_unwrap(weight))[0], "index out of range in self")
+    return _embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq)
+
+
+@eager_kernel
+def _embedding(
+    input: Array,
+    weight: Array,
+    padding_idx: int | None,
+    max_norm: float | None,
+    norm_type: float,
+    scale_grad_by_freq: bool,
+) -> Array:
     idx, w = _a(input), _a(weight)
     num = w.shape[0]
     rows = jnp.take(w, idx, axis=0)
@@ -127,12 +142,19 @@ def embedding_bag(
 def one_hot(tensor: Array, num_classes: int = -1) -> Array:
     """One-hot encoding of integer ``tensor`` with a trailing ``num_classes`` dim.
 
-    ``num_classes=-1`` needs a concrete ``tensor`` (it uses ``max + 1``). Out-of-range
-    values give all-zero rows instead of raising.
+    ``num_classes=-1`` needs a concrete ``tensor`` (it uses ``max + 1``). Concrete
+    values outside ``[0, num_classes)`` raise torch's ``RuntimeError``; under a trace
+    they cannot be checked and give all-zero rows.
     """
     x = _a(tensor)
     if not jnp.issubdtype(x.dtype, jnp.integer):
         raise RuntimeError("one_hot is only applicable to index tensor.")
+    if not isinstance(x, jax.core.Tracer) and x.size:
+        values = np.asarray(x)
+        if values.min() < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if num_classes != -1 and values.max() >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
     if num_classes == -1:
         if isinstance(x, jax.core.Tracer):
             raise ValueError(

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmod._tensor.base import unwrap as _tensor_unwrap
 from jaxmod._tensor.dtypes import torch_name
 from jaxmod.amp._state import S as _amp
 from jaxmod.nn.parameter import _unwrap
@@ -89,6 +90,24 @@ def _same_float(x: Array, w: Array, what: str) -> None:
         f"(x.to(jaxmod.{np.dtype(w.dtype).name})), or keep float32 parameters and compute "
         "in low precision with `with jaxmod.autocast(device_type, dtype=...)`."
     )
+
+
+def _check_index_range(index: Any, size: int, message: str, exempt: int | None = None) -> None:
+    """Raise torch's ``IndexError`` (``message`` formatted with the first bad value as
+    ``{}``) when a concrete integer ``index`` has a value outside ``[0, size)`` other than
+    ``exempt``. Under a trace the values are unknown and nothing is checked: out-of-range
+    indices then read JAX's fill value (NaN for float gathers)."""
+    x = _tensor_unwrap(index)
+    if isinstance(x, jax.core.Tracer) or not hasattr(x, "dtype"):
+        return
+    if not np.issubdtype(np.dtype(x.dtype), np.integer) or not np.size(x):
+        return
+    values = np.asarray(x).reshape(-1)
+    bad = (values < 0) | (values >= size)
+    if exempt is not None:
+        bad &= values != exempt
+    if bad.any():
+        raise IndexError(message.format(int(values[np.argmax(bad)])))
 
 
 def _int_dtype() -> Any:

@@ -240,6 +240,39 @@ def test_box_repr_and_str_match_torch(make):
     assert str(j) == str(t)
 
 
+FORMAT_CASES = {  # f"{x:spec}" as torch formats it: 0-d Tensors as their number
+    "scalar_fixed": (lambda L: L.tensor(1.5), ".2f"),
+    "scalar_plain": (lambda L: L.tensor(1.5), ""),
+    "scalar_width": (lambda L: L.tensor(1.5), ">8"),
+    "scalar_int": (lambda L: L.tensor(3), "d"),
+    "scalar_bool": (lambda L: L.tensor(True), ""),
+    "scalar_exp": (lambda L: L.tensor(0.00125), ".3e"),
+    "vector_plain": (lambda L: L.tensor([1.5, 2.0]), ""),
+    "vector_spec": (lambda L: L.tensor([1.5, 2.0]), ".2f"),
+    "scalar_parameter_plain": (lambda L: L.nn.Parameter(L.tensor(2.0)), ""),
+    "scalar_parameter_spec": (lambda L: L.nn.Parameter(L.tensor(2.0)), ".2f"),
+}
+
+
+@pytest.mark.parametrize("case", list(FORMAT_CASES))
+def test_tensor_format_matches_torch(case):
+    make, spec = FORMAT_CASES[case]
+
+    def fmt(lib):
+        try:
+            return format(make(lib), spec)
+        except TypeError as e:
+            return f"TypeError: {e}"
+
+    assert fmt(jaxmod) == fmt(torch)
+
+
+def test_tensor_format_under_jit_shows_the_tensor_not_a_trace_error():
+    seen = []
+    jaxmod.jit(lambda x: seen.append(f"{x.sum()}") or x)(jaxmod.ones(2))
+    assert seen and seen[0].startswith("tensor(")
+
+
 @pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
 def test_copied_boxes_stay_boxes_with_their_flags(how):
     import copy

@@ -386,9 +386,14 @@ class BaseMethods(_b.TensorBase):
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        if self._jx().ndim == 0 and spec:
+        # torch: a 0-d Tensor formats as its Python number (f"{loss}" -> "0.25"); anything
+        # else (a 0-d Parameter too) only with an empty spec, as its str
+        v = self._jx()
+        if v.ndim == 0 and type(self) is _b.TENSOR and not isinstance(v, jax.core.Tracer):
             return format(self.item(), spec)
-        return format(repr(self), spec)
+        if spec:
+            raise TypeError(f"unsupported format string passed to {type(self).__name__}.__format__")
+        return str(self)
 
     def __bool__(self) -> bool:
         v = _concrete(self, "bool(tensor) (an `if` or `while` on a tensor)")

@@ -99,14 +99,15 @@ __all__ += ["accelerator", "fx", "utils"]
 # signatures, returning Tensors) replace jaxmod.random's. ``jaxmod.long`` / ``int64`` /
 # ``float64`` / ``double`` resolve on access (32-bit unless x64 is on): module __getattr__.
 from jaxmod import _tensor as _tensor_api  # noqa: E402
-from jaxmod import backends, fft, linalg  # noqa: E402
+from jaxmod import backends, fft, linalg, special, testing  # noqa: E402
 from jaxmod._tensor import module_getattr as __getattr__  # noqa: E402, F401
 
 globals().update({_n: getattr(_tensor_api, _n) for _n in _tensor_api.NAMES})
 globals().update({_n: getattr(nn.functional, _n) for _n in _tensor_api.F_ALIASES
                   if hasattr(nn.functional, _n)})  # fmt: skip
 __all__ += [_n for _n in _tensor_api.NAMES + list(_tensor_api.F_ALIASES) if _n not in __all__]
-__all__ += ["backends", "fft", "linalg"]
+GradScaler = amp.GradScaler  # torch.GradScaler (torch.amp.GradScaler)
+__all__ += ["backends", "fft", "linalg", "special", "testing", "GradScaler"]
 
 # -- torch.autograd (Function on jax.custom_vjp, Variable) and torch.distributions
 from jaxmod import autograd, distributions  # noqa: E402

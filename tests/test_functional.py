@@ -738,6 +738,72 @@ def test_one_hot_matches_torch_with_inferred_and_given_num_classes():
     )
 
 
+# torch.nn.functional names that are aliases or thin compositions: (name, inputs, kwargs)
+ALIAS_CASES = {
+    "pdist": ("pdist", [(5, 3)], {}),
+    "pdist_p1": ("pdist", [(4, 2)], dict(p=1.0)),
+    "upsample_nearest": ("upsample_nearest", [(1, 2, 3, 3)], dict(scale_factor=2)),
+    "upsample_bilinear": ("upsample_bilinear", [(1, 2, 3, 4)], dict(size=(5, 7))),
+    "max_pool2d_with_indices": ("max_pool2d_with_indices", [(1, 2, 4, 4)], dict(kernel_size=2)),
+    "max_pool1d_with_indices": ("max_pool1d_with_indices", [(2, 3, 6)], dict(kernel_size=3)),
+    "adaptive_max_pool2d_with_indices": (
+        "adaptive_max_pool2d_with_indices", [(1, 2, 5, 5)], dict(output_size=2),
+    ),
+    "triplet_margin_with_distance_loss": (
+        "triplet_margin_with_distance_loss", [(4, 3), (4, 3), (4, 3)], dict(swap=True),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(ALIAS_CASES))
+@pytest.mark.filterwarnings("ignore:`nn.functional.upsample")
+def test_functional_aliases_match_torch(case):
+    name, shapes, kwargs = ALIAS_CASES[case]
+    xs = [rand(*shape, seed=i) for i, shape in enumerate(shapes)]
+    t_out = getattr(TF, name)(*map(torch.from_numpy, xs), **kwargs)
+    j_out = getattr(F, name)(*map(jaxmod.from_numpy, xs), **kwargs)
+    t_out = t_out if isinstance(t_out, tuple) else (t_out,)
+    j_out = j_out if isinstance(j_out, tuple) else (j_out,)
+    assert len(j_out) == len(t_out)
+    for a, e in zip(j_out, t_out):
+        assert isinstance(a, jaxmod.Tensor)
+        assert_close(a, e)
+
+    # the gradient of the first output too (pdist: torch gives 0 at equal rows)
+    def first(*v):
+        out = getattr(F, name)(*v, **kwargs)
+        return (out[0] if len(t_out) > 1 else out).sum()
+
+    grad = jaxmod.grad(first)(*map(jnp.asarray, xs))
+    ts = [torch.from_numpy(x).requires_grad_() for x in xs]
+    out = getattr(TF, name)(*ts, **kwargs)
+    (out[0] if isinstance(out, tuple) else out).sum().backward()
+    assert_close(grad, ts[0].grad, atol=1e-4)
+
+
+def test_gumbel_softmax_samples_follow_torch_semantics():
+    jaxmod.manual_seed(0)
+    logits = jaxmod.tensor([[2.0, 0.0, -1.0]]).repeat(4000, 1)
+    soft = F.gumbel_softmax(logits, tau=0.5)
+    assert isinstance(soft, jaxmod.Tensor)
+    assert_close(soft.sum(-1), np.ones(4000))
+    hard = F.gumbel_softmax(logits, hard=True)
+    assert set(np.unique(hard.numpy())) == {0.0, 1.0}
+    assert_close(hard.sum(-1), np.ones(4000))
+    # argmax frequencies are softmax(logits): the Gumbel-max trick
+    freq = hard.mean(0).numpy()
+    np.testing.assert_allclose(freq, TF.softmax(torch.tensor([2.0, 0.0, -1.0]), 0), atol=0.03)
+    # straight-through: the hard sample's gradient is the soft sample's
+    key_state = jaxmod.random.get_rng_state()
+    g_hard = jaxmod.grad(lambda x: (F.gumbel_softmax(x, hard=True) * jnp.arange(3.0)).sum())(
+        jnp.zeros(3)
+    )
+    jaxmod.random.set_rng_state(key_state)
+    g_soft = jaxmod.grad(lambda x: (F.gumbel_softmax(x) * jnp.arange(3.0)).sum())(jnp.zeros(3))
+    assert_close(g_hard, g_soft)
+    assert F.gumbel_softmax(logits[:2]).tolist() != F.gumbel_softmax(logits[:2]).tolist()
+
+
 # (function, index values, table / logits shape, kwargs): concrete out-of-range indices
 INDEX_RANGE_ERRORS = {
     "one_hot_too_big": ("one_hot", [0, 3], None, dict(num_classes=3)),

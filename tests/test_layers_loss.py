@@ -67,6 +67,13 @@ def _cases() -> list[tuple[str, tuple, dict, tuple]]:
         ("MarginRankingLoss", (0.1,), {}, (X[:, 0].copy(), Y[:, 0].copy(), SIGN[:, 0].copy())),
         ("TripletMarginLoss", (), {}, (X, Y, randn(4, 5, seed=5))),
         ("TripletMarginLoss", (0.5, 1.0), {"swap": True}, (X, Y, randn(4, 5, seed=5))),
+        ("TripletMarginWithDistanceLoss", (), {}, (X, Y, randn(4, 5, seed=5))),
+        (
+            "TripletMarginWithDistanceLoss",
+            (),
+            {"swap": True, "margin": 0.5},
+            (X, Y, randn(4, 5, seed=5)),
+        ),
     ]
     return out
 
@@ -78,6 +85,7 @@ DIFF = {
     "CosineEmbeddingLoss": (0, 1),
     "MarginRankingLoss": (0, 1),
     "TripletMarginLoss": (0, 1, 2),
+    "TripletMarginWithDistanceLoss": (0, 1, 2),
     "GaussianNLLLoss": (0, 1, 2),
 }
 
@@ -173,3 +181,20 @@ def test_loss_reprs_and_legacy_args() -> None:
         jnn.TripletMarginLoss(margin=0.0)
     with pytest.raises(ValueError, match="expected weight to be None or 1D tensor"):
         jnn.MultiMarginLoss(weight=np.ones((2, 2), np.float32))
+
+
+def test_triplet_with_distance_calls_a_torch_style_distance_with_tensors() -> None:
+    import jaxmod
+
+    def cosine_distance(lib):  # torch code: Tensor methods on the function's arguments
+        return lambda a, b: 1.0 - lib.nn.functional.cosine_similarity(a, b).clamp(min=-1)
+
+    a, p, n = X, Y, randn(4, 5, seed=5)
+    t = tnn.TripletMarginWithDistanceLoss(distance_function=cosine_distance(torch), margin=0.3)
+    j = jnn.TripletMarginWithDistanceLoss(distance_function=cosine_distance(jaxmod), margin=0.3)
+    assert repr(j) == repr(t)
+    out = j(*map(jaxmod.from_numpy, (a, p, n)))
+    assert isinstance(out, jaxmod.Tensor)
+    close(out, t(*map(torch.from_numpy, (a, p, n))))
+    with pytest.raises(ValueError, match="expected margin to be greater than 0, got 0 instead"):
+        jnn.TripletMarginWithDistanceLoss(margin=0)

@@ -62,6 +62,30 @@ def test_batchnorm_train_then_eval(dim: int, kwargs: dict) -> None:
     check_buffers(tm, jm)
 
 
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 4), (2, 3, 2, 2), (2, 3, 2, 2, 2)])
+def test_sync_batchnorm_is_batchnorm_over_the_whole_batch(shape: tuple) -> None:
+    tm, jm = tnn.SyncBatchNorm(3, momentum=0.2), jnn.SyncBatchNorm(3, momentum=0.2)
+    check_structure(tm, jm)
+    _perturb(tm)
+    parity(tm, jm, randn(*shape), steps=2, fresh=lambda s: (randn(*shape, seed=s),))
+    with pytest.raises(ValueError, match=re.escape("expected at least 2D input (got 1D input)")):
+        jm(jnp.ones(3))
+
+
+def test_convert_sync_batchnorm_matches_torch_and_shares_state() -> None:
+    def build(nn):
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4),
+                             nn.Sequential(nn.BatchNorm1d(2, affine=False)))  # fmt: skip
+
+    tm, jm = build(tnn), build(jnn)
+    tm.eval(), jm.eval()
+    tc = tnn.SyncBatchNorm.convert_sync_batchnorm(tm)
+    jc = jnn.SyncBatchNorm.convert_sync_batchnorm(jm)
+    assert repr(jc) == repr(tc)
+    assert list(jc.state_dict()) == list(tc.state_dict())
+    assert jc[1].weight is jm[1].weight and jc[1].training is False
+
+
 def test_batchnorm1d_3d_input() -> None:
     tm, jm = tnn.BatchNorm1d(3, momentum=None), jnn.BatchNorm1d(3, momentum=None)
     parity(tm, jm, randn(2, 3, 4), steps=2, fresh=lambda s: (randn(2, 3, 4, seed=s),))

@@ -107,3 +107,18 @@ def test_wrong_input_shape_raises(layer, shape):
 def test_pooling_layers_have_no_state():
     for layer in (jnn.MaxPool2d(2), jnn.AvgPool1d(2), jnn.AdaptiveMaxPool2d(1), jnn.LPPool1d(2, 2)):
         assert layer.state_dict() == {} and list(layer.parameters()) == []
+
+
+@pytest.mark.parametrize("n, kwargs", [(1, dict(kernel_size=2)), (2, dict(kernel_size=2)),
+                                       (2, dict(kernel_size=3, stride=2, padding=1)),
+                                       (3, dict(kernel_size=2))])  # fmt: skip
+def test_max_unpool_inverts_max_pool_as_torch(n, kwargs):
+    shape = (2, 3) + (6,) * n
+    x = rand(*shape)
+    pool_t = getattr(torch.nn, f"MaxPool{n}d")(**kwargs, return_indices=True)
+    out, idx = pool_t(torch.from_numpy(x))
+    t_layer = getattr(torch.nn, f"MaxUnpool{n}d")(**kwargs)
+    j_layer = getattr(jnn, f"MaxUnpool{n}d")(**kwargs)
+    assert repr(j_layer) == repr(t_layer)
+    sizes = dict(output_size=list(shape[2:]))
+    parity(t_layer, j_layer, out.detach().numpy(), idx.numpy().astype(np.int32), kwargs=sizes)

@@ -89,6 +89,10 @@ SHAPE_CASES = [
     ("Upsample", dict(size=4, mode="linear"), (2, 3, 6)),
     ("UpsamplingNearest2d", dict(scale_factor=2), (1, 2, 3, 3)),
     ("UpsamplingBilinear2d", dict(size=(5, 6)), (1, 2, 3, 4)),
+    ("Unfold", dict(kernel_size=2), (2, 3, 4, 5)),
+    ("Unfold", dict(kernel_size=(2, 3), dilation=2, padding=1, stride=2), (1, 2, 6, 7)),
+    ("Fold", dict(output_size=(4, 5), kernel_size=2), (2, 12, 12)),
+    ("Fold", dict(output_size=6, kernel_size=3, padding=1, stride=2), (1, 18, 9)),
 ]
 
 

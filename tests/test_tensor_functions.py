@@ -432,6 +432,40 @@ def test_tensor_repr_matches_torch():
         assert got == want, (i, got, want)
 
 
+REQUIRES_GRAD_CASES = {  # name -> f(lib) giving a value to compare (or raising)
+    "clone_detach_flag": lambda L: L.ones(2).clone().detach().requires_grad_(True).requires_grad,
+    "view_of_plain_flag": lambda L: L.ones(3)[:2].requires_grad_().requires_grad,
+    "view_of_plain_base_untouched": lambda L: (
+        (lambda b: (b[:2].requires_grad_(), b)[1])(L.ones(3)).requires_grad
+    ),
+    "view_of_grad_inherits": lambda L: L.ones(3, requires_grad=True)[:2].requires_grad,
+    "view_of_grad_set_true": lambda L: (
+        L.ones(3, requires_grad=True)[:2].requires_grad_(True).requires_grad
+    ),
+    "view_of_grad_set_false": lambda L: L.ones(3, requires_grad=True)[:2].requires_grad_(False),
+    "detached_view_leaf": lambda L: L.ones(3, requires_grad=True).detach()[:1].requires_grad,
+    "deepcopy_keeps_flag": lambda L: (
+        __import__("copy").deepcopy(L.ones(2, requires_grad=True)).requires_grad
+    ),
+    "pickle_keeps_flag": lambda L: (
+        __import__("pickle")
+        .loads(__import__("pickle").dumps(L.ones(2, requires_grad=True).detach().requires_grad_()))
+        .requires_grad
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REQUIRES_GRAD_CASES))
+def test_requires_grad_flag_on_views_and_copies_matches_torch(case):
+    def run(lib):
+        try:
+            return REQUIRES_GRAD_CASES[case](lib)
+        except RuntimeError as e:
+            return f"RuntimeError: {e}"
+
+    assert run(jaxmod) == run(torch)
+
+
 def test_jax_array_attributes_torch_lacks_come_from_the_array():
     x = jaxmod.tensor([1.0, 2.0])
     assert isinstance(x.astype(jnp.float16), jaxmod.Tensor)

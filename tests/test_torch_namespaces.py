@@ -448,3 +448,88 @@ def test_matmul_precision_and_thread_knobs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _needs("set_num_threads")(1)
+
+
+# -------------------------------------------------------------------- torch.special
+_X = np.linspace(0.1, 3.0, 7).astype(np.float32)
+_P = np.linspace(0.05, 0.95, 7).astype(np.float32)
+SPECIAL_ARGS = {  # name -> arguments (arrays become tensors); default (_X,)
+    "xlogy": (_X, _P), "xlog1py": (_X, _P), "zeta": (_X + 1, _P), "gammainc": (_X, _P),
+    "gammaincc": (_X, _P), "polygamma": (2, _X), "multigammaln": (_X + 2, 3),
+    "logsumexp": (_X, 0), "softmax": (_X, 0), "log_softmax": (_X, 0), "logit": (_P,),
+    "ndtri": (_P,), "erfinv": (_P - 0.5,),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", jaxmod.special.__all__)
+def test_special_functions_match_torch(name):
+    args = SPECIAL_ARGS.get(name, (_X,))
+    t = getattr(torch.special, name)(*[torch.from_numpy(a) if isinstance(a, np.ndarray)
+                                       else a for a in args])  # fmt: skip
+    j = getattr(jaxmod.special, name)(*[jaxmod.from_numpy(a) if isinstance(a, np.ndarray)
+                                        else a for a in args])  # fmt: skip
+    assert isinstance(j, jaxmod.Tensor)
+    close(j, t, atol=2e-6, rtol=2e-5)
+
+
+def test_special_promotes_integers_and_keeps_arrays_arrays():
+    assert jaxmod.special.expit(jaxmod.tensor([1, 2])).dtype == jaxmod.float32
+    assert torch.special.expit(torch.tensor([1, 2])).dtype == torch.float32
+    assert isinstance(jaxmod.special.erf(jnp.ones(2)), jax.Array)
+    assert jaxmod.special is jaxmod.special  # ``import torch.special`` -> jaxmod.special
+
+
+# -------------------------------------------------------------------- torch.testing
+def _close_cases(L):
+    t = L.tensor
+    return {
+        "values": lambda: L.testing.assert_close(t([1.0, 2.0, 3.0]), t([1.0, 2.5, 3.0])),
+        "shape": lambda: L.testing.assert_close(t([1.0, 2.0]), t([1.0, 2.0, 3.0])),
+        "dtype": lambda: L.testing.assert_close(t([1, 2], dtype=L.long), t([1.0, 2.0])),
+        "nan": lambda: L.testing.assert_close(t([1.0, float("nan")]), t([1.0, float("nan")])),
+        "equal_nan": lambda: L.testing.assert_close(
+            t([float("nan")]), t([float("nan")]), equal_nan=True
+        ),
+        "given_tolerances": lambda: L.testing.assert_close(
+            t([1.0, 2.0]), t([1.0, 2.01]), rtol=0, atol=0.1
+        ),
+        "scalars": lambda: L.testing.assert_close(1.0, 1.1),
+        "msg": lambda: L.testing.assert_close(t([1.0]), t([1.1]), msg="custom"),
+        "one_tolerance": lambda: L.testing.assert_close(t([1.0]), t([1.1]), rtol=1e-3),
+        "mapping": lambda: L.testing.assert_close({"a": t([1.0])}, {"a": t([1.1])}),
+        "sequence": lambda: L.testing.assert_close([t([1.0]), t([2.0])], [t([1.0]), t([2.5])]),
+        "infinities": lambda: L.testing.assert_close(t([float("inf")]), t([float("inf")])),
+        "near_zero": lambda: L.testing.assert_close(t([1.0, 0.0]), t([1.0, 1e-3])),
+    }
+
+
+@pytest.mark.parametrize("case", list(_close_cases(torch)))
+def test_testing_assert_close_matches_torch(case):
+    def outcome(L):
+        try:
+            _close_cases(L)[case]()
+        except (AssertionError, ValueError) as e:
+            return type(e).__name__, str(e)
+        return "ok"
+
+    assert outcome(jaxmod) == outcome(torch)
+
+
+# ---------------------------------------------------------- default device, GradScaler
+def test_default_device_follows_jax_and_matches_torch():
+    assert repr(jaxmod.get_default_device()) == repr(torch.get_default_device())
+    jaxmod.set_default_device("cpu")
+    try:
+        assert jaxmod.ones(2).device == jaxmod.device("cpu")
+        assert jax.config.jax_default_device == jax.devices("cpu")[0]
+    finally:
+        jaxmod.set_default_device(None)
+    assert jax.config.jax_default_device is None
+    if not jaxmod.cuda.is_available():
+        with pytest.raises(RuntimeError, match="JAX sees no GPU"):
+            jaxmod.set_default_device("cuda")
+
+
+def test_top_level_grad_scaler_is_amps():
+    assert jaxmod.GradScaler is jaxmod.amp.GradScaler
+    assert torch.GradScaler is torch.amp.GradScaler

@@ -438,14 +438,15 @@ class BaseMethods(_b.TensorBase):
 
     __hash__ = object.__hash__
 
+    # copies keep the requires_grad flag, as torch's do
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return (_rebuild, (np.asarray(self._jx()),))
+        return (_rebuild, (np.asarray(self._jx()), bool(getattr(self, "requires_grad", False))))
 
     def __copy__(self) -> Any:
-        return _b.new(self._jx())
+        return _flagged(_b.new(self._jx()), self)
 
     def __deepcopy__(self, memo: Any) -> Any:
-        return self.clone()
+        return _flagged(self.clone(), self)
 
     # -- in-place core ---------------------------------------------------------------
     def _inplace(self, result: Any, check: Any = True) -> Any:
@@ -531,5 +532,14 @@ def _same(g: Any) -> Any:
     return g
 
 
-def _rebuild(a: np.ndarray) -> Any:
-    return _b.new(jnp.asarray(a))
+def _rebuild(a: np.ndarray, requires_grad: bool = False) -> Any:
+    t = _b.new(jnp.asarray(a))
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _flagged(copy: Any, source: Any) -> Any:
+    if getattr(source, "requires_grad", False):
+        copy.requires_grad = True
+    return copy

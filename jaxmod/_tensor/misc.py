@@ -13,6 +13,7 @@ import numpy as np
 from jaxmod import random as _random
 from jaxmod._autograd import is_grad_enabled, set_grad_enabled
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor import printing as _printing
 from jaxmod._tensor.ops_reduce import RETURN_TYPES
@@ -26,6 +27,7 @@ __all__ = [
     "are_deterministic_algorithms_enabled", "set_num_threads", "get_num_threads",
     "set_num_interop_threads", "get_num_interop_threads", "get_rng_state", "set_rng_state",
     "_assert", "autocast", "is_autocast_enabled", "get_autocast_dtype",
+    "set_default_device", "get_default_device",
 ]  # fmt: skip
 
 inf = math.inf
@@ -152,3 +154,15 @@ def _assert(condition: Any, message: str) -> None:
         )
     if not bool(c):
         raise AssertionError(message)
+
+
+def set_default_device(device: Any) -> None:
+    """Where new tensors go (``torch.set_default_device``): JAX's default device
+    (``jax_default_device``); ``None`` restores JAX's own choice. A device JAX does not
+    have (``"cuda"`` on a CPU-only machine) raises ``RuntimeError`` naming the fix."""
+    jax.config.update("jax_default_device", None if device is None else _dt.to_jax_device(device))
+
+
+def get_default_device() -> Any:
+    """The :class:`jaxmod.device` new tensors go to (``torch.get_default_device``)."""
+    return _dt.device._of(_dt.default_jax_device())

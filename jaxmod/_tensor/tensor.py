@@ -112,10 +112,6 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if type(self) is _View:
-            raise RuntimeError(
-                "requires_grad can only be set on a tensor that owns its values, not a view"
-            )
         self.__class__ = _GradTensor if value else Tensor
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -185,7 +181,7 @@ class _GradTensor(Tensor):
 class _View(Tensor):
     """A view of another tensor (see :func:`jaxmod._tensor.base.view`)."""
 
-    __slots__ = ("_base", "_seen", "_geom", "_detached")
+    __slots__ = ("_base", "_seen", "_geom", "_detached", "_own_rg")
 
     def _jx(self) -> Any:
         return _b.view_jx(self)
@@ -195,8 +191,27 @@ class _View(Tensor):
 
     @property
     def requires_grad(self) -> bool:  # type: ignore[override]
-        """The flag of the tensor this is a view of (False for a detached view)."""
-        return False if self._detached else bool(getattr(self._base, "requires_grad", False))
+        """The flag of the tensor this is a view of (False for a detached view), unless
+        set on the view itself."""
+        own = getattr(self, "_own_rg", None)
+        if own is not None:
+            return own
+        return self._inherits_grad()
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        # torch: a view of a tensor that requires grad is not a leaf, and its flag cannot
+        # be turned off; a detached view, or a view of a tensor without it, is a leaf
+        if self._inherits_grad() and not value:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to "
+                "use a computed variable in a subgraph that doesn't require differentiation "
+                "use var_no_grad = var.detach()."
+            )
+        self._own_rg = bool(value)
+
+    def _inherits_grad(self) -> bool:
+        return not self._detached and bool(getattr(self._base, "requires_grad", False))
 
     @property
     def data(self) -> Tensor:  # type: ignore[override]

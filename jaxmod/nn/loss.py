@@ -15,8 +15,10 @@ import jax.numpy as jnp
 from jaxmod.nn import _typerule
 from jaxmod.nn import functional as FL
 from jaxmod.nn.module import Module
+from jaxmod.nn.shape import PairwiseDistance
 
 __all__ = [
+    "TripletMarginWithDistanceLoss",
     "L1Loss",
     "NLLLoss",
     "PoissonNLLLoss",
@@ -366,6 +368,43 @@ class TripletMarginLoss(_Loss):
             anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
             swap=self.swap, reduction=self.reduction,
         )  # fmt: skip
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """``max(0, margin + d(anchor, positive) - d(anchor, negative))`` with any distance.
+
+    Args:
+        distance_function: a callable (or module) of two inputs giving their distances;
+            default ``nn.PairwiseDistance()``, registered as a child as in torch. It is
+            called with the inputs as given (Tensors stay Tensors).
+        margin: the required gap, > 0.
+        swap: use ``min(d(a, n), d(p, n))`` as the negative distance.
+        reduction: ``'none'``, ``'mean'`` or ``'sum'``.
+    """
+
+    def __init__(
+        self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False,
+        reduction: str = "mean",
+    ) -> None:  # fmt: skip
+        super().__init__(reduction=reduction)
+        if margin <= 0:
+            raise ValueError(
+                "TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
+                f"{margin} instead"
+            )
+        self.distance_function = (
+            distance_function if distance_function is not None else PairwiseDistance()
+        )
+        self.margin = margin
+        self.swap = swap
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> Any:
+        return FL.triplet_margin_with_distance_loss(
+            anchor, positive, negative, distance_function=self.distance_function,
+            margin=self.margin, swap=self.swap, reduction=self.reduction,
+        )  # fmt: skip
+
+    forward.__wrapped_array_fn__ = forward  # type: ignore[attr-defined]  # types pass through
 
 
 class CTCLoss(_Loss):

@@ -31,6 +31,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
+    "SyncBatchNorm",
     "InstanceNorm1d",
     "InstanceNorm2d",
     "InstanceNorm3d",
@@ -246,6 +247,49 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input: Any) -> None:
         if _ndim(input) != 5:
             raise ValueError(f"expected 5D input (got {_ndim(input)}D input)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation over the whole batch when it is split across devices.
+
+    Arguments as :class:`BatchNorm1d`, plus torch's ``process_group`` (accepted; there are
+    no process groups here). Under ``jax.sharding`` a batch split over devices is still
+    one logical array, so the batch statistics of every :class:`BatchNorm1d` / ``2d`` /
+    ``3d`` already span all devices: this layer computes exactly what they do, on inputs
+    of any rank >= 2.
+    """
+
+    def __init__(
+        self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+        affine: bool = True, track_running_stats: bool = True, process_group: Any = None,
+        device: Any = None, dtype: Any = None,
+    ) -> None:  # fmt: skip
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: Any) -> None:
+        if _ndim(input) < 2:
+            raise ValueError(f"expected at least 2D input (got {_ndim(input)}D input)")
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """``module`` with every ``BatchNorm*d`` in it replaced by a :class:`SyncBatchNorm`
+        that shares its parameters and buffers (the module itself if it is one)."""
+        out = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            out = cls(
+                module.num_features, module.eps, module.momentum, module.affine,
+                module.track_running_stats, process_group,
+            )  # fmt: skip
+            for name in ("weight", "bias"):
+                if module.affine:
+                    setattr(out, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                out.register_buffer(name, module._buffers.get(name))
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
 
 
 class _InstanceNorm(_NormBase):

@@ -33,6 +33,9 @@ __all__ = [
     "LPPool1d",
     "LPPool2d",
     "LPPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
 ]
 
 
@@ -319,6 +322,53 @@ class LPPool2d(_LPPoolNd):
 
 class LPPool3d(_LPPoolNd):
     """Power-average pooling over ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
+
+    _n = 3
+
+
+# ------------------------------------------------------------------------ max unpooling
+class _MaxUnpoolNd(Module):
+    _n: int = 0
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        n = self._n
+        self.kernel_size = _ntuple(kernel_size, n)
+        self.stride = _ntuple(stride if stride is not None else kernel_size, n)
+        self.padding = _ntuple(padding, n)
+
+    def forward(self, input: Any, indices: Any, output_size: Any = None) -> jax.Array:
+        unpool = (F.max_unpool1d, F.max_unpool2d, F.max_unpool3d)[self._n - 1]
+        return unpool(
+            _unwrap(input), _unwrap(indices), self.kernel_size, self.stride, self.padding,
+            output_size,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool1d`: each value goes back to the position its
+    index names, zeros elsewhere.
+
+    Args:
+        kernel_size: the pooling window.
+        stride: the pooling stride (default ``kernel_size``).
+        padding: the pooling padding.
+    """
+
+    _n = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool2d`; arguments as :class:`MaxUnpool1d`."""
+
+    _n = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of :class:`MaxPool3d`; arguments as :class:`MaxUnpool1d`."""
 
     _n = 3
 

@@ -21,6 +21,8 @@ __all__ = [
     "ChannelShuffle",
     "CosineSimilarity",
     "PairwiseDistance",
+    "Fold",
+    "Unfold",
 ]
 
 
@@ -202,6 +204,70 @@ class PairwiseDistance(Module):
 
     def forward(self, x1: Any, x2: Any) -> jax.Array:
         return F.pairwise_distance(_unwrap(x1), _unwrap(x2), self.norm, self.eps, self.keepdim)
+
+
+class Unfold(Module):
+    """Extract sliding ``kernel_size`` blocks of ``(N, C, H, W)`` into columns
+    ``(N, C * prod(kernel_size), L)`` (``F.unfold``).
+
+    Args:
+        kernel_size: the block size.
+        dilation: spacing of the block's elements.
+        padding: zero padding on both sides of each spatial dimension.
+        stride: step between blocks.
+    """
+
+    def __init__(self, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.padding = padding
+        self.stride = stride
+
+    def forward(self, input: Any) -> jax.Array:
+        return F.unfold(_unwrap(input), self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+            f"padding={self.padding}, stride={self.stride}"
+        )
+
+
+class Fold(Module):
+    """Sum columns ``(N, C * prod(kernel_size), L)`` back into ``(N, C, *output_size)``, the
+    inverse layout of :class:`Unfold` (``F.fold``).
+
+    Args:
+        output_size: the spatial shape of the output.
+        kernel_size: the block size, as for :class:`Unfold`.
+        dilation: spacing of the block's elements.
+        padding: zero padding on both sides of each spatial dimension.
+        stride: step between blocks.
+    """
+
+    def __init__(
+        self, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+        stride: Any = 1,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.output_size = output_size
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.padding = padding
+        self.stride = stride
+
+    def forward(self, input: Any) -> jax.Array:
+        return F.fold(
+            _unwrap(input), self.output_size, self.kernel_size, self.dilation, self.padding,
+            self.stride,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (
+            f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
+            f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}"
+        )
 
 
 _typerule.tensor_forwards(globals())

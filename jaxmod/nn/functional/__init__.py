@@ -28,11 +28,13 @@ Differences from torch that follow from JAX having immutable arrays:
 
 from __future__ import annotations
 
+# private, used by the BatchNorm layers (``F._batch_norm_stats``)
 from jaxmod.nn.functional._activation import (
     celu,
     elu,
     gelu,
     glu,
+    gumbel_softmax,
     hardshrink,
     hardsigmoid,
     hardswish,
@@ -73,6 +75,7 @@ from jaxmod.nn.functional._conv import (
 from jaxmod.nn.functional._distance import (
     cosine_similarity,
     pairwise_distance,
+    pdist,
 )
 from jaxmod.nn.functional._dropout import (
     alpha_dropout,
@@ -109,9 +112,8 @@ from jaxmod.nn.functional._loss_regression import (
     smooth_l1_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
-
-# private, used by the BatchNorm layers (``F._batch_norm_stats``)
 from jaxmod.nn.functional._norm import _batch_norm_stats as _batch_norm_stats
 from jaxmod.nn.functional._norm import (
     batch_norm,
@@ -127,8 +129,11 @@ from jaxmod.nn.functional._pool import (
     adaptive_avg_pool2d,
     adaptive_avg_pool3d,
     adaptive_max_pool1d,
+    adaptive_max_pool1d_with_indices,
     adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
     adaptive_max_pool3d,
+    adaptive_max_pool3d_with_indices,
     avg_pool1d,
     avg_pool2d,
     avg_pool3d,
@@ -136,8 +141,11 @@ from jaxmod.nn.functional._pool import (
     lp_pool2d,
     lp_pool3d,
     max_pool1d,
+    max_pool1d_with_indices,
     max_pool2d,
+    max_pool2d_with_indices,
     max_pool3d,
+    max_pool3d_with_indices,
     max_unpool1d,
     max_unpool2d,
     max_unpool3d,
@@ -156,6 +164,8 @@ from jaxmod.nn.functional._vision import (
     pixel_shuffle,
     pixel_unshuffle,
     upsample,
+    upsample_bilinear,
+    upsample_nearest,
 )
 
 # fmt: off
@@ -170,6 +180,9 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
     "lp_pool1d", "lp_pool2d", "lp_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d",
+    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
     # normalisation
     "batch_norm", "layer_norm", "group_norm", "instance_norm", "local_response_norm",
     "rms_norm", "normalize",
@@ -180,15 +193,16 @@ __all__ = [
     "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu",
     "mish", "sigmoid", "tanh", "softmax", "log_softmax", "softmin", "softplus", "softsign",
     "hardtanh", "hardswish", "hardsigmoid", "hardshrink", "softshrink", "tanhshrink",
-    "threshold", "glu", "logsigmoid",
+    "threshold", "glu", "logsigmoid", "gumbel_softmax",
     # sparse
     "embedding", "embedding_bag", "one_hot",
     # attention
     "scaled_dot_product_attention",
     # vision / distances
-    "interpolate", "upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle",
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "pixel_shuffle",
+    "pixel_unshuffle", "channel_shuffle",
     "affine_grid", "grid_sample",
-    "cosine_similarity", "pairwise_distance",
+    "cosine_similarity", "pairwise_distance", "pdist",
     # losses
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
@@ -210,6 +224,7 @@ __all__ = [
     "smooth_l1_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]
 # fmt: on
 

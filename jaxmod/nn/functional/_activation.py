@@ -291,3 +291,29 @@ def glu(input: Array, dim: int = -1) -> Array:
 def logsigmoid(input: Array) -> Array:
     """``log(sigmoid(x))``, computed stably."""
     return jax.nn.log_sigmoid(_a(input))
+
+
+def gumbel_softmax(
+    logits: Array,
+    tau: float = 1.0,
+    hard: bool = False,
+    eps: float = 1e-10,
+    dim: int = -1,
+    *,
+    generator: Any = None,
+) -> Array:
+    """A sample of the Gumbel-softmax (Concrete) distribution over ``dim``: softmax of
+    ``(logits + g) / tau`` with ``g ~ Gumbel(0, 1)`` drawn from jaxmod's generator (or
+    ``generator``). ``hard=True`` returns the one-hot of the sample's argmax with the soft
+    sample's gradient (straight-through)."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    x = _a(logits)
+    g = jax.random.gumbel(next_key(generator), x.shape, x.dtype)
+    y = jax.nn.softmax((x + g) / tau, axis=dim)
+    if not hard:
+        return y
+    axis = _axis(dim, x.ndim)
+    index = jnp.argmax(y, axis=axis, keepdims=True)
+    y_hard = jnp.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - axis - 1)) == index
+    return y_hard.astype(y.dtype) - jax.lax.stop_gradient(y) + y

@@ -1,8 +1,9 @@
-"""Distance functions: ``cosine_similarity`` and ``pairwise_distance``."""
+"""Distance functions: ``cosine_similarity``, ``pairwise_distance`` and ``pdist``."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxmod.nn.functional._norm import _vector_norm
@@ -38,3 +39,15 @@ def pairwise_distance(
     if d.ndim == 0:
         d = d[None]
     return _vector_norm(d, p, d.ndim - 1, keepdims=keepdim)
+
+
+def pdist(input: Array, p: float = 2.0) -> Array:
+    """The ``p``-norm distances between every pair of rows ``i < j`` of an ``(N, M)``
+    input, in row-major order of the upper triangle: ``N * (N - 1) / 2`` values."""
+    x = _a(input)
+    if x.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {x.ndim}D")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    i, j = np.triu_indices(x.shape[0], k=1)
+    return _vector_norm(x[i] - x[j], p, 1, keepdims=False)

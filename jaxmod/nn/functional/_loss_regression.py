@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
+from jaxmod._tensor.base import is_tensor, unwrap, wrap
 from jaxmod.nn.functional._loss import (
     _EPSILON,
     Array,
@@ -318,3 +320,44 @@ def triplet_margin_loss(
     if swap:
         d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
     return _reduce(_clamp_min(margin + d_pos - d_neg, 0.0), reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: ArrayLike,
+    positive: ArrayLike,
+    negative: ArrayLike,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Any:
+    """``max(0, margin + d(a, p) - d(a, n))`` with any ``distance_function`` (default:
+    ``pairwise_distance``). The distance function is called with the inputs as given, so a
+    torch-style one gets Tensors and may use Tensor methods; Tensor inputs give a Tensor."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    dims = [jnp.ndim(unwrap(t)) for t in (anchor, positive, negative)]
+    if not dims[0] == dims[1] == dims[2]:
+        raise RuntimeError(
+            "The anchor, positive, and negative tensors are expected to have the same number "
+            f"of dimensions, but got: anchor {dims[0]}D, positive {dims[1]}D, and negative "
+            f"{dims[2]}D inputs"
+        )
+    if distance_function is None:
+
+        def dist(x: Any, y: Any) -> Any:
+            return _pairwise_distance(_float(unwrap(x)), _float(unwrap(y)), 2.0, 1e-6)
+    else:
+        dist = distance_function
+    d_pos = _float(unwrap(dist(anchor, positive)))
+    d_neg = _float(unwrap(dist(anchor, negative)))
+    if swap:
+        d_neg = jnp.minimum(d_neg, _float(unwrap(dist(positive, negative))))
+    loss = _reduce(_clamp_min(margin + d_pos - d_neg, 0.0), reduction)
+    return wrap(loss) if any(is_tensor(t) for t in (anchor, positive, negative)) else loss
+
+
+triplet_margin_with_distance_loss.__wrapped_array_fn__ = triplet_margin_with_distance_loss  # type: ignore[attr-defined]

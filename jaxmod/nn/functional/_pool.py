@@ -388,8 +388,19 @@ def _max_unpool(
     xf = x.reshape((-1, math.prod(spatial)))
     indf = ind.reshape((-1, math.prod(spatial)))
     rows = jnp.arange(xf.shape[0])[:, None]
-    y = jnp.zeros((xf.shape[0], math.prod(out)), x.dtype).at[rows, indf].set(xf)
-    return y.reshape(lead + out)
+    zeros = jnp.zeros((xf.shape[0], math.prod(out)), x.dtype)
+
+    # torch's backward gathers the output gradient at the indices, so inputs that share
+    # an index (overlapping pooling windows picked the same maximum) each get it in full
+    @jax.custom_jvp
+    def unpool(v: Array) -> Array:
+        return zeros.at[rows, indf].set(v)
+
+    @unpool.defjvp
+    def _unpool_jvp(primals: tuple, tangents: tuple) -> tuple:
+        return unpool(primals[0]), zeros.at[rows, indf].add(tangents[0])
+
+    return unpool(xf).reshape(lead + out)
 
 
 def max_unpool1d(
@@ -428,3 +439,27 @@ def max_unpool3d(
 ) -> Array:
     """Inverse of :func:`max_pool3d` given its indices (non-maxima become zero)."""
     return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)
+
+
+def _with_indices(name: str, fn: Any) -> Any:
+    def op(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("return_indices", None)
+        return fn(*args, **kwargs, return_indices=True)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"``{fn.__name__}(..., return_indices=True)``: ``(output, indices)``."
+    return op
+
+
+max_pool1d_with_indices = _with_indices("max_pool1d_with_indices", max_pool1d)
+max_pool2d_with_indices = _with_indices("max_pool2d_with_indices", max_pool2d)
+max_pool3d_with_indices = _with_indices("max_pool3d_with_indices", max_pool3d)
+adaptive_max_pool1d_with_indices = _with_indices(
+    "adaptive_max_pool1d_with_indices", adaptive_max_pool1d
+)
+adaptive_max_pool2d_with_indices = _with_indices(
+    "adaptive_max_pool2d_with_indices", adaptive_max_pool2d
+)
+adaptive_max_pool3d_with_indices = _with_indices(
+    "adaptive_max_pool3d_with_indices", adaptive_max_pool3d
+)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxmod
@@ -56,7 +54,7 @@ class CharGPT(nn.Module):
 
     def forward(self, idx):
         t = idx.shape[1]
-        x = self.tok_emb(idx) + self.pos_emb(jnp.arange(t))
+        x = self.tok_emb(idx) + self.pos_emb(jaxmod.arange(t))
         mask = nn.Transformer.generate_square_subsequent_mask(t)  # -inf above the diagonal
         for block in self.blocks:
             x = block(x, src_mask=mask, is_causal=True)
@@ -112,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     @jaxmod.jit
     def train_step(model, opt, x, y):
         def loss_fn(model):
-            with jaxmod.autocast("cpu", dtype=jnp.bfloat16, enabled=args.amp == "bf16"):
+            with jaxmod.autocast("cpu", dtype=jaxmod.bfloat16, enabled=args.amp == "bf16"):
                 logits = model(x)
                 return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
@@ -138,18 +136,18 @@ def main(argv: list[str] | None = None) -> dict:
     @jaxmod.jit
     def sample_step(model, ctx, temperature):
         logits = model(ctx)[:, -1] / temperature
-        nxt = jax.random.categorical(jaxmod.random.next_key(), logits)
-        return jnp.concatenate([ctx[:, 1:], nxt[:, None].astype(ctx.dtype)], axis=1), nxt
+        nxt = jaxmod.multinomial(F.softmax(logits, dim=-1), num_samples=1)  # (1, 1)
+        return jaxmod.cat([ctx[:, 1:], nxt], dim=1), nxt
 
     model.eval()  # dropout off
     prompt = "".join(c for c in args.prompt if c in stoi)[-block:]
     fill = stoi["\n"] if "\n" in stoi else 0
-    ctx = jnp.asarray([[fill] * (block - len(prompt)) + [stoi[c] for c in prompt]], jnp.int32)
+    ctx = jaxmod.tensor([[fill] * (block - len(prompt)) + [stoi[c] for c in prompt]])
     out = []
     for _ in range(args.sample_len):
         ctx, nxt = sample_step(model, ctx, args.temperature)
         out.append(nxt)
-    sample = prompt + "".join(chars[int(i)] for i in np.asarray(jnp.concatenate(out)))
+    sample = prompt + "".join(chars[i] for i in jaxmod.cat(out, dim=1)[0].tolist())
     print(f"--- sample (temperature {args.temperature}) ---\n{sample}\n---")
     print(f"traces: train {train_step.trace_count}, sample {sample_step.trace_count}")
     return {"first_loss": first, "loss": float(loss), "sample": sample,

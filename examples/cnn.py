@@ -1,10 +1,9 @@
 """Port of shared/torch_reference/cnn.py: SmallAlexNet, LeNet (two ways), AlexNet.
 
-Lines changed from the torch original:
-    x.view(x.size()[0], -1)   ->  x.reshape(x.shape[0], -1)
-    torch.flatten(x, 1)       ->  x.reshape(x.shape[0], -1)
-    nn.init.*                 ->  nn.init.* (same names, from jaxmod)
-plus the imports and ``torch.manual_seed``/``torch.rand`` -> ``jaxmod.*``.
+Lines changed from the torch original: the imports, ``torch.flatten`` /
+``torch.manual_seed`` / ``torch.rand`` -> ``jaxmod.*`` (same signatures), and AlexNet's
+forward compiled with ``jaxmod.jit`` in the demo. ``x.view(x.size()[0], -1)`` and
+``nn.init.*`` are unchanged.
 """
 
 from collections import OrderedDict
@@ -28,7 +27,7 @@ class SmallAlexNet(nn.Module):
     def forward(self, x):
         for block in (self.conv1, self.conv2, self.conv3, self.conv4, self.conv5):
             x = block(x)
-        x = x.reshape(x.shape[0], -1)
+        x = x.view(x.size()[0], -1)
         return self.dense(x)
 
     def initialize_weights(self):
@@ -56,7 +55,7 @@ class LeNetSequential(nn.Module):
 
     def forward(self, x):
         x = self.features(x)
-        x = x.reshape(x.shape[0], -1)
+        x = x.view(x.size()[0], -1)
         return self.classifier(x)
 
 
@@ -89,7 +88,7 @@ class LeNetSequentialOrderDict(nn.Module):
 
     def forward(self, x):
         x = self.features(x)
-        x = x.reshape(x.shape[0], -1)
+        x = x.view(x.size()[0], -1)
         return self.classifier(x)
 
 
@@ -118,7 +117,7 @@ class AlexNet(nn.Module):
     def forward(self, x):
         x = self.features(x)
         x = self.avgpool(x)
-        x = x.reshape(x.shape[0], -1)
+        x = jaxmod.flatten(x, 1)
         return self.classifier(x)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 
-import jax.numpy as jnp
 import numpy as np
 
 import jaxmod
@@ -53,14 +52,14 @@ def main(argv: list[str] | None = None) -> dict:
     x, y, x_test, y_test = make_data(args.seed)
     # Each member trains on its own bootstrap resample: data with a leading member axis.
     idx = np.random.default_rng(args.seed + 1).integers(0, len(x), (args.members, len(x)))
-    xb, yb = jnp.asarray(x[idx]), jnp.asarray(y[idx])  # (members, n, 1)
+    xb, yb = jaxmod.tensor(x[idx]), jaxmod.tensor(y[idx])  # (members, n, 1)
 
     ensemble = jaxmod.stack_modules([MLP() for _ in range(args.members)])
     print(f"ensemble weight shape: {ensemble.net[0].weight.shape} (members, out, in)")
     opt = jaxmod.optim.Adam(ensemble.parameters(), lr=1e-2)
 
     def member_loss(model, x, y):  # an ordinary single-model loss
-        return jnp.mean((model(x) - y) ** 2)
+        return ((model(x) - y) ** 2).mean()
 
     @jaxmod.jit
     def train_step(ensemble, opt, xb, yb):
@@ -74,9 +73,9 @@ def main(argv: list[str] | None = None) -> dict:
             shown = np.array2string(np.asarray(losses), precision=3)
             print(f"step {step:4d}  member losses {shown}")
 
-    preds = jaxmod.vmap(lambda m, x: m(x), in_axes=(0, None))(ensemble, jnp.asarray(x_test))
-    member_mse = np.asarray(jnp.mean((preds - y_test) ** 2, axis=(1, 2)))
-    ensemble_mse = float(jnp.mean((preds.mean(0) - y_test) ** 2))
+    preds = jaxmod.vmap(lambda m, x: m(x), in_axes=(0, None))(ensemble, jaxmod.tensor(x_test))
+    member_mse = ((preds - y_test) ** 2).mean(dim=(1, 2)).numpy()
+    ensemble_mse = ((preds.mean(0) - y_test) ** 2).mean().item()
     print(f"test MSE per member: {np.array2string(member_mse, precision=4)}")
     print(
         f"test MSE of the ensemble mean: {ensemble_mse:.4f} "

@@ -1,14 +1,13 @@
 """Port of shared/torch_reference/fancy.py: constants, parameter reuse, control flow, nesting.
 
-Lines changed from the torch original:
-    torch.rand((20, 20), requires_grad=False)  ->  jaxmod.rand(20, 20)   (a plain array:
-                                                   not a parameter, never trained)
-    torch.mm(X, self.rand_weight)              ->  X @ self.rand_weight
-    X.abs().sum() / x.norm().item()            ->  jnp.abs(X).sum() / jnp.linalg.norm(x).item()
+Lines changed from the torch original: the imports and ``torch.*`` -> ``jaxmod.*``
+(``jaxmod.rand((20, 20), requires_grad=False)``, ``jaxmod.mm``), and in ``FancyMLP``
+``x.norm().item()`` -> ``jnp.linalg.norm(x).item()`` (see there). ``X.abs().sum()`` is
+torch's.
 
 The data-dependent ``while`` loops run eagerly. Under ``jaxmod.jit`` they raise a
 ``jaxmod.TraceError`` naming the module; ``FancyMLPJit`` shows the compiled form with
-``jax.lax.while_loop`` / ``jnp.where``.
+``jax.lax.while_loop`` / ``jaxmod.where``.
 """
 
 import jax
@@ -22,15 +21,15 @@ from jaxmod.nn import functional as F
 class FixedHiddenMLP(nn.Module):
     def __init__(self):
         super().__init__()
-        # A constant: a plain array attribute, not a Parameter, not trained.
-        self.rand_weight = jaxmod.rand(20, 20)
+        # A constant: a plain tensor attribute, not a Parameter, not trained.
+        self.rand_weight = jaxmod.rand((20, 20), requires_grad=False)
         self.linear = nn.Linear(20, 20)
 
     def forward(self, X):
         X = self.linear(X)
-        X = F.relu(X @ self.rand_weight + 1)
+        X = F.relu(jaxmod.mm(X, self.rand_weight) + 1)
         X = self.linear(X)  # the same layer again: shared parameters
-        while jnp.abs(X).sum() > 1:  # data-dependent Python control flow
+        while X.abs().sum() > 1:  # data-dependent Python control flow
             X /= 2
         return X.sum()
 
@@ -38,13 +37,15 @@ class FixedHiddenMLP(nn.Module):
 class FancyMLP(nn.Module):
     def __init__(self):
         super().__init__()
-        self.rand_weight = jaxmod.rand(20, 20)
+        self.rand_weight = jaxmod.rand((20, 20), requires_grad=False)
         self.linear = nn.Linear(20, 20)
 
     def forward(self, x):
         x = self.linear(x)
-        x = F.relu(x @ self.rand_weight + 1)
+        x = F.relu(jaxmod.mm(x, self.rand_weight) + 1)
         x = self.linear(x)
+        # torch's x.norm().item() runs too, but under jaxmod.jit its TraceError does not
+        # name this module yet (jnp's does): kept as jnp until jaxmod.jit reports both
         while jnp.linalg.norm(x).item() > 1:
             x /= 2
         if jnp.linalg.norm(x).item() < 0.8:
@@ -57,10 +58,11 @@ class FancyMLPJit(FancyMLP):
 
     def forward(self, x):
         x = self.linear(x)
-        x = F.relu(x @ self.rand_weight + 1)
+        x = F.relu(jaxmod.mm(x, self.rand_weight) + 1)
         x = self.linear(x)
+        # lax.while_loop's condition must return a jax.Array (a Tensor is refused): jnp here
         x = jax.lax.while_loop(lambda x: jnp.linalg.norm(x) > 1, lambda x: x / 2, x)
-        x = jnp.where(jnp.linalg.norm(x) < 0.8, x * 10, x)
+        x = jaxmod.where(x.norm() < 0.8, x * 10, x)
         return x.sum()
 
 

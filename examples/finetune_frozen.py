@@ -40,7 +40,7 @@ def digits(lo: int, hi: int, seed: int):
     keep = (d.target >= lo) & (d.target < hi)
     x, y = (d.data[keep] / 16.0).astype(np.float32), (d.target[keep] - lo).astype(np.int32)
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=y)
-    return jnp.asarray(xtr), jnp.asarray(ytr), jnp.asarray(xte), jnp.asarray(yte)
+    return jaxmod.tensor(xtr), jaxmod.tensor(ytr), jaxmod.tensor(xte), jaxmod.tensor(yte)
 
 
 def fit(model, data, steps: int, lr: float) -> float:
@@ -55,7 +55,7 @@ def fit(model, data, steps: int, lr: float) -> float:
 
     for _ in range(steps):
         loss = step(model, opt, xtr, ytr)  # full batch: the subsets are small
-    acc = float(jnp.mean(jnp.argmax(model(xte), 1) == yte))
+    acc = (model(xte).argmax(1) == yte).float().mean().item()
     print(f"  final loss {float(loss):.4f}, test accuracy {100 * acc:.1f}%")
     return acc
 
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     backbone.requires_grad_(False)
     model = Classifier(backbone, 5)  # a fresh head for digits 5-9 (labels 0-4)
     before = {k: np.array(v) for k, v in backbone.state_dict().items()}
-    grads = jaxmod.grad(lambda m: m(jnp.ones((1, 64))).sum())(model)
+    grads = jaxmod.grad(lambda m: m(jaxmod.ones(1, 64)).sum())(model)
     print(f"2. fine-tuning the new head; gradients exist only for {list(grads)}")
-    jaxmod.summary(model, jnp.ones((1, 64)))
+    jaxmod.summary(model, input_size=(1, 64))  # torchinfo's spelling
     acc_b = fit(model, digits(5, 10, args.seed), args.steps, 5e-2)
 
     unchanged = all(np.array_equal(before[k], np.asarray(v))
@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. ship it: a StableHLO artifact that runs without jaxmod (jax.export), and the same
     # forward through torch.func-style functional_call with the pre-training weights
-    x = jnp.ones((2, 64))
+    x = jnp.ones((2, 64))  # a jax.Array: jax.export's serialize() cannot name a Tensor output
     artifact = jax.export.deserialize(jaxmod.export(model, x).serialize())
-    exported_ok = bool(jnp.allclose(artifact.call(x), model.eval()(x), atol=1e-6))
+    exported_ok = jaxmod.allclose(artifact.call(x), model.eval()(x), atol=1e-6)
     swapped = {f"backbone.{k}": v for k, v in before.items()}
     out = jaxmod.func.functional_call(model, swapped, (x,), strict=False)
     print(f"4. exported artifact matches: {exported_ok}; functional_call output {out.shape}")

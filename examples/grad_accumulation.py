@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxmod
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     opt = jaxmod.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     w_true = jaxmod.randn(20, 4)
     x_all = jaxmod.randn(args.steps * k * mb, 20)
-    loader = DataLoader(TensorDataset(x_all, jnp.argmax(x_all @ w_true, axis=1)), batch_size=mb)
+    loader = DataLoader(TensorDataset(x_all, (x_all @ w_true).argmax(dim=1)), batch_size=mb)
     micro_batches = iter(loader)  # k of them per optimizer step
 
     def loss_fn(model, x, y):  # mean over the micro-batch
@@ -55,13 +54,13 @@ def main(argv: list[str] | None = None) -> dict:
         acc, total = None, 0.0
         for x, y in micro:  # accumulate: sum, then divide (mean of the micro-batch means)
             loss, g = grad_fn(model, x, y)
-            acc = g if acc is None else jax.tree_util.tree_map(jnp.add, acc, g)
+            acc = g if acc is None else jax.tree_util.tree_map(jaxmod.add, acc, g)
             total += loss
         acc = jax.tree_util.tree_map(lambda a: a / k, acc)
         if step == 0:  # equal micro-batches: the mean of means is the full-batch gradient
-            x, y = (jnp.concatenate(parts) for parts in zip(*micro))
+            x, y = (jaxmod.cat(parts) for parts in zip(*micro))
             full = jaxmod.grad(loss_fn)(model, x, y)
-            err = max(float(jnp.max(jnp.abs(acc[n] - full[n]))) for n in full)
+            err = max(jaxmod.abs(acc[n] - full[n]).max().item() for n in full)
             print(f"accumulated vs full-batch gradient: max abs difference {err:.2e}")
             assert err < 1e-5, err
         apply(opt, acc)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = jmodel.load_state_dict(jaxmod.load(pt_path))  # 2. jaxmod reads (no torch)
         print(f"jaxmod.load + load_state_dict: {result} ({time.perf_counter() - t0:.2f} s)")
         forward = jaxmod.jit(lambda m, x: m(x))
-        got = np.asarray(forward(jmodel, x))
+        got = np.asarray(forward(jmodel, jaxmod.from_numpy(x)))
         err_in = float(np.max(np.abs(got - want)))
         print(f"torch -> jaxmod: max abs output difference {err_in:.2e}")
 

@@ -26,7 +26,6 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxmod
@@ -50,7 +49,7 @@ class LeNet(nn.Module):
 
     def forward(self, x):
         x = self.features(x)
-        x = x.reshape(x.shape[0], -1)  # torch: x.view(x.size(0), -1)
+        x = jaxmod.flatten(x, 1)  # the batches are jax.Arrays, which have no .view(B, -1)
         return self.classifier(x)
 
 
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = LeNet()  # created on `device` by jax.default_device
         opt = jaxmod.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
         sched = jaxmod.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total_steps)
-        x_test_d, y_test_d = jnp.asarray(x_test), jnp.asarray(y_test)
+        x_test_d, y_test_d = jaxmod.tensor(x_test), jaxmod.tensor(y_test)
 
         @jaxmod.jit
         def train_step(model, opt, x, y):
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         @jaxmod.jit
         def eval_step(model, x, y):
-            return jnp.mean(jnp.argmax(model(x), axis=1) == y)
+            return (model(x).argmax(dim=1) == y).float().mean()
 
         def evaluate() -> float:
             model.eval()
@@ -172,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
                     compile_time = time.perf_counter() - t0
                     t0 = time.perf_counter()
                 bar.update(1)
-            epoch_loss = float(jnp.mean(jnp.stack(losses)))  # waits for the epoch's steps
+            epoch_loss = jaxmod.stack(losses).mean().item()  # waits for the epoch's steps
             dt = time.perf_counter() - t0
             step_time += dt
             timed = steps_per_epoch - (1 if epoch == 0 else 0)

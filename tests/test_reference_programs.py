@@ -49,7 +49,7 @@ def _copy(torch, tm, jm):
     for (_, t_sub), (_, j_sub) in zip(tm.named_modules(), jm.named_modules()):
         for k, v in vars(t_sub).items():
             if isinstance(v, torch.Tensor) and not isinstance(v, torch.nn.Parameter):
-                setattr(j_sub, k, jnp.asarray(v.numpy()))
+                setattr(j_sub, k, jaxmod.tensor(v.numpy()))
 
 
 def _check(torch, tm, jm, *inputs, jit=True, rtol=1e-5, atol=1e-5):
@@ -60,10 +60,10 @@ def _check(torch, tm, jm, *inputs, jit=True, rtol=1e-5, atol=1e-5):
     _copy(torch, tm, jm)
     with torch.no_grad():
         expected = tm(*[torch.tensor(x) for x in inputs]).numpy()
-    got = jm(*[jnp.asarray(x) for x in inputs])
+    got = jm(*[jaxmod.tensor(x) for x in inputs])  # Tensors, as torch is fed
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
     if jit:
-        jitted = jaxmod.jit(lambda m, *xs: m(*xs))(jm, *[jnp.asarray(x) for x in inputs])
+        jitted = jaxmod.jit(lambda m, *xs: m(*xs))(jm, *[jaxmod.tensor(x) for x in inputs])
         np.testing.assert_allclose(jitted, expected, rtol=rtol, atol=atol)
 
 
@@ -91,7 +91,7 @@ def test_fixed_hidden_and_fancy_mlp_match_torch_eagerly(torch, ref, port):
 
 def test_fancy_mlp_data_dependent_loop_raises_clearly_under_jit(port):
     with pytest.raises(jaxmod.TraceError, match="FancyMLP"):
-        jaxmod.jit(lambda m, x: m(x))(port["fancy"].FancyMLP(), jnp.ones((2, 20)))
+        jaxmod.jit(lambda m, x: m(x))(port["fancy"].FancyMLP(), jaxmod.ones(2, 20))
 
 
 def test_fancy_mlp_rewritten_with_lax_matches_torch_under_jit(torch, ref, port):
@@ -100,7 +100,7 @@ def test_fancy_mlp_rewritten_with_lax_matches_torch_under_jit(torch, ref, port):
     x = _rand(2, 20)
     with torch.no_grad():
         expected = tm(torch.tensor(x)).item()
-    got = jaxmod.jit(lambda m, x: m(x))(jm, jnp.asarray(x))
+    got = jaxmod.jit(lambda m, x: m(x))(jm, jaxmod.tensor(x))
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 

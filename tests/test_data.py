@@ -354,19 +354,20 @@ def test_default_convert_matches_torch(torch, name):
     assert _plain(jdata.default_convert(sample)) == _plain(default_convert(sample))
 
 
-def test_collated_arrays_are_jax_arrays_on_the_default_device():
+def test_collated_numpy_and_numbers_are_tensors_on_the_default_device_as_torchs():
     x, y = jdata.default_collate([(np.zeros(3, np.float32), 1), (np.ones(3, np.float32), 2)])
-    assert isinstance(x, jax.Array) and isinstance(y, jax.Array)
+    assert isinstance(x, jaxmod.Tensor) and isinstance(y, jaxmod.Tensor)
     assert x.shape == (2, 3) and not x.committed
+    assert x.view(x.size(0), -1).argmax(dim=1).tolist() == [0, 0]  # torch code on a batch
 
 
 def test_collate_stacks_jax_and_torch_tensors(torch):
-    got = jdata.default_collate([jnp.ones(2), jnp.zeros(2)])
+    got = jdata.default_collate([jnp.ones(2), jnp.zeros(2)])  # JAX arrays stay arrays
     assert isinstance(got, jax.Array) and got.tolist() == [[1.0, 1.0], [0.0, 0.0]]
     t = jdata.default_collate(
         [torch.ones(2, dtype=torch.bfloat16), torch.zeros(2, dtype=torch.bfloat16)]
     )
-    assert isinstance(t, jax.Array) and t.dtype == jnp.bfloat16 and t.shape == (2, 2)
+    assert isinstance(t, jaxmod.Tensor) and t.dtype == jnp.bfloat16 and t.shape == (2, 2)
 
 
 def test_collate_fn_map_extends_default_collate():

@@ -98,9 +98,9 @@ def test_shuffle_without_generator_follows_the_global_seed():
     assert order() == a and sorted(a) == list(range(10))
 
 
-def test_default_batches_are_uncommitted_jax_arrays():
+def test_default_batches_are_uncommitted_tensors():
     x, y = next(iter(jdata.DataLoader(Squares(), batch_size=4)))
-    assert isinstance(x, jax.Array) and x.dtype == jnp.float32 and not x.committed
+    assert isinstance(x, jaxmod.Tensor) and x.dtype == jnp.float32 and not x.committed
     assert y.dtype == jnp.int32  # int64 as in torch, int32 as JAX stores it without x64
 
 
@@ -358,7 +358,7 @@ def test_prefetch_gives_the_loaders_batches_on_device_uncommitted():
     for _ in range(2):  # re-iterable: one epoch per iter()
         batches = list(pre)
         assert plain(batches) == plain(list(same))
-        assert all(isinstance(x, jax.Array) and not x.committed for x, _ in batches)
+        assert all(isinstance(x, jaxmod.Tensor) and not x.committed for x, _ in batches)
     step = jax.jit(lambda a, x: a + x.sum())
     state = jnp.zeros(())  # uncommitted, like a model built without device_put
     for x, _ in jdata.prefetch_to_device(jdata.DataLoader(Squares(), batch_size=5)):
@@ -420,7 +420,7 @@ def test_prefetch_converts_torch_dataloader_batches(torch):
     tl = DataLoader(TensorDataset(torch.arange(6.0).reshape(3, 2), torch.arange(3)), batch_size=2)
     batches = list(jdata.prefetch_to_device(tl))
     assert plain(batches) == plain(list(tl))
-    assert all(isinstance(a, jax.Array) for b in batches for a in b)
+    assert all(isinstance(a, jaxmod.Tensor) for b in batches for a in b)
 
 
 def test_prefetch_argument_errors():

@@ -88,21 +88,34 @@ class _Slot:
 
 
 def _to_batch(data: Any, sharding: Any = None) -> Any:
-    """The arrays of a collated batch as JAX arrays: numpy arrays and torch tensors are put
-    on ``sharding`` (a ``jax.sharding.Sharding`` or device; ``None``: the default device,
-    uncommitted), JAX arrays are moved there when ``sharding`` is given; anything else
-    (strings, numbers, None) is left alone. The one place that decides a batch's type.
+    """The arrays of a collated batch on the device: numpy arrays and torch tensors become
+    ``jaxmod.Tensor`` objects (as torch's collate makes tensors) on ``sharding`` (a
+    ``jax.sharding.Sharding`` or device; ``None``: the default device, uncommitted); JAX
+    arrays stay JAX arrays and Tensors stay Tensors, moved there when ``sharding`` is given;
+    anything else (strings, numbers, None) is left alone. The one place that decides a
+    batch's type.
 
     All arrays of the batch go in one ``jax.device_put`` call (one dispatch, not one each).
     """
     arrays: list[Any] = []
+    as_tensor: list[bool] = []
 
     def take(x: Any) -> Any:
+        tensor = True  # numpy and torch data become Tensors, as torch's collate makes tensors
         if is_torch_tensor(x):
             x = _torch_to_numpy(x)
-        elif not (_is_numeric_numpy(x) or (sharding is not None and isinstance(x, jax.Array))):
+        elif isinstance(x, _tb.TensorBase):
+            if sharding is None:
+                return x
+            x = _tb.unwrap(x)
+        elif isinstance(x, jax.Array):
+            if sharding is None:
+                return x
+            tensor = False  # a dataset of JAX arrays gives JAX arrays (the type rule)
+        elif not _is_numeric_numpy(x):
             return x
         arrays.append(x)
+        as_tensor.append(tensor)
         return _Slot(len(arrays) - 1)
 
     skeleton = _walk(data, take, tuples_as_lists=False)
@@ -117,6 +130,7 @@ def _to_batch(data: Any, sharding: Any = None) -> Any:
         else:  # several processes: each gives its part of the global batch
             placed = [jax.make_array_from_process_local_data(t, np.asarray(a))
                       for a, t in zip(arrays, targets)]  # fmt: skip
+    placed = [_tb.new(a) if t else a for a, t in zip(placed, as_tensor)]
     return _walk(skeleton, lambda s: placed[s.i] if isinstance(s, _Slot) else s, False)
 
 

@@ -25,8 +25,8 @@ def _concrete(self: Any, what: str) -> Any:
         raise _err.traced(
             what,
             "Return the tensor from the jitted function and convert it outside, use "
-            "jax.debug.print to print it, or jnp.where / jax.lax.cond instead of Python "
-            "control flow on it.",
+            "jax.debug.print to print it, or jaxmod.where (torch.where) / jax.lax.cond instead "
+            "of Python control flow on it.",
         )
     return v
 

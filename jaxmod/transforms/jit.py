@@ -41,16 +41,17 @@ _MISS = object()  # a fast path's answer when the plan does not fit the call
 _factories: dict[tuple, Callable] = {}
 
 
-def _trace_error(e: BaseException, roots: Sequence[tuple[str, Any]]) -> TraceError:
+def _where(e: BaseException, roots: Sequence[tuple[str, Any]]) -> str:
+    """`` in module 'features.3' (Conv2d)`` for the innermost module ``e`` passed through."""
     mod = getattr(e, "_jaxmod_module", None)
     path = path_of(mod, roots) if mod is not None else None
-    where = (
-        f" in module '{path}' ({type(mod).__name__})"
-        if path
-        else f" in {type(mod).__name__}.forward"
-        if mod is not None
-        else ""
-    )
+    if path:
+        return f" in module '{path}' ({type(mod).__name__})"
+    return f" in {type(mod).__name__}.forward" if mod is not None else ""
+
+
+def _trace_error(e: BaseException, roots: Sequence[tuple[str, Any]]) -> TraceError:
+    where = _where(e, roots)
     return TraceError(
         f"jaxmod.jit: Python code{where} needed a concrete value, but inside jaxmod.jit "
         "arrays are traced (no value exists until the compiled function runs). This happens "
@@ -371,6 +372,9 @@ class Jit:
                 return self(*args, **kwargs)
         if isinstance(e, _TRACE_ERRORS):
             raise _trace_error(e, p.roots) from e
+        if type(e) is TraceError and (where := _where(e, p.roots)):
+            # a Tensor's .item() / bool() / float(): its message, and where it happened
+            raise TraceError(f"jaxmod.jit: Python code{where}: {e}") from e
         if isinstance(e, ValueError) and "does not match the sharding" in str(e):
             # State placed elsewhere since the plan (``p.value = jax.device_put(...)``):
             # re-plan once with the new shardings.

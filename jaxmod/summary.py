@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod import random as _random
+from jaxmod._tensor.base import is_tensor
 from jaxmod.nn.module import Module
 from jaxmod.transforms import grad, jit
 
@@ -119,7 +120,7 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 
 def _shapes(out: Any) -> Any:
-    leaves, treedef = jax.tree_util.tree_flatten(out)
+    leaves, treedef = jax.tree_util.tree_flatten(out, is_leaf=is_tensor)  # a Tensor: one shape
     shapes = [_shape(x) for x in leaves]
     if treedef == jax.tree_util.tree_structure(0):  # a single array
         return shapes[0]

@@ -282,3 +282,11 @@ def test_bad_options_raise():
     printed = []
     jaxmod.summary(nn.Linear(3, 2), (1, 3), verbose=0, print_fn=printed.append, cost=False)
     assert printed == []
+
+
+def test_tensor_input_gives_the_same_table_as_an_array():
+    net = nn.Sequential(nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, 2))
+    as_tensor = jaxmod.summary(net, jaxmod.ones(1, 64), print_fn=None)
+    as_array = jaxmod.summary(net, jnp.ones((1, 64)), print_fn=None)
+    assert [r.output_shape for r in as_tensor] == [(1, 2), (1, 8), (1, 8), (1, 2)]
+    assert as_tensor.table == as_array.table

@@ -30,6 +30,8 @@ import jax
 
 from jaxmod import random as _random
 from jaxmod._core import lifting
+from jaxmod._tensor.base import is_tensor, unwrap_tree
+from jaxmod._tensor.base import new as new_tensor
 from jaxmod.nn.module import Module
 from jaxmod.transforms.jit import describe, unbox
 
@@ -43,6 +45,13 @@ class ExportError(ValueError):
 
 def _is_array(x: Any) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _like(example: Any, arrays: Any) -> Any:
+    """``arrays`` (an argument's traced values) as Tensors where ``example`` had Tensors."""
+    return jax.tree_util.tree_map(
+        lambda e, a: new_tensor(a) if is_tensor(e) else a, example, arrays, is_leaf=is_tensor
+    )
 
 
 def _split_args(args: tuple, kwargs: dict) -> tuple[list[int], list[str]]:
@@ -144,12 +153,12 @@ def export(
             vals[i] = weight_dict[name]  # type: ignore[index]
         call_args = list(example_args)
         for i, a in zip(pos, arrays):
-            call_args[i] = a
-        call_kw = {**kwargs, **kw_arrays}
+            call_args[i] = _like(example_args[i], a)
+        call_kw = {**kwargs, **{k: _like(kwargs[k], v) for k, v in kw_arrays.items()}}
         for c, v in zip(cells, vals):
             c._value = v
         try:
-            out = unbox(fn(*call_args, **call_kw))
+            out = unwrap_tree(unbox(fn(*call_args, **call_kw)))  # plain arrays out
             changed = [c for c, v in zip(cells, vals) if c._value is not v]
         finally:
             for c, v in zip(cells, current):
@@ -189,9 +198,12 @@ def export(
             for m in modules:
                 if m.training:
                     m.training = False
+        # the exported program takes and returns plain arrays (it runs without jaxmod);
+        # the model still sees Tensors where the examples were Tensors
         exported = jax.export.export(jax.jit(run), platforms=platforms)(
-            *example, *(example_args[i] for i in pos), **{k: kwargs[k] for k in kw_names}
-        )
+            *example, *(unwrap_tree(example_args[i]) for i in pos),
+            **{k: unwrap_tree(kwargs[k]) for k in kw_names},
+        )  # fmt: skip
     finally:
         for m, mode in modes:
             if m.training != mode:

@@ -151,3 +151,21 @@ def test_static_arguments_are_baked_and_mixed_ones_refused():
         export(Scale(), (X, 2), 1.0)
     with pytest.raises(ValueError, match="weights must be"):
         export(Scale(), X, 1.0, weights="params")
+
+
+def test_torch_style_model_exported_from_tensors_serializes_with_plain_arrays():
+    class ViewNet(nn.Module):  # torch tensor code on its input: needs a Tensor
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(12, 2)
+
+        def forward(self, x):
+            return self.fc(x.view(x.size(0), -1)).softmax(dim=-1)
+
+    model = ViewNet()
+    x = jaxmod.ones(2, 3, 4)
+    exported = jaxmod.export(model, x)
+    back = jax.export.deserialize(exported.serialize())
+    out = back.call(jnp.ones((2, 3, 4)))
+    assert isinstance(out, jax.Array)
+    np.testing.assert_allclose(np.asarray(out), model(x).numpy(), rtol=1e-6)

@@ -492,3 +492,11 @@ def test_assert_autocast_and_copies():
     assert x[0].tolist() == [0.0, 1.0, 2.0] and y.tolist() == [1.0, 2.0, 3.0]
     assert pickle.loads(pickle.dumps(x)).tolist() == x.tolist()
     assert x.to(copy=True) is not x and x.to(jaxmod.float32) is x
+
+
+def test_from_numpy_copies_at_the_call_so_later_writes_never_show():
+    for shape in [(4,), (512, 512)]:  # small and large: no aliasing, no late transfer
+        a = np.zeros(shape, np.float32)
+        t = jaxmod.from_numpy(a)
+        a[...] = 5.0  # torch would share this write; jaxmod documents a copy
+        assert float(t.sum()) == 0.0

@@ -139,10 +139,14 @@ def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: Any = None
 
 
 def from_numpy(ndarray: np.ndarray) -> Any:
-    """A tensor of a numpy array's values (a copy: JAX arrays never share numpy memory)."""
+    """A tensor of a numpy array's values at the time of the call (a copy: JAX arrays never
+    share numpy memory, so later writes to ``ndarray`` do not show)."""
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    return _b.new(jnp.asarray(ndarray, dtype=_dt.as_dtype(ndarray.dtype)))
+    # a private host copy: the transfer to the device may run after this returns (and CPU
+    # arrays may alias host memory), so the caller's array must not be read later
+    private = np.array(ndarray, copy=True)
+    return _b.new(jnp.asarray(private, dtype=_dt.as_dtype(ndarray.dtype)))
 
 
 def scalar_tensor(s: Any, *, dtype: Any = None, **kwargs: Any) -> Any:

@@ -1,9 +1,8 @@
 """Port of shared/torch_reference/fancy.py: constants, parameter reuse, control flow, nesting.
 
 Lines changed from the torch original: the imports and ``torch.*`` -> ``jaxmod.*``
-(``jaxmod.rand((20, 20), requires_grad=False)``, ``jaxmod.mm``), and in ``FancyMLP``
-``x.norm().item()`` -> ``jnp.linalg.norm(x).item()`` (see there). ``X.abs().sum()`` is
-torch's.
+(``jaxmod.rand((20, 20), requires_grad=False)``, ``jaxmod.mm``); the rest (``x.norm().item()``,
+``X.abs().sum()``) is torch's.
 
 The data-dependent ``while`` loops run eagerly. Under ``jaxmod.jit`` they raise a
 ``jaxmod.TraceError`` naming the module; ``FancyMLPJit`` shows the compiled form with
@@ -44,11 +43,9 @@ class FancyMLP(nn.Module):
         x = self.linear(x)
         x = F.relu(jaxmod.mm(x, self.rand_weight) + 1)
         x = self.linear(x)
-        # torch's x.norm().item() runs too, but under jaxmod.jit its TraceError does not
-        # name this module yet (jnp's does): kept as jnp until jaxmod.jit reports both
-        while jnp.linalg.norm(x).item() > 1:
+        while x.norm().item() > 1:
             x /= 2
-        if jnp.linalg.norm(x).item() < 0.8:
+        if x.norm().item() < 0.8:
             x *= 10
         return x.sum()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxmod
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     before = {k: np.array(v) for k, v in backbone.state_dict().items()}
     grads = jaxmod.grad(lambda m: m(jaxmod.ones(1, 64)).sum())(model)
     print(f"2. fine-tuning the new head; gradients exist only for {list(grads)}")
-    jaxmod.summary(model, input_size=(1, 64))  # torchinfo's spelling
+    jaxmod.summary(model, jaxmod.ones(1, 64))
     acc_b = fit(model, digits(5, 10, args.seed), args.steps, 5e-2)
 
     unchanged = all(np.array_equal(before[k], np.asarray(v))
@@ -87,9 +86,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. ship it: a StableHLO artifact that runs without jaxmod (jax.export), and the same
     # forward through torch.func-style functional_call with the pre-training weights
-    x = jnp.ones((2, 64))  # a jax.Array: jax.export's serialize() cannot name a Tensor output
+    x = jaxmod.ones(2, 64)
     artifact = jax.export.deserialize(jaxmod.export(model, x).serialize())
-    exported_ok = jaxmod.allclose(artifact.call(x), model.eval()(x), atol=1e-6)
+    # the artifact runs without jaxmod: it takes and returns plain jax.Arrays
+    exported_ok = jaxmod.allclose(artifact.call(x.numpy()), model.eval()(x), atol=1e-6)
     swapped = {f"backbone.{k}": v for k, v in before.items()}
     out = jaxmod.func.functional_call(model, swapped, (x,), strict=False)
     print(f"4. exported artifact matches: {exported_ok}; functional_call output {out.shape}")

@@ -49,7 +49,7 @@ class LeNet(nn.Module):
 
     def forward(self, x):
         x = self.features(x)
-        x = jaxmod.flatten(x, 1)  # the batches are jax.Arrays, which have no .view(B, -1)
+        x = x.view(x.size(0), -1)
         return self.classifier(x)
 
 

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxmod
 from jaxmod import nn
 from jaxmod.nn.utils.clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm
 from jaxmod.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
@@ -100,5 +101,9 @@ def test_parameters_to_vector_roundtrip() -> None:
     vector_to_parameters(v * 2, jm.parameters())
     np.testing.assert_array_equal(np.asarray(jm.bias._value), 2 * tm.bias.detach().numpy())
     assert jm.weight.shape == (2, 3)
-    with pytest.raises(TypeError, match="expected an array"):
+    with pytest.raises(TypeError, match="expected torch.Tensor, but got: list"):
         vector_to_parameters([1.0] * 8, jm.parameters())
+    with pytest.raises(TypeError, match="expected torch.Tensor, but got: list"):
+        torch.nn.utils.vector_to_parameters([1.0] * 8, tm.parameters())
+    vector_to_parameters(jaxmod.zeros(8), jm.parameters())  # a Tensor, as torch code passes
+    assert float(np.abs(np.asarray(jm.weight._value)).sum()) == 0.0

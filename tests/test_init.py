@@ -301,3 +301,24 @@ def test_low_precision_boxes_keep_dtype(dtype):
     init.kaiming_normal_(b, nonlinearity="relu")
     assert b.dtype == dtype and b.shape == (256, 256)
     check_normal(values(b), 0.0, math.sqrt(2.0 / 256))
+
+
+TENSOR_FILLS = [
+    ("xavier_uniform_", ()),
+    ("kaiming_normal_", ()),
+    ("orthogonal_", ()),
+    ("trunc_normal_", ()),
+    ("constant_", (0.5,)),
+    ("uniform_", (-0.1, 0.1)),
+]
+
+
+@pytest.mark.parametrize("fn, args", TENSOR_FILLS)
+def test_init_fills_a_tensor_in_place_as_torch_does(fn, args):
+    w = jaxmod.empty(8, 6)
+    out = getattr(init, fn)(w, *args)
+    assert out is w and w.shape == (8, 6) and w.dtype == jnp.float32
+    assert float(w.abs().sum()) > 0
+    base = jaxmod.zeros(6, 8)
+    getattr(init, fn)(base.t(), *args)  # through a view: the base changes
+    assert float(base.abs().sum()) > 0

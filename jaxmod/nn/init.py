@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._tensor.base import TensorBase
 from jaxmod.nn.parameter import Variable, _is_tracer
 from jaxmod.random import Generator, next_key
 
@@ -64,12 +65,26 @@ GeneratorLike = Generator | jax.Array | None
 # helpers
 # --------------------------------------------------------------------------------------
 def _box(tensor: Any, fn: str) -> Variable:
-    if not isinstance(tensor, Variable):
+    if not isinstance(tensor, (Variable, TensorBase)):
         raise TypeError(
-            f"nn.init.{fn} fills a jaxmod Parameter, Buffer or Variable in place; got "
-            f"{type(tensor).__name__}. JAX arrays are immutable: wrap the array in a "
-            "Parameter (or use jax.random directly) instead."
+            f"nn.init.{fn} fills a jaxmod Tensor, Parameter, Buffer or Variable in place; got "
+            f"{type(tensor).__name__}. JAX arrays are immutable: start from jaxmod.empty(...) "
+            "or wrap the array in a Parameter (or use jax.random directly) instead."
         )
+    return tensor
+
+
+def _current(tensor: Any) -> Any:
+    """The array a box or Tensor holds now."""
+    return tensor._value if isinstance(tensor, Variable) else tensor._jx()
+
+
+def _store(tensor: Any, value: Any) -> Any:
+    """Write ``value`` into the box, or into the Tensor in place (through a view to its
+    base, keeping dtype and shape, as torch's in-place fill)."""
+    if isinstance(tensor, Variable):
+        return tensor._assign(value)
+    tensor._inplace(value)
     return tensor
 
 
@@ -82,7 +97,10 @@ def _key(generator: GeneratorLike) -> jax.Array:
 
 def _shape(tensor: Any) -> tuple[int, ...]:
     return tuple(
-        int(s) for s in np.shape(tensor._value if isinstance(tensor, Variable) else tensor)
+        int(s)
+        for s in np.shape(
+            _current(tensor) if isinstance(tensor, (Variable, TensorBase)) else tensor
+        )
     )
 
 
@@ -181,8 +199,8 @@ def _put(tensor: Variable, value: Any) -> Variable:
     """Assign ``value`` to the box; a host array is cast and transferred without a compiled
     program (``jnp.asarray`` of a numpy array compiles one per shape in JAX 0.10)."""
     if isinstance(value, np.ndarray):
-        value = jax.device_put(value.astype(np.dtype(tensor._value.dtype), copy=False))
-    return tensor._assign(value)
+        value = jax.device_put(value.astype(np.dtype(_current(tensor).dtype), copy=False))
+    return _store(tensor, value)
 
 
 def _uniform(tensor: Variable, a: float, b: float, generator: GeneratorLike) -> Variable:
@@ -199,9 +217,9 @@ def _normal(tensor: Variable, mean: float, std: float, generator: GeneratorLike)
 
 def _fill(tensor: Variable, value: float) -> Variable:
     """``tensor`` filled with ``value``, built on the host (no program per shape)."""
-    old = tensor._value
+    old = _current(tensor)
     if _is_tracer(old):
-        return tensor._assign(value)
+        return _store(tensor, value)
     return _put(tensor, np.full(np.shape(old), value, np.dtype(old.dtype)))
 
 

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._tensor.base import unwrap
 from jaxmod.nn.parameter import Variable
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
@@ -23,8 +24,9 @@ def parameters_to_vector(parameters: Iterable[Any]) -> jax.Array:
 
 def vector_to_parameters(vec: Any, parameters: Iterable[Variable]) -> None:
     """Copy consecutive slices of ``vec`` into ``parameters`` (writes each ``p._value``)."""
+    vec = unwrap(vec)  # a jaxmod Tensor (parameters_to_vector's result, torch-style)
     if not isinstance(vec, (jax.Array, jax.core.Tracer, np.ndarray)):
-        raise TypeError(f"expected an array, but got: {type(vec).__name__}")
+        raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
     vec = jnp.asarray(vec)
     pointer = 0
     for p in parameters:

@@ -303,6 +303,43 @@ CASES = [
     ("clone_is_copy", lambda t, a: _through(a, lambda x: x.clone().add_(1)), "A", ""),
     ("advanced_index_is_copy", lambda t, a: _through(a, lambda x: x[[0]].add_(1)), "A", ""),
     ("iterate_rows", lambda t, a: [r.sum() for r in a], "A", ""),
+    # -- the less common ones (jaxmod/_tensor/methods_more.py)
+    ("addmm_", lambda t, a, c, x: a.clone().addmm_(a, c[:, :3], beta=0.5), "A C X", ""),
+    ("baddbmm_", lambda t, x, y: t.zeros(2, 3, 5).baddbmm_(x, y, alpha=2), "X Y", ""),
+    ("addr_", lambda t, a, v, w: a[:, :3].clone().addr_(v[:2], v), "A V W", ""),
+    ("cumprod_", lambda t, a: a.clone().cumprod_(1), "A", ""),
+    ("renorm_", lambda t, a: a.clone().renorm_(2, 0, 1.0), "A", ""),
+    ("gcd_lcm_", lambda t, i, j: (i.clone().gcd_(j), j.clone().lcm_(j + 1)), "I J", ""),
+    ("igamma", lambda t, p, a: (p.igamma(a.abs()), p.igammac(a.abs()),
+                                p.clone().igamma_(p)), "P A", ""),
+    ("hardshrink", lambda t, a: (a.hardshrink(), a.hardshrink(0.8)), "A", ""),
+    ("prelu", lambda t, x: x.prelu(t.tensor([0.1, 0.2, 0.3])), "X", ""),
+    ("shape_inplace", lambda t, a: (a.clone().unsqueeze_(0), a.clone().t_(),
+                                    a.clone().unsqueeze_(1).squeeze_(1),
+                                    a.clone().transpose_(0, 1), a.clone().swapaxes_(0, 1)),
+     "A", ""),
+    ("fill_diagonal_", lambda t: (t.zeros(3, 4).fill_diagonal_(2.0),
+                                  t.zeros(7, 3).fill_diagonal_(5.0, wrap=True),
+                                  t.zeros(7, 3).fill_diagonal_(5.0),
+                                  t.zeros(3, 3, 3).fill_diagonal_(1.0)), "", ""),
+    ("fill_diagonal_unequal", lambda t: t.zeros(2, 3, 4).fill_diagonal_(1.0), "", "ex"),
+    ("new", lambda t, a, i: (a.new(2, 3).shape, a.new([1, 2]), i.new([1, 2]), a.new().shape),
+     "A I", "e"),
+    ("predicates", lambda t, a: (a.is_mps, a.is_xpu, a.is_nested, a.is_quantized,
+                                 a.is_pinned(), a.is_shared(), a.is_inference(),
+                                 a[0, 0].is_nonzero()), "A", "e"),
+    ("is_nonzero_errors", lambda t, a: a.is_nonzero(), "A", "ex"),
+    ("data_ptr", lambda t, a: (a[0].data_ptr() == a.data_ptr(),
+                               a[1].data_ptr() == a.data_ptr(),
+                               a.t().data_ptr() == a.data_ptr(),
+                               a.clone().data_ptr() == a.data_ptr()), "A", "e"),
+    ("sum_to_size", lambda t, x: (x.sum_to_size(1, 3, 1), x.sum_to_size(3, 4),
+                                  x.sum_to_size((2, 1, 4))), "X", ""),
+    ("sum_to_size_bad", lambda t, x: x.sum_to_size(5), "X", "ex"),
+    ("narrow_copy_unsafe", lambda t, d: (d.narrow_copy(1, 1, 2), d.unsafe_chunk(2, 1),
+                                         d.unsafe_split(2, 1)), "D", ""),
+    ("cholesky", lambda t, p: ((p @ p.t() + t.eye(2)).cholesky(),
+                               (p @ p.t() + t.eye(2)).cholesky(upper=True)), "P", ""),
 ]
 # fmt: on
 
@@ -359,3 +396,14 @@ def _seen(x):
 
 # each case eagerly; the cases in groups under one jaxmod.jit each
 test_method_matches_torch, test_methods_match_torch_under_jit = parity_tests(CASES)
+
+
+def test_shape_changing_inplace_on_a_view_raises_naming_the_rebind():
+    import pytest
+
+    import jaxmod
+
+    x = jaxmod.ones(2, 3)
+    with pytest.raises(RuntimeError, match=r"rebind instead: x = x.unsqueeze\(...\)"):
+        x[0].unsqueeze_(0)
+    assert x.shape == (2, 3)

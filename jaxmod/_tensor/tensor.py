@@ -12,6 +12,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor.methods_base import BaseMethods, _to_array
+from jaxmod._tensor.methods_more import MoreMethods
 from jaxmod._tensor.methods_ops import OpMethods
 from jaxmod._tensor.methods_shape import ShapeMethods
 from jaxmod._tensor.random_ops import RandomMethods
@@ -19,7 +20,7 @@ from jaxmod._tensor.random_ops import RandomMethods
 __all__ = ["TensorMethods", "Tensor"]
 
 
-class TensorMethods(ShapeMethods, OpMethods, RandomMethods, BaseMethods):
+class TensorMethods(ShapeMethods, OpMethods, MoreMethods, RandomMethods, BaseMethods):
     """torch's tensor methods, for any class providing ``_jx()`` and ``_rebind(new)``.
 
     :class:`Tensor` uses it; so can a box class (``Parameter``, ``Buffer``). Methods that
@@ -28,6 +29,10 @@ class TensorMethods(ShapeMethods, OpMethods, RandomMethods, BaseMethods):
     """
 
     __slots__ = ()
+
+    def new(self, *args: Any, device: Any = None) -> Any:
+        """torch's legacy ``x.new(*sizes)`` (zeros) / ``x.new(data)``, in this dtype."""
+        return _b.new(_legacy_value(args, self._jx().dtype))
 
 
 class _TensorMeta(type):

@@ -236,8 +236,9 @@ def test_generator_state_saves_and_loads_as_an_equal_typed_key(tmp_path, ext):
         (jaxmod.Generator(0), "generator.get_state()"),
         (np.zeros(2, ml_dtypes.int4), "dtype int4"),
         (np.array(["a"]), "dtype <U1"),
+        (jaxmod.nn.Linear(2, 2), "save its state_dict() and rebuild the object"),
     ],
-    ids=["object", "function", "generator", "int4", "strings"],
+    ids=["object", "function", "generator", "int4", "strings", "whole_module"],
 )
 def test_values_that_cannot_be_saved_raise_naming_their_entry(tmp_path, ext, value, expected):
     ckpt = {"optimizer": {"state": {3: {"exp_avg": value}}}}
@@ -252,3 +253,25 @@ def test_a_deleted_array_raises_naming_its_entry(tmp_path):
     x.delete()  # what a donated buffer looks like after a jitted step
     with pytest.raises(TypeError, match=r"'model\.w'.*deleted"):
         save({"model": {"w": x}}, tmp_path / "c.pt")
+
+
+def test_load_takes_torchs_keywords(tmp_path):
+    save({"w": np.ones(2, np.float32)}, tmp_path / "c.pt")
+    for kw in [dict(weights_only=True), dict(weights_only=False), dict(mmap=True),
+               dict(map_location="cpu", weights_only=True, encoding="utf-8")]:  # fmt: skip
+        assert load(tmp_path / "c.pt", **kw)["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        load(tmp_path / "c.pt", nope=1)
+    with pytest.raises(TypeError, match="pickle_module is not supported"):
+        load(tmp_path / "c.pt", pickle_module=object())
+
+
+def test_weights_only_false_still_refuses_objects_and_says_why(tmp_path):
+    import argparse
+
+    import torch
+
+    torch.save({"args": argparse.Namespace(lr=0.1), "w": torch.ones(2)}, tmp_path / "c.pt")
+    with pytest.raises(jaxmod.io.UnsafeCheckpointError, match="argparse.Namespace") as info:
+        load(tmp_path / "c.pt", weights_only=False)
+    assert "never unpickles arbitrary objects" in info.value.__notes__[0]

@@ -10,6 +10,7 @@ reads the file's first bytes.
 from __future__ import annotations
 
 import os
+import pickle
 import struct
 import zipfile
 import zlib
@@ -22,6 +23,7 @@ from jaxmod.io import torch_writer as _tw
 from jaxmod.io._common import (
     CheckpointError,
     PathLike,
+    UnsafeCheckpointError,
     atomic_write,
     describe,
     is_loaded_leaf,
@@ -139,7 +141,16 @@ def save(obj: Any, path: PathLike | BinaryIO) -> None:
     atomic_write(path, write)  # type: ignore[arg-type]
 
 
-def load(path: PathLike | BinaryIO, map_location: Any = None, *, sharding: Any = None) -> Any:
+def load(
+    path: PathLike | BinaryIO,
+    map_location: Any = None,
+    pickle_module: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    sharding: Any = None,
+    **pickle_load_args: Any,
+) -> Any:
     """Load a checkpoint: safetensors, ``torch.save`` files, or sharded safetensors.
 
     The format is detected from the file's first bytes, never from its name: safetensors
@@ -163,6 +174,12 @@ def load(path: PathLike | BinaryIO, map_location: Any = None, *, sharding: Any =
             ``"cuda[:N]"``/``"gpu[:N]"``/``"tpu[:N]"`` or a ``Sharding``: JAX arrays placed
             there with ``jax.device_put`` (which converts 64-bit dtypes to 32-bit unless x64
             is on).
+        pickle_module: torch's argument; only ``None`` or the ``pickle`` module (jaxmod
+            always uses its own restricted unpickler).
+        weights_only: torch's flag. jaxmod only ever loads weights (tensors in plain
+            containers), so ``True``, ``None`` and ``False`` read the same; with ``False``
+            a refused object's error says so, instead of running the file's code.
+        mmap: accepted for torch code; the file is read, not memory-mapped.
         sharding: a ``jax.sharding.Sharding`` for every array, or a dict from tensor name (the
             state_dict key; a dotted path such as ``"model.fc.weight"`` in nested checkpoints)
             to ``Sharding``; arrays missing from the dict follow ``map_location``. Arrays are
@@ -180,6 +197,27 @@ def load(path: PathLike | BinaryIO, map_location: Any = None, *, sharding: Any =
             format; the message names the file and the record or entry.
         UnsafeCheckpointError: a torch pickle tried to run or change something.
     """
+    if pickle_module is not None and pickle_module is not pickle:
+        raise TypeError(
+            "load: pickle_module is not supported; jaxmod reads torch files with its own "
+            "restricted unpickler (pass pickle_module=None)"
+        )
+    unknown = set(pickle_load_args) - {"encoding"}
+    if unknown:
+        raise TypeError(f"load() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    try:
+        return _load(path, map_location, sharding)
+    except UnsafeCheckpointError as e:
+        if weights_only is False:
+            e.add_note(
+                "load(weights_only=False): jaxmod never unpickles arbitrary objects, even when "
+                "asked to trust the file. Save tensors in plain containers (a state_dict, "
+                "dicts, lists, numbers, strings) and rebuild the objects in code."
+            )
+        raise
+
+
+def _load(path: PathLike | BinaryIO, map_location: Any, sharding: Any) -> Any:
     place = placement(map_location, sharding)
     if hasattr(path, "read") and not isinstance(path, (str, os.PathLike)):
         obj = _load_from(path, describe(path), None)  # type: ignore[arg-type]

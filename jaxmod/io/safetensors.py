@@ -148,6 +148,12 @@ class Flattener:
         hint = ""
         if type(obj).__name__ == "Generator" and hasattr(obj, "get_state"):
             hint = " (save its state: generator.get_state(), a typed PRNG key array)"
+        elif hasattr(obj, "state_dict") and callable(obj.state_dict):
+            hint = (
+                " (torch.save(model) pickles the whole object, which jaxmod does not do: "
+                "save its state_dict() and rebuild the object in code, then "
+                "load_state_dict(jaxmod.load(path)))"
+            )
         raise TypeError(
             f"save: cannot store {type(obj).__qualname__} at {path or '<root>'!r}{hint}; "
             f"checkpoints may hold {_VALUES}"

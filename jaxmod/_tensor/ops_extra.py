@@ -44,6 +44,31 @@ def corrcoef(a: Any) -> Any:
     return jnp.corrcoef(a)
 
 
+def gradient(a: Any, *, spacing: Any = 1, dim: Any = None, edge_order: int = 1) -> Any:
+    """Central differences along each of ``dim`` (all dimensions by default), one tensor
+    per dimension; ``spacing`` is one step, a step per dimension, or coordinates."""
+    axes = list(range(a.ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    if isinstance(spacing, (list, tuple)):
+        steps = [jnp.asarray(_b.unwrap(s)) if not isinstance(s, (int, float)) else s
+                 for s in spacing]  # fmt: skip
+        if len(steps) == 1 and len(axes) > 1:
+            steps = steps * len(axes)
+    else:
+        steps = [spacing] * len(axes)
+    if len(steps) != len(axes):
+        raise RuntimeError(
+            f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing and "
+            f"dim arguments to have the same length, but got a spacing argument of length "
+            f"{len(steps)} and a dim argument of length {len(axes)}."
+        )
+    if edge_order != 1:
+        raise NotImplementedError("torch.gradient: edge_order=2 is not available (JAX's "
+                                  "jnp.gradient has first-order edges only)")  # fmt: skip
+    x = a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(jnp.float32)
+    out = jnp.gradient(x, *steps, axis=tuple(axes))
+    return tuple(out) if isinstance(out, list) else (out,)
+
+
 def isin(elements: Any, test_elements: Any, *, assume_unique: bool = False,
          invert: bool = False) -> Any:  # fmt: skip
     """Whether each element is in ``test_elements``."""
@@ -307,7 +332,7 @@ def combinations(a: Any, r: int = 2, with_replacement: bool = False) -> Any:
 
 EXTRA: dict[str, Any] = {
     f.__name__: f
-    for f in (addr, chain_matmul, dist, cov, corrcoef, isin, gcd, lcm, frexp, polygamma,
+    for f in (addr, chain_matmul, dist, cov, corrcoef, gradient, isin, gcd, lcm, frexp, polygamma,
               mvlgamma, trapezoid, cumulative_trapezoid, vander, renorm, hsplit, vsplit,
               dsplit, select_scatter, slice_scatter, diagonal_scatter, index_reduce, put,
               unravel_index, is_same_size, view_as_real, view_as_complex, real, imag, det,

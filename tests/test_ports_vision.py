@@ -61,7 +61,9 @@ def _both(models: tuple[Any, Any]) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
 
 # ---------------------------------------------------------------------------- style transfer
 def _style(aspect: str) -> None:
-    mods, tm, jm = program_pair("fast_neural_style", lambda m, lib: m.TransformerNet(width=4))
+    mods, tm, jm = program_pair(
+        "fast_neural_style", lambda m, lib: m.TransformerNet(width=4, n_residual=1)
+    )
     x = _images(1, 3, 16, scale=255.0)
     style = _images(1, 3, 16, seed=1, scale=255.0)
     if aspect == "structure":

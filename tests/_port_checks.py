@@ -9,6 +9,12 @@ Each check takes the torch model and the jaxmod model built from the *same sourc
   the gradient of every parameter, then one optimizer step (jaxmod: the whole step under
   ``jaxmod.jit``) and the parameters and buffers (BatchNorm statistics) after it.
 
+The helpers below are shared by the program test files: :func:`programs` and
+:func:`program_pair` (a ``tests/torch_programs/`` file loaded for both libraries and a
+model built from one seed), :func:`adam`, :func:`eager_step` (a step without
+``jaxmod.jit``) and :func:`backward_error` / :func:`loss_backward_error` (the program's
+``loss.backward()`` stops with the error that names ``value_and_grad``).
+
 Inputs are created with each library's ``from_numpy`` (``torch.from_numpy`` /
 ``jaxmod.from_numpy``), as a torch user would. Dropout-like layers are given ``p = 0``
 for the train step (their masks come from different generators); everything else runs
@@ -21,11 +27,13 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from _torch_port import program
 
 import jaxmod
 
@@ -169,8 +177,71 @@ def sgd(lib: Any, model: Any) -> Any:
     return lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
 
+def adam(lib: Any, model: Any, lr: float = 0.01) -> Any:
+    """Adam at ``lr`` (another rate: ``functools.partial(adam, lr=...)``)."""
+    return lib.optim.Adam(model.parameters(), lr=lr)
+
+
+def programs(name: str) -> dict[Any, ModuleType]:
+    """The program ``tests/torch_programs/<name>.py`` loaded for torch and for jaxmod,
+    keyed by the library module (the loader caches each module per mode)."""
+    return {torch: program(name, "torch"), jaxmod: program(name, "jaxmod")}
+
+
+def program_pair(
+    name: str, build: Callable[[ModuleType, Any], Any], seed: int = 0
+) -> tuple[dict[Any, ModuleType], Any, Any]:
+    """The program for both libraries (:func:`programs`) and what ``build(module, lib)``
+    makes of each, built after seeding each library with ``seed``; tests load torch's
+    weights into jaxmod's model before comparing values."""
+    mods = programs(name)
+    torch.manual_seed(seed)
+    tm = build(mods[torch], torch)
+    jaxmod.manual_seed(seed)
+    jm = build(mods[jaxmod], jaxmod)
+    return mods, tm, jm
+
+
 # (torch or jaxmod, model, *inputs) -> (loss, output)
 LossOf = Callable[..., tuple[Any, Any]]
+
+
+def _same_start(tm: torch.nn.Module, jm: Any, train: bool) -> None:
+    """torch's weights in jaxmod's model, both in ``train`` mode with random layers off."""
+    load_torch_weights(tm, jm)
+    for m in (tm, jm):
+        m.train(train)
+        zero_random_layers(m)
+
+
+def _torch_step(
+    tm: torch.nn.Module,
+    t_opt: Any,
+    inputs: list[np.ndarray],
+    loss_of: LossOf,
+    clip: float | None = None,
+) -> tuple[Any, Any, dict[str, torch.Tensor]]:
+    """torch's ``zero_grad(); loss.backward(); [clip_grad_norm_]; opt.step()``: the loss,
+    the output and the gradients (after clipping)."""
+    t_opt.zero_grad()
+    t_loss, t_out = loss_of(torch, tm, *[torch.from_numpy(x) for x in inputs])
+    t_loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(tm.parameters(), clip)
+    t_grads = {n: p.grad.clone() for n, p in tm.named_parameters() if p.grad is not None}
+    t_opt.step()
+    return t_loss, t_out, t_grads
+
+
+def _check_loss_grads(j_loss: Any, t_loss: Any, j_grads: Any, t_grads: dict, tol: float) -> float:
+    """The loss and every gradient, each gradient at least at the model's gradient scale
+    (1% of its largest gradient), which is returned."""
+    assert_close(j_loss, t_loss, tol, "loss")
+    assert sorted(j_grads) == sorted(t_grads)
+    g_scale = max(float(g.abs().max()) for g in t_grads.values()) * 1e-2
+    for n, g in t_grads.items():
+        assert_close(j_grads[n], g, tol, f"grad of {n}", g_scale)
+    return g_scale
 
 
 def check_step(
@@ -190,20 +261,9 @@ def check_step(
     ``jaxmod.jit``. Compared: output, loss, every gradient (after clipping), the update of
     every parameter, and every buffer after the step.
     """
-    load_torch_weights(tm, jm)
-    for m in (tm, jm):
-        m.train(train)
-        zero_random_layers(m)
+    _same_start(tm, jm, train)
     before = {n: p.detach().numpy().copy() for n, p in tm.named_parameters()}
-
-    t_opt = make_opt(torch, tm)
-    t_opt.zero_grad()
-    t_loss, t_out = loss_of(torch, tm, *[torch.from_numpy(x) for x in inputs])
-    t_loss.backward()
-    if clip is not None:
-        torch.nn.utils.clip_grad_norm_(tm.parameters(), clip)
-    t_grads = {n: p.grad.clone() for n, p in tm.named_parameters() if p.grad is not None}
-    t_opt.step()
+    t_loss, t_out, t_grads = _torch_step(tm, make_opt(torch, tm), inputs, loss_of, clip)
 
     j_opt = make_opt(jaxmod, jm)
 
@@ -219,11 +279,7 @@ def check_step(
 
     j_loss, j_out, j_grads = step(jm, j_opt, *[jaxmod.from_numpy(x) for x in inputs])
     assert_tree_close(j_out, t_out, tol, "train output")
-    assert_close(j_loss, t_loss, tol, "loss")
-    assert sorted(j_grads) == sorted(t_grads)
-    g_scale = max(float(g.abs().max()) for g in t_grads.values()) * 1e-2
-    for n, g in t_grads.items():
-        assert_close(j_grads[n], g, tol, f"grad of {n}", g_scale)
+    g_scale = _check_loss_grads(j_loss, t_loss, j_grads, t_grads, tol)
     j_params = dict(jm.named_parameters())
     steps = {n: p.detach().numpy() - before[n] for n, p in tm.named_parameters()}
     s_scale = max(float(np.abs(d).max()) for d in steps.values()) * 1e-2
@@ -242,6 +298,45 @@ def check_step(
     j_buffers = dict(jm.named_buffers())
     for n, b in tm.named_buffers():
         assert_close(j_buffers[n], b, tol, f"buffer {n}")
+
+
+def eager_step(
+    tm: torch.nn.Module, jm: Any, inputs: list[np.ndarray], loss_of: LossOf, tol: float
+) -> None:
+    """One SGD step run eagerly (``jaxmod.value_and_grad`` without ``jaxmod.jit``, as a
+    user steps a model whose forward needs concrete values): loss, gradients and the
+    parameters after the step equal torch's."""
+    _same_start(tm, jm, True)
+    t_loss, _, t_grads = _torch_step(tm, torch.optim.SGD(tm.parameters(), lr=1.0), inputs, loss_of)
+    xs = [jaxmod.from_numpy(x) for x in inputs]
+    (j_loss, _), j_grads = jaxmod.value_and_grad(lambda m: loss_of(jaxmod, m, *xs), has_aux=True)(
+        jm
+    )
+    jaxmod.optim.SGD(jm.parameters(), lr=1.0).step(j_grads)
+    _check_loss_grads(j_loss, t_loss, j_grads, t_grads, tol)
+    j_params = dict(jm.named_parameters())
+    for n, p in tm.named_parameters():
+        assert_close(j_params[n], p, tol, f"{n} after the step")
+
+
+def _stops_at_backward(run: Callable[[], Any], error: type[BaseException]) -> None:
+    with pytest.raises(error) as info:
+        run()
+    message = str(info.value)
+    assert "backward" in message and "value_and_grad" in message, message
+
+
+def backward_error(run: Callable[[ModuleType], Any], name: str) -> None:
+    """``run(module)`` (the program's training function, run as written on jaxmod's
+    ``name`` program) stops at ``loss.backward()`` with an error that names the fix."""
+    _stops_at_backward(lambda: run(program(name, "jaxmod")), Exception)
+
+
+def loss_backward_error(loss: Any) -> None:
+    """``loss.backward()`` on a loss the program computed (a ``jaxmod.Tensor``) stops
+    with the RuntimeError that names the fix."""
+    assert isinstance(loss, jaxmod.Tensor)
+    _stops_at_backward(loss.backward, RuntimeError)
 
 
 def rng_inputs(*shapes: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:

@@ -33,13 +33,16 @@ import numpy as np
 import pytest
 import torch
 from _port_checks import (
+    adam,
     assert_close,
     assert_tree_close,
+    backward_error,
     case_params,
     check_eval,
     check_step,
     check_structure,
     load_torch_weights,
+    program_pair,
     report_unmodified,
     rng_inputs,
     to_numpy,
@@ -50,32 +53,6 @@ from _torch_port import program
 import jaxmod
 
 TOL = 2e-4
-
-
-def _mods(name: str) -> dict[Any, Any]:
-    return {torch: program(name, "torch"), jaxmod: program(name, "jaxmod")}
-
-
-def _pair(name: str, build: Callable[[Any, Any], Any]) -> tuple[dict, Any, Any]:
-    """The program for both libraries and a model built by ``build(module, lib)``; tests
-    load torch's weights into jaxmod's before comparing."""
-    mods = _mods(name)
-    torch.manual_seed(0)
-    tm = build(mods[torch], torch)
-    jaxmod.manual_seed(0)
-    jm = build(mods[jaxmod], jaxmod)
-    return mods, tm, jm
-
-
-def _adam(lib: Any, model: Any) -> Any:
-    return lib.optim.Adam(model.parameters(), lr=1e-2)
-
-
-def _backward_error(run: Callable[[Any], Any], name: str) -> None:
-    with pytest.raises(Exception) as info:  # noqa: PT011 - the message is what is checked
-        run(program(name, "jaxmod"))
-    message = str(info.value)
-    assert "backward" in message and "value_and_grad" in message, message
 
 
 # ---------------------------------------------------------------------------- REINFORCE
@@ -108,7 +85,7 @@ def _reinforce_replay(lib: Any, mods: dict, policy: Any, states: Any, actions: A
 
 
 def _reinforce(aspect: str) -> None:
-    mods, tm, jm = _pair("reinforce", lambda m, lib: m.Policy(hidden=16))
+    mods, tm, jm = program_pair("reinforce", lambda m, lib: m.Policy(hidden=16))
     states = _balance_states(mods[torch], ACTIONS, seed=3)
     actions = np.array(ACTIONS, np.int64)
     rewards = [1.0, 1.0, 0.5, 0.0]
@@ -124,7 +101,7 @@ def _reinforce(aspect: str) -> None:
         def loss_of(lib: Any, model: Any, s: Any, a: Any) -> Any:
             return _reinforce_replay(lib, mods, model, s, a, rewards), None
 
-        check_step(tm, jm, [states, actions], loss_of, TOL, make_opt=_adam)
+        check_step(tm, jm, [states, actions], loss_of, TOL, make_opt=adam)
     elif aspect == "returns":
         # discounted_returns(): the reversed loop, torch.tensor(list), (R - mean) / (std + eps)
         out = {lib: mods[lib].discounted_returns(rewards, 0.9) for lib in (torch, jaxmod)}
@@ -166,7 +143,7 @@ def _reinforce(aspect: str) -> None:
                 policy.rewards.append(1.0)
             m.finish_episode(policy, m.optim.Adam(policy.parameters(), lr=1e-2), 0.99)
 
-        _backward_error(run, "reinforce")
+        backward_error(run, "reinforce")
 
 
 # ---------------------------------------------------------------------------- actor-critic
@@ -202,7 +179,7 @@ def _ac_replay(lib: Any, mods: dict, model: Any, states: Any, actions: Any,
 
 
 def _actor_critic(aspect: str) -> None:
-    mods, tm, jm = _pair("actor_critic", lambda m, lib: m.ActorCritic())
+    mods, tm, jm = program_pair("actor_critic", lambda m, lib: m.ActorCritic())
     states, rewards = _corridor_states(mods[torch], CORRIDOR_ACTIONS)
     actions = np.array(CORRIDOR_ACTIONS, np.int64)
     if aspect == "structure":
@@ -218,7 +195,7 @@ def _actor_critic(aspect: str) -> None:
         def loss_of(lib: Any, model: Any, s: Any, a: Any) -> Any:
             return _ac_replay(lib, mods, model, s, a, rewards), None
 
-        check_step(tm, jm, [states, actions], loss_of, TOL, make_opt=_adam)
+        check_step(tm, jm, [states, actions], loss_of, TOL, make_opt=adam)
     elif aspect == "rollout":
         # main()'s episode loop with select_action() as written on jaxmod; torch replays
         # the actions jaxmod sampled: compute_loss() equal
@@ -252,7 +229,7 @@ def _actor_critic(aspect: str) -> None:
                 model.rewards.append(-0.01)
             m.finish_episode(model, m.optim.Adam(model.parameters(), lr=3e-2))
 
-        _backward_error(run, "actor_critic")
+        backward_error(run, "actor_critic")
 
 
 # ---------------------------------------------------------------------------- Gaussian policy
@@ -277,7 +254,7 @@ def _gaussian(aspect: str) -> None:
     def build(m: Any, lib: Any) -> Any:
         return lib.nn.ModuleList([m.GaussianPolicy(hidden=16), m.QNetwork(hidden=16)])
 
-    mods, tm, jm = _pair("gaussian_policy", build)
+    mods, tm, jm = program_pair("gaussian_policy", build)
     data = _gaussian_data(tm[0])
     obs, actions, old_mu, old_std, old_log_probs, adv, u = data
 
@@ -314,7 +291,7 @@ def _gaussian(aspect: str) -> None:
         # stands in for main()'s `loss = ppo_loss(policy, old_dist, obs, actions,
         # old_log_probs, advantages); loss = loss + actor_loss(policy, qnet, obs);
         # loss.backward(); optimizer.step()` with the actions and the squashed sample given
-        check_step(tm, jm, data, loss_of, TOL, make_opt=_adam)
+        check_step(tm, jm, data, loss_of, TOL, make_opt=adam)
     elif aspect == "actor_loss_rsample":
         # actor_loss() as written (squashed_sample's dist.rsample()) under
         # jaxmod.value_and_grad in jaxmod.jit; torch's rsample gets the normal noise jaxmod
@@ -362,13 +339,13 @@ def _gaussian(aspect: str) -> None:
         jitted = jaxmod.jit(mods[jaxmod].gae)(jaxmod.from_numpy(rewards), jaxmod.from_numpy(values))
         assert_close(jitted, out[torch], 1e-5, "gae under jaxmod.jit")
     elif aspect == "backward_error":
-        _backward_error(lambda m: m.main(steps=1, batch=6), "gaussian_policy")
+        backward_error(lambda m: m.main(steps=1, batch=6), "gaussian_policy")
 
 
 # ---------------------------------------------------------------------------- DANN
 def _dann(aspect: str) -> None:
     binary = "binary" in aspect
-    mods, tm, jm = _pair("grad_reverse", lambda m, lib: m.DANN(binary_features=binary))
+    mods, tm, jm = program_pair("grad_reverse", lambda m, lib: m.DANN(binary_features=binary))
     s_img, t_img = rng_inputs((6, 8), (6, 8), seed=2)
     t_img = t_img + 1.0
     s_label = np.array([0, 2, 1, 1, 0, 2], np.int64)
@@ -395,7 +372,7 @@ def _dann(aspect: str) -> None:
             xs = [m.torch.from_numpy(v) for v in (s_img, s_label, t_img)]
             m.train_step(model, opt, *xs, alpha)
 
-        _backward_error(run, "grad_reverse")
+        backward_error(run, "grad_reverse")
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {

@@ -34,21 +34,26 @@ import numpy as np
 import pytest
 import torch
 from _port_checks import (
+    LIBS,
+    adam,
     assert_close,
     case_params,
     check_eval,
     check_step,
     check_structure,
     load_torch_weights,
+    loss_backward_error,
+    program_pair,
     report_unmodified,
     rng_inputs,
     to_numpy,
     unmodified,
 )
-from _tensor_code_ports import LIBS, TOL, adam, backward_error, pair
 from _torch_port import program
 
 import jaxmod
+
+TOL = 2e-4
 
 
 # ---------------------------------------------------------------------------- llama
@@ -58,7 +63,7 @@ def _llama_args(m: Any, **kw: Any) -> Any:
 
 
 def _llama(aspect: str) -> None:
-    mods, tm, jm = pair("llama", lambda m, lib: m.Transformer(_llama_args(m)))
+    mods, tm, jm = program_pair("llama", lambda m, lib: m.Transformer(_llama_args(m)))
     rng = np.random.default_rng(0)
     # one sequence length (max_seq_len) in every aspect: each new shape compiles each op
     tokens = rng.integers(0, 24, (2, 4)).astype(np.int64)
@@ -81,7 +86,7 @@ def _llama(aspect: str) -> None:
         # flatten(3)), repeat_kv (expand + reshape) against repeat_interleave
         xq, xk = rng_inputs((2, 4, 4, 4), (2, 4, 2, 4))
         out = {}
-        for lib in LIBS:
+        for lib in LIBS.values():
             m = mods[lib]
             freqs = m.precompute_freqs_cis(4, 8)[:4]
             q, k = m.apply_rotary_emb(lib.from_numpy(xq), lib.from_numpy(xk), freqs)
@@ -111,13 +116,15 @@ def _llama(aspect: str) -> None:
     elif aspect == "backward_error":
         jm.eval()  # grad mode on; eval mode only so that no dropout is compiled
         _, loss = jm(jaxmod.from_numpy(tokens), jaxmod.from_numpy(targets))
-        backward_error(loss)
+        loss_backward_error(loss)
 
 
 # ---------------------------------------------------------------------------- minGPT
 def _mingpt(aspect: str) -> None:
     # the sorting task on pairs of 3 digits: block_size 2 * 2 - 1; sequence lengths 2, 3
-    mods, tm, jm = pair("mingpt", lambda m, lib: m.GPT(3, 3, n_layer=1, n_head=2, n_embd=16))
+    mods, tm, jm = program_pair(
+        "mingpt", lambda m, lib: m.GPT(3, 3, n_layer=1, n_head=2, n_embd=16)
+    )
     x, y = (v.numpy() for v in mods[torch].sorting_batch(4, length=2))
     if aspect == "structure":
         check_structure(tm, jm)
@@ -188,7 +195,7 @@ def _mingpt(aspect: str) -> None:
     elif aspect == "backward_error":
         jm.eval()  # grad mode on; eval mode only so that no dropout is compiled
         _, loss = jm(jaxmod.from_numpy(x), jaxmod.from_numpy(y))
-        backward_error(loss)
+        loss_backward_error(loss)
 
 
 # ---------------------------------------------------------------------------- GCN
@@ -205,7 +212,7 @@ def _gcn_graph() -> dict[str, np.ndarray]:
 
 
 def _gcn(aspect: str) -> None:
-    mods, tm, jm = pair("gcn", lambda m, lib: m.GCN(6, 8, 3, dropout=0.5))
+    mods, tm, jm = program_pair("gcn", lambda m, lib: m.GCN(6, 8, 3, dropout=0.5))
     g = _gcn_graph()
     n = g["adj"].shape[0]
 
@@ -281,7 +288,7 @@ def _gcn(aspect: str) -> None:
         x, adj = jaxmod.from_numpy(g["features"]), jaxmod.from_numpy(g["norm"])
         loss, _ = mods[jaxmod].loss_train(jm, x, adj, jaxmod.from_numpy(g["labels"]),
                                           jaxmod.from_numpy(g["idx_train"]))  # fmt: skip
-        backward_error(loss)
+        loss_backward_error(loss)
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {

@@ -25,19 +25,24 @@ import numpy as np
 import pytest
 import torch
 from _port_checks import (
+    adam,
     assert_close,
     case_params,
     check_eval,
     check_step,
     check_structure,
+    eager_step,
     load_torch_weights,
+    loss_backward_error,
+    program_pair,
     report_unmodified,
     to_numpy,
     unmodified,
 )
-from _tensor_code_ports import TOL, adam, backward_error, eager_step, pair
 
 import jaxmod
+
+TOL = 2e-4
 
 
 # ---------------------------------------------------------------------------- MoE
@@ -45,7 +50,7 @@ def _moe(aspect: str) -> None:
     def build(m: Any, lib: Any) -> Any:
         return m.MoEClassifier(vocab=16, dim=8, num_classes=3, hidden=16, num_experts=4, top_k=2)
 
-    mods, tm, jm = pair("moe", build)
+    mods, tm, jm = program_pair("moe", build)
     # 8 tokens that torch's router (seed 0) sends 4 to each expert: every expert's x[token]
     # has one shape, so the eager dispatch compiles each op once ("routing" checks it)
     tokens = np.random.default_rng(69).integers(0, 16, (2, 4)).astype(np.int64)
@@ -71,7 +76,7 @@ def _moe(aspect: str) -> None:
                    make_opt=adam)  # fmt: skip
     elif aspect == "train_eager":
         # the sparse dispatch as written, stepped eagerly: index_add_'s gradient
-        eager_step(tm, jm, [tokens, label], loss_of)
+        eager_step(tm, jm, [tokens, label], loss_of, TOL)
     elif aspect == "routing":
         # expert_load (bincount of the choices) and routing_table (scatter_ into zeros,
         # gather back, a bool scatter_ of True, where) as written
@@ -92,7 +97,9 @@ def _moe(aspect: str) -> None:
         np.testing.assert_array_equal(to_numpy(j_max.indices), t_max.indices.numpy())
     elif aspect == "backward_error":
         load_torch_weights(tm, jm)  # torch's routing, so the dispatch shapes are eval's
-        backward_error(loss_of(jaxmod, jm, jaxmod.from_numpy(tokens), jaxmod.from_numpy(label))[0])
+        loss_backward_error(
+            loss_of(jaxmod, jm, jaxmod.from_numpy(tokens), jaxmod.from_numpy(label))[0]
+        )
 
 
 # ---------------------------------------------------------------------------- einsum attention
@@ -100,7 +107,7 @@ def _einsum(aspect: str) -> None:
     def build(m: Any, lib: Any, linear: bool = False) -> Any:
         return m.Classifier(vocab=20, dim=16, heads=4, num_classes=5, depth=1, linear=linear)
 
-    mods, tm, jm = pair("einsum_attention", build)
+    mods, tm, jm = program_pair("einsum_attention", build)
     tokens, labels = (v.numpy() for v in mods[torch].make_data(12))
     assert (tokens == 0).any()  # padded rows: the key padding masks are exercised
     x, y = tokens[:6], labels[:6]
@@ -146,7 +153,7 @@ def _einsum(aspect: str) -> None:
         assert isinstance(j_loss, float) and j_acc == t_acc
         assert_close(j_loss, t_loss, TOL, "evaluate loss")
     elif aspect == "backward_error":
-        backward_error(loss_of(jaxmod, jm, jaxmod.from_numpy(x), jaxmod.from_numpy(y))[0])
+        loss_backward_error(loss_of(jaxmod, jm, jaxmod.from_numpy(x), jaxmod.from_numpy(y))[0])
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {

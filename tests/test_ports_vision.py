@@ -24,46 +24,30 @@ no ``backward_error`` aspect here. Inputs are tiny (one or two 16x16 / 17x17 ima
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from _port_checks import (
+    adam,
     assert_close,
     case_params,
     check_eval,
     check_step,
     check_structure,
     load_torch_weights,
+    program_pair,
     report_unmodified,
     rng_inputs,
     to_numpy,
     unmodified,
 )
-from _torch_port import program
 
 import jaxmod
 
 TOL = 2e-4
-
-
-def _mods(name: str) -> dict[Any, Any]:
-    return {torch: program(name, "torch"), jaxmod: program(name, "jaxmod")}
-
-
-def _pair(name: str, build: Callable[[Any, Any], Any], seed: int = 0) -> tuple[dict, Any, Any]:
-    """The program for both libraries and a model built by ``build(module, lib)``."""
-    mods = _mods(name)
-    torch.manual_seed(seed)
-    tm = build(mods[torch], torch)
-    jaxmod.manual_seed(seed)
-    jm = build(mods[jaxmod], jaxmod)
-    return mods, tm, jm
-
-
-def _adam(lr: float) -> Callable[[Any, Any], Any]:
-    return lambda lib, model: lib.optim.Adam(model.parameters(), lr=lr)
 
 
 def _images(n: int, c: int, size: int, seed: int = 0, scale: float = 1.0) -> np.ndarray:
@@ -77,7 +61,9 @@ def _both(models: tuple[Any, Any]) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
 
 # ---------------------------------------------------------------------------- style transfer
 def _style(aspect: str) -> None:
-    mods, tm, jm = _pair("fast_neural_style", lambda m, lib: m.TransformerNet(width=4))
+    mods, tm, jm = program_pair(
+        "fast_neural_style", lambda m, lib: m.TransformerNet(width=4, n_residual=1)
+    )
     x = _images(1, 3, 16, scale=255.0)
     style = _images(1, 3, 16, seed=1, scale=255.0)
     if aspect == "structure":
@@ -109,7 +95,7 @@ def _style(aspect: str) -> None:
             loss, parts = mods[lib].total_loss(model, nets[lib], lib.nn.MSELoss(), x, grams[lib])
             return loss, parts
 
-        check_step(tm, jm, [x], loss_of, TOL, make_opt=_adam(1e-3))
+        check_step(tm, jm, [x], loss_of, TOL, make_opt=partial(adam, lr=1e-3))
     elif aspect == "stylize":
         # stylize() as written: eval, no_grad, unsqueeze(0), .cpu(), clone().clamp(0, 255)
         load_torch_weights(tm, jm)
@@ -122,7 +108,7 @@ def _style(aspect: str) -> None:
 
 # ---------------------------------------------------------------------------- ESPCN
 def _espcn(aspect: str) -> None:
-    mods, tm, jm = _pair("super_resolution", lambda m, lib: m.ESPCN(upscale_factor=3))
+    mods, tm, jm = program_pair("super_resolution", lambda m, lib: m.ESPCN(upscale_factor=3))
     lr_img = _images(2, 1, 8)
     hr_img = _images(2, 1, 24, seed=1)
     if aspect == "structure":
@@ -139,7 +125,7 @@ def _espcn(aspect: str) -> None:
             out = model(inp)
             return lib.nn.MSELoss()(out, target), out
 
-        check_step(tm, jm, [lr_img, hr_img], loss_of, TOL, make_opt=_adam(0.01))
+        check_step(tm, jm, [lr_img, hr_img], loss_of, TOL, make_opt=adam)
     elif aspect == "psnr":
         # the test loop's psnr() and super_resolve() as written (.item(), .numpy(), clip)
         load_torch_weights(tm, jm)
@@ -156,7 +142,7 @@ def _espcn(aspect: str) -> None:
 
 # ---------------------------------------------------------------------------- U-Net
 def _unet(aspect: str, bilinear: bool = False) -> None:
-    mods, tm, jm = _pair(
+    mods, tm, jm = program_pair(
         "unet", lambda m, lib: m.UNet(3, 3, bilinear=bilinear, width=4, dropout=0.1)
     )
     # 17x17: the decoder's upsampled maps are a pixel short of the skips and get F.pad
@@ -193,7 +179,7 @@ def _stn(aspect: str, align_corners: bool = False) -> None:
     def build(m: Any, lib: Any) -> Any:
         return m.STNClassifier(num_classes=4, align_corners=align_corners)
 
-    mods, tm, jm = _pair("spatial_transformer", build)
+    mods, tm, jm = program_pair("spatial_transformer", build)
     # a trained-looking localisation head: theta away from the identity, differing per image
     with torch.no_grad():
         torch.manual_seed(5)
@@ -244,7 +230,7 @@ def _stn(aspect: str, align_corners: bool = False) -> None:
 
 # ---------------------------------------------------------------------------- siamese
 def _siamese(aspect: str) -> None:
-    mods, tm, jm = _pair("siamese", lambda m, lib: m.SiameseNet(m.EmbeddingNet(8)))
+    mods, tm, jm = program_pair("siamese", lambda m, lib: m.SiameseNet(m.EmbeddingNet(8)))
     x1, x2, x3 = rng_inputs((2, 1, 16, 16), (2, 1, 16, 16), (2, 1, 16, 16), seed=3)
     label = np.array([[1.0], [0.0]], np.float32)
     if aspect == "structure":
@@ -260,7 +246,7 @@ def _siamese(aspect: str) -> None:
             out = model(a, b)
             return mods[lib].ContrastiveLoss(margin=2.0)(*out, label), out
 
-        check_step(tm, jm, [x1, x2, label], loss_of, TOL, make_opt=_adam(5e-4))
+        check_step(tm, jm, [x1, x2, label], loss_of, TOL, make_opt=partial(adam, lr=5e-4))
     elif aspect == "train_triplet":
         # triplet_step_loss() with nn.TripletMarginLoss on a TripletNet sharing the net
         torch.manual_seed(1)
@@ -286,7 +272,7 @@ def _siamese(aspect: str) -> None:
 
 # ---------------------------------------------------------------------------- CIFAR ResNet
 def _resnet(aspect: str) -> None:
-    mods, tm, jm = _pair("cifar_resnet", lambda m, lib: m.resnet8(width=4))
+    mods, tm, jm = program_pair("cifar_resnet", lambda m, lib: m.resnet8(width=4))
     images = _images(2, 3, 16)
     target = np.array([2, 7], np.int64)
     if aspect == "structure":

@@ -26,50 +26,27 @@ import torch
 from _port_checks import (
     assert_close,
     assert_tree_close,
+    backward_error,
     case_params,
     check_eval,
     check_step,
     check_structure,
     load_torch_weights,
+    program_pair,
     report_unmodified,
     rng_inputs,
     to_numpy,
     unmodified,
 )
-from _torch_port import program
 
 import jaxmod
 
 TOL = 2e-4
 
 
-def _mods(name: str) -> dict[Any, Any]:
-    """The program loaded for torch and for jaxmod, keyed by the library module."""
-    return {torch: program(name, "torch"), jaxmod: program(name, "jaxmod")}
-
-
-def _pair(name: str, build: Callable[[Any], Any]) -> tuple[dict, Any, Any]:
-    mods = _mods(name)
-    torch.manual_seed(0)
-    tm = build(mods[torch])
-    jaxmod.manual_seed(0)
-    jm = build(mods[jaxmod])
-    return mods, tm, jm
-
-
-def _backward_error(run: Callable[[Any], Any], name: str) -> None:
-    """The training function, run as written on jaxmod, stops at ``loss.backward()`` with
-    an error that names the fix."""
-    mod = program(name, "jaxmod")
-    with pytest.raises(Exception) as info:  # noqa: PT011 - the message is what is checked
-        run(mod)
-    message = str(info.value)
-    assert "backward" in message and "value_and_grad" in message, message
-
-
 # ---------------------------------------------------------------------------- mnist
 def _mnist(aspect: str) -> None:
-    mods, tm, jm = _pair("mnist", lambda m: m.Net())
+    mods, tm, jm = program_pair("mnist", lambda m, lib: m.Net())
     x = rng_inputs((2, 1, 28, 28))[0]
     y = np.array([3, 7], np.int64)
     if aspect == "structure":
@@ -96,18 +73,18 @@ def _mnist(aspect: str) -> None:
         assert j_correct == t_correct
         assert_close(j_loss, t_loss, TOL, "test loss")
     elif aspect == "backward_error":
-        _backward_error(lambda m: m.main(["--samples", "32", "--batch-size", "16",
+        backward_error(lambda m: m.main(["--samples", "32", "--batch-size", "16",
                                           "--dry-run", "--epochs", "1"]), "mnist")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- char GPT
 def _gpt(aspect: str) -> None:
-    def build(m: Any) -> Any:
+    def build(m: Any, lib: Any) -> Any:
         _, _, stoi, _ = m.char_dataset()
         return m.GPT(m.GPTConfig(block_size=16, vocab_size=len(stoi), n_layer=2, n_head=2,
                                  n_embd=32, dropout=0.0, bias=True))  # fmt: skip
 
-    mods, tm, jm = _pair("char_gpt", build)
+    mods, tm, jm = program_pair("char_gpt", build)
     t_train, *_ = mods[torch].char_dataset()
     data = t_train.numpy()
     X = np.stack([data[i : i + 16] for i in (0, 40)]).astype(np.int64)
@@ -149,16 +126,16 @@ def _gpt(aspect: str) -> None:
             out[lib] = to_numpy(model.generate(context, 6, top_k=1))
         np.testing.assert_array_equal(out[jaxmod], out[torch])
     elif aspect == "backward_error":
-        _backward_error(lambda m: m.train(max_iters=1), "char_gpt")
+        backward_error(lambda m: m.train(max_iters=1), "char_gpt")
 
 
 # ---------------------------------------------------------------------------- LSTM LM
 def _word_lm(aspect: str) -> None:
-    def build(m: Any) -> Any:
+    def build(m: Any, lib: Any) -> Any:
         corpus = m.Corpus(m.CORPUS)
         return m.RNNModel("LSTM", len(corpus.dictionary), 16, 16, 2, 0.2, tie_weights=True)
 
-    mods, tm, jm = _pair("word_language_model", build)
+    mods, tm, jm = program_pair("word_language_model", build)
     t_corpus = mods[torch].Corpus(mods[torch].CORPUS)
     t_val = mods[torch].batchify(t_corpus.valid, 2)
     data, targets = (v.numpy() for v in mods[torch].get_batch(t_val, 0, 5))
@@ -202,12 +179,12 @@ def _word_lm(aspect: str) -> None:
             model = m.RNNModel("LSTM", len(corpus.dictionary), 16, 16, 2, 0.2, True)
             return m.train(model, jaxmod.nn.NLLLoss(), m.batchify(corpus.train, 4), 20.0, 5, 4)
 
-        _backward_error(run, "word_language_model")
+        backward_error(run, "word_language_model")
 
 
 # ---------------------------------------------------------------------------- VAE
 def _vae(aspect: str) -> None:
-    mods, tm, jm = _pair("vae", lambda m: m.VAE())
+    mods, tm, jm = program_pair("vae", lambda m, lib: m.VAE())
     x = mods[torch].synthetic_images(4).numpy()
     flat = x.reshape(4, 784)
     eps = rng_inputs((4, 20))[0]
@@ -256,16 +233,15 @@ def _vae(aspect: str) -> None:
             model = m.VAE()
             return m.train(model, jaxmod.optim.Adam(model.parameters(), lr=1e-3), loader, 1)
 
-        _backward_error(run, "vae")
+        backward_error(run, "vae")
 
 
 # ---------------------------------------------------------------------------- DCGAN
 def _dcgan(aspect: str) -> None:
-    mods = _mods("dcgan")
-    torch.manual_seed(0)
-    tG, tD, t_crit, _, _ = mods[torch].build()
-    jaxmod.manual_seed(0)
-    jG, jD, j_crit, _, _ = mods[jaxmod].build()
+    # build() -> (netG, netD, criterion, optimizerG, optimizerD)
+    mods, (tG, tD, t_crit, _, _), (jG, jD, j_crit, _, _) = program_pair(
+        "dcgan", lambda m, lib: m.build()
+    )
     crit = {torch: t_crit, jaxmod: j_crit}
     D = {torch: tD, jaxmod: jD}
     noise, real = rng_inputs((2, 8, 1, 1), (2, 3, 64, 64))
@@ -303,7 +279,7 @@ def _dcgan(aspect: str) -> None:
             real_cpu = jaxmod.from_numpy(np.tanh(real))
             return m.train_step(netG, netD, optimizerG, optimizerD, criterion, real_cpu, 8)
 
-        _backward_error(run, "dcgan")
+        backward_error(run, "dcgan")
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {

@@ -306,6 +306,7 @@ def test_cuda_without_gpu_raises_clear_runtime_error():
     with pytest.raises(RuntimeError, match="No CUDA device"):
         jm.to("cuda:0")
     assert jm.cpu() is jm
+    assert jm.share_memory() is jm and jm.to_empty(device="cpu") is jm
 
 
 def test_forward_of_paired_models_matches_torch():

@@ -93,6 +93,16 @@ class ConversionMixin:
         """Move every parameter and buffer to a GPU (the first one by default)."""
         return self.to(f"cuda:{device or 0}")
 
+    def share_memory(self) -> Self:
+        """``self`` (torch moves storages to shared memory for process workers; JAX arrays
+        are immutable and passed to workers by value, so there is nothing to move)."""
+        return self
+
+    def to_empty(self, *, device: Any, recurse: bool = True) -> Self:
+        """Move to ``device`` (torch leaves the values uninitialised; here they are kept,
+        which is one valid choice of uninitialised values)."""
+        return self.to(device)
+
     def float(self) -> Self:
         """Cast floating point parameters and buffers to float32."""
         return self.to(jnp.float32)

@@ -9,17 +9,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._tensor.base import new as new_tensor
 from jaxmod._tensor.base import unwrap
 from jaxmod.nn.parameter import Variable
 
 __all__ = ["parameters_to_vector", "vector_to_parameters"]
 
 
-def parameters_to_vector(parameters: Iterable[Any]) -> jax.Array:
-    """Flatten and concatenate the values of ``parameters`` into one vector."""
-    return jnp.concatenate(
-        [jnp.ravel(p._value if isinstance(p, Variable) else p) for p in parameters]
-    )
+def parameters_to_vector(parameters: Iterable[Any]) -> Any:
+    """Flatten and concatenate the values of ``parameters`` into one vector, a
+    :class:`jaxmod.Tensor` (torch code calls ``.numel()`` / ``.norm()`` on it)."""
+    return new_tensor(jnp.concatenate(
+        [jnp.ravel(p._value if isinstance(p, Variable) else unwrap(p)) for p in parameters]
+    ))  # fmt: skip
 
 
 def vector_to_parameters(vec: Any, parameters: Iterable[Variable]) -> None:

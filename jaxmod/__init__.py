@@ -118,3 +118,10 @@ __all__ += ["autograd", "distributions"]
 from jaxmod import sparse  # noqa: E402
 
 __all__ += ["sparse"]
+
+# -- einops on jaxmod Tensors (``rearrange`` / ``reduce`` / ``repeat`` / ``einsum`` in model
+# files), registered only when einops is installed
+import importlib.util as _importlib_util  # noqa: E402
+
+if _importlib_util.find_spec("einops") is not None:
+    from jaxmod import _einops  # noqa: F401

@@ -21,8 +21,8 @@ PROJECT = PYPROJECT["project"]
 
 # import name -> distribution name, where they differ
 DIST_OF = {"yaml": "pyyaml"}
-# imported only inside a function, for an optional feature, each with a clear ImportError
-OPTIONAL = {"torch": "test", "orbax": "test"}
+# imported only inside a function (or, einops, only when installed) for an optional feature
+OPTIONAL = {"torch": "test", "orbax": "test", "einops": "test"}  # einops: when installed
 
 
 def _requirement_names(reqs: list[str]) -> set[str]:

@@ -18,14 +18,16 @@ import jaxmod.nn as jnn
 
 # (class, constructor kwargs, input shape)
 CASES = [
-    ("LazyConv1d", dict(out_channels=4, kernel_size=3, stride=2, padding=1), (2, 3, 7)),
-    ("LazyConv1d", dict(out_channels=4, kernel_size=2, groups=2, bias=False), (4, 5)),
-    ("LazyConv2d", dict(out_channels=6, kernel_size=3, padding=1), (2, 3, 5, 5)),
+    (
+        "LazyConv1d",
+        dict(out_channels=4, kernel_size=2, stride=2, padding=1, groups=2, bias=False),
+        (4, 7),  # unbatched: in_channels from dim 0
+    ),
     (
         "LazyConv2d",
         dict(out_channels=4, kernel_size=3, padding_mode="reflect", padding=1),
-        (3, 4, 4),
-    ),
+        (2, 3, 4, 4),
+    ),  # fmt: skip
     ("LazyConv3d", dict(out_channels=2, kernel_size=2), (1, 2, 3, 3, 3)),
     ("LazyConvTranspose1d", dict(out_channels=4, kernel_size=3, stride=2), (2, 3, 4)),
     (
@@ -35,8 +37,7 @@ CASES = [
     ),
     ("LazyConvTranspose3d", dict(out_channels=2, kernel_size=2, bias=False), (1, 2, 2, 2, 2)),
     ("LazyBatchNorm1d", {}, (4, 3)),
-    ("LazyBatchNorm1d", dict(affine=False, momentum=None), (4, 3, 5)),
-    ("LazyBatchNorm2d", dict(eps=1e-3), (2, 3, 4, 4)),
+    ("LazyBatchNorm2d", dict(affine=False, momentum=None, eps=1e-3), (2, 3, 4, 4)),
     ("LazyBatchNorm3d", dict(track_running_stats=False), (2, 2, 2, 3, 3)),
     ("LazyInstanceNorm1d", {}, (2, 3, 5)),
     ("LazyInstanceNorm2d", dict(affine=False), (2, 3, 4, 4)),
@@ -121,7 +122,7 @@ def test_lazy_load_state_dict_materialises_shapes(name, kw, shape):
     assert type(j).__name__ == type(t2).__name__ and repr(j) == repr(t2)
 
 
-@pytest.mark.parametrize("name,kw,shape", CASES[1::4], ids=IDS[1::4])
+@pytest.mark.parametrize("name,kw,shape", CASES[1::3], ids=IDS[1::3])
 def test_lazy_failed_load_leaves_boxes_uninitialised(name, kw, shape):
     t, j = _pair(name, kw)
     t(torch.tensor(rand(*shape)))
@@ -136,7 +137,7 @@ def test_lazy_failed_load_leaves_boxes_uninitialised(name, kw, shape):
     )
 
 
-@pytest.mark.parametrize("name,kw,shape", CASES[::3], ids=IDS[::3])
+@pytest.mark.parametrize("name,kw,shape", CASES[::4], ids=IDS[::4])
 def test_lazy_first_call_must_be_eager(name, kw, shape):
     j = getattr(jnn, name)(**kw)
     with pytest.raises(RuntimeError, match="eagerly"):
@@ -183,8 +184,8 @@ def test_d2l_style_lazy_net_trains_one_jitted_sgd_step_like_torch():
     t(torch.tensor(x)), j(x)  # the dry run that creates the state
     assert repr(j) == repr(t)
     j.load_state_dict({k: v.detach().numpy().copy() for k, v in t.state_dict().items()})
-    topt = torch.optim.SGD(t.parameters(), lr=0.1, momentum=0.9)
-    jopt = jaxmod.optim.SGD(j.parameters(), lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(t.parameters(), lr=0.1)
+    jopt = jaxmod.optim.SGD(j.parameters(), lr=0.1)
     tl = torch.nn.functional.cross_entropy(t(torch.tensor(x)), torch.tensor(y))
     topt.zero_grad()
     tl.backward()

@@ -32,7 +32,13 @@ from jaxmod.nn.module import Module, ShapeError
 from jaxmod.nn.normalization import *  # noqa: F403
 from jaxmod.nn.padding import *  # noqa: F403
 from jaxmod.nn.parallel import DataParallel
-from jaxmod.nn.parameter import Buffer, Parameter, UninitializedParameter, Variable
+from jaxmod.nn.parameter import (
+    Buffer,
+    Parameter,
+    UninitializedBuffer,
+    UninitializedParameter,
+    Variable,
+)
 from jaxmod.nn.pooling import *  # noqa: F403
 from jaxmod.nn.rnn import *  # noqa: F403
 from jaxmod.nn.shape import *  # noqa: F403
@@ -46,6 +52,7 @@ __all__ = [
     "Buffer",
     "Variable",
     "UninitializedParameter",
+    "UninitializedBuffer",
     "utils",
     "functional",
     "init",

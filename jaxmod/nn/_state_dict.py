@@ -22,7 +22,7 @@ import numpy as np
 from jaxmod._core import state
 from jaxmod._core.cells import Variable, torch_to_numpy, wrapper_of
 from jaxmod._core.devices import resolve_device
-from jaxmod.nn.parameter import Parameter, UninitializedParameter
+from jaxmod.nn.parameter import _is_lazy
 from jaxmod.nn.utils.hooks import RemovableHandle
 
 __all__ = ["StateDictMixin"]
@@ -358,8 +358,8 @@ class _Load:
                 )
                 raise
         for box, new in self.writes:
-            if isinstance(box, UninitializedParameter):
-                box.__class__ = Parameter  # materialised in place, as torch's materialize()
+            if _is_lazy(box):
+                box.__class__ = box.cls_to_become  # materialised in place, as torch's materialize()
             box._value = new
 
 
@@ -430,7 +430,7 @@ def _prepare(
             "cannot be loaded into a parameter or buffer.",
             None,
         )
-    lazy = isinstance(box, UninitializedParameter)
+    lazy = _is_lazy(box)
     shape = tuple(src.shape)
     if not lazy and len(box.shape) == 0 and shape == (1,):
         src, shape = src.reshape(()), ()

@@ -17,8 +17,9 @@ import jax.numpy as jnp
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
 from jaxmod.nn._checks import _ntuple, _reverse_repeat_tuple, check_ndim
+from jaxmod.nn.lazy import LazyModuleMixin
 from jaxmod.nn.module import Module
-from jaxmod.nn.parameter import Parameter, _unwrap
+from jaxmod.nn.parameter import Parameter, UninitializedParameter, _materialize, _unwrap
 
 __all__ = [
     "Conv1d",
@@ -27,6 +28,12 @@ __all__ = [
     "ConvTranspose1d",
     "ConvTranspose2d",
     "ConvTranspose3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
 ]
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
@@ -122,9 +129,12 @@ class _ConvNd(Module):
     def _check_input(self, x: Any) -> None:
         n = self._n
         check_ndim(self, x, (n + 1, n + 2), " (unbatched or batched)")
-        if x.shape[-n - 1] != self.in_channels:
+        # from the weight: a lazy conv loaded from a state_dict keeps in_channels 0 (torch)
+        w = self.weight.shape
+        channels = w[0] if self.transposed else w[1] * self.groups
+        if x.shape[-n - 1] != channels:
             raise ValueError(
-                f"{self!r} expects {self.in_channels} input channels (dimension "
+                f"{self!r} expects {channels} input channels (dimension "
                 f"{-n - 1}), got an input of shape {tuple(x.shape)}"
             )
 
@@ -351,6 +361,156 @@ class ConvTranspose3d(_ConvTranspose):
     """Transposed 3-D convolution; arguments as :class:`ConvTranspose1d`, ints or triples."""
 
     _n = 3
+
+
+class _LazyConvXdMixin(LazyModuleMixin):
+    """``in_channels`` from the first input: dim 1 of a batched input, dim 0 of an
+    unbatched one; weight and bias are materialised and drawn as the concrete class's."""
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Any) -> None:
+        if not self.has_uninitialized_params():
+            return
+        x = _unwrap(input)
+        n = self._n
+        nd = len(jnp.shape(x))
+        if nd not in (n + 1, n + 2):
+            size = ", ".join(str(int(d)) for d in jnp.shape(x))
+            raise RuntimeError(
+                f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
+                f"{type(self).__name__}, but got input of size: torch.Size([{size}])"
+            )
+        self.in_channels = int(x.shape[1] if nd == n + 2 else x.shape[0])
+        if self.in_channels % self.groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if self.transposed:
+            shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        _materialize(self.weight, shape, self._lazy_dtype)
+        if self.bias is not None:
+            _materialize(self.bias, (self.out_channels,), self._lazy_dtype)
+        self.reset_parameters()
+
+    def _lazy_boxes(self, out_channels: int, bias: bool, device: Any, dtype: Any) -> None:
+        self._lazy_setup(device, dtype)
+        self.weight = UninitializedParameter()
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter()
+
+
+class _LazyConv(_LazyConvXdMixin):
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: str | Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: PaddingMode = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        # in/out channels 0 until the first call, as torch (so out_channels % groups is
+        # not checked here either)
+        super().__init__(  # type: ignore[call-arg]
+            0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode
+        )
+        self._lazy_boxes(out_channels, bias, device, dtype)
+
+
+class _LazyConvTranspose(_LazyConvXdMixin):
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: PaddingMode = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(  # type: ignore[call-arg]
+            0, 0, kernel_size, stride, padding, output_padding, groups, False, dilation,
+            padding_mode,
+        )  # fmt: skip
+        self._lazy_boxes(out_channels, bias, device, dtype)
+
+
+class LazyConv1d(_LazyConv, Conv1d):
+    """A :class:`Conv1d` whose ``in_channels`` is inferred from the first input.
+
+    Arguments as :class:`Conv1d` without ``in_channels``; ``weight`` and ``bias`` are
+    :class:`UninitializedParameter` until the first (eager) call, which turns the module
+    into a :class:`Conv1d`.
+    """
+
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConv, Conv2d):
+    """A :class:`Conv2d` whose ``in_channels`` is inferred from the first input.
+
+    Arguments as :class:`Conv2d` without ``in_channels``; ``weight`` and ``bias`` are
+    :class:`UninitializedParameter` until the first (eager) call, which turns the module
+    into a :class:`Conv2d`.
+    """
+
+    cls_to_become = Conv2d
+
+
+class LazyConv3d(_LazyConv, Conv3d):
+    """A :class:`Conv3d` whose ``in_channels`` is inferred from the first input.
+
+    Arguments as :class:`Conv3d` without ``in_channels``; ``weight`` and ``bias`` are
+    :class:`UninitializedParameter` until the first (eager) call, which turns the module
+    into a :class:`Conv3d`.
+    """
+
+    cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
+    """A :class:`ConvTranspose1d` whose ``in_channels`` is inferred from the first input.
+
+    Arguments as :class:`ConvTranspose1d` without ``in_channels``; ``weight`` and ``bias`` are
+    :class:`UninitializedParameter` until the first (eager) call, which turns the module
+    into a :class:`ConvTranspose1d`.
+    """
+
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
+    """A :class:`ConvTranspose2d` whose ``in_channels`` is inferred from the first input.
+
+    Arguments as :class:`ConvTranspose2d` without ``in_channels``; ``weight`` and ``bias`` are
+    :class:`UninitializedParameter` until the first (eager) call, which turns the module
+    into a :class:`ConvTranspose2d`.
+    """
+
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
+    """A :class:`ConvTranspose3d` whose ``in_channels`` is inferred from the first input.
+
+    Arguments as :class:`ConvTranspose3d` without ``in_channels``; ``weight`` and ``bias`` are
+    :class:`UninitializedParameter` until the first (eager) call, which turns the module
+    into a :class:`ConvTranspose3d`.
+    """
+
+    cls_to_become = ConvTranspose3d
 
 
 _typerule.tensor_forwards(globals())

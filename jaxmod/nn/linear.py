@@ -11,11 +11,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxmod._core import state
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
-from jaxmod.nn.module import Module, ShapeError, _bump_version
-from jaxmod.nn.parameter import Parameter, UninitializedParameter, _unwrap
+from jaxmod.nn.lazy import LazyModuleMixin
+from jaxmod.nn.module import Module, ShapeError
+from jaxmod.nn.parameter import Parameter, UninitializedParameter, _materialize, _unwrap
 
 __all__ = ["Identity", "Linear", "Bilinear", "LazyLinear", "Flatten", "Unflatten"]
 
@@ -153,14 +153,7 @@ class Bilinear(Module):
         )
 
 
-def _materialize(box: Parameter, shape: tuple[int, ...], dtype: Any) -> None:
-    """Turn an :class:`UninitializedParameter` into a Parameter of ``shape``, in place
-    (the box keeps its identity, as torch's ``materialize`` does)."""
-    box.__class__ = Parameter
-    box._value = jnp.zeros(shape, dtype)
-
-
-class LazyLinear(Linear):
+class LazyLinear(LazyModuleMixin, Linear):
     """A :class:`Linear` whose ``in_features`` is inferred from the first input.
 
     Args:
@@ -182,8 +175,7 @@ class LazyLinear(Linear):
         self, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
     ) -> None:
         super().__init__(0, 0, False)
-        self._lazy_dtype = dtype or jnp.float32
-        self._lazy_device = device
+        self._lazy_setup(device, dtype)
         self.weight = UninitializedParameter()
         self.out_features = out_features
         if bias:
@@ -194,19 +186,9 @@ class LazyLinear(Linear):
         if not self.has_uninitialized_params() and self.in_features != 0:
             super().reset_parameters()
 
-    def has_uninitialized_params(self) -> bool:
-        """Whether a parameter or buffer still has no shape."""
-        boxes = [*self._parameters.values(), *self._buffers.values()]
-        return any(isinstance(b, UninitializedParameter) for b in boxes)
-
     def initialize_parameters(self, input: Any) -> None:
         """Give the parameters their shapes from ``input``'s last dimension."""
         x = _unwrap(input)
-        if state.ctx.jit_depth or isinstance(x, jax.core.Tracer):
-            raise RuntimeError(
-                f"{self!r} has uninitialized parameters: call it once eagerly (outside "
-                "jaxmod.jit and JAX transforms) so it can create them."
-            )
         if jnp.ndim(x) == 0:
             raise ValueError(f"{self!r} expects inputs with at least 1 dimension, got a scalar")
         if self.has_uninitialized_params():
@@ -215,8 +197,6 @@ class LazyLinear(Linear):
             if self.bias is not None:
                 _materialize(self.bias, (self.out_features,), self._lazy_dtype)
             self.reset_parameters()
-            if self._lazy_device is not None:
-                self.to(self._lazy_device)
         if self.in_features == 0:
             if x.shape[-1] != self.weight.shape[-1]:
                 raise ValueError(
@@ -224,13 +204,6 @@ class LazyLinear(Linear):
                     f"in_features from self.weight: {self.weight.shape[-1]}"
                 )
             self.in_features = int(x.shape[-1])
-
-    def forward(self, input: Any) -> jax.Array:
-        self.initialize_parameters(input)
-        del self._lazy_dtype, self._lazy_device
-        self.__class__ = self.cls_to_become
-        _bump_version()
-        return self.forward(input)
 
 
 class Flatten(Module):

@@ -24,8 +24,16 @@ import jax.numpy as jnp
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
 from jaxmod.nn.functional._eager import eager_kernel
+from jaxmod.nn.lazy import LazyModuleMixin
 from jaxmod.nn.module import Module
-from jaxmod.nn.parameter import Parameter, _unwrap
+from jaxmod.nn.parameter import (
+    Buffer,
+    Parameter,
+    UninitializedBuffer,
+    UninitializedParameter,
+    _materialize,
+    _unwrap,
+)
 
 __all__ = [
     "BatchNorm1d",
@@ -39,6 +47,12 @@ __all__ = [
     "GroupNorm",
     "LocalResponseNorm",
     "RMSNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
 ]
 
 
@@ -397,6 +411,120 @@ class InstanceNorm3d(_InstanceNorm):
     """Instance normalisation of ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
 
     _no_batch_dim = 4
+
+
+class _LazyNormBase(LazyModuleMixin):
+    """``num_features`` from dim 1 of the first input (torch's rule for every lazy norm,
+    instance norms' unbatched inputs included); weight/bias are
+    :class:`UninitializedParameter` and running_mean/var :class:`UninitializedBuffer`
+    until then; ``num_batches_tracked`` exists from the start. Defaults are
+    ``affine=True, track_running_stats=True`` for the lazy instance norms too, as torch."""
+
+    def __init__(
+        self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+        track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
+        bias: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__(0, eps, momentum, False, False, bias=False)  # type: ignore[call-arg]
+        self._lazy_setup(device, dtype)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = UninitializedParameter()
+            if bias:
+                self.bias = UninitializedParameter()
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer()
+            self.running_var = UninitializedBuffer()
+            self.num_batches_tracked = Buffer(init._filled((), 0, jnp.int32))
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Any) -> None:
+        if not self.has_uninitialized_params():
+            return
+        x = _unwrap(input)
+        if _ndim(x) < 2:
+            self._check_input_dim(x)
+            raise ValueError(f"expected an input with a dim 1 (got {_ndim(x)}D input)")
+        self.num_features = int(x.shape[1])
+        c, dtype = (self.num_features,), self._lazy_dtype
+        if self.affine:
+            _materialize(self.weight, c, dtype)
+            if self.bias is not None:
+                _materialize(self.bias, c, dtype)
+        if self.track_running_stats:
+            _materialize(self.running_mean, c, dtype)
+            _materialize(self.running_var, c, dtype)
+        self.reset_parameters()
+
+
+class LazyBatchNorm1d(_LazyNormBase, BatchNorm1d):
+    """A :class:`BatchNorm1d` whose ``num_features`` is inferred from the first input's dim 1.
+
+    Arguments as :class:`BatchNorm1d` without ``num_features``; the first (eager) call
+    materialises the parameters (ones/zeros) and running statistics and turns the module
+    into a :class:`BatchNorm1d`.
+    """
+
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyNormBase, BatchNorm2d):
+    """A :class:`BatchNorm2d` whose ``num_features`` is inferred from the first input's dim 1.
+
+    Arguments as :class:`BatchNorm2d` without ``num_features``; the first (eager) call
+    materialises the parameters (ones/zeros) and running statistics and turns the module
+    into a :class:`BatchNorm2d`.
+    """
+
+    cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyNormBase, BatchNorm3d):
+    """A :class:`BatchNorm3d` whose ``num_features`` is inferred from the first input's dim 1.
+
+    Arguments as :class:`BatchNorm3d` without ``num_features``; the first (eager) call
+    materialises the parameters (ones/zeros) and running statistics and turns the module
+    into a :class:`BatchNorm3d`.
+    """
+
+    cls_to_become = BatchNorm3d
+
+
+class LazyInstanceNorm1d(_LazyNormBase, InstanceNorm1d):
+    """A :class:`InstanceNorm1d` whose ``num_features`` is inferred from the first input's dim 1.
+
+    Arguments as :class:`InstanceNorm1d` without ``num_features``; the first (eager) call
+    materialises the parameters (ones/zeros) and running statistics and turns the module
+    into a :class:`InstanceNorm1d`.
+    """
+
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyNormBase, InstanceNorm2d):
+    """A :class:`InstanceNorm2d` whose ``num_features`` is inferred from the first input's dim 1.
+
+    Arguments as :class:`InstanceNorm2d` without ``num_features``; the first (eager) call
+    materialises the parameters (ones/zeros) and running statistics and turns the module
+    into a :class:`InstanceNorm2d`.
+    """
+
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyNormBase, InstanceNorm3d):
+    """A :class:`InstanceNorm3d` whose ``num_features`` is inferred from the first input's dim 1.
+
+    Arguments as :class:`InstanceNorm3d` without ``num_features``; the first (eager) call
+    materialises the parameters (ones/zeros) and running statistics and turns the module
+    into a :class:`InstanceNorm3d`.
+    """
+
+    cls_to_become = InstanceNorm3d
 
 
 def _shape_tuple(normalized_shape: Any) -> tuple[int, ...]:

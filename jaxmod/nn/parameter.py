@@ -22,7 +22,7 @@ from jaxmod._tensor.base import new as _tensor_new
 from jaxmod._tensor.dtypes import Size, device
 from jaxmod._tensor.tensor import Tensor, TensorMethods
 
-__all__ = ["Variable", "Parameter", "Buffer", "UninitializedParameter"]
+__all__ = ["Variable", "Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"]
 
 # Names other modules of the package import from here.
 _read, _unwrap, _to_array, _torch_to_numpy = read, unwrap, to_array, torch_to_numpy
@@ -186,16 +186,64 @@ class Buffer(_TorchBox, Variable):
     __str__ = __repr__
 
 
+def _materialize(box: Any, shape: tuple[int, ...], dtype: Any = None) -> None:
+    """Give an uninitialised box a zero array of ``shape``, in place (the box keeps its
+    identity and becomes its ``cls_to_become``, as torch's ``materialize`` does)."""
+    dtype = dtype or box._value.dtype
+    box.__class__ = box.cls_to_become
+    box._value = jnp.zeros(tuple(int(d) for d in shape), dtype)
+
+
 class UninitializedParameter(Parameter):
-    """A Parameter whose shape is not yet known (used by ``LazyLinear``)."""
+    """A Parameter whose shape is not yet known (the lazy modules' ``weight`` and ``bias``).
+
+    It holds an empty array until the module's first call (or a ``load_state_dict``)
+    materialises it, in place, into a :class:`Parameter`.
+    """
 
     __slots__ = ()
+    cls_to_become = Parameter
 
-    def __init__(self, requires_grad: bool = True) -> None:
-        super().__init__(None, requires_grad)
+    def __init__(self, requires_grad: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__(jnp.zeros((0,), dtype or jnp.float32), requires_grad)
+
+    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
+        """Become a :class:`Parameter` of ``shape`` (zeros), as torch's ``materialize``."""
+        _materialize(self, tuple(shape), dtype)
 
     def __repr__(self) -> str:
         return "<UninitializedParameter>"
+
+
+class UninitializedBuffer(Buffer):
+    """A Buffer whose shape is not yet known (the lazy norms' running statistics).
+
+    Materialised, in place, into a :class:`Buffer` by the module's first call or a
+    ``load_state_dict``.
+    """
+
+    __slots__ = ()
+    cls_to_become = Buffer
+
+    def __init__(
+        self, requires_grad: bool = False, device: Any = None, dtype: Any = None,
+        persistent: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__(jnp.zeros((0,), dtype or jnp.float32), persistent=persistent)
+
+    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
+        """Become a :class:`Buffer` of ``shape`` (zeros), as torch's ``materialize``."""
+        _materialize(self, tuple(shape), dtype)
+
+    def __repr__(self) -> str:
+        return "<UninitializedBuffer>"
+
+    __str__ = __repr__
+
+
+def _is_lazy(box: Any) -> bool:
+    """Whether ``box`` is an uninitialised parameter or buffer."""
+    return isinstance(box, (UninitializedParameter, UninitializedBuffer))
 
 
 # The kernel's protocol for value wrappers (``jaxmod._core.cells.wrapper_of``): a Tensor held

@@ -1,4 +1,5 @@
-"""Utilities: hook handles, gradient clipping, parameter vectors, checkpoint conversion."""
+"""Utilities: hook handles, gradient clipping, parameter vectors, checkpoint conversion,
+weight reparametrisations (weight_norm, spectral_norm)."""
 
 from jaxmod.nn.utils import hooks
 from jaxmod.nn.utils.clip_grad import (
@@ -8,6 +9,8 @@ from jaxmod.nn.utils.clip_grad import (
     get_total_norm,
 )
 from jaxmod.nn.utils.convert_parameters import parameters_to_vector, vector_to_parameters
+from jaxmod.nn.utils.spectral_norm import remove_spectral_norm, spectral_norm
+from jaxmod.nn.utils.weight_norm import remove_weight_norm, weight_norm
 from jaxmod.serialization import convert_state_dict
 
 __all__ = [
@@ -19,4 +22,8 @@ __all__ = [
     "parameters_to_vector",
     "vector_to_parameters",
     "convert_state_dict",
+    "weight_norm",
+    "remove_weight_norm",
+    "spectral_norm",
+    "remove_spectral_norm",
 ]

@@ -104,7 +104,8 @@ def _run_steps(tm, jm, x, *, jit, steps, lr=0.1):
         assert fn.trace_count == 1
     # the computed weight is a concrete array (no tracer left behind) and an eager forward
     # after the steps uses the updated parameters
-    assert not isinstance(jm.__dict__["weight"], jax.core.Tracer)
+    assert isinstance(jm.weight, jaxmod.Tensor)
+    assert not isinstance(jm.weight._jx(), jax.core.Tracer)
     _close(jm(jnp.asarray(x)), tm(torch.tensor(x)), "eager forward after the steps")
 
 

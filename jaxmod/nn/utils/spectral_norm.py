@@ -8,7 +8,7 @@ first runs ``n_power_iterations`` steps of the power iteration (without gradient
 writes the new ``u``/``v`` into the buffers, in eval mode it uses them as they are.
 
 Like BatchNorm's running statistics, ``weight_u``/``weight_v`` are Buffers, so a step
-compiled with ``jaxmod.jit`` writes them back; the recomputed ``weight`` is a plain array
+compiled with ``jaxmod.jit`` writes them back; the recomputed ``weight`` is a plain Tensor
 attribute that exists before any compiled call, so it is written back too and never holds
 a tracer. The first ``u``/``v`` are drawn from jaxmod's generator (torch draws them from
 its own, so copy torch's buffers over to compare the two).
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from jaxmod import random as _random
 from jaxmod._core.cells import to_array
+from jaxmod._tensor import base as _tb
 from jaxmod.nn.parameter import Parameter
 from jaxmod.nn.utils.weight_norm import _drop_pre_hook
 
@@ -87,10 +88,10 @@ class SpectralNorm:
             setattr(module, self.name + "_u", u)
             setattr(module, self.name + "_v", v)
         sigma = jnp.dot(u, mat @ v)
-        return weight / sigma
+        return _tb.wrap(weight / sigma)
 
     def remove(self, module: Any) -> None:
-        weight = jax.lax.stop_gradient(self.compute_weight(module, do_power_iteration=False))
+        weight = jax.lax.stop_gradient(to_array(self.compute_weight(module, False)))
         delattr(module, self.name)
         delattr(module, self.name + "_u")
         delattr(module, self.name + "_v")
@@ -126,7 +127,7 @@ class SpectralNorm:
         v = _normalize(_random.randn(wd, dtype=w.dtype), eps)
         delattr(module, name)
         module.register_parameter(name + "_orig", weight)
-        setattr(module, name, w)
+        setattr(module, name, _tb.wrap(w))
         module.register_buffer(name + "_u", u)
         module.register_buffer(name + "_v", v)
         module.register_forward_pre_hook(fn)

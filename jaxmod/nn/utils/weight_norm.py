@@ -5,7 +5,7 @@ whole tensor for ``dim=None`` or ``-1``, as in torch). The module's ``weight`` P
 is replaced by two Parameters ``weight_g`` (the magnitudes) and ``weight_v`` (the
 direction), and a forward pre-hook recomputes ``weight`` before every call.
 
-The recomputed ``weight`` is a plain array attribute of the module, created when the
+The recomputed ``weight`` is a plain Tensor attribute of the module, created when the
 hook is registered. Because it exists before any compiled call, ``jaxmod.jit`` lifts it
 like any array attribute: a value computed inside a trace is written back as a concrete
 array, never a tracer, and every forward (eager or compiled) recomputes it from the
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from jaxmod._core import state
 from jaxmod._core.cells import to_array
+from jaxmod._tensor import base as _tb
 from jaxmod.nn.parameter import Parameter
 
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm", "norm_except_dim"]
@@ -62,7 +63,7 @@ class WeightNorm:
     def compute_weight(self, module: Any) -> Any:
         g = to_array(getattr(module, self.name + "_g"))
         v = to_array(getattr(module, self.name + "_v"))
-        return v * (g / norm_except_dim(v, 2, self.dim))
+        return _tb.wrap(v * (g / norm_except_dim(v, 2, self.dim)))
 
     @staticmethod
     def apply(module: Any, name: str, dim: int | None) -> WeightNorm:
@@ -94,7 +95,7 @@ class WeightNorm:
         return fn
 
     def remove(self, module: Any) -> None:
-        weight = self.compute_weight(module)
+        weight = to_array(self.compute_weight(module))
         delattr(module, self.name)
         del module._parameters[self.name + "_g"]
         del module._parameters[self.name + "_v"]

@@ -22,7 +22,7 @@ from jaxmod.nn.utils import parametrize
 from jaxmod.nn.utils.spectral_norm import _as_matrix, _default_dim, _normalize
 from jaxmod.nn.utils.weight_norm import norm_except_dim
 
-__all__ = ["weight_norm", "spectral_norm"]
+__all__ = ["weight_norm", "spectral_norm", "orthogonal"]
 
 
 class _WeightNorm(Module):
@@ -128,4 +128,182 @@ def spectral_norm(
     parametrize.register_parametrization(
         module, name, _SpectralNorm(weight, n_power_iterations, dim, eps)
     )
+    return module
+
+
+# ---------------------------------------------------------------------------- orthogonal
+_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _mT(x: Any) -> Any:
+    return jnp.swapaxes(x, -1, -2)
+
+
+def _mH(x: Any) -> Any:
+    return jnp.conj(_mT(x))
+
+
+def _geqrf2(a: Any) -> tuple[Any, Any]:
+    """LAPACK's ``geqrf`` of one matrix: Householder vectors below the diagonal, R on and
+    above it, and the reflections' ``tau`` (a reflection with nothing to zero has tau 0)."""
+    m, n = a.shape
+    taus = []
+    for j in range(min(m, n)):
+        alpha, tail = a[j, j], a[j + 1 :, j]
+        xnorm = jnp.linalg.norm(tail)
+        flat = xnorm == 0
+        beta = -jnp.copysign(jnp.hypot(alpha, xnorm), alpha)
+        tau = jnp.where(flat, 0.0, (beta - alpha) / jnp.where(flat, 1.0, beta))
+        tail = tail / jnp.where(flat, 1.0, alpha - beta)
+        v = jnp.concatenate([jnp.ones((1,), a.dtype), tail])
+        rest = a[j:, j + 1 :]
+        a = a.at[j:, j + 1 :].set(rest - tau * jnp.outer(v, v @ rest))
+        a = a.at[j, j].set(jnp.where(flat, alpha, beta)).at[j + 1 :, j].set(tail)
+        taus.append(tau)
+    return a, jnp.stack(taus) if taus else jnp.zeros((0,), a.dtype)
+
+
+def _householder2(a: Any, tau: Any) -> Any:
+    """The first ``a.shape[-1]`` columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^T``
+    with ``v_i`` column ``i`` of ``a`` below the diagonal and 1 on it."""
+    m, n = a.shape
+    q = jnp.eye(m, n, dtype=a.dtype)
+    for i in reversed(range(tau.shape[0])):
+        v = jnp.concatenate([jnp.zeros((i,), a.dtype), jnp.ones((1,), a.dtype), a[i + 1 :, i]])
+        q = q - tau[i] * jnp.outer(v, v @ q)
+    return q
+
+
+_geqrf = jnp.vectorize(_geqrf2, signature="(m,n)->(m,n),(k)")
+_householder_product = jnp.vectorize(_householder2, signature="(m,n),(k)->(m,n)")
+
+
+def _make_orthogonal(a: Any) -> Any:
+    """The Q of ``a = QR`` with ``diag(R) >= 0``."""
+    x, tau = _geqrf(a)
+    q = _householder_product(x, tau)
+    return q * jnp.sign(jnp.diagonal(x, axis1=-2, axis2=-1))[..., None, :]
+
+
+def _is_orthogonal(q: Any) -> bool:
+    n, k = q.shape[-2:]
+    eps = 10.0 * n * float(jnp.finfo(q.dtype).eps)
+    return bool(jnp.allclose(_mH(q) @ q, jnp.eye(k, dtype=q.dtype), atol=eps, rtol=1e-5))
+
+
+class _Orthogonal(Module):
+    def __init__(self, weight: Any, orthogonal_map: str, *, use_trivialization: bool = True):
+        super().__init__()
+        w = to_array(weight)
+        if jnp.iscomplexobj(w) and orthogonal_map == "householder":
+            raise ValueError("The householder parametrization does not support complex tensors.")
+        self.shape = tuple(w.shape)
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def _has_base(self) -> bool:
+        return "base" in self._buffers
+
+    def forward(self, X: Any) -> Any:
+        x = to_array(X)
+        n, k = x.shape[-2:]
+        transposed = n < k
+        if transposed:
+            x, (n, k) = _mT(x), (k, n)
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            x = jnp.tril(x)
+            if n != k:  # embed the tall matrix in a square one
+                x = jnp.concatenate([x, jnp.zeros((*x.shape[:-1], n - k), x.dtype)], axis=-1)
+            a = x - _mH(x)  # skew-symmetric (skew-Hermitian)
+            if self.orthogonal_map == "matrix_exp":
+                q = jax.scipy.linalg.expm(a)
+            else:
+                eye = jnp.eye(n, dtype=a.dtype)
+                q = jnp.linalg.solve(eye - 0.5 * a, eye + 0.5 * a)
+            q = q[..., :k]
+        else:
+            a = jnp.tril(x, -1)
+            tau = 2.0 / (1.0 + jnp.sum(a * a, axis=-2))
+            q = _householder_product(a, tau)
+            # X's diagonal holds the signs (+-1), as integers: no gradient flows to it
+            signs = jax.lax.stop_gradient(jnp.trunc(jnp.diagonal(x, axis1=-2, axis2=-1)))
+            q = q * signs[..., None, :]
+        base = self._buffers.get("base")
+        if base is not None:
+            q = base._jx() @ q
+        if transposed:
+            q = _mT(q)
+        return _tb.wrap(q)
+
+    def right_inverse(self, Q: Any) -> Any:
+        q = jax.lax.stop_gradient(to_array(Q))
+        if tuple(q.shape) != self.shape:
+            raise ValueError(
+                f"Expected a matrix or batch of matrices of shape {self.shape}. "
+                f"Got a tensor of shape {tuple(q.shape)}."
+            )
+        shape = q.shape
+        n, k = q.shape[-2:]
+        transposed = n < k
+        if transposed:
+            q, (n, k) = _mT(q), (k, n)
+        if not self._has_base():
+            if self.orthogonal_map != "householder":
+                raise NotImplementedError(
+                    "It is not possible to assign to the matrix exponential or the Cayley "
+                    "parametrizations when use_trivialization=False."
+                )
+            a, tau = _geqrf(q)
+            # X = QR with diag(R) > 0: the diagonal keeps the signs (a reflection left
+            # out, tau == 0, flips its sign)
+            d = jnp.sign(jnp.diagonal(a, axis1=-2, axis2=-1))
+            d = jnp.where(tau == 0, -d, d)
+            idx = jnp.arange(k)
+            a = a.at[..., idx, idx].set(d)
+            return _tb.wrap(_mT(a) if transposed else a)
+        if n == k:
+            q = q if _is_orthogonal(q) else _make_orthogonal(q)
+        else:  # complete Q to a square orthogonal matrix
+            extra = _random.randn(*q.shape[:-2], n, n - k, dtype=q.dtype)
+            q = _make_orthogonal(jnp.concatenate([q, extra], axis=-1))
+        self.base = q
+        neg_id = jnp.zeros(shape, q.dtype)
+        idx = jnp.arange(min(shape[-2:]))
+        return _tb.wrap(neg_id.at[..., idx, idx].set(-1.0))
+
+
+def orthogonal(
+    module: Module,
+    name: str = "weight",
+    orthogonal_map: str | None = None,
+    *,
+    use_trivialization: bool = True,
+) -> Module:
+    """Make ``module.<name>`` an orthogonal matrix (or batch), as a parametrization.
+
+    ``orthogonal_map``: ``"matrix_exp"`` (default for square or complex weights),
+    ``"cayley"`` or ``"householder"`` (default otherwise). With ``use_trivialization``
+    a Buffer ``base`` holds the orthogonal matrix the map starts from (an assignment
+    ``module.<name> = Q`` sets it); completing a non-square ``Q`` draws from jaxmod's
+    generator.
+    """
+    weight = getattr(module, name, None)
+    if not (isinstance(weight, Variable) or is_value(weight)):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(
+            f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions."
+        )
+    n, k = weight.shape[-2:]
+    if orthogonal_map is None:
+        square = n == k or jnp.iscomplexobj(to_array(weight))
+        orthogonal_map = "matrix_exp" if square else "householder"
+    if orthogonal_map not in _MAPS:
+        raise ValueError(
+            'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+            f"Got: {orthogonal_map}"
+        )
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module

@@ -39,12 +39,12 @@ def _state(tm):
     return {k: v.detach().numpy().copy() for k, v in tm.state_dict().items()}
 
 
-def _close(a, b, msg=""):
+def _close(a, b, msg="", atol=ATOL):
     if isinstance(b, torch.Tensor):
         b = b.detach().numpy()
     b = np.asarray(b)
     scale = max(1.0, float(np.abs(b).max())) if b.size else 1.0  # float32 cancellation
-    np.testing.assert_allclose(np.asarray(a), b, atol=ATOL * scale, rtol=RTOL, err_msg=msg)
+    np.testing.assert_allclose(np.asarray(a), b, atol=atol * scale, rtol=RTOL, err_msg=msg)
 
 
 def _wrap(kind, dim):
@@ -76,7 +76,7 @@ def _loss(m, x):
     return jnp.sum(m(x) ** 2)
 
 
-def _run_steps(tm, jm, x, *, jit, steps, lr=0.1):
+def _run_steps(tm, jm, x, *, jit, steps, lr=0.1, grad_atol=ATOL):
     """``steps`` SGD steps on both; compare loss, grads and the whole state each step."""
     opt = jaxmod.optim.SGD(jm.parameters(), lr=lr)
     topt = torch.optim.SGD(tm.parameters(), lr=lr)
@@ -96,7 +96,7 @@ def _run_steps(tm, jm, x, *, jit, steps, lr=0.1):
         tp = dict(tm.named_parameters())
         assert set(grads) == set(tp)
         for k, g in grads.items():
-            _close(g, tp[k].grad, f"grad of {k} at step {s}")
+            _close(g, tp[k].grad, f"grad of {k} at step {s}", atol=grad_atol)
         topt.step()
         for k, v in tm.state_dict().items():
             _close(jm.state_dict()[k]._value, v, f"{k} after step {s}")
@@ -104,8 +104,11 @@ def _run_steps(tm, jm, x, *, jit, steps, lr=0.1):
         assert fn.trace_count == 1
     # the computed weight is a concrete array (no tracer left behind) and an eager forward
     # after the steps uses the updated parameters
-    assert isinstance(jm.weight, jaxmod.Tensor)
-    assert not isinstance(jm.weight._jx(), jax.core.Tracer)
+    # (read from __dict__: reading a parametrized weight in training mode would run the
+    # power iteration once more)
+    if "weight" in jm.__dict__:
+        assert isinstance(jm.__dict__["weight"], jaxmod.Tensor)
+        assert not isinstance(jm.__dict__["weight"]._jx(), jax.core.Tracer)
     _close(jm(jnp.asarray(x)), tm(torch.tensor(x)), "eager forward after the steps")
 
 

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import dtypes as _dt
 from jaxmod.distributions import constraints
 from jaxmod.distributions.discrete import Categorical
 from jaxmod.distributions.distribution import Distribution
@@ -58,7 +59,7 @@ class MixtureSameFamily(Distribution):
                 raise ValueError(
                     f"`mixture_distribution.batch_shape` ({mixture_distribution.batch_shape}) "
                     "is not compatible with `component_distribution.batch_shape`"
-                    f"({component_distribution.batch_shape})"
+                    f"({_dt.Size(cdbs)})"
                 )
         km = mixture_distribution.param_shape[-1]
         kc = component_distribution.batch_shape[-1]

@@ -33,6 +33,13 @@ P01 = np.array([0.2, 0.7, 0.5], np.float32)
 LOW = np.array([-1.0, 0.0, 2.0], np.float32)
 HIGH = np.array([1.0, 0.5, 4.0], np.float32)
 X = RNG.standard_normal((5, 2, 3)).astype(np.float32)
+CONC = np.exp(RNG.standard_normal((2, 3))).astype(np.float32)  # positive, some below 1
+POS = np.exp(RNG.standard_normal((5, 2, 3))).astype(np.float32)
+UNIT = (1 / (1 + np.exp(-X))).astype(np.float32)
+COUNTS = np.array([[0, 1, 4], [2, 7, 3]], np.float32)
+A = RNG.standard_normal((2, 3, 3)).astype(np.float32)
+COV = (A @ A.transpose(0, 2, 1) + np.eye(3, dtype=np.float32)).astype(np.float32)
+TRIL = np.linalg.cholesky(COV).astype(np.float32)
 
 LIBS = {"torch": (torch, td), "jaxmod": (jaxmod, jd)}
 
@@ -66,6 +73,41 @@ DISTS: dict[str, tuple[Callable[[Any, Any], Any], Any]] = {
         lambda L, D: D.Independent(D.Bernoulli(_t(L, P01)), 1),
         np.array([1, 0, 0], np.float32),
     ),
+    "beta": (lambda L, D: D.Beta(_t(L, CONC), _t(L, SCALE)), UNIT),
+    "beta_scalar": (lambda L, D: D.Beta(2.0, 3.0), np.float32(0.3)),
+    "gamma": (lambda L, D: D.Gamma(_t(L, CONC), _t(L, SCALE)), POS),
+    "gamma_mixed": (lambda L, D: D.Gamma(_t(L, CONC[0]), 2.0), POS[:, 0]),
+    "dirichlet": (lambda L, D: D.Dirichlet(_t(L, CONC)),
+                  (POS / POS.sum(-1, keepdims=True)).astype(np.float32)),
+    "exponential": (lambda L, D: D.Exponential(_t(L, SCALE)), POS),
+    "laplace": (lambda L, D: D.Laplace(_t(L, LOC), _t(L, SCALE)), X),
+    "lognormal": (lambda L, D: D.LogNormal(_t(L, LOC), _t(L, SCALE)), POS),
+    "poisson": (lambda L, D: D.Poisson(_t(L, SCALE)), COUNTS),
+    "mvn_cov": (lambda L, D: D.MultivariateNormal(_t(L, LOC), _t(L, COV)), X),
+    "mvn_tril": (lambda L, D: D.MultivariateNormal(_t(L, LOC[0]), scale_tril=_t(L, TRIL)), X),
+    "mvn_precision": (
+        lambda L, D: D.MultivariateNormal(_t(L, LOC[1]), precision_matrix=_t(L, COV[0])),
+        X[:, 0],
+    ),
+    "cauchy": (lambda L, D: D.Cauchy(_t(L, LOC), _t(L, SCALE)), X),
+    "halfnormal": (lambda L, D: D.HalfNormal(_t(L, SCALE)), POS),
+    "studentt": (lambda L, D: D.StudentT(_t(L, CONC * 3), _t(L, LOC), _t(L, SCALE)), X),
+    "studentt_df": (lambda L, D: D.StudentT(_t(L, np.array([0.5, 1.5, 3.0], np.float32))),
+                    X[0, 0]),
+    "binomial": (lambda L, D: D.Binomial(10, _t(L, UNIT[0])), COUNTS),
+    "binomial_logits": (lambda L, D: D.Binomial(_t(L, np.array([8.0, 8.0], np.float32)),
+                                                logits=_t(L, LOC[:, 0])),
+                        np.array([3, 5], np.float32)),
+    "geometric": (lambda L, D: D.Geometric(_t(L, UNIT[0])), COUNTS),
+    "geometric_logits": (lambda L, D: D.Geometric(logits=_t(L, LOC)), COUNTS),
+    "multinomial": (lambda L, D: D.Multinomial(6, _t(L, PROBS)),
+                    np.array([[1, 2, 0, 3], [4, 0, 1, 1]], np.float32)),
+    "mixture": (lambda L, D: D.MixtureSameFamily(D.Categorical(_t(L, CONC)),
+                                                 D.Normal(_t(L, LOC), _t(L, SCALE))),
+                X[:, :, 0]),
+    "mixture_mvn": (lambda L, D: D.MixtureSameFamily(
+        D.Categorical(logits=_t(L, LOC[0, :2])), D.MultivariateNormal(_t(L, LOC), _t(L, COV))),
+        X[:, 0]),
 }  # fmt: skip
 
 PROPS = ("mean", "stddev", "variance", "mode", "probs", "logits", "entropy", "perplexity")
@@ -100,9 +142,9 @@ def test_values_match_torch(name: str) -> None:
     for prop in PROPS:
         try:
             expected = getattr(t, prop)
+            expected = expected() if callable(expected) else expected
         except (AttributeError, NotImplementedError):
-            continue
-        expected = expected() if callable(expected) else expected
+            continue  # torch has no such property (Poisson's entropy, a mixture's mode)
         got = getattr(j, prop)
         _compare(got() if callable(got) else got, expected, f"{name}.{prop}")
     value = DISTS[name][1]
@@ -112,13 +154,35 @@ def test_values_match_torch(name: str) -> None:
             _compare(j.enumerate_support(expand), t.enumerate_support(expand), "support")
 
 
-@pytest.mark.parametrize("name", ["normal", "uniform"])
+@pytest.mark.parametrize("name", ["normal", "uniform", "exponential", "laplace", "cauchy",
+                                  "lognormal", "halfnormal"])  # fmt: skip
 def test_cdf_icdf_match_torch(name: str) -> None:
     t, j = _both(name)
     q = np.array([0.1, 0.5, 0.9], np.float32)
+    q = np.broadcast_to(q, tuple(t.batch_shape[:-1]) + (3,)).copy() if t.batch_shape else q
     v = t.icdf(torch.from_numpy(q))
     _compare(j.icdf(jaxmod.from_numpy(q)), v, "icdf")
     _compare(j.cdf(jaxmod.from_numpy(v.numpy())), t.cdf(v), "cdf")
+
+
+@pytest.mark.parametrize("name", ["gamma", "mixture"])
+def test_cdf_matches_torch(name: str) -> None:
+    t, j = _both(name)
+    value = DISTS[name][1]
+    _compare(j.cdf(_t(jaxmod, value)), t.cdf(_t(torch, value)), f"{name}.cdf")
+
+
+@pytest.mark.parametrize("name", ["normal", "beta", "dirichlet", "mvn_cov", "poisson",
+                                  "multinomial", "mixture_mvn", "independent_normal"])  # fmt: skip
+def test_expand_matches_torch(name: str) -> None:
+    t, j = _both(name)
+    shape = (4,) + tuple(t.batch_shape)
+    te, je = t.expand(torch.Size(shape)), j.expand(shape)
+    assert je.batch_shape == te.batch_shape and je.event_shape == te.event_shape
+    assert repr(je) == repr(te)
+    value = DISTS[name][1][:1]
+    _compare(je.log_prob(_t(jaxmod, value)), te.log_prob(_t(torch, value)), f"{name} expanded")
+    assert je.sample((2,)).shape == te.sample((2,)).shape
 
 
 KL_PAIRS = {
@@ -132,6 +196,15 @@ KL_PAIRS = {
     "uniform_outside": ("uniform", lambda L, D: D.Uniform(_t(L, LOW + 0.1), _t(L, HIGH))),
     "independent": ("independent_normal", lambda L, D: D.Independent(
         D.Normal(_t(L, LOC * 0), _t(L, SCALE * 2)), 1)),
+    "beta": ("beta", lambda L, D: D.Beta(_t(L, SCALE), _t(L, CONC))),
+    "gamma": ("gamma", lambda L, D: D.Gamma(_t(L, SCALE), 1.5)),
+    "dirichlet": ("dirichlet", lambda L, D: D.Dirichlet(_t(L, SCALE))),
+    "exponential": ("exponential", lambda L, D: D.Exponential(_t(L, CONC))),
+    "laplace": ("laplace", lambda L, D: D.Laplace(_t(L, LOC * 0), _t(L, CONC))),
+    "poisson": ("poisson", lambda L, D: D.Poisson(_t(L, CONC))),
+    "mvn": ("mvn_cov", lambda L, D: D.MultivariateNormal(_t(L, LOC[1]), scale_tril=_t(L, TRIL))),
+    "mvn_broadcast": ("mvn_tril", lambda L, D: D.MultivariateNormal(_t(L, LOC),
+                                                                    _t(L, COV[1]))),
 }  # fmt: skip
 
 
@@ -235,6 +308,94 @@ def test_rsample_gradient_is_the_reparameterisation() -> None:
     np.testing.assert_allclose(to_numpy(g_low), 1 - frac, atol=1e-6)
 
 
+# name -> (class, parameters, keyword of the single parameter) for the gradient test
+GRAD_CASES: dict[str, tuple[str, tuple[Any, ...], str | None]] = {
+    "beta": ("Beta", (CONC, SCALE), None),
+    "gamma": ("Gamma", (CONC, SCALE), None),
+    "dirichlet": ("Dirichlet", (CONC,), None),
+    "exponential": ("Exponential", (SCALE,), None),
+    "laplace": ("Laplace", (LOC, SCALE), None),
+    "lognormal": ("LogNormal", (LOC, SCALE), None),
+    "cauchy": ("Cauchy", (LOC, SCALE), None),
+    "halfnormal": ("HalfNormal", (SCALE,), None),
+    "studentt": ("StudentT", (CONC * 3, LOC, SCALE), None),
+    "mvn_tril": ("MultivariateNormal", (LOC[0], TRIL), "scale_tril"),
+    "geometric": ("Geometric", (UNIT[0],), None),
+}
+
+
+@pytest.mark.parametrize("name", GRAD_CASES)
+def test_new_log_prob_and_entropy_gradients_match_torch_under_jit(name: str) -> None:
+    make, params, kw = GRAD_CASES[name]
+    value = DISTS[name][1]
+
+    def objective(L: Any, D: Any, *ps: Any) -> Any:
+        args, kwargs = (ps[:-1], {kw: ps[-1]}) if kw else (ps, {})
+        dist = getattr(D, make)(*args, **kwargs)
+        return dist.log_prob(_t(L, value)).sum() + dist.entropy().sum()
+
+    t_ps = [torch.from_numpy(p).requires_grad_() for p in params]
+    objective(torch, td, *t_ps).backward()
+    argnums = tuple(range(len(params)))
+    grad = jaxmod.jit(jaxmod.grad(lambda *ps: objective(jaxmod, jd, *ps), argnums=argnums))
+    grads = grad(*[jaxmod.from_numpy(p) for p in params])
+    for g, tp in zip(grads, t_ps):
+        assert_close(g, tp.grad, 1e-4, f"{name} grad")
+
+
+RSAMPLE_CASES = [k for k in GRAD_CASES if k != "geometric"]
+
+
+@pytest.mark.parametrize("name", RSAMPLE_CASES)
+def test_rsample_gradients_exist_and_are_finite(name: str) -> None:
+    make, params, kw = GRAD_CASES[name]
+
+    def f(*ps: Any) -> Any:
+        args, kwargs = (ps[:-1], {kw: ps[-1]}) if kw else (ps, {})
+        return getattr(jd, make)(*args, **kwargs).rsample((3,)).sum()
+
+    jaxmod.manual_seed(1)
+    grads = jaxmod.grad(f, argnums=tuple(range(len(params))))(
+        *[jaxmod.from_numpy(p) for p in params])  # fmt: skip
+    for g in grads:
+        g = to_numpy(g)
+        assert np.isfinite(g).all() and np.abs(g).sum() > 0, name
+
+
+# name -> (build(D), expected mean, expected stddev) over 4000 seeded draws
+STATS: dict[str, tuple[Callable[[Any], Any], float, float]] = {
+    "beta": (lambda D: D.Beta(2.0, 3.0), 0.4, 0.2),
+    "gamma": (lambda D: D.Gamma(jaxmod.tensor(3.0), 2.0), 1.5, 3**0.5 / 2),
+    "exponential": (lambda D: D.Exponential(jaxmod.tensor(2.0)), 0.5, 0.5),
+    "laplace": (lambda D: D.Laplace(1.0, 0.5), 1.0, 0.5 * 2**0.5),
+    "lognormal": (lambda D: D.LogNormal(0.0, 0.5), np.exp(0.125),
+                  (np.expm1(0.25) * np.exp(0.25)) ** 0.5),
+    "poisson": (lambda D: D.Poisson(jaxmod.tensor(4.0)), 4.0, 2.0),
+    "halfnormal": (lambda D: D.HalfNormal(2.0), 2 * (2 / np.pi) ** 0.5, 2 * (1 - 2 / np.pi) ** 0.5),
+    "studentt": (lambda D: D.StudentT(6.0, 1.0, 2.0), 1.0, 2 * 1.5**0.5),
+    "binomial": (lambda D: D.Binomial(10, jaxmod.tensor(0.3)), 3.0, 2.1**0.5),
+    "geometric": (lambda D: D.Geometric(jaxmod.tensor(0.25)), 3.0, 12**0.5),
+    "dirichlet": (lambda D: D.Dirichlet(jaxmod.tensor([2.0, 6.0])), 0.25, (12 / 576) ** 0.5),
+    "mvn": (lambda D: D.MultivariateNormal(jaxmod.ones(2), jaxmod.tensor([[4.0, 1.0],
+                                                                          [1.0, 1.0]])),
+            1.0, 2.0),
+    "multinomial": (lambda D: D.Multinomial(5, jaxmod.tensor([0.2, 0.8])), 1.0, 0.8**0.5),
+    "mixture": (lambda D: D.MixtureSameFamily(D.Categorical(jaxmod.tensor([0.5, 0.5])),
+                                              D.Normal(jaxmod.tensor([-1.0, 1.0]), 0.5)),
+                0.0, 1.25**0.5),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", STATS)
+def test_new_sample_statistics(name: str) -> None:
+    build, mean, std = STATS[name]
+    jaxmod.manual_seed(0)
+    n = 4000
+    x = to_numpy(build(jd).sample((n,))).reshape(n, -1)[:, 0]  # the first coordinate
+    assert abs(x.mean() - mean) < 4 * std / n**0.5, (name, x.mean())
+    assert abs(x.std() - std) < 0.1 * std, (name, x.std())
+
+
 @pytest.mark.parametrize("name", ["normal", "categorical_logits", "bernoulli_probs", "uniform"])
 def test_log_prob_and_entropy_gradients_match_torch(name: str) -> None:
     params = {"normal": (LOC, SCALE), "categorical_logits": (LOGITS,),
@@ -280,6 +441,47 @@ ERRORS: dict[str, Callable[[Any, Any], Any]] = {
     "onehot_not_onehot": lambda L, D: D.OneHotCategorical(L.ones(3)).log_prob(
         L.tensor([1.0, 1.0, 0.0])),
     "independent_too_many_dims": lambda L, D: D.Independent(D.Normal(0.0, 1.0), 1),
+    "beta_negative": lambda L, D: D.Beta(L.tensor([1.0, -1.0]), L.tensor([1.0, 1.0])),
+    "beta_negative_scalar": lambda L, D: D.Beta(-1.0, 1.0),
+    "gamma_negative": lambda L, D: D.Gamma(L.tensor([1.0, -1.0]), 1.0),
+    "gamma_out_of_support": lambda L, D: D.Gamma(1.0, 1.0).log_prob(L.tensor(-1.0)),
+    "dirichlet_negative": lambda L, D: D.Dirichlet(L.tensor([1.0, -1.0])),
+    "dirichlet_scalar": lambda L, D: D.Dirichlet(L.tensor(1.0)),
+    "dirichlet_not_simplex": lambda L, D: D.Dirichlet(L.ones(2)).log_prob(L.tensor([0.5, 0.6])),
+    "exponential_negative": lambda L, D: D.Exponential(-1.0),
+    "laplace_negative": lambda L, D: D.Laplace(0.0, -1.0),
+    "cauchy_negative": lambda L, D: D.Cauchy(0.0, -1.0),
+    "lognormal_negative": lambda L, D: D.LogNormal(0.0, -1.0),
+    "lognormal_out_of_support": lambda L, D: D.LogNormal(0.0, 1.0).log_prob(L.tensor(-1.0)),
+    "halfnormal_negative": lambda L, D: D.HalfNormal(-1.0),
+    "halfnormal_out_of_support": lambda L, D: D.HalfNormal(1.0).log_prob(L.tensor(-1.0)),
+    "studentt_negative_df": lambda L, D: D.StudentT(-1.0),
+    "studentt_negative_scale": lambda L, D: D.StudentT(1.0, 0.0, -1.0),
+    "poisson_negative": lambda L, D: D.Poisson(-1.0),
+    "poisson_fraction": lambda L, D: D.Poisson(1.0).log_prob(L.tensor(1.5)),
+    "mvn_no_matrix": lambda L, D: D.MultivariateNormal(L.zeros(2)),
+    "mvn_two_matrices": lambda L, D: D.MultivariateNormal(L.zeros(2), L.eye(2),
+                                                          scale_tril=L.eye(2)),
+    "mvn_not_pd": lambda L, D: D.MultivariateNormal(L.zeros(2), -L.eye(2)),
+    "mvn_not_tril": lambda L, D: D.MultivariateNormal(L.zeros(2), scale_tril=L.ones(2, 2)),
+    "mvn_scalar_loc": lambda L, D: D.MultivariateNormal(L.tensor(0.0), L.eye(2)),
+    "mvn_vector_cov": lambda L, D: D.MultivariateNormal(L.zeros(2), L.ones(2)),
+    "mvn_vector_tril": lambda L, D: D.MultivariateNormal(L.zeros(2), scale_tril=L.ones(2)),
+    "binomial_negative_count": lambda L, D: D.Binomial(L.tensor([-1.0]), L.tensor([0.5])),
+    "binomial_above_count": lambda L, D: D.Binomial(3, L.tensor([0.5])).log_prob(
+        L.tensor([4.0])),
+    "binomial_neither": lambda L, D: D.Binomial(3),
+    "geometric_zero": lambda L, D: D.Geometric(L.tensor([0.0])),
+    "geometric_above_one": lambda L, D: D.Geometric(L.tensor([1.5])),
+    "multinomial_not_simplex": lambda L, D: D.Multinomial(3, L.tensor([0.5, -0.1])),
+    "mixture_wrong_k": lambda L, D: D.MixtureSameFamily(
+        D.Categorical(L.tensor([0.5, 0.5])), D.Normal(L.tensor([0.0, 1.0, 2.0]), 1.0)),
+    "mixture_not_categorical": lambda L, D: D.MixtureSameFamily(
+        D.Normal(0.0, 1.0), D.Normal(L.tensor([0.0, 1.0]), 1.0)),
+    "mixture_not_distribution": lambda L, D: D.MixtureSameFamily(
+        D.Categorical(L.tensor([0.5, 0.5])), 3),
+    "mixture_incompatible_batch": lambda L, D: D.MixtureSameFamily(
+        D.Categorical(L.ones(3, 2)), D.Normal(L.zeros(4, 2), 1.0)),
 }  # fmt: skip
 
 

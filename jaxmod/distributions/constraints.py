@@ -17,8 +17,9 @@ from jaxmod._tensor import base as _b
 __all__ = [
     "Constraint", "boolean", "dependent", "dependent_property", "greater_than",
     "greater_than_eq", "integer_interval", "interval", "half_open_interval", "is_dependent",
-    "less_than", "nonnegative", "one_hot", "positive", "real", "real_vector", "simplex",
-    "unit_interval",
+    "less_than", "lower_cholesky", "multinomial", "nonnegative", "nonnegative_integer",
+    "integer_greater_than", "one_hot", "positive_definite", "positive_integer", "positive",
+    "real", "real_vector", "simplex", "unit_interval",
 ]  # fmt: skip
 
 
@@ -203,6 +204,47 @@ class _Simplex(Constraint):
         return jnp.all(value >= 0, axis=-1) & (jnp.abs(value.sum(-1) - 1) < 1e-6)
 
 
+class _IntegerGreaterThan(_Bound):
+    is_discrete = True
+
+    def _op(self, value: Any, bound: Any) -> Any:
+        return (value % 1 == 0) & (value >= bound)
+
+
+class _PositiveDefinite(Constraint):
+    """Symmetric matrices with a Cholesky factor (torch's ``cholesky_ex`` test)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Any:
+        sym = jnp.all(jnp.isclose(value, jnp.swapaxes(value, -1, -2), atol=1e-6), (-2, -1))
+        chol = jnp.linalg.cholesky(value)
+        return sym & jnp.all(jnp.isfinite(chol), (-2, -1))
+
+
+class _LowerCholesky(Constraint):
+    """Lower-triangular matrices with a positive diagonal."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Any:
+        lower = jnp.all(jnp.tril(value) == value, (-2, -1))
+        return lower & jnp.all(jnp.diagonal(value, axis1=-2, axis2=-1) > 0, -1)
+
+
+class _Multinomial(Constraint):
+    """Nonnegative integer count vectors summing to at most ``upper_bound``."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, value: Any) -> Any:
+        return jnp.all(value >= 0, -1) & (value.sum(-1) <= self.upper_bound)
+
+
 dependent = _Dependent()
 boolean = _Boolean()
 one_hot = _OneHot()
@@ -212,6 +254,12 @@ positive = _GreaterThan(0.0)
 nonnegative = _GreaterThanEq(0.0)
 unit_interval = _Interval(0.0, 1.0)
 simplex = _Simplex()
+nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
+integer_greater_than = _IntegerGreaterThan
+positive_definite = _PositiveDefinite()
+lower_cholesky = _LowerCholesky()
+multinomial = _Multinomial
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan

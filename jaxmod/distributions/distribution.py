@@ -76,6 +76,18 @@ def concrete(x: Any) -> bool:
     return not isinstance(x, _Tracer)
 
 
+def check_param(param: str, value: Any, constraint: Any, owner: str) -> None:
+    """Raise torch's ValueError when a concrete ``value`` breaks ``constraint``."""
+    if not concrete(value):
+        return
+    if not bool(np.all(np.asarray(constraint.check(value)))):
+        raise ValueError(
+            f"Expected parameter {param} (Tensor of shape {tuple(value.shape)}) "
+            f"of distribution {owner} to satisfy the constraint {constraint!r}, "
+            f"but found invalid values:\n{fmt(value)}"
+        )
+
+
 def _flatten(d: Distribution) -> tuple[Any, Any]:
     """A distribution as a pytree: its parameter arrays and inner distributions are the
     children, everything else (shapes, flags) the static part."""
@@ -134,18 +146,14 @@ class Distribution:
         if validate_args is not None:
             self._validate_args = validate_args
         if self._validate_args:
-            for param, constraint in self.arg_constraints.items():
-                if constraints.is_dependent(constraint) or param not in self._given():
-                    continue
-                value = self._params[param]
-                if not concrete(value):
-                    continue
-                if not bool(np.all(np.asarray(constraint.check(value)))):
-                    raise ValueError(
-                        f"Expected parameter {param} (Tensor of shape {tuple(value.shape)}) "
-                        f"of distribution {self!r} to satisfy the constraint {constraint!r}, "
-                        f"but found invalid values:\n{fmt(value)}"
-                    )
+            self._check_params()
+
+    def _check_params(self) -> None:
+        """Validate the given parameters against ``arg_constraints`` (torch's message)."""
+        for param, constraint in self.arg_constraints.items():
+            if constraints.is_dependent(constraint) or param not in self._given():
+                continue
+            check_param(param, self._params[param], constraint, repr(self))
 
     # -- plumbing -------------------------------------------------------------------
     def _given(self) -> list[str]:
@@ -202,11 +210,19 @@ class Distribution:
         return self._out(jnp.sqrt(_b.unwrap(self.variance)))
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Distribution:
-        """Not implemented in jaxmod: build the distribution from broadcast parameters."""
-        raise NotImplementedError(
-            f"{type(self).__name__}.expand is not implemented in jaxmod: broadcast the "
-            "parameters (x.expand(shape)) and build a new distribution from them."
-        )
+        """The distribution with its parameters broadcast to ``batch_shape`` (torch's
+        ``expand``: each parameter keeps its own trailing, non-batch dimensions)."""
+        new_batch = tuple(int(s) for s in batch_shape)
+        old = len(self._batch_shape)
+        new = type(self).__new__(type(self))
+        vars(new).update(vars(self))
+        new._params = {k: jnp.broadcast_to(v, new_batch + v.shape[old:])
+                       for k, v in self._params.items()}  # fmt: skip
+        for k, v in vars(self).items():
+            if isinstance(v, Distribution):
+                setattr(new, k, v.expand(new_batch + tuple(v.batch_shape)[old:]))
+        new._batch_shape = _dt.Size(new_batch)
+        return new
 
     def _sample(self, shape: tuple[int, ...]) -> Any:
         """A sample array of ``shape + batch_shape + event_shape`` (may carry gradients)."""
@@ -283,7 +299,11 @@ class Distribution:
                 f"values:\n{fmt(a)}"
             )
 
+    _repr_params = True  # False where torch's repr is ``Name()`` (parameters held inside)
+
     def __repr__(self) -> str:
+        if not self._repr_params:
+            return f"{type(self).__name__}()"
         parts = []
         for p in self._given():
             v = self._params[p]

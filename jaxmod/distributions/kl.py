@@ -10,10 +10,23 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._tensor import base as _b
-from jaxmod.distributions.continuous import Normal, Uniform
-from jaxmod.distributions.discrete import Bernoulli, Categorical, OneHotCategorical
+from jaxmod.distributions.continuous import (
+    Beta,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Laplace,
+    Normal,
+    Uniform,
+)
+from jaxmod.distributions.discrete import Bernoulli, Categorical, OneHotCategorical, Poisson
 from jaxmod.distributions.distribution import Distribution, sum_rightmost
 from jaxmod.distributions.independent import Independent
+from jaxmod.distributions.multivariate_normal import (
+    MultivariateNormal,
+    batch_mahalanobis,
+    half_log_det,
+)
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -106,3 +119,78 @@ def _kl_independent_independent(p: Independent, q: Independent) -> Any:
         raise NotImplementedError
     result = _b.unwrap(kl_divergence(p.base_dist, q.base_dist))
     return sum_rightmost(result, p.reinterpreted_batch_ndims)
+
+
+def _sp() -> Any:
+    return jax.scipy.special
+
+
+@register_kl(Gamma, Gamma)
+def _kl_gamma_gamma(p: Gamma, q: Gamma) -> Any:
+    pc, pr = p._params["concentration"], p._params["rate"]
+    qc, qr = q._params["concentration"], q._params["rate"]
+    sp = _sp()
+    t1 = qc * jnp.log(pr / qr)
+    t2 = sp.gammaln(qc) - sp.gammaln(pc)
+    t3 = (pc - qc) * sp.digamma(pc)
+    t4 = (qr - pr) * (pc / pr)
+    return t1 + t2 + t3 + t4
+
+
+@register_kl(Beta, Beta)
+def _kl_beta_beta(p: Beta, q: Beta) -> Any:
+    pa, pb = p._params["concentration1"], p._params["concentration0"]
+    qa, qb = q._params["concentration1"], q._params["concentration0"]
+    sp = _sp()
+    t1 = sp.betaln(qa, qb) - sp.betaln(pa, pb)
+    t2 = (pa - qa) * sp.digamma(pa) + (pb - qb) * sp.digamma(pb)
+    return t1 + t2 + (qa - pa + qb - pb) * sp.digamma(pa + pb)
+
+
+@register_kl(Dirichlet, Dirichlet)
+def _kl_dirichlet_dirichlet(p: Dirichlet, q: Dirichlet) -> Any:
+    pc, qc = p._params["concentration"], q._params["concentration"]
+    sp = _sp()
+    p0, q0 = pc.sum(-1), qc.sum(-1)
+    t1 = sp.gammaln(p0) - sp.gammaln(q0)
+    t2 = (sp.gammaln(qc) - sp.gammaln(pc)).sum(-1)
+    t3 = ((pc - qc) * (sp.digamma(pc) - sp.digamma(p0)[..., None])).sum(-1)
+    return t1 + t2 + t3
+
+
+@register_kl(Exponential, Exponential)
+def _kl_exponential_exponential(p: Exponential, q: Exponential) -> Any:
+    ratio = q._params["rate"] / p._params["rate"]
+    return ratio - 1 - jnp.log(ratio)
+
+
+@register_kl(Laplace, Laplace)
+def _kl_laplace_laplace(p: Laplace, q: Laplace) -> Any:
+    ps, qs = p._params["scale"], q._params["scale"]
+    diff = jnp.abs(p._params["loc"] - q._params["loc"])
+    return -jnp.log(ps / qs) + diff / qs + ps / qs * jnp.exp(-diff / ps) - 1
+
+
+@register_kl(Poisson, Poisson)
+def _kl_poisson_poisson(p: Poisson, q: Poisson) -> Any:
+    pr, qr = p._params["rate"], q._params["rate"]
+    return _sp().xlogy(pr, pr / qr) - (pr - qr)
+
+
+@register_kl(MultivariateNormal, MultivariateNormal)
+def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Any:
+    if p.event_shape != q.event_shape:
+        raise ValueError(
+            "KL-divergence between two Multivariate Normals with different event shapes "
+            "cannot be computed"
+        )
+    pl, ql = p._tril(), q._tril()
+    batch = jnp.broadcast_shapes(pl.shape[:-2], ql.shape[:-2])
+    pl, ql = (
+        jnp.broadcast_to(pl, batch + pl.shape[-2:]),
+        jnp.broadcast_to(ql, batch + ql.shape[-2:]),
+    )
+    trace = (jax.scipy.linalg.solve_triangular(ql, pl, lower=True) ** 2).sum((-2, -1))
+    mahal = batch_mahalanobis(ql, q._params["loc"] - p._params["loc"])
+    n = p.event_shape[0]
+    return half_log_det(ql) - half_log_det(pl) + 0.5 * (trace + mahal - n)

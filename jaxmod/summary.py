@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxmod import random as _random
 from jaxmod._tensor.base import is_tensor
+from jaxmod._tensor.base import new as new_tensor
 from jaxmod.nn.module import Module
 from jaxmod.transforms import grad, jit
 
@@ -188,10 +189,14 @@ def _inputs(
     return positional, kwargs
 
 
+class _TensorSlot:
+    """Marks an input leaf given as a shape: its traced array is passed as a Tensor."""
+
+
 def _fill(leaves: list, traced: list[int], arrays: Sequence[Any], treedef: Any) -> tuple:
     filled = list(leaves)
     for i, a in zip(traced, arrays):
-        filled[i] = a
+        filled[i] = new_tensor(a) if isinstance(leaves[i], _TensorSlot) else a
     return jax.tree_util.tree_unflatten(treedef, filled)
 
 
@@ -223,7 +228,8 @@ def summary(
         model: the module to summarise.
         *inputs: example inputs (arrays or ``jax.ShapeDtypeStruct``), or one shape as
             torchinfo's positional ``input_size`` (``summary(model, (16, 1, 28, 28))``).
-        input_size: a shape, or a list of shapes (one per positional input).
+        input_size: a shape, or a list of shapes (one per positional input), fed to the
+            model as jaxmod Tensors (as torchinfo feeds tensors).
         input_data: an input, a list of positional inputs, or a dict of keyword inputs.
         dtypes: the dtype of each ``input_size`` input (jnp, numpy or torch dtypes;
             default float32).
@@ -276,6 +282,11 @@ def summary(
     traced = [i for i, x in enumerate(leaves) if _is_array(x)]
     specs = [_spec(leaves[i]) for i in traced]
     static_leaves = [None if i in traced else x for i, x in enumerate(leaves)]
+    # a shape (input_size=, or a ShapeDtypeStruct) becomes a Tensor, as torchinfo feeds a
+    # torch model tensors: torch-style forwards (x.view(x.size(0), -1)) need one
+    shaped = [isinstance(leaves[i], jax.ShapeDtypeStruct) for i in traced]
+    static_leaves = [_TensorSlot() if i in traced and shaped[traced.index(i)] else x
+                     for i, x in enumerate(static_leaves)]  # fmt: skip
 
     def forward(vals: list, arrays: list) -> Any:
         for b, v in zip(boxes, vals):

@@ -129,9 +129,12 @@ class _ConvNd(Module):
     def _check_input(self, x: Any) -> None:
         n = self._n
         check_ndim(self, x, (n + 1, n + 2), " (unbatched or batched)")
-        # from the weight: a lazy conv loaded from a state_dict keeps in_channels 0 (torch)
-        w = self.weight.shape
-        channels = w[0] if self.transposed else w[1] * self.groups
+        channels = self.in_channels
+        if channels == 0:  # a lazy conv loaded from a state_dict keeps in_channels 0 (torch):
+            # the weight says. Only then: reading a parametrized weight (spectral_norm)
+            # runs its power iteration, which must happen once per forward, as in torch
+            w = self.weight.shape
+            channels = w[0] if self.transposed else w[1] * self.groups
         if x.shape[-n - 1] != channels:
             raise ValueError(
                 f"{self!r} expects {channels} input channels (dimension "

@@ -211,16 +211,17 @@ XFAIL: dict[tuple[str, str], str] = {
 }
 
 
-def _build(name: str) -> tuple[Any, Any]:
-    """The torch and jaxmod models of a case, built from the same seed (cached; a failed
-    jaxmod build is cached too, and re-raised for each aspect)."""
+def _build(name: str, cases: dict[str, Case] | None = None) -> tuple[Any, Any]:
+    """The torch and jaxmod models of a case (of ``cases``, default ``CASES``), built from
+    the same seed (cached; a failed jaxmod build is cached too, and re-raised for each
+    aspect)."""
     if name not in _BUILT:
         _BUILT.clear()  # one case's models at a time (VGG's weigh 1.5 GB with their state)
         import torch
 
         import jaxmod
 
-        case = CASES[name]
+        case = (CASES if cases is None else cases)[name]
         torch.manual_seed(0)
         tm = case.build(torchvision(case.file, "torch"))
         try:
@@ -237,10 +238,11 @@ def _build(name: str) -> tuple[Any, Any]:
 _BUILT: dict[str, Any] = {}
 
 
-def run_case(name: str, aspect: str) -> None:
-    """Run one aspect of one case (raises on a mismatch or on the first unsupported op)."""
-    case = CASES[name]
-    tm, jm = _build(name)
+def run_case(name: str, aspect: str, cases: dict[str, Case] | None = None) -> None:
+    """Run one aspect of one case of ``cases`` (default ``CASES``; other test files pass
+    their own table), raising on a mismatch or on the first unsupported op."""
+    case = (CASES if cases is None else cases)[name]
+    tm, jm = _build(name, cases)
     x = rng_inputs((case.batch, 3, case.size, case.size))
     if aspect == "structure":
         check_structure(tm, jm)

@@ -1,9 +1,9 @@
 """More of torchvision's model files, run on jaxmod unmodified: the same checks as
 ``tests/test_torchvision_models.py`` (structure, eval, types, train; its ``Case`` table
-and ``run_case``), for the files that one does not cover: Swin (v1 / v2), MaxViT,
-Inception v3, EfficientNet v2 (FusedMBConv), the segmentation heads (FCN, DeepLabV3,
-LR-ASPP) over a tiny backbone, the video ResNets (Conv3d) and S3D. Small configurations
-(few channels, 32-80 px, batch 1-2); XLA:CPU compile time dominates each case.
+and ``run_case``), for files that one does not cover: Swin (v1 / v2), EfficientNet v2
+(FusedMBConv) and Inception v3 (full tier). Not covered yet: MaxViT, the segmentation
+heads, the video ResNets / S3D (5-D input: ``run_case`` feeds 4-D images) and RAFT.
+Small configurations (few channels, 32-75 px, batch 2); XLA:CPU compile time dominates.
 """
 
 from __future__ import annotations

@@ -94,6 +94,21 @@ def test_sequential_hands_tensors_to_user_children():
     assert tuple(out.size()) == (2, 3)
 
 
+def test_a_buffer_passed_to_a_layer_gives_a_tensor():
+    # Swin V2 runs an MLP on its relative_coords_table buffer, then .view(-1, heads)
+    class Bias(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 3))
+            self.register_buffer("table", jaxmod.from_numpy(_f(5, 2)))
+
+        def forward(self):
+            return self.mlp(self.table).view(-1, 3)
+
+    out = Bias()()
+    assert isinstance(out, jaxmod.Tensor) and tuple(out.size()) == (5, 3)
+
+
 def test_wrapped_forward_keeps_signature_and_error_messages():
     import inspect
 

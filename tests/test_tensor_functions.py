@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import jaxmod
+import jaxmod.nn as nn
 from tests._tensor_parity import parity_tests
 
 # fmt: off
@@ -301,6 +302,21 @@ def test_factories_always_return_tensors_and_ops_follow_the_type_rule():
     assert type(jaxmod.cat([x, x])) is type(x)
     assert isinstance(jaxmod.cat([jaxmod.tensor(x), x]), jaxmod.Tensor)  # any Tensor input
     assert isinstance(jaxmod.where(jaxmod.tensor(x) > 0, x, 0.0), jaxmod.Tensor)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda T, p: T.clamp(p, max=0.5).exp(), lambda T, p: T.exp(p).sum(),
+     lambda T, p: T.reshape(p, (3, 1)).t(), lambda T, p: T.transpose(p.view(3, 1), 0, 1)],
+)  # fmt: skip
+def test_a_parameter_or_buffer_is_a_tensor_input_to_torch_functions(call):
+    # Swin V2: torch.clamp(self.logit_scale, max=...).exp() on a Parameter
+    values = torch.tensor([0.25, 1.0, 2.0])
+    for box in (nn.Parameter(jaxmod.tensor(values.numpy())), nn.Buffer(values.numpy())):
+        out = call(jaxmod, box)
+        assert isinstance(out, jaxmod.Tensor), type(out)
+        expected = call(torch, values).detach().numpy()
+        np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-6)
 
 
 def test_random_draws_follow_the_seed_and_the_distribution():

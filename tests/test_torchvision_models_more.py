@@ -55,12 +55,7 @@ CASES: dict[str, Case] = {
 }
 FULL = os.environ.get("JAXMOD_FULL_PORTS", "") not in ("", "0")
 ASPECTS = ALL
-# a Buffer is a box, not a Tensor, for the type rule: V2's cpb_mlp (a Sequential of
-# Linear layers) applied to the relative_coords_table buffer returns a jax.Array, and
-# torch code then calls Tensor methods on it (``.view(-1, num_heads)``)
-_BOX = "NotImplementedError: `type` argument of array.view() is not supported."
 XFAIL: dict[tuple[str, str], str] = {
-    **{("swin_v2_small_config", a): _BOX for a in ("eval", "types", "train")},
     # at 75 px Mixed_7's BatchNorms see 1x1 maps, 2 values per channel in train mode, and
     # the step is ill-conditioned (first-conv gradients ~1e3); not yet traced to a cause
     ("inception_v3", "train"): (

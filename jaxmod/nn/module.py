@@ -497,9 +497,14 @@ _ARRAY_TYPES = (type(jnp.zeros(())), jax.core.Tracer)
 
 def _typed(result: Any, args: tuple, kwargs: dict) -> Any:
     """The type rule at every module boundary: Tensors out when a Tensor went in
-    (``jaxmod.Tensor`` inputs, as torch programs give), plain arrays otherwise (jnp code
+    (``jaxmod.Tensor`` inputs, as torch programs give; a Parameter or Buffer passed to a
+    module counts, as in torch a buffer is a tensor), plain arrays otherwise (jnp code
     and ``jax.grad`` see what they always saw), whatever the layers use inside."""
-    tensors = _tb._has_tensor(args) or (kwargs and _tb._has_tensor(kwargs.values()))
+    tensors = (
+        _tb._has_tensor(args)
+        or (kwargs and _tb._has_tensor(kwargs.values()))
+        or any(isinstance(a, (Parameter, Buffer)) for a in args)
+    )
     t = type(result)
     if tensors:
         return result if t in _tb.TT else _tb.wrap(result)

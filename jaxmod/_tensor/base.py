@@ -3,9 +3,10 @@ unwrapping (the type rule), and views.
 
 The **type rule**: jaxmod ops return a :class:`~jaxmod.Tensor` when any input is a
 Tensor, and a plain ``jax.Array`` otherwise. :func:`tensor_op` applies it to any
-function of arrays. Parameter and Buffer boxes are not Tensor *inputs* for this rule (a
-layer fed a ``jax.Array`` returns a ``jax.Array``), but their tensor methods return
-Tensors.
+function of arrays. Parameter and Buffer boxes are not Tensor *inputs* for this kernel-level
+rule (``F.linear(array, self.weight)`` returns a ``jax.Array``), but their tensor methods
+return Tensors, and the ``torch.*`` functions and module calls count them as Tensors
+(``jaxmod._tensor.functions``, ``Module.__call__``), as torch does.
 """
 
 from __future__ import annotations

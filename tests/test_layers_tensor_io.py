@@ -102,10 +102,10 @@ def test_a_buffer_passed_to_a_layer_gives_a_tensor():
             self.mlp = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 3))
             self.register_buffer("table", jaxmod.from_numpy(_f(5, 2)))
 
-        def forward(self):
-            return self.mlp(self.table).view(-1, 3)
+        def forward(self, x):
+            return x + self.mlp(self.table).view(-1, 3)  # .view needs a Tensor
 
-    out = Bias()()
+    out = Bias()(jaxmod.from_numpy(_f(5, 3)))
     assert isinstance(out, jaxmod.Tensor) and tuple(out.size()) == (5, 3)
 
 

@@ -123,6 +123,14 @@ def _has_tensor(args: Any) -> bool:
     return False
 
 
+def torch_inputs(args: tuple, kwargs: dict) -> bool:
+    """The type rule at torch level (``torch.*`` functions, module calls): a Tensor
+    input, or a Parameter / Buffer box among ``args`` (in torch a parameter is a tensor)."""
+    if _has_tensor(args) or (kwargs and _has_tensor(kwargs.values())):
+        return True
+    return any(isinstance(a, TensorBase) for a in args)
+
+
 def _unwrap_arg(a: Any) -> Any:
     t = type(a)
     if t is list or t is tuple:

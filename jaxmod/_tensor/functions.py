@@ -35,14 +35,6 @@ def _first(a: Any) -> Any:
     return jnp.asarray(a) if isinstance(a, (np.ndarray, list, np.generic)) else a
 
 
-def _torch_inputs(args: tuple, kwargs: dict) -> bool:
-    """Whether a ``torch.<name>`` call got a Tensor: a jaxmod Tensor, or a Parameter or
-    Buffer box (in torch a parameter is a tensor: ``torch.clamp(self.logit_scale)``)."""
-    if _b._has_tensor(args) or (kwargs and _b._has_tensor(kwargs.values())):
-        return True
-    return any(isinstance(a, _b.TensorBase) for a in args)
-
-
 def function(raw: Any, name: str, array_first: bool = True) -> Any:
     """``torch.<name>(input, ...)`` from ``raw(array, ...)``, with the type rule and ``out=``."""
 
@@ -56,7 +48,7 @@ def function(raw: Any, name: str, array_first: bool = True) -> Any:
         res = raw(*call, **kwargs)
         if out is not None:
             return _store(out, res)
-        if _torch_inputs(args, kwargs):
+        if _b.torch_inputs(args, kwargs):
             return _b.wrap(res)
         return res
 

@@ -500,11 +500,7 @@ def _typed(result: Any, args: tuple, kwargs: dict) -> Any:
     (``jaxmod.Tensor`` inputs, as torch programs give; a Parameter or Buffer passed to a
     module counts, as in torch a buffer is a tensor), plain arrays otherwise (jnp code
     and ``jax.grad`` see what they always saw), whatever the layers use inside."""
-    tensors = (
-        _tb._has_tensor(args)
-        or (kwargs and _tb._has_tensor(kwargs.values()))
-        or any(isinstance(a, (Parameter, Buffer)) for a in args)
-    )
+    tensors = _tb.torch_inputs(args, kwargs)
     t = type(result)
     if tensors:
         return result if t in _tb.TT else _tb.wrap(result)

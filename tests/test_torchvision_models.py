@@ -263,10 +263,19 @@ def aspects(name: str) -> tuple[str, ...]:
     return ASPECTS
 
 
-def _slow(name: str, aspect: str) -> str | None:
-    if aspect in CASES[name].full and not FULL:
-        return "slow on CPU: JAXMOD_FULL_PORTS=1 runs it"
-    return None
+def slow_skip(cases: dict[str, Case]) -> Callable[[str, str], str | None]:
+    """``case_params``' skip for ``cases``: aspects in a case's ``full`` run only with
+    ``JAXMOD_FULL_PORTS=1``."""
+
+    def skip(name: str, aspect: str) -> str | None:
+        if aspect in cases[name].full and not FULL:
+            return "slow on CPU: JAXMOD_FULL_PORTS=1 runs it"
+        return None
+
+    return skip
+
+
+_slow = slow_skip(CASES)
 
 
 _ASPECTS = {name: ASPECTS for name in CASES}

@@ -9,7 +9,6 @@ Small configurations (few channels, 32-75 px, batch 2); XLA:CPU compile time dom
 from __future__ import annotations
 
 import importlib.util
-import os
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from _port_checks import case_params, report_unmodified, unmodified
 if importlib.util.find_spec("torchvision") is None:  # finding it runs none of its code
     pytest.skip("torchvision is not installed (the test extra)", allow_module_level=True)
 
-from test_torchvision_models import ALL, Case, run_case  # noqa: E402
+from test_torchvision_models import ALL, Case, run_case, slow_skip  # noqa: E402
 
 
 def _swin(v2: bool) -> Any:
@@ -53,7 +52,6 @@ CASES: dict[str, Case] = {
         full=ALL,
     ),  # fmt: skip
 }
-FULL = os.environ.get("JAXMOD_FULL_PORTS", "") not in ("", "0")
 ASPECTS = ALL
 XFAIL: dict[tuple[str, str], str] = {
     # at 75 px Mixed_7's BatchNorms see 1x1 maps, 2 values per channel in train mode, and
@@ -64,17 +62,11 @@ XFAIL: dict[tuple[str, str], str] = {
 }
 
 
-def _slow(name: str, aspect: str) -> str | None:
-    if aspect in CASES[name].full and not FULL:
-        return "slow on CPU: JAXMOD_FULL_PORTS=1 runs it"
-    return None
-
-
 _ASPECTS = {name: ASPECTS for name in CASES}
 UNMODIFIED = unmodified(_ASPECTS, XFAIL)
 _report_count = report_unmodified("more torchvision models", UNMODIFIED, len(CASES))
 
 
-@pytest.mark.parametrize("name, aspect", case_params(_ASPECTS, XFAIL, _slow))
+@pytest.mark.parametrize("name, aspect", case_params(_ASPECTS, XFAIL, slow_skip(CASES)))
 def test_more_torchvision_models_match_torch(name: str, aspect: str) -> None:
     run_case(name, aspect, CASES)

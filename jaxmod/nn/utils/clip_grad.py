@@ -26,12 +26,13 @@ def _targets(grads_or_params: Any) -> tuple[list[Any], Any]:
     given = [grads_or_params] if isinstance(grads_or_params, Variable) else list(grads_or_params)
     params = [p for p in given if getattr(p, "grad", None) is not None]
     if not params and any(getattr(p, "requires_grad", False) for p in given):
-        # torch would clip nothing and return 0: jaxmod never fills p.grad itself, so this
-        # is a step after jaxmod.value_and_grad whose gradients would go unclipped
+        # torch would clip nothing and return 0; here that is most often a step after
+        # jaxmod.value_and_grad (whose gradients are returned, not stored), which would go
+        # unclipped
         raise RuntimeError(
-            "gradient clipping got parameters, none of which has a .grad: jaxmod returns "
-            "gradients instead of storing them (there is no loss.backward()), so nothing "
-            "would be clipped. Clip the gradients themselves:\n"
+            "gradient clipping got parameters, none of which has a .grad, so nothing would "
+            "be clipped. Call loss.backward() first, or, with gradients returned by "
+            "jaxmod.value_and_grad, clip the gradients themselves:\n"
             "    loss, grads = jaxmod.value_and_grad(loss_fn)(model)\n"
             "    nn.utils.clip_grad_norm_(grads, 1.0)\n"
             "    opt.step(grads)"
@@ -122,6 +123,8 @@ def clip_grad_norm_(
     Returns:
         The total norm of the gradients before clipping, a jax scalar.
     """
+    if not isinstance(grads_or_params, (Mapping, Variable)):
+        grads_or_params = list(grads_or_params)  # read twice: a generator would clip nothing
     grads, _ = _targets(grads_or_params)
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
     clip_grads_with_norm_(grads_or_params, max_norm, total)

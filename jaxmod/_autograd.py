@@ -1,9 +1,8 @@
 """Gradient mode: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``is_grad_enabled``.
 
-JAX computes gradients functionally, so there is no tape to switch off. ``no_grad``
-keeps torch code working: inside it, module outputs are wrapped in
-``jax.lax.stop_gradient``, and in-place initialisation (``p.fill_``, ``nn.init``) works
-as it always does.
+Inside ``no_grad`` the eager autograd tape (``loss.backward()``) records nothing, module
+outputs are wrapped in ``jax.lax.stop_gradient`` (so functional gradients stop there too),
+and in-place changes of parameters (``p.fill_``, ``nn.init``) are allowed, as in torch.
 """
 
 from __future__ import annotations

@@ -24,14 +24,16 @@ _WRAP = (
     "(jaxmod.tensor, jaxmod.zeros, jaxmod.randn), which return Tensors."
 )
 _BACKWARD = (
-    "jaxmod has no autograd tape, so nothing can run backward(): jaxmod returns gradients "
-    "instead of storing them on .grad. Replace loss.backward(); opt.step() with\n"
+    "a plain jax.Array is not recorded by jaxmod's autograd tape, so it has no backward(): "
+    "compute the loss from jaxmod Tensors (module outputs, jaxmod.tensor, jaxmod.from_numpy) "
+    "and call loss.backward(), or take gradients functionally:\n"
     "    loss, grads = jaxmod.value_and_grad(loss_fn)(model, x, y)\n"
     "    opt.step(grads)"
 )
 _GRAD = (
-    "JAX arrays carry no .grad: `loss, grads = jaxmod.value_and_grad(loss_fn)(model)` "
-    "returns them, and grads['fc.weight'] is that parameter's gradient."
+    "JAX arrays carry no .grad: parameters (and requires_grad Tensors) receive it from "
+    "loss.backward(), or `loss, grads = jaxmod.value_and_grad(loss_fn)(model)` returns "
+    "them, and grads['fc.weight'] is that parameter's gradient."
 )
 
 # torch Tensor names that JAX arrays do not have -> the fix.

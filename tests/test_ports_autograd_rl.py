@@ -36,7 +36,6 @@ from _port_checks import (
     adam,
     assert_close,
     assert_tree_close,
-    backward_error,
     case_params,
     check_eval,
     check_step,
@@ -45,6 +44,7 @@ from _port_checks import (
     program_pair,
     report_unmodified,
     rng_inputs,
+    runs_as_written,
     to_numpy,
     unmodified,
 )
@@ -134,7 +134,7 @@ def _reinforce(aspect: str) -> None:
                                        torch.from_numpy(j_actions), list(jm.rewards))  # fmt: skip
         assert_close(j_loss, t_loss, TOL, "policy_loss of jaxmod's episode")
         assert type(mods[jaxmod].select_action(jm, j_states[0])) is int
-    elif aspect == "backward_error":
+    elif aspect == "as_written":
         # finish_episode() as written, after select_action() on two states
         def run(m: Any) -> Any:
             policy = m.Policy(hidden=16)
@@ -143,7 +143,7 @@ def _reinforce(aspect: str) -> None:
                 policy.rewards.append(1.0)
             m.finish_episode(policy, m.optim.Adam(policy.parameters(), lr=1e-2), 0.99)
 
-        backward_error(run, "reinforce")
+        runs_as_written(run, "reinforce")
 
 
 # ---------------------------------------------------------------------------- actor-critic
@@ -220,7 +220,7 @@ def _actor_critic(aspect: str) -> None:
             t_loss = _ac_replay(torch, mods, tm, torch.from_numpy(np.stack(j_states)),
                                 torch.tensor(j_actions), list(jm.rewards))  # fmt: skip
         assert_close(j_loss, t_loss, TOL, "compute_loss of jaxmod's episode")
-    elif aspect == "backward_error":
+    elif aspect == "as_written":
         # finish_episode() as written, after select_action() on two states
         def run(m: Any) -> Any:
             model = m.ActorCritic()
@@ -229,7 +229,7 @@ def _actor_critic(aspect: str) -> None:
                 model.rewards.append(-0.01)
             m.finish_episode(model, m.optim.Adam(model.parameters(), lr=3e-2))
 
-        backward_error(run, "actor_critic")
+        runs_as_written(run, "actor_critic")
 
 
 # ---------------------------------------------------------------------------- Gaussian policy
@@ -338,8 +338,8 @@ def _gaussian(aspect: str) -> None:
         assert_close(out[jaxmod], out[torch], 1e-5, "gae")
         jitted = jaxmod.jit(mods[jaxmod].gae)(jaxmod.from_numpy(rewards), jaxmod.from_numpy(values))
         assert_close(jitted, out[torch], 1e-5, "gae under jaxmod.jit")
-    elif aspect == "backward_error":
-        backward_error(lambda m: m.main(steps=1, batch=6), "gaussian_policy")
+    elif aspect == "as_written":
+        runs_as_written(lambda m: m.main(steps=1, batch=6), "gaussian_policy")
 
 
 # ---------------------------------------------------------------------------- DANN
@@ -364,7 +364,7 @@ def _dann(aspect: str) -> None:
         # s_label, t_img, alpha); err.backward(); optimizer.step()` (BatchNorm in train mode)
         check_step(tm, jm, [s_img, s_label, t_img], loss_of, TOL,
                    make_opt=lambda lib, m: lib.optim.Adam(m.parameters(), lr=1e-3))  # fmt: skip
-    elif kind == "backward_error":
+    elif kind == "as_written":
         # train_step() as written
         def run(m: Any) -> Any:
             model = m.DANN()
@@ -372,17 +372,17 @@ def _dann(aspect: str) -> None:
             xs = [m.torch.from_numpy(v) for v in (s_img, s_label, t_img)]
             m.train_step(model, opt, *xs, alpha)
 
-        backward_error(run, "grad_reverse")
+        runs_as_written(run, "grad_reverse")
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
     "reinforce": (_reinforce, ("structure", "eval", "train", "returns", "episode",
-                               "backward_error")),
-    "actor_critic": (_actor_critic, ("structure", "eval", "train", "rollout", "backward_error")),
+                               "as_written")),
+    "actor_critic": (_actor_critic, ("structure", "eval", "train", "rollout", "as_written")),
     "gaussian_policy": (_gaussian, ("structure", "eval", "train", "actor_loss_rsample", "act",
-                                    "gae", "backward_error")),
+                                    "gae", "as_written")),
     "grad_reverse": (_dann, ("structure", "structure_binary", "eval", "eval_binary", "train",
-                             "train_binary", "backward_error")),
+                             "train_binary", "as_written")),
 }  # fmt: skip
 
 # (program, aspect) -> the error it stops at today

@@ -31,7 +31,6 @@ import torch
 from _port_checks import (
     adam,
     assert_close,
-    backward_error,
     case_params,
     check_eval,
     check_step,
@@ -41,6 +40,7 @@ from _port_checks import (
     program_pair,
     report_unmodified,
     rng_inputs,
+    runs_as_written,
     to_numpy,
     unmodified,
 )
@@ -103,8 +103,8 @@ def _seq2seq(aspect: str) -> None:
         assert out[jaxmod] == out[torch]
         words, attn = mods[jaxmod].evaluate(*jm, "we eat fish", *mods[jaxmod].prepareData()[:2])
         assert isinstance(attn, jaxmod.Tensor) and tuple(attn.shape) == (1, 6, 4)
-    elif aspect == "backward_error":
-        backward_error(lambda m: m.main(hidden_size=8, n_epochs=1), "seq2seq_attention")
+    elif aspect == "as_written":
+        runs_as_written(lambda m: m.main(hidden_size=8, n_epochs=1), "seq2seq_attention")
 
 
 # ---------------------------------------------------------------------------- packed LSTM
@@ -198,8 +198,8 @@ def _classifier(aspect: str) -> None:
             torch.from_numpy(text), torch.from_numpy(lengths), True, False
         ).data
         np.testing.assert_array_equal(to_numpy(f(x, tuple(lengths.tolist()))), t_data.numpy())
-    elif aspect == "backward_error":
-        backward_error(lambda m: m.main(epochs=1), "rnn_classifier")
+    elif aspect == "as_written":
+        runs_as_written(lambda m: m.main(epochs=1), "rnn_classifier")
 
 
 # ---------------------------------------------------------------------------- EmbeddingBag
@@ -242,8 +242,8 @@ def _text_cls(aspect: str) -> None:
         (j_acc, j_loss), j_pred = out[jaxmod]
         assert (j_acc, j_pred) == (t_acc, t_pred)
         assert_close(j_loss, t_loss, TOL, "evaluate loss")
-    elif aspect == "backward_error":
-        backward_error(lambda m: m.main(epochs=1), "text_classification")
+    elif aspect == "as_written":
+        runs_as_written(lambda m: m.main(epochs=1), "text_classification")
 
 
 # ---------------------------------------------------------------------------- transformers
@@ -339,8 +339,8 @@ def _time_sequence(aspect: str) -> None:
         assert_close(out[jaxmod][0], out[torch][0], TOL, "future loss")
         assert isinstance(out[jaxmod][1], np.ndarray) and out[jaxmod][1].shape == (2, 12)
         assert_close(out[jaxmod][1], out[torch][1], TOL, "prediction")
-    elif aspect == "backward_error":
-        backward_error(lambda m: m.sine_main(steps=1), "time_sequence")
+    elif aspect == "as_written":
+        runs_as_written(lambda m: m.sine_main(steps=1), "time_sequence")
 
 
 def _row_lstm(aspect: str) -> None:
@@ -372,16 +372,16 @@ def _row_lstm(aspect: str) -> None:
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
     "seq2seq_attention": (_seq2seq, ("structure", "data", "eval", "train", "evaluate",
-                                     "backward_error")),
+                                     "as_written")),
     "rnn_classifier": (_classifier, ("structure", "data", "eval", "train", "train_eager",
                                      "train_gru", "evaluate", "jit_lengths",
-                                     "backward_error")),
+                                     "as_written")),
     "text_classification": (_text_cls, ("structure", "data", "eval", "train", "evaluate",
-                                        "backward_error")),
+                                        "as_written")),
     "transformer_models": (_transformer, ("structure", "eval_lm", "train_lm", "evaluate_lm",
                                           "eval_mt", "train_mt", "translate")),
     "time_sequence": (_time_sequence, ("structure", "data", "eval", "train", "predict_future",
-                                       "backward_error")),
+                                       "as_written")),
     "row_lstm": (_row_lstm, ("structure", "eval", "train", "test_loop")),
 }  # fmt: skip
 

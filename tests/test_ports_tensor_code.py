@@ -42,7 +42,6 @@ from _port_checks import (
     check_step,
     check_structure,
     load_torch_weights,
-    loss_backward_error,
     program_pair,
     report_unmodified,
     rng_inputs,
@@ -95,14 +94,16 @@ def _llama(aspect: str) -> None:
             out[lib] = (freqs, q, k, kv)
         for j, t, what in zip(out[jaxmod], out[torch], ("freqs", "q", "k", "kv"), strict=True):
             assert_close(j, t, 1e-5, what)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for a training loop's `logits, loss = model(tokens, targets);
         # loss.backward(); optimizer.step()`: the loss is the program's own cross_entropy
         def loss_of(lib: Any, model: Any, tokens: Any, targets: Any) -> Any:
             logits, loss = model(tokens, targets)
             return loss, logits
 
-        check_step(tm, jm, [tokens, targets], loss_of, TOL, make_opt=adam)
+        check_step(
+            tm, jm, [tokens, targets], loss_of, TOL, make_opt=adam, backward=aspect == "backward"
+        )
     elif aspect == "greedy":
         # Transformer.greedy as written (@torch.inference_mode(), argmax, cat) from a
         # max_seq_len prompt, so the context crop tokens[:, -max_seq_len:] is exercised
@@ -113,10 +114,6 @@ def _llama(aspect: str) -> None:
             out[lib] = model.greedy(lib.from_numpy(tokens), 3)
         assert isinstance(out[jaxmod], jaxmod.Tensor) and out[jaxmod].dtype == jaxmod.long
         np.testing.assert_array_equal(to_numpy(out[jaxmod]), to_numpy(out[torch]))
-    elif aspect == "backward_error":
-        jm.eval()  # grad mode on; eval mode only so that no dropout is compiled
-        _, loss = jm(jaxmod.from_numpy(tokens), jaxmod.from_numpy(targets))
-        loss_backward_error(loss)
 
 
 # ---------------------------------------------------------------------------- minGPT
@@ -147,7 +144,7 @@ def _mingpt(aspect: str) -> None:
     elif aspect == "eval":
         check_eval(tm, jm, [x, y], TOL)  # cross_entropy(ignore_index=-1)
         check_eval(tm, jm, [x], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for a loop's `logits, loss = model(x, y); model.zero_grad();
         # loss.backward(); optimizer.step()` with the program's configure_optimizers()
         # (AdamW; Linear weights decayed, biases / LayerNorm / Embedding not)
@@ -158,7 +155,7 @@ def _mingpt(aspect: str) -> None:
         def make_opt(lib: Any, model: Any) -> Any:
             return model.configure_optimizers(learning_rate=1e-2)[0]
 
-        check_step(tm, jm, [x, y], loss_of, TOL, make_opt=make_opt)
+        check_step(tm, jm, [x, y], loss_of, TOL, make_opt=make_opt, backward=aspect == "backward")
     elif aspect == "configure_optimizers":
         t_opt, t_names = tm.configure_optimizers()
         j_opt, j_names = jm.configure_optimizers()
@@ -192,10 +189,6 @@ def _mingpt(aspect: str) -> None:
         np.testing.assert_array_equal(to_numpy(out), to_numpy(greedy))  # top-1 is the argmax
         drawn = to_numpy(jm.generate(prompt, 3, do_sample=True, top_k=2))
         assert drawn.shape == (4, 5) and ((drawn >= 0) & (drawn < 3)).all()
-    elif aspect == "backward_error":
-        jm.eval()  # grad mode on; eval mode only so that no dropout is compiled
-        _, loss = jm(jaxmod.from_numpy(x), jaxmod.from_numpy(y))
-        loss_backward_error(loss)
 
 
 # ---------------------------------------------------------------------------- GCN
@@ -251,7 +244,7 @@ def _gcn(aspect: str) -> None:
         check_eval(tm, jm, [g["features"], g["norm"]], TOL)
         check_eval(tm, jm, [g["features"], g["indices"], g["values"]], TOL,
                    call=lambda lib, m, x, i, v: m(x, sparse_adj(lib, i, v)))  # fmt: skip
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `output = model(features, adj); loss_train =
         # F.nll_loss(output[idx_train], labels[idx_train]); loss_train.backward();
         # optimizer.step()` (the program's loss_train), the COO adjacency built in the step
@@ -262,9 +255,15 @@ def _gcn(aspect: str) -> None:
             return mods[lib].loss_train(model, x, sparse_adj(lib, i, v), labels, idx)
 
         inputs = [g["features"], g["indices"], g["values"], g["labels"], g["idx_train"]]
-        check_step(tm, jm, inputs, loss_of, TOL,
-                   make_opt=lambda lib, m: lib.optim.Adam(m.parameters(), lr=0.01,
-                                                          weight_decay=5e-4))  # fmt: skip
+        check_step(
+            tm,
+            jm,
+            inputs,
+            loss_of,
+            TOL,
+            make_opt=lambda lib, m: lib.optim.Adam(m.parameters(), lr=0.01, weight_decay=5e-4),
+            backward=aspect == "backward",
+        )
     elif aspect == "test":
         # test() and accuracy() as written: (loss.item(), acc.item()) on the sparse graph
         load_torch_weights(tm, jm)
@@ -284,18 +283,13 @@ def _gcn(aspect: str) -> None:
         # accuracy's preds.eq(labels).double().sum() / len(labels): float64 in torch
         assert t_all.dtype == torch.float64 and j_all.dtype == jaxmod.float64
         assert_close(j_all, t_all, 1e-6, "accuracy")
-    elif aspect == "backward_error":
-        x, adj = jaxmod.from_numpy(g["features"]), jaxmod.from_numpy(g["norm"])
-        loss, _ = mods[jaxmod].loss_train(jm, x, adj, jaxmod.from_numpy(g["labels"]),
-                                          jaxmod.from_numpy(g["idx_train"]))  # fmt: skip
-        loss_backward_error(loss)
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
-    "llama": (_llama, ("structure", "eval", "rotary", "train", "greedy", "backward_error")),
+    "llama": (_llama, ("structure", "eval", "rotary", "train", "greedy", "backward")),
     "mingpt": (_mingpt, ("structure", "data", "eval", "train", "configure_optimizers",
-                         "generate", "sample", "backward_error")),
-    "gcn": (_gcn, ("structure", "data", "eval", "train", "test", "backward_error")),
+                         "generate", "sample", "backward")),
+    "gcn": (_gcn, ("structure", "data", "eval", "train", "test", "backward")),
 }  # fmt: skip
 
 # (program, aspect) -> the error it stops at today

@@ -29,11 +29,11 @@ from _port_checks import (
     assert_close,
     case_params,
     check_eval,
+    check_loss_backward,
     check_step,
     check_structure,
     eager_step,
     load_torch_weights,
-    loss_backward_error,
     program_pair,
     report_unmodified,
     to_numpy,
@@ -70,13 +70,26 @@ def _moe(aspect: str) -> None:
         # the sparse dispatch as written (torch.where on the one-hot mask, x[token],
         # index_add_): torch's (logits, aux loss). The dense form is compared in "train"
         check_eval(tm, jm, [tokens], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # the dense form under jaxmod.jit (the sparse dispatch's shapes depend on values)
-        check_step(dense(tm, True), dense(jm, True), [tokens, label], loss_of, TOL,
-                   make_opt=adam)  # fmt: skip
+        check_step(
+            dense(tm, True),
+            dense(jm, True),
+            [tokens, label],
+            loss_of,
+            TOL,
+            make_opt=adam,
+            backward=aspect == "backward",
+        )
     elif aspect == "train_eager":
         # the sparse dispatch as written, stepped eagerly: index_add_'s gradient
         eager_step(tm, jm, [tokens, label], loss_of, TOL)
+    elif aspect == "backward_sparse":
+        # loss.backward() through the sparse dispatch (shapes that depend on values: the
+        # tape's replay cannot be compiled and runs eagerly)
+        load_torch_weights(tm, jm)
+        xs = jaxmod.from_numpy(tokens), jaxmod.from_numpy(label)
+        check_loss_backward(jm, lambda m: loss_of(jaxmod, m, *xs)[0], TOL)
     elif aspect == "routing":
         # expert_load (bincount of the choices) and routing_table (scatter_ into zeros,
         # gather back, a bool scatter_ of True, where) as written
@@ -95,11 +108,6 @@ def _moe(aspect: str) -> None:
         assert_close(j_unused, t_unused, TOL, "unused probability")
         assert_close(j_max.values, t_max.values, TOL, "max probability")
         np.testing.assert_array_equal(to_numpy(j_max.indices), t_max.indices.numpy())
-    elif aspect == "backward_error":
-        load_torch_weights(tm, jm)  # torch's routing, so the dispatch shapes are eval's
-        loss_backward_error(
-            loss_of(jaxmod, jm, jaxmod.from_numpy(tokens), jaxmod.from_numpy(label))[0]
-        )
 
 
 # ---------------------------------------------------------------------------- einsum attention
@@ -136,11 +144,11 @@ def _einsum(aspect: str) -> None:
         jl = build(mods[jaxmod], jaxmod, linear=True)
         check_structure(tl, jl)
         check_eval(tl, jl, [x], TOL)  # elu + 1 features, three-operand einsum
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for a loop's `output = model(x); loss = criterion(output, y);
         # loss.backward(); optimizer.step()` with the program's LabelSmoothingLoss
         # (full_like + scatter_ under no_grad)
-        check_step(tm, jm, [x, y], loss_of, TOL, make_opt=adam)
+        check_step(tm, jm, [x, y], loss_of, TOL, make_opt=adam, backward=aspect == "backward")
     elif aspect == "evaluate":
         # evaluate() over make_loader(): .item() sums and argmax(dim=1).eq(y).sum().item()
         load_torch_weights(tm, jm)
@@ -152,14 +160,13 @@ def _einsum(aspect: str) -> None:
         (t_loss, t_acc), (j_loss, j_acc) = out[torch], out[jaxmod]
         assert isinstance(j_loss, float) and j_acc == t_acc
         assert_close(j_loss, t_loss, TOL, "evaluate loss")
-    elif aspect == "backward_error":
-        loss_backward_error(loss_of(jaxmod, jm, jaxmod.from_numpy(x), jaxmod.from_numpy(y))[0])
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
-    "moe": (_moe, ("structure", "eval", "train", "train_eager", "routing", "backward_error")),
+    "moe": (_moe, ("structure", "eval", "train", "train_eager", "backward_sparse", "routing",
+                   "backward")),
     "einsum_attention": (_einsum, ("structure", "data", "eval", "train", "evaluate",
-                                   "backward_error")),
+                                   "backward")),
 }  # fmt: skip
 
 # (program, aspect) -> the error it stops at today

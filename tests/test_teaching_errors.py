@@ -19,9 +19,16 @@ def _model_and_opt():
     return model, optim.SGD(model.parameters(), lr=0.1)
 
 
-def _backward():
+def _backward_in_jit():
     model, _ = _model_and_opt()
-    F.mse_loss(model(jaxmod.randn(4, 3)), jaxmod.zeros(4, 2)).backward()
+
+    @jaxmod.jit
+    def step(model, x):
+        loss = F.mse_loss(model(x), jaxmod.zeros(4, 2))
+        loss.backward()
+        return loss
+
+    step(model, jaxmod.randn(4, 3))
 
 
 def _step_without_grads():
@@ -64,7 +71,7 @@ def _nonfinite_check_under_jit():
 
 CASES = [
     # (habit, call, error type, text the message must contain)
-    ("loss.backward()", _backward, RuntimeError, "jaxmod.value_and_grad"),
+    ("loss.backward() in jaxmod.jit", _backward_in_jit, RuntimeError, "jaxmod.value_and_grad"),
     ("jnp array .to('cpu')", lambda: jnp.ones(2).to("cpu"), AttributeError, "jaxmod.as_tensor"),
     ("jnp array .backward()", lambda: jnp.ones(()).backward(), AttributeError, "opt.step(grads)"),
     ("jnp array .grad", lambda: jnp.ones(()).grad, AttributeError, "value_and_grad"),

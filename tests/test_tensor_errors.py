@@ -196,10 +196,14 @@ def test_bad_arguments_raise_like_torch(case):
     check_eager(case)
 
 
-def test_backward_names_value_and_grad_with_the_training_loop():
-    loss = (jaxmod.ones(3, requires_grad=True) * 2).sum()
-    with pytest.raises(RuntimeError) as e:
+def test_backward_inside_jit_names_value_and_grad_with_the_training_loop():
+    def step(x):
+        loss = (x * 2).sum()
         loss.backward()
+        return loss
+
+    with pytest.raises(RuntimeError) as e:
+        jaxmod.jit(step)(jaxmod.ones(3))
     msg = str(e.value)
     assert "jaxmod.value_and_grad(loss_fn)(model)" in msg and "opt.step(grads)" in msg
 

@@ -26,7 +26,6 @@ import torch
 from _port_checks import (
     assert_close,
     assert_tree_close,
-    backward_error,
     case_params,
     check_eval,
     check_step,
@@ -35,6 +34,7 @@ from _port_checks import (
     program_pair,
     report_unmodified,
     rng_inputs,
+    runs_as_written,
     to_numpy,
     unmodified,
 )
@@ -53,15 +53,22 @@ def _mnist(aspect: str) -> None:
         check_structure(tm, jm)
     elif aspect == "eval":
         check_eval(tm, jm, [x], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `optimizer.zero_grad(); output = model(data);
         # loss = F.nll_loss(output, target); loss.backward(); optimizer.step()`
         def loss_of(lib: Any, model: Any, data: Any, target: Any) -> Any:
             output = model(data)
             return lib.nn.functional.nll_loss(output, target), output
 
-        check_step(tm, jm, [x, y], loss_of, TOL,
-                   make_opt=lambda lib, m: lib.optim.Adadelta(m.parameters(), lr=1.0))  # fmt: skip
+        check_step(
+            tm,
+            jm,
+            [x, y],
+            loss_of,
+            TOL,
+            make_opt=lambda lib, m: lib.optim.Adadelta(m.parameters(), lr=1.0),
+            backward=aspect == "backward",
+        )
     elif aspect == "test_loop":
         images, target = (v.numpy() for v in mods[torch].synthetic_digits(40, seed=1))
         load_torch_weights(tm, jm)
@@ -72,8 +79,8 @@ def _mnist(aspect: str) -> None:
         (t_loss, t_correct), (j_loss, j_correct) = results[torch], results[jaxmod]
         assert j_correct == t_correct
         assert_close(j_loss, t_loss, TOL, "test loss")
-    elif aspect == "backward_error":
-        backward_error(lambda m: m.main(["--samples", "32", "--batch-size", "16",
+    elif aspect == "as_written":
+        runs_as_written(lambda m: m.main(["--samples", "32", "--batch-size", "16",
                                           "--dry-run", "--epochs", "1"]), "mnist")  # fmt: skip
 
 
@@ -100,7 +107,7 @@ def _gpt(aspect: str) -> None:
     elif aspect == "eval":
         check_eval(tm, jm, [X, Y], TOL)  # (logits, loss) = model(idx, targets)
         check_eval(tm, jm, [X], TOL)  # inference: last position's logits, loss None
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `logits, loss = model(X, Y); loss.backward();
         # clip_grad_norm_(model.parameters(), 1.0); optimizer.step()`; the optimizer is the
         # program's configure_optimizers() with lr set through param_groups as in train()
@@ -115,7 +122,9 @@ def _gpt(aspect: str) -> None:
                 param_group["lr"] = lr
             return optimizer
 
-        check_step(tm, jm, [X, Y], loss_of, TOL, make_opt=make_opt, clip=1.0)
+        check_step(
+            tm, jm, [X, Y], loss_of, TOL, make_opt=make_opt, clip=1.0, backward=aspect == "backward"
+        )
     elif aspect == "generate":
         # top_k=1: the multinomial draw is over a one-hot distribution, so deterministic
         load_torch_weights(tm, jm)
@@ -125,8 +134,8 @@ def _gpt(aspect: str) -> None:
             context = lib.from_numpy(X[:, :3])
             out[lib] = to_numpy(model.generate(context, 6, top_k=1))
         np.testing.assert_array_equal(out[jaxmod], out[torch])
-    elif aspect == "backward_error":
-        backward_error(lambda m: m.train(max_iters=1), "char_gpt")
+    elif aspect == "as_written":
+        runs_as_written(lambda m: m.train(max_iters=1), "char_gpt")
 
 
 # ---------------------------------------------------------------------------- LSTM LM
@@ -160,7 +169,7 @@ def _word_lm(aspect: str) -> None:
             out[lib] = mods[lib].evaluate(model, lib.nn.NLLLoss(), val, 5, 2)
         assert isinstance(out[jaxmod], float)
         assert_close(out[jaxmod], out[torch], TOL, "evaluate()")
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `hidden = repackage_hidden(hidden); model.zero_grad();
         # output, hidden = model(data, hidden); loss = criterion(output, targets);
         # loss.backward(); clip_grad_norm_(model.parameters(), 0.25);
@@ -170,16 +179,24 @@ def _word_lm(aspect: str) -> None:
             output, hidden = model(data, hidden)
             return lib.nn.NLLLoss()(output, targets), (output, hidden)
 
-        check_step(tm, jm, [data, targets], loss_of, TOL, clip=0.25,
-                   make_opt=lambda lib, m: lib.optim.SGD(m.parameters(), lr=20.0))  # fmt: skip
-    elif aspect == "backward_error":
+        check_step(
+            tm,
+            jm,
+            [data, targets],
+            loss_of,
+            TOL,
+            clip=0.25,
+            make_opt=lambda lib, m: lib.optim.SGD(m.parameters(), lr=20.0),
+            backward=aspect == "backward",
+        )
+    elif aspect == "as_written":
 
         def run(m: Any) -> Any:
             corpus = m.Corpus(m.CORPUS)
             model = m.RNNModel("LSTM", len(corpus.dictionary), 16, 16, 2, 0.2, True)
             return m.train(model, jaxmod.nn.NLLLoss(), m.batchify(corpus.train, 4), 20.0, 5, 4)
 
-        backward_error(run, "word_language_model")
+        runs_as_written(run, "word_language_model")
 
 
 # ---------------------------------------------------------------------------- VAE
@@ -211,7 +228,7 @@ def _vae(aspect: str) -> None:
         assert r.shape == (4, 784) and r.min() >= 0 and r.max() <= 1
         z = to_numpy(jm.reparameterize(jaxmod.zeros(2000, 20), jaxmod.zeros(2000, 20)))
         assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `recon_batch, mu, logvar = model(data);
         # loss = loss_function(...); loss.backward(); optimizer.step()`, with forward()'s
         # `eps = torch.randn_like(std)` given as an input so both libraries use the same one
@@ -221,9 +238,16 @@ def _vae(aspect: str) -> None:
             recon = model.decode(z)
             return mods[lib].loss_function(recon, x, mu, logvar), recon
 
-        check_step(tm, jm, [flat, eps], loss_of, TOL,
-                   make_opt=lambda lib, m: lib.optim.Adam(m.parameters(), lr=1e-3))  # fmt: skip
-    elif aspect == "backward_error":
+        check_step(
+            tm,
+            jm,
+            [flat, eps],
+            loss_of,
+            TOL,
+            make_opt=lambda lib, m: lib.optim.Adam(m.parameters(), lr=1e-3),
+            backward=aspect == "backward",
+        )
+    elif aspect == "as_written":
 
         def run(m: Any) -> Any:
             images = jaxmod.from_numpy(x)
@@ -233,7 +257,7 @@ def _vae(aspect: str) -> None:
             model = m.VAE()
             return m.train(model, jaxmod.optim.Adam(model.parameters(), lr=1e-3), loader, 1)
 
-        backward_error(run, "vae")
+        runs_as_written(run, "vae")
 
 
 # ---------------------------------------------------------------------------- DCGAN
@@ -252,7 +276,7 @@ def _dcgan(aspect: str) -> None:
     elif aspect == "eval":
         check_eval(tG, jG, [noise], TOL)
         check_eval(tD, jD, [np.tanh(real)], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         load_torch_weights(tG, jG)
         with torch.no_grad():
             fake = tG.train()(torch.from_numpy(noise)).numpy()
@@ -263,7 +287,7 @@ def _dcgan(aspect: str) -> None:
             errD, (D_x, D_G_z1) = mods[lib].discriminator_loss(netD, crit[lib], real_cpu, fake)
             return errD, (D_x, D_G_z1)
 
-        check_step(tD, jD, [real, fake], d_loss, TOL, make_opt=adam)
+        check_step(tD, jD, [real, fake], d_loss, TOL, make_opt=adam, backward=aspect == "backward")
 
         # ... and for `netG.zero_grad(); errG, _ = generator_loss(netD, criterion, fake);
         # errG.backward(); optimizerG.step()` (fake = netG(noise) inside the step)
@@ -271,26 +295,29 @@ def _dcgan(aspect: str) -> None:
             errG, D_G_z2 = mods[lib].generator_loss(D[lib], crit[lib], netG(noise))
             return errG, D_G_z2
 
-        check_step(tG, jG, [noise], g_loss, TOL, make_opt=adam)
-    elif aspect == "backward_error":
+        check_step(tG, jG, [noise], g_loss, TOL, make_opt=adam, backward=aspect == "backward")
+    elif aspect == "as_written":
 
         def run(m: Any) -> Any:
             netG, netD, criterion, optimizerG, optimizerD = m.build()
             real_cpu = jaxmod.from_numpy(np.tanh(real))
             return m.train_step(netG, netD, optimizerG, optimizerD, criterion, real_cpu, 8)
 
-        backward_error(run, "dcgan")
+        runs_as_written(run, "dcgan")
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
-    "mnist": (_mnist, ("structure", "eval", "train", "test_loop", "backward_error")),
-    "char_gpt": (_gpt, ("structure", "data", "eval", "train", "generate", "backward_error")),
+    "mnist": (_mnist, ("structure", "eval", "train", "backward", "test_loop", "as_written")),
+    "char_gpt": (
+        _gpt,
+        ("structure", "data", "eval", "train", "backward", "generate", "as_written"),
+    ),
     "word_language_model": (
         _word_lm,
-        ("structure", "data", "eval", "evaluate", "train", "backward_error"),
+        ("structure", "data", "eval", "evaluate", "train", "backward", "as_written"),
     ),  # fmt: skip
-    "vae": (_vae, ("structure", "eval", "forward", "train", "backward_error")),
-    "dcgan": (_dcgan, ("structure", "eval", "train", "backward_error")),
+    "vae": (_vae, ("structure", "eval", "forward", "train", "backward", "as_written")),
+    "dcgan": (_dcgan, ("structure", "eval", "train", "backward", "as_written")),
 }
 
 # (program, aspect) -> the error it stops at today (none: every GAPS.md entry is closed)

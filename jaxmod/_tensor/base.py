@@ -41,6 +41,17 @@ VIEW: type = None  # type: ignore[assignment]  # the view class
 TT: frozenset = frozenset()  # every concrete Tensor class (Tensor, views, requires_grad)
 
 
+# Set by jaxmod._tensor.tape: the autograd tape's hooks (recording eager ops, backward).
+def _never(*args: Any) -> bool:
+    return False
+
+
+tape_marked: Callable[[tuple, dict], bool] = _never
+tape_recording: Callable[[], bool] = _never
+tape_record: Callable[..., Any] = None  # type: ignore[assignment]
+tape_backward: Callable[..., None] = None  # type: ignore[assignment]
+
+
 class TensorBase:
     """The root of the tensor-method mixin. A class using the mixin provides two hooks:
     ``_jx()`` returns the current ``jax.Array`` (or tracer) and ``_rebind(new)`` stores an
@@ -165,14 +176,19 @@ def tensor_op(fn: Callable) -> Callable:
     if hasattr(fn, "__wrapped_array_fn__"):
         return fn
 
-    @functools.wraps(fn)
-    def op(*args: Any, **kwargs: Any) -> Any:
-        if not (_has_tensor(args) or (kwargs and _has_tensor(kwargs.values()))):
-            return fn(*args, **kwargs)
+    def typed(*args: Any, **kwargs: Any) -> Any:
         args = tuple([_unwrap_arg(a) for a in args])
         if kwargs:
             kwargs = {k: _unwrap_arg(v) for k, v in kwargs.items()}
         return wrap(fn(*args, **kwargs))
+
+    @functools.wraps(fn)
+    def op(*args: Any, **kwargs: Any) -> Any:
+        if not (_has_tensor(args) or (kwargs and _has_tensor(kwargs.values()))):
+            return fn(*args, **kwargs)
+        if tape_marked(args, kwargs) and tape_recording():
+            return tape_record(typed, getattr(fn, "__name__", "op"), args, kwargs)
+        return typed(*args, **kwargs)
 
     op.__wrapped_array_fn__ = fn  # type: ignore[attr-defined]
     return op

@@ -65,8 +65,9 @@ def expand_error(shape: tuple[int, ...], target: tuple[int, ...]) -> ShapeError:
 
 
 BACKWARD = """\
-loss.backward() has no tape to run in jaxmod: JAX computes gradients by transforming a \
-function, and jaxmod returns them instead of storing them on .grad. Replace
+loss.backward() inside jaxmod.jit (or another JAX transform: grad, vmap, jax.jit): the \
+autograd tape records eager operations only, and a compiled step takes its gradients as \
+a function of the model. Inside the compiled step, replace
 
     opt.zero_grad()
     loss = F.cross_entropy(model(x), y)
@@ -80,7 +81,8 @@ with
     loss, grads = jaxmod.value_and_grad(loss_fn)(model)
     opt.step(grads)
 
-(wrap the step in @jaxmod.jit to compile it; see docs/porting.md, "The training loop")."""
+or run the torch loop as written, without jaxmod.jit (see docs/porting.md, "The training \
+loop")."""
 
 
 def traced(what: str, fix: str) -> Exception:

@@ -15,6 +15,7 @@ from jaxmod._tensor import ops_extra as _ox
 from jaxmod._tensor import ops_index as _oi
 from jaxmod._tensor import ops_math as _om
 from jaxmod._tensor import ops_reduce as _or
+from jaxmod._tensor import tape as _tape
 from jaxmod._tensor.dtypes import is_complex as _is_complex
 from jaxmod._tensor.dtypes import is_floating_point as _is_fp
 from jaxmod._tensor.methods_base import _can_cast
@@ -54,7 +55,21 @@ def function(raw: Any, name: str, array_first: bool = True) -> Any:
 
     f.__name__ = f.__qualname__ = name
     f.__doc__ = raw.__doc__ or f"Elementwise ``{name}`` (``torch.{name}``)."
-    return f
+    return _recorded(f)
+
+
+def _recorded(f: Any) -> Any:
+    """``f`` recorded on the autograd tape when an input requires grad."""
+
+    def g(*args: Any, **kwargs: Any) -> Any:
+        if _tape.marked(args, kwargs) and _tape.recording():
+            return _tape.record(f, f.__name__, args, kwargs)
+        return f(*args, **kwargs)
+
+    g.__name__ = g.__qualname__ = f.__name__
+    g.__doc__ = f.__doc__
+    g.__wrapped__ = f  # type: ignore[attr-defined]
+    return g
 
 
 def via_method(name: str) -> Any:
@@ -181,8 +196,8 @@ def build() -> dict[str, Any]:
         if name.endswith("_") and not name.startswith("_") and name not in ns:
             ns[name] = inplace_function(name)
     ns["numel"] = numel
-    ns["where"] = where
-    ns["view_as_complex"] = view_as_complex
+    ns["where"] = _recorded(where)
+    ns["view_as_complex"] = _recorded(view_as_complex)
     for f in (is_tensor, is_storage, result_type, promote_types, can_cast, typename):
         ns[f.__name__] = f
     ns["is_nonzero"] = _is_nonzero

@@ -357,25 +357,33 @@ class BaseMethods(_b.TensorBase):
         """No-op."""
         return self
 
-    def backward(self, gradient: Any = None, retain_graph: Any = None, **kwargs: Any) -> None:
-        """jaxmod has no autograd tape: raises, showing the ``jaxmod.value_and_grad`` loop."""
-        raise RuntimeError(_err.BACKWARD)
+    def backward(
+        self, gradient: Any = None, retain_graph: Any = None, create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:  # fmt: skip
+        """Add the gradient of this tensor into the ``.grad`` of every parameter (and
+        ``requires_grad`` tensor) it was computed from eagerly, as torch does (see
+        ``jaxmod._tensor.tape``). Inside ``jaxmod.jit`` raises, showing
+        ``jaxmod.value_and_grad``."""
+        _b.tape_backward(self, gradient, retain_graph, create_graph, inputs)
 
     def register_hook(self, hook: Any) -> None:
-        """Tensor gradient hooks need torch's tape: raises."""
+        """Tensor gradient hooks are not supported by jaxmod's autograd tape: raises."""
         raise RuntimeError(
-            "Tensor.register_hook needs torch's autograd tape, which jaxmod does not have. "
-            "Transform the gradients returned by jaxmod.value_and_grad instead."
+            "Tensor.register_hook is not supported by jaxmod's autograd tape. Transform the "
+            "gradients after backward() (p.grad), or those jaxmod.value_and_grad returns."
         )
 
     def retain_grad(self) -> None:
-        """No-op: jaxmod returns gradients instead of storing them."""
+        """No-op on a leaf or a tensor outside the graph (a leaf keeps its ``.grad``)."""
 
     # -- Python protocols ------------------------------------------------------------
     def __repr__(self) -> str:
-        return self._text(self._jx(), getattr(self, "requires_grad", False))
+        gf = getattr(self, "grad_fn", None)
+        flag = f"grad_fn=<{gf.name()}>" if gf is not None else getattr(self, "requires_grad", False)
+        return self._text(self._jx(), flag)
 
-    def _text(self, v: Any, requires_grad: bool) -> str:
+    def _text(self, v: Any, requires_grad: bool | str) -> str:
         """torch's tensor text for value ``v`` held here (its device from ``self.device``)."""
         dev = None
         if not isinstance(v, _Tracer):
@@ -389,7 +397,7 @@ class BaseMethods(_b.TensorBase):
         # torch: a 0-d Tensor formats as its Python number (f"{loss}" -> "0.25"); anything
         # else (a 0-d Parameter too) only with an empty spec, as its str
         v = self._jx()
-        if v.ndim == 0 and type(self) is _b.TENSOR and not isinstance(v, jax.core.Tracer):
+        if v.ndim == 0 and type(self) in _b.TT and not isinstance(v, jax.core.Tracer):
             return format(self.item(), spec)
         if spec:
             raise TypeError(f"unsupported format string passed to {type(self).__name__}.__format__")

@@ -44,7 +44,7 @@ return_types = types.SimpleNamespace(**RETURN_TYPES)
 
 
 class inference_mode:
-    """``torch.inference_mode``: the same as ``jaxmod.no_grad`` (there is no tape to skip)."""
+    """``torch.inference_mode``: the same as ``jaxmod.no_grad`` (nothing is recorded)."""
 
     def __init__(self, mode: bool = True) -> None:
         self.mode = mode

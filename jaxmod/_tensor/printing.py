@@ -90,7 +90,7 @@ def _str(a: np.ndarray, fmt: _Formatter, indent: int, summarise: bool) -> str:
     return "[" + sep.join(parts) + "]"
 
 
-def tensor_repr(value: Any, requires_grad: bool = False, device: str | None = None) -> str:
+def tensor_repr(value: Any, requires_grad: bool | str = False, device: str | None = None) -> str:
     """torch's ``repr`` of a tensor holding ``value``."""
     import jax
 
@@ -109,8 +109,8 @@ def tensor_repr(value: Any, requires_grad: bool = False, device: str | None = No
         suffix.append(f"dtype={_dt.repr_name(dtype)}")
     if device is not None:
         suffix.insert(0, f"device='{device}'")
-    if requires_grad:
-        suffix.append("requires_grad=True")
+    if requires_grad:  # True, or torch's "grad_fn=<...>" of a computed tensor
+        suffix.append(requires_grad if isinstance(requires_grad, str) else "requires_grad=True")
     if a.size == 0:
         body = "[]"
     else:

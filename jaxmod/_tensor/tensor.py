@@ -94,7 +94,7 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
     no uninitialised memory) and ``Tensor([1, 2])`` a float tensor of those values.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_value", "_ag", "_gd")  # value; tape node (computed tensors); .grad
     _rg = False
 
     def __init__(self, *args: Any, device: Any = None, dtype: Any = None) -> None:
@@ -125,27 +125,25 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
         return self
 
     @property
-    def grad(self) -> None:
-        """Always None: jaxmod returns gradients (``jaxmod.value_and_grad``), it does not
-        store them on tensors."""
-        return None
+    def grad(self) -> Any:
+        """The gradient ``backward()`` accumulated here (for a tensor with
+        ``requires_grad``), or None."""
+        return getattr(self, "_gd", None)
 
     @grad.setter
     def grad(self, value: Any) -> None:
-        if value is not None:
-            raise AttributeError(
-                "jaxmod tensors do not store gradients; keep the gradients returned by "
-                "jaxmod.grad / value_and_grad instead"
-            )
+        if value is not None and type(value) not in _b.TT:
+            value = _b.new(jnp.asarray(_b.unwrap(value)))
+        self._gd = value
 
     @property
     def grad_fn(self) -> None:
-        """Always None (there is no autograd graph)."""
+        """None: this tensor was not computed by a recorded operation (a leaf)."""
         return None
 
     @property
     def is_leaf(self) -> bool:
-        """Always True (there is no autograd graph)."""
+        """True: this tensor was not computed by a recorded operation."""
         return True
 
     @property

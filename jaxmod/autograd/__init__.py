@@ -2,8 +2,9 @@
 ``jax.custom_vjp``), :class:`Variable` (torch's deprecated identity wrapper) and the
 gradient-mode context managers.
 
-jaxmod has no autograd tape: ``torch.autograd.grad`` and ``torch.autograd.backward``
-raise an error that shows the :func:`jaxmod.grad` / :func:`jaxmod.value_and_grad` form.
+``torch.autograd.grad`` and ``torch.autograd.backward`` run on jaxmod's eager autograd
+tape (``jaxmod._tensor.tape``): operations on parameters and ``requires_grad`` tensors
+outside ``no_grad`` and jaxmod transforms are recorded, and replayed under ``jax.vjp``.
 """
 
 from __future__ import annotations
@@ -15,39 +16,33 @@ import jax.numpy as jnp
 
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod._tensor import base as _b
-from jaxmod._tensor.errors import BACKWARD
+from jaxmod._tensor import tape as _tape
 from jaxmod._tensor.factories import as_tensor
 from jaxmod.autograd import function
 from jaxmod.autograd.function import Function, FunctionCtx, once_differentiable
 
+is_replaying = _tape.is_replaying
+
 __all__ = [
     "Function", "FunctionCtx", "Variable", "backward", "detect_anomaly", "enable_grad",
-    "function", "grad", "is_grad_enabled", "no_grad", "once_differentiable",
+    "function", "grad", "is_grad_enabled", "is_replaying", "no_grad", "once_differentiable",
     "set_detect_anomaly", "set_grad_enabled",
 ]  # fmt: skip
 
-GRAD = """\
-torch.autograd.grad(outputs, inputs) needs torch's autograd tape, which jaxmod does not \
-have: JAX computes gradients by transforming a function. Write the outputs as a function \
-of the inputs and differentiate it:
 
-    def f(x):
-        return (x ** 2).sum()
-    dx = jaxmod.grad(f)(x)                  # torch.autograd.grad(f(x), x)[0]
-    loss, grads = jaxmod.value_and_grad(loss_fn)(model)   # for a model's parameters
-
-(pass argnums=(0, 1) for several inputs; see docs/porting.md, "The training loop")."""
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Any = None,
+         create_graph: bool = False, allow_unused: Any = None, **kwargs: Any) -> tuple:  # fmt: skip
+    """``torch.autograd.grad``: the gradients of eagerly computed ``outputs`` with respect
+    to ``inputs`` (parameters, ``requires_grad`` tensors or computed tensors), returned."""
+    return _tape.grad(outputs, inputs, grad_outputs, retain_graph, create_graph,
+                      allow_unused, **kwargs)  # fmt: skip
 
 
-def grad(outputs: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-    """Not available (no tape): raises ``RuntimeError`` showing :func:`jaxmod.grad`."""
-    raise RuntimeError(GRAD)
-
-
-def backward(tensors: Any, *args: Any, **kwargs: Any) -> None:
-    """Not available (no tape): raises the ``loss.backward()`` error, showing
-    :func:`jaxmod.value_and_grad`."""
-    raise RuntimeError(BACKWARD)
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: Any = None,
+             create_graph: bool = False, inputs: Any = None, **kwargs: Any) -> None:  # fmt: skip
+    """``torch.autograd.backward``: add the gradients of ``tensors`` into the ``.grad`` of
+    the leaves they were computed from (``tensor.backward()`` for several tensors)."""
+    _tape.backward(tensors, grad_tensors, retain_graph, create_graph, inputs)
 
 
 class _VariableMeta(type):

@@ -25,6 +25,7 @@ from jaxmod import _autograd
 from jaxmod._core import graph, state
 from jaxmod._core.cells import is_value, to_array
 from jaxmod._tensor import base as _tb
+from jaxmod._tensor import tape as _tape
 from jaxmod.nn import _pytree
 from jaxmod.nn._module_convert import ConversionMixin
 from jaxmod.nn._module_traversal import TraversalMixin
@@ -176,6 +177,8 @@ class Module(HooksMixin, StateDictMixin, TraversalMixin, ConversionMixin):
         if compiled is not None and not _ctx.jit_depth:
             return compiled(self, *args, **kwargs)
         global _call_depth
+        if not _call_depth and _tape.module_wanted(args, kwargs):
+            return _tape.record_module(self, args, kwargs)
         _call_depth += 1
         try:
             if (

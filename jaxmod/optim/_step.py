@@ -75,9 +75,9 @@ def check_matched(opt: Any, grads: Any, gmap: dict[int, Any]) -> None:
     if trainable and grads is None:
         raise RuntimeError(
             f"{type(opt).__name__}.step() found no gradient for any of its {trainable} "
-            "trainable parameters, so it would change nothing. jaxmod returns gradients "
-            "instead of storing them on p.grad (there is no loss.backward()); pass them "
-            "to the step:\n    loss, grads = jaxmod.value_and_grad(loss_fn)(model)\n"
+            "trainable parameters (none has a .grad), so it would change nothing. Call "
+            "loss.backward() before opt.step(), or pass the gradients jaxmod.value_and_grad "
+            "returns to the step:\n    loss, grads = jaxmod.value_and_grad(loss_fn)(model)\n"
             "    opt.step(grads)"
         )
     if trainable:

@@ -346,8 +346,8 @@ class Optimizer:
         A parameter without gradient (absent, ``None`` or ``requires_grad=False``) is left
         untouched and its state does not change, like torch's ``p.grad is None``. A step
         with no gradient for *any* trainable parameter raises instead of silently changing
-        nothing (jaxmod never fills ``p.grad`` itself: ``opt.step()`` after
-        ``jaxmod.value_and_grad`` would leave the model untrained).
+        nothing (``opt.step()`` after ``jaxmod.value_and_grad`` without the gradients, or
+        before ``loss.backward()``, would leave the model untrained).
         """
         loss = closure() if closure is not None else None
         gmap = self._resolve_grads(grads)

@@ -1,0 +1,824 @@
+"""Eager autograd: ``loss.backward()`` by recording what produced ``loss`` and replaying it
+under :func:`jax.vjp`.
+
+JAX differentiates functions, torch programs call ``loss.backward()`` on a value. The tape
+joins the two:
+
+- **Recording.** An eager operation with an input that requires grad (a ``Parameter``
+  with ``requires_grad``, a tensor after ``requires_grad_()``, or a tensor the tape made)
+  runs as it always does and also records a :class:`Node`: the callable, its arguments
+  (array references, not copies) and the generator key and autocast policy it ran under.
+  A whole eager module call is one node (its parameters and buffers are saved by
+  reference), so a forward pass records a handful of nodes, not one per layer. Its
+  Tensor outputs become tape tensors (``requires_grad`` true, ``grad_fn`` set).
+- **Replay.** ``backward()`` replays the recorded nodes that lead to the tensor as one
+  function of the leaves, with the saved values swapped in (so buffer updates such as
+  BatchNorm's running statistics are not applied twice and dropout draws the same masks),
+  takes its :func:`jax.vjp`, and adds the gradients into each leaf's ``.grad``, where
+  ``optimizer.step()`` and ``clip_grad_norm_`` read them. The replay is compiled with
+  ``jax.jit`` once per graph structure, so a training loop compiles its backward once.
+
+Nothing is recorded inside ``no_grad``, inside a jaxmod transform (``jaxmod.jit``,
+``jaxmod.grad``: there gradients are functional) or on traced values.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import types
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.extend
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmod import _autograd
+from jaxmod._core import lifting, state
+from jaxmod._core.cells import Variable
+from jaxmod._core.rng import default_generator
+from jaxmod._tensor import base as _b
+from jaxmod._tensor import errors as _err
+from jaxmod._tensor.tensor import Tensor, TensorMethods, _GradTensor, _View
+from jaxmod.amp import _state as _amp
+
+__all__ = ["TapeError", "backward", "grad", "is_replaying", "record", "record_module",
+           "module_wanted", "recording", "register_linkable"]  # fmt: skip
+
+_ctx = state.ctx
+_Tracer = jax.core.Tracer
+_Var = jax.extend.core.Var
+_Array = jax.Array
+_new = object.__new__
+
+
+class TapeError(RuntimeError):
+    """An eager operation the autograd tape cannot record or replay faithfully."""
+
+
+class _State:
+    suspended = 0  # > 0 while a recorded call or a replay runs (nothing nested records)
+    backwards = 0  # backward() / autograd.grad() calls that ran (read by tests)
+    replaying = 0  # > 0 while backward() replays recorded calls
+    seq = itertools.count()
+
+
+_S = _State()
+
+
+class _TapeTensor(Tensor):
+    """A Tensor computed from inputs that require grad: it knows the node that made it."""
+
+    __slots__ = ()
+    _rg = True
+
+    @property
+    def requires_grad(self) -> bool:  # type: ignore[override]
+        """True: this tensor was computed from inputs that require grad."""
+        return True
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if not value:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to "
+                "use a computed variable in a subgraph that doesn't require differentiation "
+                "use var_no_grad = var.detach()."
+            )
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Only ``True`` is allowed on a computed tensor (as in torch)."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def grad_fn(self) -> Any:  # type: ignore[override]
+        """The recorded operation that produced this tensor."""
+        return self._ag[0]
+
+    @property
+    def is_leaf(self) -> bool:  # type: ignore[override]
+        """False: this tensor was computed by a recorded operation."""
+        return False
+
+    @property
+    def grad(self) -> Any:  # type: ignore[override]
+        """The gradient kept by ``retain_grad()`` in the last ``backward()``, else None."""
+        return getattr(self, "_gd", None)
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        self._gd = None if value is None else _as_tensor(value)
+
+    def retain_grad(self) -> None:
+        """Keep this tensor's gradient on ``.grad`` in the next ``backward()``."""
+        node, k = self._ag
+        if node.retained is None:
+            node.retained = {}
+        node.retained[k] = self  # lives as long as the graph does
+
+    def detach(self) -> Tensor:
+        """The same values as a new tensor outside the graph."""
+        return _b.new(self._value)
+
+    def detach_(self) -> Tensor:
+        """Take this tensor out of the graph, in place."""
+        self.__class__ = Tensor
+        return self
+
+    @property
+    def data(self) -> Tensor:  # type: ignore[override]
+        """The values outside the graph (a new tensor: writes to it do not reach this one)."""
+        return _b.new(self._value)
+
+    @data.setter
+    def data(self, new: Any) -> None:
+        v = _b.unwrap(new)
+        self._value = v if isinstance(v, _Array) else jnp.asarray(v)
+
+
+def _flatten(t: Tensor) -> tuple[tuple[Any], None]:
+    return (t._value,), None
+
+
+def _unflatten(aux: None, children: Any) -> Tensor:
+    return _b.new(children[0])
+
+
+jax.tree_util.register_pytree_node(_TapeTensor, _flatten, _unflatten)
+_b.TT = _b.TT | {_TapeTensor}
+
+
+# ----------------------------------------------------------------------------- nodes
+class _Node:
+    """A recorded operation (see the module docstring); ``grad_fn`` of tape tensors."""
+
+    __slots__ = ("fn", "label", "tree", "specs", "cells", "values", "policy", "positions",
+                 "mutated", "n_out", "seq", "freed", "retained")  # fmt: skip
+
+    def name(self) -> str:
+        """torch's ``grad_fn.name()``: the operation, e.g. ``"LinearBackward"``."""
+        return f"{self.label}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+
+Node = _Node
+
+
+def _stop(x: Any) -> bool:
+    """Leaves of an argument walk: tensors, boxes and stateful objects stay whole."""
+    return isinstance(x, (_b.TensorBase, Variable)) or lifting.is_stateful(x)
+
+
+def _is_source(x: Any) -> bool:
+    """A leaf gradients are stored on: a Parameter with requires_grad, a requires_grad
+    tensor."""
+    t = type(x)
+    if t is _GradTensor:
+        return True
+    return isinstance(x, Variable) and bool(getattr(x, "_requires_grad", False))
+
+
+def _marks(a: Any) -> bool:
+    t = type(a)
+    if t is _TapeTensor or t is _GradTensor:
+        return True
+    if isinstance(a, Variable):
+        return bool(getattr(a, "_requires_grad", False))
+    if t is list or t is tuple:
+        return any(_marks(b) for b in a)
+    return False
+
+
+def marked(args: tuple, kwargs: dict) -> bool:
+    """Whether an argument requires grad (a tape tensor, a source; one list level)."""
+    for a in args:
+        if _marks(a):
+            return True
+    return bool(kwargs) and any(_marks(v) for v in kwargs.values())
+
+
+def is_replaying() -> bool:
+    """Whether ``backward()`` is replaying recorded module calls now (forward hooks and
+    forwards run again then, on traced values)."""
+    return _S.replaying > 0
+
+
+def recording() -> bool:
+    """Whether eager operations record now (grad mode on, outside transforms and replays)."""
+    return not _S.suspended and not _ctx.lift_depth and _autograd.is_grad_enabled()
+
+
+def _float(v: Any) -> bool:
+    return jnp.issubdtype(v.dtype, jnp.inexact)
+
+
+def record(fn: Callable, label: str, args: tuple, kwargs: dict,
+           cells: list | None = None) -> Any:  # fmt: skip
+    """Run ``fn(*args, **kwargs)`` and record it, when an input (or a cell) requires grad."""
+    flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_stop)
+    specs: list[tuple] = []
+    watch: list[tuple[int, Any, Any]] = []
+    needed = False
+    for i, x in enumerate(flat):
+        t = type(x)
+        if t is _TapeTensor:
+            specs.append((0, x._ag))
+            watch.append((i, x, x._value))
+            needed = True
+        elif isinstance(x, (_b.TensorBase, Variable)):
+            v = _b.unwrap(x)
+            if isinstance(v, _Tracer):
+                return _quiet(fn, args, kwargs)
+            if _is_source(x):
+                specs.append((1, x, v))
+                needed = True
+            else:
+                specs.append((2, v, True))
+            watch.append((i, x, v))
+        elif isinstance(x, _Tracer):
+            return _quiet(fn, args, kwargs)
+        elif isinstance(x, _Array):
+            specs.append((2, x, False))
+        else:
+            specs.append((3, x))
+    key_cell = default_generator._key
+    cells = list(cells or ())
+    if not any(c is key_cell for c in cells):
+        cells.append(key_cell)
+    values = [c._value for c in cells]
+    if not needed and not any(_is_source(c) for c in cells):
+        return _quiet(fn, args, kwargs)
+    if any(isinstance(v, _Tracer) for v in values):
+        return _quiet(fn, args, kwargs)
+    policy = _amp.S.policy
+    out = _quiet(fn, args, kwargs)
+    mutated = [(i, x) for i, x, v in watch if _b.unwrap(x) is not v]
+    out_flat, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_stop)
+    inputs = {id(x) for x in flat}
+    positions = [j for j, o in enumerate(out_flat)
+                 if type(o) in _b.TT and id(o) not in inputs and _float(_b.unwrap(o))]  # fmt: skip
+    linked = _linked_ranges(out, out_flat) if _LINKABLE else []
+    for _, lo, hi in linked:  # the float arrays inside a returned distribution
+        positions += [j for j in range(lo, hi) if _is_float_array(out_flat[j])]
+    positions.sort()
+    mutated = [(i, x) for i, x in mutated if _float(_b.unwrap(x))]
+    if not positions and not mutated:
+        return out
+    node = _new(_Node)
+    node.fn, node.label, node.tree, node.specs = fn, label, tree, specs
+    node.cells, node.values, node.policy = cells, values, policy
+    node.positions, node.mutated = positions, [i for i, _ in mutated]
+    node.n_out, node.seq, node.freed = len(positions), next(_S.seq), False
+    node.retained = None
+    for k, j in enumerate(positions):
+        t = _new(_TapeTensor)
+        t._value = _b.unwrap(out_flat[j])
+        t._ag = (node, k)
+        out_flat[j] = t
+    for m, (_, x) in enumerate(mutated):
+        _mark_mutated(x, node, len(positions) + m, label)
+    if not positions:
+        return out
+    if linked:  # a linkable object keeps its arrays; it learns which tape tensors they are
+        for obj, lo, hi in linked:
+            _LINK[0](obj, out_flat[lo:hi])
+            out_flat[lo:hi] = [_b.unwrap(o) for o in out_flat[lo:hi]]
+        return _replace_tt(out, out_flat)
+    return jax.tree_util.tree_unflatten(out_tree, out_flat)
+
+
+def _is_float_array(o: Any) -> bool:
+    return isinstance(o, (_Array, *_b.TT)) and _float(_b.unwrap(o))
+
+
+# Objects whose methods the tape records through their arrays (distributions): set by
+# register_linkable; ``_LINK[0](obj, leaves)`` tells ``obj`` which tape tensors its array
+# leaves are.
+_LINKABLE: tuple[type, ...] = ()
+_LINK: list[Callable] = []
+
+
+def register_linkable(cls: type, link: Callable[[Any, list], None]) -> None:
+    """Let outputs of type ``cls`` (pytrees of arrays) carry the graph: ``link(obj,
+    leaves)`` is called with the tape tensors (or constants) of ``obj``'s leaves."""
+    global _LINKABLE
+    _LINKABLE = (*_LINKABLE, cls)
+    _LINK[:] = [link]
+
+
+def _linked_ranges(out: Any, out_flat: list) -> list[tuple[Any, int, int]]:
+    """``(obj, lo, hi)`` for each linkable object in ``out``: its leaves are
+    ``out_flat[lo:hi]``."""
+
+    def top_leaf(x: Any) -> bool:
+        return _stop(x) or isinstance(x, _LINKABLE)
+
+    found, off = [], 0
+    for item in jax.tree_util.tree_leaves(out, is_leaf=top_leaf):
+        n = 1
+        if isinstance(item, _LINKABLE):
+            n = len(jax.tree_util.tree_leaves(item, is_leaf=_stop))
+            found.append((item, off, off + n))
+        off += n
+    assert off == len(out_flat)
+    return found
+
+
+def _replace_tt(out: Any, out_flat: list) -> Any:
+    """``out`` with its Tensor leaves replaced by ``out_flat``'s (linkable objects kept as
+    the same objects)."""
+
+    def top_leaf(x: Any) -> bool:
+        return _stop(x) or isinstance(x, _LINKABLE)
+
+    items, tree = jax.tree_util.tree_flatten(out, is_leaf=top_leaf)
+    off, new = 0, []
+    for item in items:
+        if isinstance(item, _LINKABLE):
+            off += len(jax.tree_util.tree_leaves(item, is_leaf=_stop))
+            new.append(item)
+        else:
+            new.append(out_flat[off])
+            off += 1
+    return jax.tree_util.tree_unflatten(tree, new)
+
+
+def _quiet(fn: Callable, args: tuple, kwargs: dict) -> Any:
+    """``fn(*args, **kwargs)`` with recording suspended (nothing inside records again)."""
+    _S.suspended += 1
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _S.suspended -= 1
+
+
+def _leaf_in_place(label: str) -> RuntimeError:
+    return RuntimeError(
+        "a leaf Variable that requires grad is being used in an in-place operation. "
+        f"({label}: wrap in-place changes of parameters in `with torch.no_grad():`)"
+    )
+
+
+def _mark_mutated(x: Any, node: _Node, k: int, label: str) -> None:
+    """``x`` was changed in place by a recorded op: from now on it is output ``k``."""
+    t = type(x)
+    if t is _TapeTensor or t is Tensor:
+        x.__class__ = _TapeTensor
+        x._ag = (node, k)
+        return
+    if _is_source(x):
+        raise _leaf_in_place(label)
+    if t is _View:
+        raise TapeError(
+            f"{label} changed a view of a tensor in place with values that require grad; "
+            "jaxmod's autograd tape cannot follow a write through a view. Write into the "
+            "tensor itself (x[idx] = v) or build the result out of place (torch.cat / "
+            "torch.where)."
+        )
+    # a Buffer (or other box) now holds values computed from the graph: kept as values
+
+
+# ---------------------------------------------------------------------- method wrappers
+_INPLACE_DUNDERS = {f"__i{n}__" for n in (
+    "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
+    "lshift", "rshift")} | {"__setitem__"}  # fmt: skip
+_DUNDERS = _INPLACE_DUNDERS | {f"__{p}{n}__" for p in ("", "r") for n in (
+    "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "divmod")} | {
+    "__neg__", "__pos__", "__abs__", "__getitem__"}  # fmt: skip
+# Methods that never record: no differentiable result, or results outside the graph.
+_NEVER = {"detach", "detach_", "requires_grad_", "backward", "register_hook", "retain_grad",
+          "numpy", "tolist", "item", "size", "dim", "numel", "nelement", "element_size",
+          "stride", "storage_offset", "is_contiguous", "data_ptr", "untyped_storage",
+          "new", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
+          "type", "is_floating_point", "is_complex", "get_device", "cpu", "cuda",
+          "pin_memory", "share_memory_", "zero_", "fill_"}  # fmt: skip
+
+
+def _method(orig: Callable, name: str, inplace: bool) -> Callable:
+    label = name.strip("_")
+    label = label[:1].upper() + label[1:]
+
+    @functools.wraps(orig)
+    def m(self: Any, *args: Any, **kwargs: Any) -> Any:
+        t = type(self)
+        if inplace and t is not _TapeTensor and _is_source(self) and recording():
+            raise _leaf_in_place(label)
+        if t is _TapeTensor or (not inplace and _marks(self)) or marked(args, kwargs):
+            if recording():
+                return record(orig, label, (self, *args), kwargs)
+        return orig(self, *args, **kwargs)
+
+    m.__wrapped_tape__ = orig  # type: ignore[attr-defined]
+    return m
+
+
+def _install(cls: type) -> None:
+    for name in dir(cls):
+        if name in _NEVER or (name.startswith("_") and name not in _DUNDERS):
+            continue
+        raw = _static(cls, name)
+        if isinstance(raw, types.FunctionType) and not hasattr(raw, "__wrapped_tape__"):
+            inplace = name in _INPLACE_DUNDERS or (name.endswith("_") and name[0] != "_")
+            setattr(cls, name, _method(raw, name, inplace))
+        elif isinstance(raw, property) and name in ("T", "mT", "H", "mH", "real", "imag"):
+            if not hasattr(raw.fget, "__wrapped_tape__"):
+                setattr(cls, name, property(_method(raw.fget, name, False), raw.fset))
+
+
+def _static(cls: type, name: str) -> Any:
+    for k in cls.__mro__:
+        if name in k.__dict__:
+            return k.__dict__[name]
+    return None
+
+
+_install(TensorMethods)
+
+
+# ------------------------------------------------------------------------ module calls
+def module_wanted(args: tuple, kwargs: dict) -> bool:
+    """Whether an outermost eager module call with these arguments should record."""
+    return recording() and _b.torch_inputs(args, kwargs)
+
+
+def _call(module: Any, *args: Any, **kwargs: Any) -> Any:
+    return module(*args, **kwargs)
+
+
+def record_module(module: Any, args: tuple, kwargs: dict) -> Any:
+    """Run an outermost eager module call, recording it as one node when its parameters
+    (or inputs) require grad."""
+    found = lifting.discover([("module", module)], None)
+    cells = found.cells + found.ro
+    fn = functools.partial(_call, module)
+    return record(fn, type(module).__name__, args, kwargs, cells=cells)
+
+
+# --------------------------------------------------------------------------- backward
+def _as_tensor(v: Any) -> Tensor:
+    return v if type(v) in _b.TT else _b.new(jnp.asarray(_b.unwrap(v)))
+
+
+def _graph(roots: list[_Node]) -> list[_Node]:
+    """The nodes ``roots`` depend on, in recording order."""
+    seen: dict[int, _Node] = {}
+    todo = list(roots)
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
+            continue
+        if n.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access "
+                "saved tensors after they have already been freed). Saved intermediate "
+                "values of the graph are freed when you call .backward() or autograd.grad()."
+                " Specify retain_graph=True if you need to backward through the graph a "
+                "second time or if you need to access saved tensors after calling backward."
+            )
+        seen[id(n)] = n
+        todo.extend(s[1][0] for s in n.specs if s[0] == 0)
+    return sorted(seen.values(), key=lambda n: n.seq)
+
+
+class _Plan:
+    """A graph laid out as a function of (leaf values, saved values)."""
+
+    def __init__(self, nodes: list[_Node], taps: list[tuple[_Node, int]]) -> None:
+        self.nodes = nodes
+        self.leaves: list[tuple[Any, Any]] = []  # (source, value) per leaf
+        self.consts: list[Any] = []
+        leaf_ix: dict[tuple[int, int], int] = {}
+        index = {id(n): i for i, n in enumerate(nodes)}
+        self.layout: list[tuple] = []  # per node: (arg slots, cell slots)
+        key: list[Any] = []
+
+        def leaf(src: Any, v: Any) -> int:
+            k = (id(src), id(v))
+            if k not in leaf_ix:
+                leaf_ix[k] = len(self.leaves)
+                self.leaves.append((src, v))
+            return leaf_ix[k]
+
+        def const(v: Any) -> int:
+            self.consts.append(v)
+            return len(self.consts) - 1
+
+        for n in nodes:
+            slots = []
+            for s in n.specs:
+                kind = s[0]
+                if kind == 0:
+                    slots.append((0, index[id(s[1][0])], s[1][1]))
+                elif kind == 1:
+                    slots.append((1, leaf(s[1], s[2])))
+                elif kind == 2:
+                    slots.append((2, const(s[1]), s[2]))
+                else:
+                    slots.append((3, s[1]))
+            cslots = [(1, leaf(c, v)) if _is_source(c) else (2, const(v), False)
+                      for c, v in zip(n.cells, n.values)]  # fmt: skip
+            self.layout.append((slots, cslots))
+            key.append((_fn_key(n.fn), n.tree, tuple(_slot_key(s) for s in slots),
+                        tuple(cslots), n.policy, tuple(n.positions), tuple(n.mutated)))  # fmt: skip
+        self.taps = [(index[id(n)], k) for n, k in taps]
+        try:
+            self.key = hash(tuple(key)) and tuple(key)
+        except TypeError:
+            self.key = None
+
+    def run(self, leafvals: list, consts: list, tapvals: list, outs: list) -> list:
+        """Replay the graph; returns the values of ``outs`` ((node index, k) pairs)."""
+        _S.replaying += 1
+        try:
+            return self._run(leafvals, consts, tapvals, outs)
+        finally:
+            _S.replaying -= 1
+
+    def _run(self, leafvals: list, consts: list, tapvals: list, outs: list) -> list:
+        env: list[list] = []
+        taps = {t: v for t, v in zip(self.taps, tapvals)}
+        for ni, (n, (slots, cslots)) in enumerate(zip(self.nodes, self.layout)):
+            flat = []
+            for s in slots:
+                kind = s[0]
+                if kind == 0:
+                    flat.append(_b.new(env[s[1]][s[2]]))
+                elif kind == 1:
+                    flat.append(_b.new(leafvals[s[1]]))
+                elif kind == 2:
+                    flat.append(_b.new(consts[s[1]]) if s[2] else consts[s[1]])
+                else:
+                    flat.append(s[1])
+            values = [leafvals[c[1]] if c[0] == 1 else consts[c[1]] for c in cslots]
+            args, kwargs = jax.tree_util.tree_unflatten(n.tree, flat)
+            prev_policy = _amp.S.policy
+            _amp.S.policy = n.policy
+            _S.suspended += 1
+            try:
+                out, _ = lifting.lift(n.fn, n.cells)(values, (), *args, **kwargs)
+            finally:
+                _S.suspended -= 1
+                _amp.S.policy = prev_policy
+            out_flat = jax.tree_util.tree_leaves(out, is_leaf=_stop)
+            res = [_b.unwrap(out_flat[j]) for j in n.positions]
+            res += [_b.unwrap(flat[i]) for i in n.mutated]
+            for k in range(len(res)):
+                if (ni, k) in taps:
+                    res[k] = res[k] + taps[(ni, k)]
+            env.append(res)
+        return [env[i][k] for i, k in outs]
+
+
+def _fn_key(fn: Any) -> Any:
+    if isinstance(fn, functools.partial):
+        m = fn.args[0]
+        return (fn.func, id(m), lifting.static_of(m) if lifting.is_stateful(m) else None)
+    return fn
+
+
+def _slot_key(s: tuple) -> Any:
+    if s[0] != 3:
+        return s[:1] + s[1:]
+    v = s[1]
+    if isinstance(v, slice):
+        return (3, "slice", v.start, v.stop, v.step)
+    if isinstance(v, (np.ndarray, np.generic)):
+        return (3, "np", v.dtype.str, v.shape, v.tobytes())
+    return (3, type(v), v)
+
+
+_COMPILED: dict[Any, Callable] = {}
+_USED: dict[Any, list[bool]] = {}
+_MAX_COMPILED = 64
+
+
+def _used_leaves(plan: _Plan, outs: tuple, leafvals: list, consts: list, tapvals: list) -> list:
+    """Which leaves the outputs depend on (torch leaves ``.grad`` of the others None: a
+    module call records all its parameters, also those its forward did not use). Read off
+    the replay's jaxpr, once per graph structure."""
+    k = None if plan.key is None else (plan.key, outs, tuple(plan.taps))
+    if k is not None and k in _USED:
+        return _USED[k]
+
+    def g(lv: list, tv: list) -> list:
+        with _autograd.enable_grad():
+            return plan.run(lv, consts, tv, list(outs))
+
+    try:
+        jp = jax.make_jaxpr(g)(leafvals, tapvals).jaxpr
+    except _NEEDS_VALUES:
+        return [True] * len(leafvals)
+    live = {v for v in jp.outvars if isinstance(v, _Var)}
+    for eqn in reversed(jp.eqns):
+        if eqn.effects or any(o in live for o in eqn.outvars):
+            live.update(v for v in eqn.invars if isinstance(v, _Var))
+    used = [v in live for v in jp.invars[: len(leafvals)]]
+    if k is not None:
+        if len(_USED) >= _MAX_COMPILED:
+            _USED.pop(next(iter(_USED)))
+        _USED[k] = used
+    return used
+
+
+def _vjp_fn(plan: _Plan, outs: tuple) -> Callable:
+    """``(leafvals, consts, tapvals, cotangents) -> (outputs, leaf grads, tap grads)``,
+    compiled once per graph structure when the structure is hashable."""
+
+    def f(leafvals: list, consts: list, tapvals: list, cots: list) -> Any:
+        def g(lv: list, tv: list) -> list:
+            with _autograd.enable_grad():
+                return plan.run(lv, consts, tv, list(outs))
+
+        vals, back = jax.vjp(g, leafvals, tapvals)
+        gl, gt = back(cots)
+        return vals, gl, gt
+
+    if plan.key is None:
+        return f
+    k = (plan.key, outs, tuple(plan.taps))
+    if k in _EAGER:
+        return f
+    hit = _COMPILED.get(k)
+    if hit is None:
+        if len(_COMPILED) >= _MAX_COMPILED:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        hit = _COMPILED[k] = jax.jit(f)
+    return functools.partial(_call_plan, hit, f, k)
+
+
+# errors of a replay that needs concrete values (x[mask], .item(), Python control flow on
+# a value): such a graph is differentiated eagerly, op by op, from then on
+_NEEDS_VALUES = (jax.errors.ConcretizationTypeError, jax.errors.NonConcreteBooleanIndexError,
+                 jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError,
+                 jax.errors.TracerArrayConversionError, state.TraceError)  # fmt: skip
+_EAGER: set = set()
+
+
+def _call_plan(compiled: Callable, eager: Callable, k: Any, *a: Any) -> Any:
+    # the compiled function closes over the first plan it was traced with; later plans of
+    # the same structure pass their own values (jit traces nothing again)
+    try:
+        return compiled(*a)
+    except _NEEDS_VALUES:
+        _COMPILED.pop(k, None)
+        if len(_EAGER) >= _MAX_COMPILED:
+            _EAGER.clear()
+        _EAGER.add(k)
+        return eager(*a)
+
+
+def _roots(tensors: Any, grads: Any) -> tuple[list, list]:
+    ts = list(tensors) if isinstance(tensors, (list, tuple)) else [tensors]
+    if grads is None:
+        gs = [None] * len(ts)
+    else:
+        gs = list(grads) if isinstance(grads, (list, tuple)) else [grads]
+    if len(gs) != len(ts):
+        raise RuntimeError(
+            f"grad can be implicitly created only for scalar outputs (got {len(gs)} "
+            f"gradients for {len(ts)} tensors)"
+        )
+    return ts, gs
+
+
+def _check_root(t: Any) -> None:
+    if type(t) is _TapeTensor:
+        return
+    v = _b.unwrap(t)
+    if isinstance(v, _Tracer) or _ctx.lift_depth:
+        raise RuntimeError(_err.BACKWARD)
+    raise RuntimeError(
+        "element 0 of tensors does not require grad and does not have a grad_fn "
+        "(jaxmod records eager operations on parameters and requires_grad tensors outside "
+        "no_grad and jaxmod transforms; this tensor was computed from none of them)"
+    )
+
+
+def _cotangent(t: Any, g: Any) -> Any:
+    v = t._value
+    if g is None:
+        if np.size(v) != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        return jnp.ones_like(v)
+    g = jnp.asarray(_b.unwrap(g))
+    if g.shape != v.shape:
+        raise RuntimeError(
+            f"Mismatch in shape: grad_output[0] has a shape of {tuple(g.shape)} and "
+            f"output[0] has a shape of {tuple(v.shape)}."
+        )
+    return g.astype(v.dtype)
+
+
+def _run(ts: list, gs: list, taps: list, retain_graph: bool) -> tuple[list, list, list]:
+    """Differentiate tape tensors ``ts`` (cotangents ``gs``): (plan, leaf grads, tap grads)."""
+    for t in ts:
+        _check_root(t)
+    nodes = _graph([t._ag[0] for t in ts])
+    plan = _Plan(nodes, [t._ag for t in taps])
+    index = {id(n): i for i, n in enumerate(nodes)}
+    outs = tuple((index[id(t._ag[0])], t._ag[1]) for t in ts)
+    cots = [_cotangent(t, g) for t, g in zip(ts, gs)]
+    _S.backwards += 1
+    leafvals = [v for _, v in plan.leaves]
+    tapvals = [jnp.zeros_like(t._value) for t in taps]
+    f = _vjp_fn(plan, outs)
+    _, gl, gt = f(leafvals, plan.consts, tapvals, cots)
+    used = _used_leaves(plan, outs, leafvals, plan.consts, tapvals)
+    if not retain_graph:
+        for n in nodes:
+            n.freed = True
+            n.specs = n.values = ()
+    gl = [g if u else None for g, u in zip(gl, used)]
+    return plan.leaves, gl, list(gt)
+
+
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: Any = None,
+             create_graph: bool = False, inputs: Any = None) -> None:  # fmt: skip
+    """``torch.autograd.backward`` / ``tensor.backward()``: add the gradients of ``tensors``
+    into the ``.grad`` of every leaf they were computed from."""
+    if create_graph:
+        raise TapeError(_CREATE_GRAPH)
+    ts, gs = _roots(tensors, grad_tensors)
+    if not all(type(t) is _TapeTensor for t in ts) and all(_is_source(t) for t in ts):
+        for t, g in zip(ts, gs):  # a leaf's gradient with respect to itself
+            _accumulate(t, _cotangent(_as_tensor(t), g))
+        return
+    retained = [t for n in _graph_quiet(ts) if n.retained for t in n.retained.values()]
+    leaves, gl, gt = _run(ts, gs, retained, bool(retain_graph))
+    wanted = None if inputs is None else {id(x) for x in _listed(inputs)}
+    for (src, _), g in zip(leaves, gl):
+        if g is not None and (wanted is None or id(src) in wanted):
+            _accumulate(src, g)
+    for t, g in zip(retained, gt):
+        _accumulate(t, g)
+
+
+def _graph_quiet(ts: list) -> list:
+    try:
+        return _graph([t._ag[0] for t in ts if type(t) is _TapeTensor])
+    except RuntimeError:
+        return []
+
+
+def _listed(x: Any) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _accumulate(src: Any, g: Any) -> None:
+    g = jnp.asarray(g)
+    old = src.grad
+    src.grad = _b.new(g) if old is None else _b.new(_b.unwrap(old) + g)
+
+
+_CREATE_GRAPH = (
+    "create_graph=True (a gradient that is itself differentiated, e.g. a gradient penalty) "
+    "is not supported by jaxmod's autograd tape. Write the penalty as a function and nest "
+    "jaxmod.grad: gp = jaxmod.grad(lambda x: critic(x).sum())(x)."
+)
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Any = None,
+         create_graph: bool = False, allow_unused: Any = None,
+         materialize_grads: bool = False, **kwargs: Any) -> tuple:  # fmt: skip
+    """``torch.autograd.grad``: the gradients of ``outputs`` with respect to ``inputs``
+    (leaves or computed tensors), returned instead of stored on ``.grad``."""
+    if create_graph:
+        raise TapeError(_CREATE_GRAPH)
+    ts, gs = _roots(outputs, grad_outputs)
+    xs = _listed(inputs)
+    taps = [x for x in xs if type(x) is _TapeTensor]
+    # as in torch, tensors given retain_grad() receive their gradient here too
+    retained = [t for n in _graph_quiet(ts) if n.retained for t in n.retained.values()]
+    extra = [t for t in retained if all(t is not x for x in taps)]
+    leaves, gl, gt = _run(ts, gs, taps + extra, bool(retain_graph))
+    by_id = {id(t): g for t, g in zip(taps + extra, gt)}
+    for t in retained:
+        _accumulate(t, by_id[id(t)])
+    by_src = {}
+    for (src, _), g in zip(leaves, gl):
+        if g is not None:
+            by_src[id(src)] = g if id(src) not in by_src else by_src[id(src)] + g
+    by_tap = {id(t): g for t, g in zip(taps, gt)}
+    res = []
+    for i, x in enumerate(xs):
+        g = by_tap.get(id(x), by_src.get(id(x)))
+        if g is None:
+            if not (allow_unused or materialize_grads):
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (input {i}) appears to not have been "
+                    "used in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            g = jnp.zeros_like(_b.unwrap(x)) if materialize_grads else None
+        res.append(None if g is None else _b.new(g))
+    return tuple(res)
+
+
+_b.tape_marked = marked
+_b.tape_recording = recording
+_b.tape_record = record
+_b.tape_backward = lambda t, g, retain, create, inputs: backward(t, g, retain, create, inputs)

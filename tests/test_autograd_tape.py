@@ -1,0 +1,411 @@
+"""The eager autograd tape: ``loss.backward()`` fills ``.grad`` as torch's autograd does.
+
+Every case runs the same program in torch 2.13 and in jaxmod (``lib`` is ``torch`` or
+``jaxmod``) and compares the gradients that ``backward()`` leaves on the leaves, the
+flags torch programs read (``requires_grad``, ``is_leaf``, ``grad_fn``), the errors torch
+raises (type and message), and whole eager training loops
+(``zero_grad(); loss.backward(); opt.step()``) step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+import torch
+from _port_checks import assert_close, load_torch_weights, to_numpy
+
+import jaxmod
+from jaxmod._tensor import tape
+
+torch.set_num_threads(1)
+
+TOL = 2e-5
+_rng = np.random.default_rng(0)
+X = _rng.standard_normal((3, 4)).astype(np.float32)
+W = _rng.standard_normal((4, 5)).astype(np.float32)
+Y = np.array([1, 0, 4], np.int64)
+
+
+def _leaves(lib: Any) -> tuple[Any, Any]:
+    x = lib.tensor(X, requires_grad=True)
+    w = lib.tensor(W, requires_grad=True)
+    return x, w
+
+
+def _setitem(lib: Any, x: Any, w: Any) -> Any:
+    b = lib.zeros(3, 5)
+    b[0] = (x @ w)[0] * 2
+    b[1:, 1] = x[1:, 0]
+    return (b * b).sum()
+
+
+def _inplace(lib: Any, x: Any, w: Any) -> Any:
+    y = x @ w
+    y.add_(1.0)
+    y.mul_(3.0).clamp_(min=-2.0)
+    y += x.sum()
+    return y.mean()
+
+
+def _no_grad_part(lib: Any, x: Any, w: Any) -> Any:
+    with lib.no_grad():
+        c = x * 2
+    return (x * c).sum() + (w * w.detach()).sum()
+
+
+# (name, fn(lib, x, w) -> scalar loss): x (3, 4) and w (4, 5) require grad
+TENSOR_CASES: list[tuple[str, Callable[..., Any]]] = [
+    ("square", lambda lib, x, w: (x * x).sum()),
+    ("matmul_relu_mean", lambda lib, x, w: (x @ w).relu().mean()),
+    ("methods_chain", lambda lib, x, w: x.view(-1).softmax(0).log().sum() + w.t().tanh().sum()),
+    ("transpose_max", lambda lib, x, w: x.transpose(0, 1).contiguous().max(dim=0).values.sum()),
+    (
+        "cat_where",
+        lambda lib, x, w: (
+            lib.where(x > 0, x, x * 0.1).sum() + lib.cat([x, x * 2], 1).sigmoid().sum()
+        ),
+    ),  # fmt: skip
+    ("reuse", lambda lib, x, w: (lambda a: (a * a + a).sum())(x.exp())),
+    ("getitem", lambda lib, x, w: x[:, 1:].sum() + x[0, 0] * w[1, 2]),
+    ("cross_entropy", lambda lib, x, w: lib.nn.functional.cross_entropy(x @ w, lib.tensor(Y))),
+    ("reductions", lambda lib, x, w: x.std(dim=1).sum() + w.norm() + x.logsumexp(-1).mean()),
+    ("setitem_into_plain_tensor", _setitem),
+    ("inplace_on_computed", _inplace),
+    ("no_grad_and_detach", _no_grad_part),
+    (
+        "functions",
+        lambda lib, x, w: (
+            lib.einsum("ij,jk->ik", x, w).pow(2).sum()
+            + lib.stack([x, x]).amax()
+            + lib.matmul(x, w).softmax(-1)[:, 0].sum()
+        ),
+    ),  # fmt: skip
+]
+
+
+@pytest.mark.parametrize("name,fn", TENSOR_CASES, ids=[c[0] for c in TENSOR_CASES])
+def test_backward_fills_leaf_grads_like_torch(name: str, fn: Callable[..., Any]) -> None:
+    got = {}
+    for lib in (torch, jaxmod):
+        x, w = _leaves(lib)
+        loss = fn(lib, x, w)
+        assert loss.requires_grad and not loss.is_leaf and loss.grad_fn is not None
+        loss.backward()
+        got[lib] = (loss, x.grad, w.grad)
+    for what, a, e in zip(("loss", "x.grad", "w.grad"), got[jaxmod], got[torch]):
+        if e is None:
+            assert a is None, f"{what}: torch leaves None"
+        else:
+            assert isinstance(a, jaxmod.Tensor), what
+            assert_close(a, e, TOL, what)
+
+
+# ----------------------------------------------------------------------------- modules
+def _mlp(lib: Any) -> Any:
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.0),
+                         nn.Linear(8, 3))  # fmt: skip
+
+
+class _ConvNet:
+    @staticmethod
+    def build(lib: Any) -> Any:
+        nn = lib.nn
+        return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))  # fmt: skip
+
+
+def _lstm_head(lib: Any) -> Any:
+    nn = lib.nn
+
+    class M(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(7, 6)
+            self.rnn = nn.LSTM(6, 5, batch_first=True)
+            self.head = nn.Linear(5, 7)
+            self.head.weight = nn.Parameter(lib.randn(7, 5))
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.rnn(self.emb(x))
+            return self.head(out[:, -1])
+
+    return M()
+
+
+def _tied(lib: Any) -> Any:
+    nn = lib.nn
+
+    class M(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(7, 6)
+            self.block = nn.TransformerEncoderLayer(6, 2, 12, dropout=0.0, batch_first=True)
+            self.head = nn.Linear(6, 7, bias=False)
+            self.head.weight = self.emb.weight  # tied, as word LMs do
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.block(self.emb(x))).mean(1)
+
+    return M()
+
+
+_IMG = _rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+_TOK = _rng.integers(0, 7, (2, 5)).astype(np.int64)
+# (name, build(lib), input, labels)
+MODULE_CASES = [
+    ("mlp_batchnorm", _mlp, X, Y % 3),
+    ("convnet", _ConvNet.build, _IMG, Y[:2] % 3),
+    ("lstm", _lstm_head, _TOK, Y[:2]),
+    ("tied_transformer", _tied, _TOK, Y[:2]),
+]
+
+
+def _pair(build: Callable[[Any], Any]) -> tuple[Any, Any]:
+    torch.manual_seed(0)
+    tm = build(torch)
+    jm = build(jaxmod)
+    load_torch_weights(tm, jm)
+    return tm, jm
+
+
+def _loss(lib: Any, model: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    return lib.nn.functional.cross_entropy(model(lib.from_numpy(x)), lib.from_numpy(y))
+
+
+@pytest.mark.parametrize("name,build,x,y", MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
+def test_eager_training_loop_matches_torch(name: str, build: Any, x: Any, y: Any) -> None:
+    """Three steps of ``zero_grad(); loss.backward(); clip_grad_norm_; opt.step()``
+    (SGD with momentum): the loss, every gradient, the parameters and the buffers (batch
+    statistics counted once per forward) after each step."""
+    tm, jm = _pair(build)
+    opts = {torch: torch.optim.SGD(tm.parameters(), lr=0.1, momentum=0.9),
+            jaxmod: jaxmod.optim.SGD(jm.parameters(), lr=0.1, momentum=0.9)}  # fmt: skip
+    for step in range(3):
+        res = {}
+        for lib, model in ((torch, tm), (jaxmod, jm)):
+            opts[lib].zero_grad()
+            loss = _loss(lib, model, x, y)
+            loss.backward()
+            lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            grads = {n: p.grad for n, p in model.named_parameters()}
+            opts[lib].step()
+            res[lib] = loss, grads
+        assert_close(res[jaxmod][0], res[torch][0], TOL, f"step {step} loss")
+        for n, g in res[torch][1].items():
+            assert_close(res[jaxmod][1][n], g, 1e-4, f"step {step} grad of {n}", 1e-2)
+    j_state = jm.state_dict()
+    for n, v in tm.state_dict().items():
+        assert_close(j_state[n], v, 1e-4, f"{n} after 3 steps")
+
+
+def test_module_output_flags_match_torch() -> None:
+    tm, jm = _pair(_mlp)
+    for lib, model in ((torch, tm), (jaxmod, jm)):
+        out = model(lib.from_numpy(X))
+        assert (out.requires_grad, out.is_leaf, out.grad_fn is not None) == (True, False, True)
+        with lib.no_grad():
+            quiet = model(lib.from_numpy(X))
+        assert (quiet.requires_grad, quiet.is_leaf, quiet.grad_fn) == (False, True, None)
+        assert not out.detach().requires_grad
+        assert repr(out.sum()).endswith("grad_fn=<SumBackward0>)" if lib is torch
+                                        else "grad_fn=<SumBackward>)")  # fmt: skip
+
+
+def test_dropout_replay_uses_the_masks_of_the_forward() -> None:
+    """Backward replays the forward with the generator state it ran under: the gradient
+    of a dropout output is exactly its mask, scaled."""
+    x = jaxmod.ones(200, requires_grad=True)
+    y = jaxmod.nn.functional.dropout(x, 0.5, training=True)
+    y.sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), to_numpy(y))
+
+
+def test_gradients_accumulate_until_zero_grad() -> None:
+    grads = {}
+    for lib in (torch, jaxmod):
+        x, w = _leaves(lib)
+        (x @ w).sum().backward()
+        (x * 3).sum().backward()
+        grads[lib] = x.grad
+    assert_close(grads[jaxmod], grads[torch], TOL, "accumulated grad")
+
+
+def test_retain_grad_and_autograd_grad_of_intermediates_match_torch() -> None:
+    got = {}
+    for lib in (torch, jaxmod):
+        x, w = _leaves(lib)
+        h = x @ w
+        h.retain_grad()
+        loss = h.tanh().sum()
+        gh, gx = lib.autograd.grad(loss, [h, x], retain_graph=True)
+        loss.backward()
+        got[lib] = (h.grad, gh, gx, x.grad)
+    for what, a, e in zip(("h.grad", "grad h", "grad x", "x.grad"), got[jaxmod], got[torch]):
+        assert_close(a, e, TOL, what)
+
+
+def test_autograd_grad_of_unused_input_follows_allow_unused() -> None:
+    for lib in (torch, jaxmod):
+        x, w = _leaves(lib)
+        loss = (x * 2).sum()
+        with pytest.raises(RuntimeError, match="appears to not have been used in the graph"):
+            lib.autograd.grad(loss, [x, w], retain_graph=True)
+        assert lib.autograd.grad(loss, [x, w], allow_unused=True)[1] is None
+
+
+def _message(fn: Callable[[], Any]) -> tuple[type, str]:
+    with pytest.raises(Exception) as info:
+        fn()
+    return type(info.value), str(info.value)
+
+
+def _backward_twice(lib: Any) -> Any:
+    x, w = _leaves(lib)
+    loss = (x @ w).sum()
+    loss.backward()
+    loss.backward()
+
+
+def _no_grad_output(lib: Any) -> Any:
+    x, _ = _leaves(lib)
+    with lib.no_grad():
+        loss = (x * 2).sum()
+    loss.backward()
+
+
+def _leaf_in_place(lib: Any) -> Any:
+    x, _ = _leaves(lib)
+    x.add_(1.0)
+
+
+def _param_in_place(lib: Any) -> Any:
+    lib.nn.Linear(2, 2).weight.mul_(2.0)
+
+
+def _computed_flag_off(lib: Any) -> Any:
+    x, _ = _leaves(lib)
+    (x * 2).requires_grad = False
+
+
+def _non_scalar(lib: Any) -> Any:
+    x, _ = _leaves(lib)
+    (x * 2).backward()
+
+
+# (name, fn(lib)): torch raises; jaxmod raises the same type with torch's message first
+ERROR_CASES = [
+    ("backward_twice", _backward_twice),
+    ("no_grad_output", _no_grad_output),
+    ("leaf_in_place", _leaf_in_place),
+    ("parameter_in_place", _param_in_place),
+    ("computed_requires_grad_off", _computed_flag_off),
+    ("non_scalar_without_gradient", _non_scalar),
+]
+
+
+@pytest.mark.parametrize("name,fn", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+def test_errors_match_torch(name: str, fn: Callable[[Any], Any]) -> None:
+    t_type, t_msg = _message(lambda: fn(torch))
+    j_type, j_msg = _message(lambda: fn(jaxmod))
+    assert j_type is t_type
+    head = t_msg.split(".")[0].split(" (")[0]
+    assert j_msg.startswith(head), (j_msg, t_msg)
+
+
+def test_retain_graph_allows_a_second_backward() -> None:
+    got = {}
+    for lib in (torch, jaxmod):
+        x, w = _leaves(lib)
+        loss = (x @ w).pow(2).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+        got[lib] = x.grad
+    assert_close(got[jaxmod], got[torch], TOL, "x.grad after two backwards")
+
+
+def test_create_graph_names_nested_grad() -> None:
+    x, _ = _leaves(jaxmod)
+    with pytest.raises(tape.TapeError, match="jaxmod.grad"):
+        (x * x).sum().backward(create_graph=True)
+
+
+def test_backward_inside_jaxmod_jit_names_value_and_grad() -> None:
+    model = jaxmod.nn.Linear(4, 2)
+
+    @jaxmod.jit
+    def step(m: Any, x: Any) -> Any:
+        loss = m(x).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(RuntimeError, match="value_and_grad"):
+        step(model, jaxmod.from_numpy(X))
+
+
+def test_write_through_a_view_with_graph_values_is_refused() -> None:
+    x, _ = _leaves(jaxmod)
+    buf = jaxmod.zeros(3, 4)
+    view = buf[0]
+    with pytest.raises(tape.TapeError, match="view"):
+        view.add_(x[0])
+
+
+def test_training_loop_compiles_its_backward_once() -> None:
+    """The replay is compiled per graph structure: steps two and three reuse step one's
+    executable (a changing learning rate included)."""
+    model = _mlp(jaxmod)
+    opt = jaxmod.optim.SGD(model.parameters(), lr=0.1)
+    tape._COMPILED.clear()
+    for step in range(3):
+        opt.param_groups[0]["lr"] = 0.1 / (step + 1)
+        opt.zero_grad()
+        _loss(jaxmod, model, X, Y % 3).backward()
+        opt.step()
+    assert len(tape._COMPILED) == 1
+    (compiled,) = tape._COMPILED.values()
+    assert compiled._cache_size() == 1
+
+
+def test_parameters_a_forward_does_not_use_keep_grad_none_like_torch() -> None:
+    """A module call records all its parameters; those the output does not depend on get
+    no ``.grad`` (so optimizers skip them, as torch's do)."""
+    seen = {}
+    for lib in (torch, jaxmod):
+
+        class M(lib.nn.Module):
+            def __init__(self, nn: Any = lib.nn) -> None:
+                super().__init__()
+                self.used = nn.Linear(4, 2)
+                self.unused = nn.Linear(4, 2)
+
+            def forward(self, x: Any) -> Any:
+                return self.used(x)
+
+        m = M()
+        m(lib.from_numpy(X)).sum().backward()
+        seen[lib] = {n: p.grad is None for n, p in m.named_parameters()}
+    assert seen[jaxmod] == seen[torch] == {
+        "used.weight": False, "used.bias": False, "unused.weight": True, "unused.bias": True
+    }  # fmt: skip
+
+
+def test_forward_hooks_see_the_replay_through_is_replaying() -> None:
+    """Forward hooks run again while backward() replays the module call; a hook that
+    stores outputs skips the replay with ``jaxmod.autograd.is_replaying()``."""
+    model = jaxmod.nn.Linear(4, 2)
+    calls, stored = [], []
+
+    def hook(module: Any, inputs: Any, output: Any) -> None:
+        calls.append(jaxmod.autograd.is_replaying())
+        if not jaxmod.autograd.is_replaying():
+            stored.append(output)
+
+    model.register_forward_hook(hook)
+    model(jaxmod.from_numpy(X)).sum().backward()
+    assert calls[0] is False and set(calls[1:]) == {True}
+    assert len(stored) == 1 and not isinstance(stored[0]._value, jax.core.Tracer)

@@ -317,8 +317,36 @@ def test_grad_scaler_unscale_then_clip_and_stage_errors_match_torch():
     scaler.update()
     with pytest.raises(AssertionError, match="No inf checks"):
         scaler.update()
-    with pytest.raises(TypeError, match="opt.step|take the gradients"):
-        scaler.step(opt)
+    with pytest.raises(RuntimeError, match="loss.backward\\(\\) before opt.step"):
+        scaler.step(opt)  # no .grad anywhere: the step would change nothing
+
+
+def test_grad_scaler_torch_loop_on_backward_grads_matches_torch():
+    """torch's eager loop as written: scale(loss).backward(); unscale_(opt); clip the
+    parameters' .grad; step(opt); update() -- two steps, the second with an inf gradient
+    (skipped, scale backed off)."""
+    got = {}
+    for lib in (torch, jaxmod):
+        lib.manual_seed(0)
+        model = lib.nn.Linear(3, 2)
+        with lib.no_grad():
+            model.weight.copy_(lib.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]))
+            model.bias.zero_()
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+        scaler = lib.amp.GradScaler("cpu", init_scale=8.0)
+        for x in ([[1.0, 2.0, 3.0]], [[float("inf"), 0.0, 1.0]]):
+            opt.zero_grad()
+            loss = model(lib.tensor(x)).pow(2).sum()
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+        got[lib] = (model.weight.detach().numpy(), model.bias.detach().numpy(),
+                    scaler.get_scale())  # fmt: skip
+    np.testing.assert_allclose(got[jaxmod][0], got[torch][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[jaxmod][1], got[torch][1], rtol=1e-5, atol=1e-6)
+    assert got[jaxmod][2] == got[torch][2] == 4.0
 
 
 def test_grad_scaler_state_dict_loads_torchs_and_disabled_is_pass_through():

@@ -63,8 +63,7 @@ def _found_inf(grads: Any) -> Any:
 
 
 class GradScaler:
-    """``torch.amp.GradScaler`` (also ``torch.cuda.amp.GradScaler``), for jaxmod's
-    gradients-in-hand optimizers.
+    """``torch.amp.GradScaler`` (also ``torch.cuda.amp.GradScaler``).
 
     Args:
         device: accepted for torch's signature (``"cuda"``, ``"cpu"``); jaxmod keeps the
@@ -77,7 +76,10 @@ class GradScaler:
         enabled: ``False`` makes every method a pass-through (``scale`` returns its input,
             ``step`` just steps).
 
-    The torch loop maps one to one, with the gradients passed explicitly::
+    torch's eager loop runs as written (``scaler.scale(loss).backward();
+    scaler.unscale_(opt); clip_grad_norm_(model.parameters(), 1.0); scaler.step(opt);
+    scaler.update()``, on the ``.grad`` that ``backward()`` fills). In a compiled step
+    the gradients are passed explicitly::
 
         loss, grads = jaxmod.value_and_grad(lambda m: scaler.scale(loss_fn(m)))(model)
         scaler.unscale_(opt, grads)          # optional: before clipping
@@ -141,14 +143,24 @@ class GradScaler:
             id(optimizer), {"stage": OptState.READY, "found_inf": None, "opt": optimizer}
         )
 
-    def unscale_(self, optimizer: Any, grads: Any) -> Any:
+    def unscale_(self, optimizer: Any, grads: Any = None) -> Any:
         """Divide ``grads`` by the scale (in place for Grads, dicts and lists; returned too)
-        and record whether any is inf/nan, for ``step(optimizer, grads)``.
+        and record whether any is inf/nan, for ``step(optimizer, grads)``. Without
+        ``grads`` (torch's loop, after ``scaler.scale(loss).backward()``), the ``.grad`` of
+        the optimizer's parameters are divided in place.
 
         Call it at most once per optimizer between ``update()`` calls, before ``step``.
         """
         if not self._enabled:
             return grads
+        if grads is None:
+            params = optimizer._flat_params()
+            held = self.unscale_(optimizer, [p.grad for p in params])
+            for p, g in zip(params, held):
+                if g is not None:
+                    p.grad = g
+            self._stage(optimizer)["grads"] = None
+            return None
         st = self._stage(optimizer)
         if st["stage"] == OptState.UNSCALED:
             raise RuntimeError(
@@ -172,17 +184,13 @@ class GradScaler:
         """Unscale ``grads`` (unless ``unscale_`` did) and take ``optimizer.step(grads)``,
         unless a gradient is inf/nan: then parameters and optimizer state keep their
         values (chosen on device with ``jnp.where``). Returns the optimizer step's value.
+        Without ``grads``, the parameters' ``.grad`` (filled by ``loss.backward()``) are
+        used, as in torch.
         """
         if not self._enabled:
             return optimizer.step(grads, *args, **kwargs)
         if "closure" in kwargs:
             raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
-        if grads is None:
-            raise TypeError(
-                "GradScaler.step(optimizer, grads): jaxmod's optimizers take the gradients "
-                "as an argument (there is no .grad filled by backward()); pass the grads "
-                "returned by jaxmod.value_and_grad of the scaled loss"
-            )
         st = self._stage(optimizer)
         if st["stage"] == OptState.STEPPED:
             raise RuntimeError("step() has already been called since the last update().")

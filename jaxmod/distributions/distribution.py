@@ -22,6 +22,7 @@ from jaxmod import random as _random
 from jaxmod._core.cells import Variable as _Box
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
+from jaxmod._tensor import tape as _tape
 from jaxmod.distributions import constraints
 from jaxmod.distributions.constraints import fmt
 
@@ -92,7 +93,8 @@ def _flatten(d: Distribution) -> tuple[Any, Any]:
     """A distribution as a pytree: its parameter arrays and inner distributions are the
     children, everything else (shapes, flags) the static part."""
     inner = {k: v for k, v in vars(d).items() if isinstance(v, Distribution)}
-    rest = tuple(sorted((k, v) for k, v in vars(d).items() if k != "_params" and k not in inner))
+    rest = tuple(sorted((k, v) for k, v in vars(d).items()
+                        if k not in ("_params", "_tape_leaves") and k not in inner))  # fmt: skip
     return (getattr(d, "_params", {}), inner), rest
 
 
@@ -131,6 +133,7 @@ class Distribution:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         jax.tree_util.register_pytree_node(cls, _flatten, functools.partial(_unflatten, cls))
+        _on_tape(cls)
 
     @staticmethod
     def set_default_validate_args(value: bool) -> None:
@@ -309,3 +312,109 @@ class Distribution:
             v = self._params[p]
             parts.append(f"{p}: {fmt(v) if v.size == 1 else _dt.Size(v.shape)}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+# ------------------------------------------------------------------- the autograd tape
+# A distribution built from tensors that require grad (or returned by a recorded module
+# call) knows which tape tensors its arrays are (``_tape_leaves``); its constructor,
+# methods and properties are then recorded, so ``dist.log_prob(a).backward()`` reaches
+# the parameters, as in torch.
+_NOT_RECORDED = {"support", "batch_shape", "event_shape", "arg_constraints", "sample",
+                 "sample_n", "enumerate_support", "set_default_validate_args"}  # fmt: skip
+_METHODS = {"log_prob", "cdf", "icdf", "entropy", "perplexity", "rsample", "expand"}
+_MARK = "jaxmod.distribution"
+
+
+def _link(d: Distribution, leaves: list) -> None:
+    d._tape_leaves = list(leaves)
+    (params, inner), _ = _flatten(d)
+    off = len(jax.tree_util.tree_leaves(params, is_leaf=_tape._stop))
+    for k in sorted(inner):
+        n = len(jax.tree_util.tree_leaves(inner[k], is_leaf=_tape._stop))
+        _link(inner[k], leaves[off : off + n])
+        off += n
+
+
+def _linked(x: Any) -> bool:
+    return isinstance(x, Distribution) and getattr(x, "_tape_leaves", None) is not None
+
+
+def _ref(x: Any) -> Any:
+    """A linked distribution as recordable arguments (its tape tensors are the leaves)."""
+    if _linked(x):
+        return (_MARK, jax.tree_util.tree_structure(x, is_leaf=_tape._stop), x._tape_leaves)
+    return x
+
+
+def _rebuild(x: Any) -> Any:
+    if type(x) is tuple and len(x) == 3 and x[0] == _MARK:
+        return jax.tree_util.tree_unflatten(x[1], [_b.unwrap(v) for v in x[2]])
+    return x
+
+
+def _wanted(self: Any, args: tuple, kwargs: dict) -> bool:
+    if not _tape.recording():
+        return False
+    if _linked(self) or _tape.marked(args, kwargs):
+        return True
+    return any(_linked(a) for a in args) or any(_linked(v) for v in kwargs.values())
+
+
+def _refs(args: tuple, kwargs: dict) -> tuple[list, dict]:
+    return [_ref(a) for a in args], {k: _ref(v) for k, v in kwargs.items()}
+
+
+def _construct(cls: type, args: list, kwargs: dict) -> Any:
+    return cls(*[_rebuild(a) for a in args], **{k: _rebuild(v) for k, v in kwargs.items()})
+
+
+def _call(ref: Any, name: str, is_property: bool, args: list, kwargs: dict) -> Any:
+    attr = getattr(_rebuild(ref), name)
+    if is_property:
+        return attr
+    return attr(*[_rebuild(a) for a in args], **{k: _rebuild(v) for k, v in kwargs.items()})
+
+
+def _recorded_init(orig: Any) -> Any:
+    @functools.wraps(orig)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not _wanted(None, args, kwargs):
+            return orig(self, *args, **kwargs)
+        new = _tape.record(_construct, type(self).__name__, (type(self), *_refs(args, kwargs)), {})
+        vars(self).update(vars(new))
+        return None
+
+    init.__tape_wrapped__ = True  # type: ignore[attr-defined]
+    return init
+
+
+def _recorded(orig: Any, name: str, is_property: bool) -> Any:
+    label = name.strip("_").title().replace("_", "")
+
+    @functools.wraps(orig)
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _wanted(self, args, kwargs):
+            return orig(self, *args, **kwargs)
+        cargs, ckw = _refs(args, kwargs)
+        return _tape.record(_call, f"{type(self).__name__}{label}",
+                            (_ref(self), name, is_property, cargs, ckw), {})  # fmt: skip
+
+    method.__tape_wrapped__ = True  # type: ignore[attr-defined]
+    return method
+
+
+def _on_tape(cls: type) -> None:
+    """Record ``cls``'s constructor, methods and parameter properties on the tape."""
+    for name, raw in list(vars(cls).items()):
+        if name in _NOT_RECORDED or getattr(raw, "__tape_wrapped__", False):
+            continue
+        if name == "__init__" and callable(raw):
+            setattr(cls, name, _recorded_init(raw))
+        elif isinstance(raw, property) and not getattr(raw.fget, "__tape_wrapped__", False):
+            setattr(cls, name, property(_recorded(raw.fget, name, True), raw.fset))
+        elif name in _METHODS and callable(raw):
+            setattr(cls, name, _recorded(raw, name, False))
+
+
+_on_tape(Distribution)
+_tape.register_linkable(Distribution, _link)

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import tape as _tape
+from jaxmod.distributions import distribution as _dist
 from jaxmod.distributions.continuous import (
     Beta,
     Dirichlet,
@@ -53,6 +55,10 @@ def _lookup(type_p: type, type_q: type) -> Callable | None:
     return None
 
 
+def _kl(p: Any, q: Any) -> Any:
+    return kl_divergence(_dist._rebuild(p), _dist._rebuild(q))
+
+
 def kl_divergence(p: Distribution, q: Distribution) -> Any:
     """``KL(p || q)``, batched over the distributions' batch shape.
 
@@ -60,6 +66,8 @@ def kl_divergence(p: Distribution, q: Distribution) -> Any:
         NotImplementedError: no formula is registered for the pair of types (torch's
             message).
     """
+    if _dist._wanted(p, (q,), {}):
+        return _tape.record(_kl, "KlDivergence", (_dist._ref(p), _dist._ref(q)), {})
     fn = _lookup(type(p), type(q))
     if fn is None:
         raise NotImplementedError(

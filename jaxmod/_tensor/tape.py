@@ -734,7 +734,10 @@ def _run(ts: list, gs: list, taps: list, retain_graph: bool) -> tuple[list, list
             n.freed = True
             n.specs = n.values = ()
     gl = [g if u else None for g, u in zip(gl, used)]
-    return plan.leaves, gl, list(gt)
+    leaves = plan.leaves
+    # a compiled replay keeps its first plan for retracing: not this step's arrays
+    plan.leaves, plan.consts = [], []
+    return leaves, gl, list(gt)
 
 
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: Any = None,

@@ -60,7 +60,9 @@ CASES = [
     ("unfold", lambda t, d: d.unfold(1, 2, 2), "D", ""),
     ("diagonal", lambda t, c, x: (c.diagonal(), c.diagonal(1), x.diagonal(0, 1, 2)),
      "C X", ""),
-    ("flip", lambda t, a: (a.flip(0), a.flip(0, 2), a.flip([1])), "X", ""),
+    ("flip", lambda t, a: (a.flip(0), a.flip(0, 2), a.flip([1]), a.flip(dims=[-1]),
+                           a.flip(dims=(0, 1))), "X", ""),
+    ("flip_without_dims", lambda t, a: a.flip(), "X", "x"),
     ("roll", lambda t, a: (a.roll(1, 1), a.roll(2), a.roll((1, 1), (0, 2))), "X", ""),
     ("tril_triu", lambda t, c: (c.tril(), c.triu(1), c.tril(-1)), "C", ""),
     # -- indexing

@@ -72,9 +72,9 @@ _COMBINE_METHODS = (
 _INDEX_METHOD_SKIP = {"flip"}
 
 
-def _flip(self: Any, *dims: Any) -> Any:
-    """Reversed along ``dims``."""
-    return _b.new(_oi.flip(self._jx(), *dims))
+def _flip(self: Any, *args: Any, dims: Any = None) -> Any:
+    """Reversed along ``dims`` (positional, a list, or ``dims=``)."""
+    return _b.new(_oi.flip(self._jx(), *args, dims=dims))
 
 
 def _where(self: Any, condition: Any, y: Any) -> Any:

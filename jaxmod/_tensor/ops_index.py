@@ -379,8 +379,13 @@ def triu(a: Any, diagonal: int = 0) -> Any:
     return jnp.triu(a, diagonal)
 
 
-def flip(a: Any, *dims: Any) -> Any:
-    """Reversed along ``dims``."""
+def flip(a: Any, *args: Any, dims: Any = None) -> Any:
+    """Reversed along ``dims`` (given positionally, as a list, or as ``dims=``)."""
+    if dims is not None and args:
+        raise TypeError("flip() got multiple values for argument 'dims'")
+    if dims is None and not args:
+        raise TypeError('flip() missing 1 required positional arguments: "dims"')
+    dims = args if dims is None else (dims,)
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     return jnp.flip(a, _err.dims(list(dims), a.ndim)) if dims else a

@@ -13,8 +13,9 @@ and ``Variable``-wrapped inputs).
 Aspects per program, as in ``test_ports_sequence.py``: ``structure``, ``eval`` (torch's
 weights loaded), ``train`` (one optimizer step, ``_port_checks.check_step``; each says
 which program lines it stands in for), program functions run unmodified (``select_action``,
-episodes, ``discounted_returns``, ``gae``, ``squashed_log_prob``) and ``backward_error``
-(the training function as written stops at ``loss.backward()`` naming ``value_and_grad``).
+episodes, ``discounted_returns``, ``gae``, ``squashed_log_prob``) and ``as_written``
+(the program's own training function, ``loss.backward(); optimizer.step()`` on jaxmod's
+autograd tape, runs to the end).
 
 Samples come from different generators, so every loss that depends on a draw is fed the
 same draw on both sides: fixed actions / log-probabilities, the actions jaxmod sampled

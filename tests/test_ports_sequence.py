@@ -15,8 +15,8 @@ Aspects per program, as in ``test_torch_programs.py``: ``structure`` (repr, stat
 ``eval`` (torch's weights loaded, the same outputs), ``train`` (one optimizer step through
 ``jaxmod.value_and_grad`` + ``opt.step``, see ``_port_checks.check_step``; each says which
 program lines it stands in for) and program functions run unmodified (data pipelines,
-evaluation loops, greedy decoding, future prediction). ``backward_error``: the training
-function run as written stops at ``loss.backward()`` naming ``value_and_grad``. Models
+evaluation loops, greedy decoding, future prediction). ``as_written``: the training
+function, run as written (``loss.backward()`` on jaxmod's autograd tape), completes. Models
 that are two modules (encoder + decoder) are compared as ``nn.ModuleList([enc, dec])``.
 """
 

@@ -16,9 +16,9 @@ Aspects per program, as in ``test_torch_programs.py``: ``structure`` (repr, stat
 through ``jaxmod.value_and_grad`` + ``opt.step`` under ``jaxmod.jit``, see
 ``_port_checks.check_step``, with the program's own loss code) and program functions run
 unmodified (greedy decoding and sampling, ``normalize_adj`` / ``to_sparse``, ``test()``).
-None of these programs has a training loop of its own; ``backward_error`` calls
-``loss.backward()`` on the loss the program computes, as a user's loop would, and that
-stops with jaxmod's error naming ``value_and_grad``.
+None of these programs has a training loop of its own; ``backward`` runs the step a
+user's loop would (``zero_grad(); loss.backward(); opt.step()`` on the loss the program
+computes, eagerly on jaxmod's autograd tape) and compares it with torch's.
 
 The programs' random data (``torch.Generator`` draws) differs between the libraries, so
 the model inputs are torch's data as numpy; the jaxmod data functions are checked for

@@ -18,7 +18,7 @@ Aspects per program, as in ``test_torch_programs.py``: ``structure`` (repr, stat
 lines it stands in for) and program functions run unmodified (``stylize``, ``psnr``,
 ``super_resolve``, ``evaluate``, ``warp``, ``test``, ``pair_scores``, ``validate``). None of
 these programs has a training function that calls ``loss.backward()`` itself, so there is
-no ``backward_error`` aspect here. Inputs are tiny (one or two 16x16 / 17x17 images).
+no ``as_written`` aspect here. Inputs are tiny (one or two 16x16 / 17x17 images).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _style(aspect: str) -> None:
         assert not any(p.requires_grad for p in j_loss.parameters())  # frozen as in torch
     elif aspect == "eval":
         check_eval(tm, jm, [x], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `y = transformer(x); ... features_y = vgg(y); ...
         # total_loss = content_loss + style_loss; total_loss.backward(); optimizer.step()`,
         # through the program's total_loss (normalize_batch's in-place div_, gram_matrix)
@@ -95,7 +95,15 @@ def _style(aspect: str) -> None:
             loss, parts = mods[lib].total_loss(model, nets[lib], lib.nn.MSELoss(), x, grams[lib])
             return loss, parts
 
-        check_step(tm, jm, [x], loss_of, TOL, make_opt=partial(adam, lr=1e-3))
+        check_step(
+            tm,
+            jm,
+            [x],
+            loss_of,
+            TOL,
+            make_opt=partial(adam, lr=1e-3),
+            backward=aspect == "backward",
+        )
     elif aspect == "stylize":
         # stylize() as written: eval, no_grad, unsqueeze(0), .cpu(), clone().clamp(0, 255)
         load_torch_weights(tm, jm)
@@ -118,14 +126,16 @@ def _espcn(aspect: str) -> None:
         np.testing.assert_allclose(w @ w.T, 2.0 * np.eye(16), atol=1e-5)
     elif aspect == "eval":
         check_eval(tm, jm, [lr_img], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `loss = criterion(model(input), target); loss.backward();
         # optimizer.step()` (criterion = nn.MSELoss(), Adam lr=0.01)
         def loss_of(lib: Any, model: Any, inp: Any, target: Any) -> Any:
             out = model(inp)
             return lib.nn.MSELoss()(out, target), out
 
-        check_step(tm, jm, [lr_img, hr_img], loss_of, TOL, make_opt=adam)
+        check_step(
+            tm, jm, [lr_img, hr_img], loss_of, TOL, make_opt=adam, backward=aspect == "backward"
+        )
     elif aspect == "psnr":
         # the test loop's psnr() and super_resolve() as written (.item(), .numpy(), clip)
         load_torch_weights(tm, jm)
@@ -153,7 +163,7 @@ def _unet(aspect: str, bilinear: bool = False) -> None:
         check_structure(tm, jm)
     elif aspect == "eval":
         check_eval(tm, jm, [images], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for the training loop's `masks_pred = model(images); loss =
         # criterion(masks_pred, true_masks); loss += 1 - dice(...); loss.backward();
         # optimizer.step()`, through the program's segmentation_loss (Dropout2d p = 0)
@@ -163,7 +173,9 @@ def _unet(aspect: str, bilinear: bool = False) -> None:
         def rmsprop(lib: Any, m: Any) -> Any:
             return lib.optim.RMSprop(m.parameters(), lr=1e-3, weight_decay=1e-8, momentum=0.9)
 
-        check_step(tm, jm, [images, masks], loss_of, TOL, make_opt=rmsprop)
+        check_step(
+            tm, jm, [images, masks], loss_of, TOL, make_opt=rmsprop, backward=aspect == "backward"
+        )
     elif aspect == "evaluate":
         # evaluate() as written: @torch.inference_mode(), argmax, one_hot, soft Dice
         load_torch_weights(tm, jm)
@@ -194,7 +206,7 @@ def _stn(aspect: str, align_corners: bool = False) -> None:
     elif aspect == "eval":
         check_eval(tm, jm, [x], TOL)
         check_eval(tm, jm, [x], TOL, call=lambda lib, m, x: m.stn(x))  # the resampled input
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `output = model(data); loss = F.nll_loss(output, target);
         # loss.backward(); optimizer.step()`. Run in eval mode: forward's
         # F.dropout(x, training=self.training) draws its mask from each library's own
@@ -204,8 +216,16 @@ def _stn(aspect: str, align_corners: bool = False) -> None:
             output = model(data)
             return lib.nn.functional.nll_loss(output, target), output
 
-        check_step(tm, jm, [x, y], loss_of, TOL, train=False,
-                   make_opt=lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.01))  # fmt: skip
+        check_step(
+            tm,
+            jm,
+            [x, y],
+            loss_of,
+            TOL,
+            train=False,
+            make_opt=lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.01),
+            backward=aspect == "backward",
+        )
     elif aspect == "warp":
         # warp() as written, for each mode and padding (visualize_stn()'s resampling)
         rng = np.random.default_rng(4)
@@ -247,7 +267,7 @@ def _siamese(aspect: str) -> None:
             return mods[lib].ContrastiveLoss(margin=2.0)(*out, label), out
 
         check_step(tm, jm, [x1, x2, label], loss_of, TOL, make_opt=partial(adam, lr=5e-4))
-    elif aspect == "train_triplet":
+    elif aspect in ("train_triplet", "backward_triplet"):
         # triplet_step_loss() with nn.TripletMarginLoss on a TripletNet sharing the net
         torch.manual_seed(1)
         tt = mods[torch].TripletNet(mods[torch].EmbeddingNet(8))
@@ -259,7 +279,8 @@ def _siamese(aspect: str) -> None:
             return mods[lib].triplet_step_loss(model, crit, a, p, n)
 
         check_step(tt, jt, [x1, x2, x3], loss_of, TOL,
-                   make_opt=lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.05))  # fmt: skip
+                   make_opt=lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.05),
+                   backward=aspect == "backward_triplet")  # fmt: skip
     elif aspect == "pair_scores":
         # pair_scores() as written: pairwise_distance and cosine_similarity under no_grad
         load_torch_weights(tm, jm)
@@ -287,7 +308,7 @@ def _resnet(aspect: str) -> None:
         tb = mods[torch].resnet8(width=4, option="B", se=True)
         jb = mods[jaxmod].resnet8(width=4, option="B", se=True)
         check_eval(tb, jb, [images], TOL)
-    elif aspect == "train":
+    elif aspect in ("train", "backward"):
         # stands in for train()'s `output = model(input_var); loss = criterion(output,
         # target_var); optimizer.zero_grad(); loss.backward(); optimizer.step()` (SGD with
         # momentum 0.9 and weight decay 1e-4, as the reimplementations use)
@@ -295,9 +316,17 @@ def _resnet(aspect: str) -> None:
             output = model(inp)
             return lib.nn.CrossEntropyLoss()(output, tgt), output
 
-        check_step(tm, jm, [images, target], loss_of, TOL,
-                   make_opt=lambda lib, m: lib.optim.SGD(m.parameters(), lr=0.1, momentum=0.9,
-                                                         weight_decay=1e-4))  # fmt: skip
+        check_step(
+            tm,
+            jm,
+            [images, target],
+            loss_of,
+            TOL,
+            make_opt=lambda lib, m: lib.optim.SGD(
+                m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4
+            ),
+            backward=aspect == "backward",
+        )
     elif aspect == "validate":
         # validate() as written: topk(1, 1, True, True), pred.t().eq(...expand_as),
         # correct[:1].reshape(-1).float().sum(0).mul_(100.0 / n), .item()
@@ -312,15 +341,15 @@ def _resnet(aspect: str) -> None:
 
 
 CASES: dict[str, tuple[Callable[[str], None], tuple[str, ...]]] = {
-    "fast_neural_style": (_style, ("structure", "eval", "train", "stylize")),
-    "super_resolution": (_espcn, ("structure", "eval", "train", "psnr")),
-    "unet": (_unet, ("structure", "eval", "train", "evaluate")),
+    "fast_neural_style": (_style, ("structure", "eval", "train", "backward", "stylize")),
+    "super_resolution": (_espcn, ("structure", "eval", "train", "backward", "psnr")),
+    "unet": (_unet, ("structure", "eval", "train", "backward", "evaluate")),
     "unet_bilinear": (lambda a: _unet(a, bilinear=True), ("structure", "eval")),
-    "spatial_transformer": (_stn, ("structure", "eval", "train", "warp", "test")),
+    "spatial_transformer": (_stn, ("structure", "eval", "train", "backward", "warp", "test")),
     "spatial_transformer_aligned": (lambda a: _stn(a, align_corners=True), ("eval",)),
     "siamese": (_siamese, ("structure", "eval", "train_contrastive", "train_triplet",
-                           "pair_scores")),
-    "cifar_resnet": (_resnet, ("structure", "eval", "train", "validate")),
+                           "backward_triplet", "pair_scores")),
+    "cifar_resnet": (_resnet, ("structure", "eval", "train", "backward", "validate")),
 }  # fmt: skip
 
 # (program, aspect) -> the error it stops at today

@@ -7,12 +7,14 @@ Each program file is loaded twice by ``_torch_port``: with real torch (the oracl
 step, see ``_port_checks.check_step``) and program functions run unmodified end to end
 (evaluation loops, data preparation, sampling).
 
-What cannot run unmodified: the lines ``optimizer.zero_grad(); loss.backward();
-optimizer.step()`` (and ``clip_grad_norm_(model.parameters(), c)`` / ``p.data.add_(p.grad)``
-after them). For ``train`` the tests call the program's own forward / loss code and drive
-the step with ``jaxmod.value_and_grad`` + ``opt.step(grads)``; each case's ``train`` says
-which program lines it stands in for. ``backward_error`` checks that running the training
-function as written stops at ``loss.backward()`` with an error naming ``value_and_grad``.
+``train`` calls the program's own forward / loss code and drives the step with
+``jaxmod.value_and_grad`` + ``opt.step(grads)`` under ``jaxmod.jit``; ``backward`` runs
+the program's lines ``optimizer.zero_grad(); loss.backward(); [clip_grad_norm_];
+optimizer.step()`` eagerly on jaxmod's autograd tape; both are compared with torch's step,
+and each case's ``train`` says which program lines it stands in for. ``as_written`` runs
+the program's training function itself, unmodified, to the end. The programs with no other
+test (their data and weights come from each library's own generator, so only that they
+train is checked) are in ``test_torch_programs_as_written.py``.
 """
 
 from __future__ import annotations

@@ -42,3 +42,12 @@ def test_torch_spelled_attention_traces_to_as_many_ops_as_jnp_spelled() -> None:
 
     n_torch, n_jnp = tensor_ops.op_counts()
     assert n_torch == n_jnp > 10, (n_torch, n_jnp)  # the Tensor layer adds no traced ops
+
+
+def test_eager_backward_benchmark_runs_every_system() -> None:
+    import eager_backward
+
+    res = eager_backward.main(["--models", "cnn", "--size", "tiny", "--rounds", "1",
+                               "--steps", "1"])["cnn"]  # fmt: skip
+    assert set(res) == set(eager_backward.SYSTEMS)
+    assert all(r["step_ms"] > 0 and r["first_ms"] > 0 for r in res.values())

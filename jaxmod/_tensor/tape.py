@@ -779,9 +779,10 @@ def _accumulate(src: Any, g: Any) -> None:
 
 
 _CREATE_GRAPH = (
-    "create_graph=True (a gradient that is itself differentiated, e.g. a gradient penalty) "
-    "is not supported by jaxmod's autograd tape. Write the penalty as a function and nest "
-    "jaxmod.grad: gp = jaxmod.grad(lambda x: critic(x).sum())(x)."
+    "backward(create_graph=True) (gradients on .grad that are themselves differentiated) "
+    "is not supported by jaxmod's autograd tape. Take the gradient with "
+    "torch.autograd.grad(outputs, inputs, create_graph=True), which is, or nest jaxmod.grad: "
+    "gp = jaxmod.grad(lambda x: critic(x).sum())(x)."
 )
 
 
@@ -790,10 +791,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Any 
          materialize_grads: bool = False, **kwargs: Any) -> tuple:  # fmt: skip
     """``torch.autograd.grad``: the gradients of ``outputs`` with respect to ``inputs``
     (leaves or computed tensors), returned instead of stored on ``.grad``."""
-    if create_graph:
-        raise TapeError(_CREATE_GRAPH)
     ts, gs = _roots(outputs, grad_outputs)
     xs = _listed(inputs)
+    if create_graph:
+        return _grad_with_graph(ts, gs, xs, allow_unused or materialize_grads, materialize_grads)
     taps = [x for x in xs if type(x) is _TapeTensor]
     # as in torch, tensors given retain_grad() receive their gradient here too
     retained = [t for n in _graph_quiet(ts) if n.retained for t in n.retained.values()]
@@ -818,6 +819,75 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Any 
                 )
             g = jnp.zeros_like(_b.unwrap(x)) if materialize_grads else None
         res.append(None if g is None else _b.new(g))
+    return tuple(res)
+
+
+class _GradOf:
+    """The gradient of a graph as a function of its leaves: ``autograd.grad(...,
+    create_graph=True)`` records it as an operation, so a later ``backward()`` differentiates
+    the gradient (a gradient penalty). Equal for graphs of one structure (the compile key)."""
+
+    __slots__ = ("plan", "outs", "key")
+
+    def __init__(self, plan: _Plan, outs: tuple) -> None:
+        self.plan, self.outs = plan, outs
+        self.key = None if plan.key is None else (plan.key, outs, tuple(plan.taps))
+
+    def __hash__(self) -> int:
+        return hash(self.key) if self.key is not None else id(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _GradOf):
+            return NotImplemented
+        return self is other or (self.key is not None and self.key == other.key)
+
+    def __call__(self, leaves: list, consts: list, taps: list, cots: list) -> tuple:
+        lv = [_b.unwrap(v) for v in leaves]
+        cs = [_b.unwrap(c) for c in consts]
+        tv = [jnp.zeros_like(_b.unwrap(t)) for t in taps]
+
+        def g(lv: list, tv: list) -> list:
+            with _autograd.enable_grad():
+                return self.plan.run(lv, cs, tv, list(self.outs))
+
+        _, back = jax.vjp(g, lv, tv)
+        gl, gt = back([_b.unwrap(c) for c in cots])
+        return [_b.new(x) for x in gl], [_b.new(x) for x in gt]
+
+
+def _grad_with_graph(ts: list, gs: list, xs: list, allow_unused: bool,
+                     materialize: bool) -> tuple:  # fmt: skip
+    """``autograd.grad(..., create_graph=True)``: gradients that are tape tensors."""
+    for t in ts:
+        _check_root(t)
+    taps = [x for x in xs if type(x) is _TapeTensor]
+    nodes = _graph([t._ag[0] for t in ts])
+    plan = _Plan(nodes, [t._ag for t in taps])
+    index = {id(n): i for i, n in enumerate(nodes)}
+    outs = tuple((index[id(t._ag[0])], t._ag[1]) for t in ts)
+    cots = [_cotangent(t, g) for t, g in zip(ts, gs)]
+    # a leaf enters as itself (so the gradient depends on it) unless it changed since
+    leaves = [src if _b.unwrap(src) is v else v for src, v in plan.leaves]
+    values = [v for _, v in plan.leaves]
+    used = _used_leaves(plan, outs, values, plan.consts, [jnp.zeros_like(t._value) for t in taps])
+    _S.backwards += 1
+    gl, gt = record(_GradOf(plan, outs), "Grad", (leaves, list(plan.consts), taps, cots), {})
+    by_src: dict[int, Any] = {}
+    for (src, _), g, u in zip(plan.leaves, gl, used):
+        if u:
+            by_src[id(src)] = g if id(src) not in by_src else by_src[id(src)] + g
+    by_tap = {id(t): g for t, g in zip(taps, gt)}
+    res = []
+    for i, x in enumerate(xs):
+        g = by_tap.get(id(x), by_src.get(id(x)))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (input {i}) appears to not have been "
+                    "used in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            g = _b.new(jnp.zeros_like(_b.unwrap(x))) if materialize else None
+        res.append(g)
     return tuple(res)
 
 

@@ -447,3 +447,36 @@ def test_forward_hooks_see_the_replay_through_is_replaying() -> None:
     model(jaxmod.from_numpy(X)).sum().backward()
     assert calls[0] is False and set(calls[1:]) == {True}
     assert len(stored) == 1 and not isinstance(stored[0]._value, jax.core.Tracer)
+
+
+def test_module_backward_hooks_run_once_with_values_like_torch() -> None:
+    """A graph through a module with full backward (pre-)hooks is differentiated eagerly:
+    the hooks run once per backward(), see Tensors with torch's values, and a hook that
+    returns a new grad_input changes the gradients upstream, as in torch."""
+    got = {}
+    for lib in (torch, jaxmod):
+        torch.manual_seed(0)
+        got[lib] = {"model": lib.nn.Sequential(lib.nn.Linear(4, 5), lib.nn.Tanh(),
+                                               lib.nn.Linear(5, 3))}  # fmt: skip
+    load_torch_weights(got[torch]["model"], got[jaxmod]["model"])
+    for lib, rec in got.items():
+        m, seen = rec["model"], []
+
+        def pre(mod: Any, go: Any, seen: list = seen) -> None:
+            seen.append(("pre", go[0] * 1))
+
+        def full(mod: Any, gi: Any, go: Any, seen: list = seen) -> None:
+            seen.append(("full", gi[0] * 1))
+
+        m[2].register_full_backward_pre_hook(pre)
+        m[2].register_full_backward_hook(lambda mod, gi, go: (gi[0] * 0.5,))
+        m[1].register_full_backward_hook(full)
+        x = lib.tensor(X, requires_grad=True)
+        m(x).pow(2).sum().backward()
+        rec.update(seen=seen, grad=m[0].weight.grad, x=x.grad)
+    assert [k for k, _ in got[jaxmod]["seen"]] == [k for k, _ in got[torch]["seen"]]
+    for (_, a), (_, e) in zip(got[jaxmod]["seen"], got[torch]["seen"]):
+        assert isinstance(a, jaxmod.Tensor)
+        assert_close(a, e, TOL, "hook gradient")
+    assert_close(got[jaxmod]["grad"], got[torch]["grad"], TOL, "0.weight.grad (halved)")
+    assert_close(got[jaxmod]["x"], got[torch]["x"], TOL, "x.grad (halved)")

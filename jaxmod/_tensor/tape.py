@@ -156,7 +156,7 @@ class _Node:
     """A recorded operation (see the module docstring); ``grad_fn`` of tape tensors."""
 
     __slots__ = ("fn", "label", "tree", "specs", "cells", "values", "policy", "positions",
-                 "mutated", "n_out", "seq", "freed", "retained")  # fmt: skip
+                 "mutated", "n_out", "seq", "freed", "retained", "eager")  # fmt: skip
 
     def name(self) -> str:
         """torch's ``grad_fn.name()``: the operation, e.g. ``"LinearBackward"``."""
@@ -274,7 +274,7 @@ def record(fn: Callable, label: str, args: tuple, kwargs: dict,
     node.cells, node.values, node.policy = cells, values, policy
     node.positions, node.mutated = positions, [i for i, _ in mutated]
     node.n_out, node.seq, node.freed = len(positions), next(_S.seq), False
-    node.retained = None
+    node.retained, node.eager = None, False
     for k, j in enumerate(positions):
         t = _new(_TapeTensor)
         t._value = _b.unwrap(out_flat[j])
@@ -450,13 +450,19 @@ def _call(module: Any, *args: Any, **kwargs: Any) -> Any:
     return module(*args, **kwargs)
 
 
-def record_module(module: Any, args: tuple, kwargs: dict) -> Any:
+def record_module(module: Any, args: tuple, kwargs: dict, eager: bool = False) -> Any:
     """Run an outermost eager module call, recording it as one node when its parameters
-    (or inputs) require grad."""
+    (or inputs) require grad. ``eager``: the module has backward hooks, so a backward
+    through it runs uncompiled (the hooks see gradients with values, once)."""
     found = lifting.discover([("module", module)], None)
     cells = found.cells + found.ro
     fn = functools.partial(_call, module)
-    return record(fn, type(module).__name__, args, kwargs, cells=cells)
+    out = record(fn, type(module).__name__, args, kwargs, cells=cells)
+    if eager:
+        for t in jax.tree_util.tree_leaves(out, is_leaf=_stop):
+            if type(t) is _TapeTensor:
+                t._ag[0].eager = True
+    return out
 
 
 # --------------------------------------------------------------------------- backward
@@ -526,6 +532,7 @@ class _Plan:
             key.append((_fn_key(n.fn), n.tree, tuple(_slot_key(s) for s in slots),
                         tuple(cslots), n.policy, tuple(n.positions), tuple(n.mutated)))  # fmt: skip
         self.taps = [(index[id(n)], k) for n, k in taps]
+        self.eager = any(n.eager for n in nodes)  # backward hooks: not compiled
         try:
             self.key = hash(tuple(key)) and tuple(key)
         except TypeError:
@@ -638,7 +645,7 @@ def _vjp_fn(plan: _Plan, outs: tuple) -> Callable:
         gl, gt = back(cots)
         return vals, gl, gt
 
-    if plan.key is None:
+    if plan.key is None or plan.eager:
         return f
     k = (plan.key, outs, tuple(plan.taps))
     if k in _EAGER:

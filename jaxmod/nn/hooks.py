@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod._core import state
-from jaxmod._core.cells import unwrap
+from jaxmod._core.cells import to_array, unwrap
+from jaxmod._tensor import base as _b
 from jaxmod.nn.utils.hooks import RemovableHandle
 
 __all__ = [
@@ -295,6 +296,17 @@ def _perturbed(x: Any) -> bool:
     return isinstance(x, _AD_TRACERS)
 
 
+def _tensors(grads: tuple) -> tuple:
+    """Gradients as hooks receive them: Tensors (torch's), ``None`` kept."""
+    return tuple(None if g is None else _b.new(g) for g in grads)
+
+
+def _arrays(res: Any) -> tuple:
+    """A hook's replacement gradients as a tuple of arrays (``None`` kept)."""
+    res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+    return tuple(None if g is None else to_array(g) for g in res)
+
+
 def call_with_backward_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
     """Run ``module.forward`` so its full backward (pre-)hooks see torch's gradients.
 
@@ -308,7 +320,8 @@ def call_with_backward_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
     """
     pre_hooks = [*_global_backward_pre_hooks.values(), *module._backward_pre_hooks.values()]
     hooks = [*_global_backward_hooks.values(), *module._backward_hooks.values()]
-    args = tuple(unwrap(a) for a in args)
+    was_tensor = [_b.is_tensor(a) for a in args]  # Tensor inputs stay Tensors for forward
+    args = tuple(_b.unwrap(a) if t else unwrap(a) for a, t in zip(args, was_tensor))
     idx = [
         i for i, a in enumerate(args)
         if isinstance(a, (jax.Array, jax.core.Tracer)) and jnp.issubdtype(a.dtype, jnp.inexact)
@@ -320,9 +333,9 @@ def call_with_backward_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
     def fire_full(grad_input: tuple) -> tuple:
         grad_output = state.get("grad_output", ())
         for hook in hooks:
-            res = hook(module, grad_input, grad_output)
+            res = hook(module, _tensors(grad_input), _tensors(grad_output))
             if res is not None:
-                res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                res = _arrays(res)
                 if len(res) != len(grad_input):
                     raise RuntimeError(
                         "Backward hook returned an invalid number of grad_input, got "
@@ -358,9 +371,9 @@ def call_with_backward_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
         leaves, tdef = jax.tree_util.tree_flatten(g)
         grad_output = tuple(leaves)
         for hook in pre_hooks:
-            res = hook(module, grad_output)
+            res = hook(module, _tensors(grad_output))
             if res is not None:
-                res = tuple(res) if isinstance(res, (tuple, list)) else (res,)
+                res = _arrays(res)
                 if len(res) != len(grad_output):
                     raise RuntimeError(
                         "Backward pre hook returned an invalid number of grad_output, got "
@@ -382,5 +395,6 @@ def call_with_backward_hooks(module: Any, args: tuple, kwargs: dict) -> Any:
         for k, i in enumerate(idx):
             args[i] = xs[k]
         args = tuple(args)
+    args = tuple(_b.new(a) if t else a for a, t in zip(args, was_tensor))
     result = module.forward(*args, **kwargs)
     return through_outputs(result)

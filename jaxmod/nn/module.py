@@ -178,7 +178,12 @@ class Module(HooksMixin, StateDictMixin, TraversalMixin, ConversionMixin):
             return compiled(self, *args, **kwargs)
         global _call_depth
         if not _call_depth and _tape.module_wanted(args, kwargs):
-            return _tape.record_module(self, args, kwargs)
+            # backward hooks must see gradients with values: such a graph's backward is
+            # differentiated eagerly, not compiled
+            hooked = bool(_global_backward_hooks or _global_backward_pre_hooks) or any(
+                m._backward_hooks or m._backward_pre_hooks for m in self.modules()
+            )
+            return _tape.record_module(self, args, kwargs, eager=hooked)
         _call_depth += 1
         try:
             if (

@@ -480,3 +480,38 @@ def test_module_backward_hooks_run_once_with_values_like_torch() -> None:
         assert_close(a, e, TOL, "hook gradient")
     assert_close(got[jaxmod]["grad"], got[torch]["grad"], TOL, "0.weight.grad (halved)")
     assert_close(got[jaxmod]["x"], got[torch]["x"], TOL, "x.grad (halved)")
+
+
+def _hooked_losses(lib: Any) -> tuple[list, Any, Any]:
+    """Tensor hooks as programs use them: one that records an activation's gradient
+    (Grad-CAM), one that scales a gradient, one that clamps a parameter's; a removed hook
+    does nothing."""
+    torch.manual_seed(0)
+    lin = lib.nn.Linear(4, 5)
+    if lib is jaxmod:
+        load_torch_weights(_hooked_losses.torch_lin, lin)  # type: ignore[attr-defined]
+    else:
+        _hooked_losses.torch_lin = lin  # type: ignore[attr-defined]
+    x = lib.tensor(X, requires_grad=True)
+    seen: list = []
+    h = lin(x)
+    h.register_hook(lambda g: seen.append(g * 1))
+    h.register_hook(lambda g: g * 2)
+    gone = h.register_hook(lambda g: g * 100)
+    gone.remove()
+    lin.weight.register_hook(lambda g: g.clamp(-0.5, 0.5))
+    h.tanh().pow(2).sum().backward()
+    return seen, lin, x
+
+
+def test_tensor_hooks_observe_and_replace_gradients_like_torch() -> None:
+    got = {lib: _hooked_losses(lib) for lib in (torch, jaxmod)}
+    (t_seen, t_lin, t_x), (j_seen, j_lin, j_x) = got[torch], got[jaxmod]
+    assert len(j_seen) == len(t_seen) == 1 and isinstance(j_seen[0], jaxmod.Tensor)
+    assert_close(j_seen[0], t_seen[0], TOL, "gradient seen by the hook")
+    assert_close(j_x.grad, t_x.grad, TOL, "x.grad (scaled by the hook)")
+    assert_close(j_lin.weight.grad, t_lin.weight.grad, TOL, "weight.grad (clamped)")
+    assert_close(j_lin.bias.grad, t_lin.bias.grad, TOL, "bias.grad")
+    for lib in (torch, jaxmod):
+        with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that"):
+            lib.ones(3).register_hook(lambda g: g)

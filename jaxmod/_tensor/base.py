@@ -50,6 +50,7 @@ tape_marked: Callable[[tuple, dict], bool] = _never
 tape_recording: Callable[[], bool] = _never
 tape_record: Callable[..., Any] = None  # type: ignore[assignment]
 tape_backward: Callable[..., None] = None  # type: ignore[assignment]
+tape_register_hook: Callable[..., Any] = None  # type: ignore[assignment]
 
 
 class TensorBase:

@@ -367,12 +367,11 @@ class BaseMethods(_b.TensorBase):
         ``jaxmod.value_and_grad``."""
         _b.tape_backward(self, gradient, retain_graph, create_graph, inputs)
 
-    def register_hook(self, hook: Any) -> None:
-        """Tensor gradient hooks are not supported by jaxmod's autograd tape: raises."""
-        raise RuntimeError(
-            "Tensor.register_hook is not supported by jaxmod's autograd tape. Transform the "
-            "gradients after backward() (p.grad), or those jaxmod.value_and_grad returns."
-        )
+    def register_hook(self, hook: Any) -> Any:
+        """torch's tensor hook: ``hook(grad)`` runs when this tensor's gradient is computed
+        by ``backward()`` / ``autograd.grad`` and may return a replacement. Returns a handle
+        with ``remove()``. Raises for a tensor that does not require grad, as torch does."""
+        return _b.tape_register_hook(self, hook)
 
     def retain_grad(self) -> None:
         """No-op on a leaf or a tensor outside the graph (a leaf keeps its ``.grad``)."""

@@ -156,7 +156,7 @@ class _Node:
     """A recorded operation (see the module docstring); ``grad_fn`` of tape tensors."""
 
     __slots__ = ("fn", "label", "tree", "specs", "cells", "values", "policy", "positions",
-                 "mutated", "n_out", "seq", "freed", "retained", "eager")  # fmt: skip
+                 "mutated", "n_out", "seq", "freed", "retained", "eager", "hooks")  # fmt: skip
 
     def name(self) -> str:
         """torch's ``grad_fn.name()``: the operation, e.g. ``"LinearBackward"``."""
@@ -274,7 +274,7 @@ def record(fn: Callable, label: str, args: tuple, kwargs: dict,
     node.cells, node.values, node.policy = cells, values, policy
     node.positions, node.mutated = positions, [i for i, _ in mutated]
     node.n_out, node.seq, node.freed = len(positions), next(_S.seq), False
-    node.retained, node.eager = None, False
+    node.retained, node.eager, node.hooks = None, False, None
     for k, j in enumerate(positions):
         t = _new(_TapeTensor)
         t._value = _b.unwrap(out_flat[j])
@@ -574,11 +574,78 @@ class _Plan:
             out_flat = jax.tree_util.tree_leaves(out, is_leaf=_stop)
             res = [_b.unwrap(out_flat[j]) for j in n.positions]
             res += [_b.unwrap(flat[i]) for i in n.mutated]
+            for k, hooks in (n.hooks or {}).items():
+                if hooks:
+                    res[k] = _through_hooks(res[k], list(hooks.values()))
             for k in range(len(res)):
                 if (ni, k) in taps:
                     res[k] = res[k] + taps[(ni, k)]
             env.append(res)
         return [env[i][k] for i, k in outs]
+
+
+def _run_hooks(hooks: list, g: Any) -> Any:
+    """torch's tensor hooks on gradient ``g``: each gets a Tensor and may replace it."""
+    t = _b.new(g)
+    for h in hooks:
+        r = h(t)
+        if r is not None:
+            t = _as_tensor(r)
+    return jnp.asarray(_b.unwrap(t)).astype(jnp.result_type(g))
+
+
+def _through_hooks(v: Any, hooks: list) -> Any:
+    """``v`` unchanged, with ``hooks`` run on its gradient in the backward pass (the graph
+    is differentiated eagerly, so they see values)."""
+
+    @jax.custom_vjp
+    def ident(x: Any) -> Any:
+        return x
+
+    ident.defvjp(lambda x: (x, None), lambda _, g: (_run_hooks(hooks, g),))
+    return ident(v)
+
+
+class _HookHandle:
+    """What ``Tensor.register_hook`` returns: ``remove()`` takes the hook off."""
+
+    _next = itertools.count()
+
+    def __init__(self, hooks: dict) -> None:
+        self.hooks, self.id = hooks, next(self._next)
+
+    def remove(self) -> None:
+        """Remove the hook; removing twice is harmless."""
+        self.hooks.pop(self.id, None)
+
+
+# hooks on leaves (requires_grad tensors, parameters): id -> (the leaf, {handle id: hook})
+_LEAF_HOOKS: dict[int, tuple[Any, dict]] = {}
+
+
+def register_hook(t: Any, hook: Callable) -> _HookHandle:
+    """``t.register_hook(hook)``: ``hook(grad)`` runs when ``t``'s gradient is computed and
+    may return a replacement (torch's tensor hooks)."""
+    if type(t) is _TapeTensor:
+        node, k = t._ag
+        node.eager = True
+        if node.hooks is None:
+            node.hooks = {}
+        hooks = node.hooks.setdefault(k, {})
+    elif _is_source(t):
+        hooks = _LEAF_HOOKS.setdefault(id(t), (t, {}))[1]
+    else:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    handle = _HookHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def _leaf_grad(src: Any, g: Any) -> Any:
+    entry = _LEAF_HOOKS.get(id(src))
+    if entry is None or entry[0] is not src or not entry[1]:
+        return g
+    return _run_hooks(list(entry[1].values()), g)
 
 
 def _fn_key(fn: Any) -> Any:
@@ -761,9 +828,15 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: Any = None,
     retained = [t for n in _graph_quiet(ts) if n.retained for t in n.retained.values()]
     leaves, gl, gt = _run(ts, gs, retained, bool(retain_graph))
     wanted = None if inputs is None else {id(x) for x in _listed(inputs)}
+    summed: dict[int, list] = {}  # a leaf's gradient over all its uses, then its hooks
     for (src, _), g in zip(leaves, gl):
         if g is not None and (wanted is None or id(src) in wanted):
-            _accumulate(src, g)
+            if id(src) in summed:
+                summed[id(src)][1] = summed[id(src)][1] + g
+            else:
+                summed[id(src)] = [src, g]
+    for src, g in summed.values():
+        _accumulate(src, _leaf_grad(src, g))
     for t, g in zip(retained, gt):
         _accumulate(t, g)
 
@@ -814,6 +887,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Any 
     for (src, _), g in zip(leaves, gl):
         if g is not None:
             by_src[id(src)] = g if id(src) not in by_src else by_src[id(src)] + g
+    by_src = {k: _leaf_grad(next(s for s, _ in leaves if id(s) == k), g) for k, g in by_src.items()}
     by_tap = {id(t): g for t, g in zip(taps, gt)}
     res = []
     for i, x in enumerate(xs):
@@ -899,6 +973,7 @@ def _grad_with_graph(ts: list, gs: list, xs: list, allow_unused: bool,
 
 
 _b.tape_marked = marked
+_b.tape_register_hook = register_hook
 _b.tape_recording = recording
 _b.tape_record = record
 _b.tape_backward = lambda t, g, retain, create, inputs: backward(t, g, retain, create, inputs)

@@ -515,3 +515,25 @@ def test_tensor_hooks_observe_and_replace_gradients_like_torch() -> None:
     for lib in (torch, jaxmod):
         with pytest.raises(RuntimeError, match="cannot register a hook on a tensor that"):
             lib.ones(3).register_hook(lambda g: g)
+
+
+def test_compiled_model_trains_with_backward_like_torch() -> None:
+    """``model = torch.compile(model)`` then torch's loop (nanoGPT's default): the forward
+    runs compiled, ``backward()`` replays the plain module call; two SGD steps equal torch's
+    (torch uncompiled: the same numbers)."""
+    tm, jm = _pair(_mlp)
+    jm = jaxmod.compile(jm)
+    opts = {torch: torch.optim.SGD(tm.parameters(), lr=0.1),
+            jaxmod: jaxmod.optim.SGD(jm.parameters(), lr=0.1)}  # fmt: skip
+    for step in range(2):
+        losses = {}
+        for lib, model in ((torch, tm), (jaxmod, jm)):
+            opts[lib].zero_grad()
+            loss = _loss(lib, model, X, Y % 3)
+            loss.backward()
+            opts[lib].step()
+            losses[lib] = loss
+        assert_close(losses[jaxmod], losses[torch], TOL, f"step {step} loss")
+    j_state = jm.state_dict()
+    for n, v in tm.state_dict().items():
+        assert_close(j_state[n], v, 1e-4, f"{n} after 2 steps")

@@ -218,8 +218,10 @@ def _float(v: Any) -> bool:
 
 
 def record(fn: Callable, label: str, args: tuple, kwargs: dict,
-           cells: list | None = None) -> Any:  # fmt: skip
-    """Run ``fn(*args, **kwargs)`` and record it, when an input (or a cell) requires grad."""
+           cells: list | None = None, run: Callable | None = None) -> Any:  # fmt: skip
+    """Run ``fn(*args, **kwargs)`` and record it, when an input (or a cell) requires grad.
+    ``run``: what to call now instead of ``fn`` (the same function, compiled); the replay
+    calls ``fn``."""
     flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_stop)
     specs: list[tuple] = []
     watch: list[tuple[int, Any, Any]] = []
@@ -256,7 +258,7 @@ def record(fn: Callable, label: str, args: tuple, kwargs: dict,
     if any(isinstance(v, _Tracer) for v in values):
         return _quiet(fn, args, kwargs)
     policy = _amp.S.policy
-    out = _quiet(fn, args, kwargs)
+    out = _quiet(run or fn, args, kwargs)
     mutated = [(i, x) for i, x, v in watch if _b.unwrap(x) is not v]
     out_flat, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_stop)
     inputs = {id(x) for x in flat}
@@ -450,14 +452,15 @@ def _call(module: Any, *args: Any, **kwargs: Any) -> Any:
     return module(*args, **kwargs)
 
 
-def record_module(module: Any, args: tuple, kwargs: dict, eager: bool = False) -> Any:
+def record_module(module: Any, args: tuple, kwargs: dict, eager: bool = False,
+                  run: Callable | None = None) -> Any:  # fmt: skip
     """Run an outermost eager module call, recording it as one node when its parameters
     (or inputs) require grad. ``eager``: the module has backward hooks, so a backward
     through it runs uncompiled (the hooks see gradients with values, once)."""
     found = lifting.discover([("module", module)], None)
     cells = found.cells + found.ro
     fn = functools.partial(_call, module)
-    out = record(fn, type(module).__name__, args, kwargs, cells=cells)
+    out = record(fn, type(module).__name__, args, kwargs, cells=cells, run=run)
     if eager:
         for t in jax.tree_util.tree_leaves(out, is_leaf=_stop):
             if type(t) is _TapeTensor:

@@ -16,6 +16,7 @@ kernel's structure version; changing a box's *value* never does.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -173,10 +174,15 @@ class Module(HooksMixin, StateDictMixin, TraversalMixin, ConversionMixin):
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        compiled = self.__dict__.get("_jaxmod_compiled")
-        if compiled is not None and not _ctx.jit_depth:
-            return compiled(self, *args, **kwargs)
         global _call_depth
+        compiled = self.__dict__.get("_jaxmod_compiled")
+        if compiled is not None and not _ctx.jit_depth and not _tape.is_replaying():
+            if not _call_depth and _tape.module_wanted(args, kwargs):
+                # the compiled forward runs; backward() replays the module's plain call
+                return _tape.record_module(
+                    self, args, kwargs, run=functools.partial(compiled, self)
+                )
+            return compiled(self, *args, **kwargs)
         if not _call_depth and _tape.module_wanted(args, kwargs):
             # backward hooks must see gradients with values: such a graph's backward is
             # differentiated eagerly, not compiled

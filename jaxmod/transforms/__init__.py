@@ -28,6 +28,9 @@ def _compile_module(module: Module, **jit_kwargs: Any) -> None:
     def run(m: Module, *args: Any, **kwargs: Any) -> Any:
         return m(*args, **kwargs)
 
+    # no donation by default: the autograd tape keeps the state a recorded forward ran with
+    # (loss.backward() after a compiled model's forward replays the plain module call)
+    jit_kwargs.setdefault("donate", False)
     module.__dict__["_jaxmod_compiled"] = jit(run, **jit_kwargs)
 
 

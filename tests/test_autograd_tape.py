@@ -537,3 +537,30 @@ def test_compiled_model_trains_with_backward_like_torch() -> None:
     j_state = jm.state_dict()
     for n, v in tm.state_dict().items():
         assert_close(j_state[n], v, 1e-4, f"{n} after 2 steps")
+
+
+def test_lbfgs_closure_calling_backward_minimises_like_torch() -> None:
+    """pytorch/examples' time-sequence loop: ``optimizer.step(closure)`` with a closure
+    that runs ``zero_grad(); loss.backward(); return loss``. LBFGS on optax is not torch's
+    exact iterates, so both are held to the same bar."""
+    final = {}
+    for lib in (torch, jaxmod):
+        lib.manual_seed(0)
+        x = lib.linspace(-1, 1, 20).view(-1, 1)
+        y = 3 * x**2 - 1
+        model = lib.nn.Sequential(lib.nn.Linear(1, 16), lib.nn.Tanh(), lib.nn.Linear(16, 1))
+        opt = lib.optim.LBFGS(model.parameters(), lr=0.8)
+
+        def closure(model: Any = model, opt: Any = opt, x: Any = x, y: Any = y,
+                    lib: Any = lib) -> Any:  # fmt: skip
+            opt.zero_grad()
+            loss = lib.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            return loss
+
+        first = float(opt.step(closure))
+        for _ in range(3):
+            opt.step(closure)
+        final[lib] = first, float(closure())
+    for lib, (first, last) in final.items():
+        assert last < 1e-2 * first, (lib.__name__, first, last)

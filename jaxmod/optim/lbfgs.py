@@ -10,11 +10,17 @@ import jax.numpy as jnp
 import optax
 
 from jaxmod._core import state
+from jaxmod._core.cells import to_array
 from jaxmod.nn.parameter import Variable
 from jaxmod.optim import _load
 from jaxmod.optim.optimizer import Optimizer
 
 __all__ = ["LBFGS"]
+
+
+def _raw(x: Any) -> Any:
+    """A loss or gradient (array, box or Tensor) as a JAX array."""
+    return jnp.asarray(to_array(x))
 
 
 class LBFGS(Optimizer):
@@ -97,7 +103,8 @@ class LBFGS(Optimizer):
         gmap = self._resolve_grads(grads)
         params = self._flat_params()
         self._func_evals += 1
-        return loss, [gmap.get(id(p), jnp.zeros_like(p._value)) for p in params]
+        # arrays for optax (Tensors from loss.backward() are pytree nodes of their own)
+        return loss, [_raw(gmap.get(id(p), jnp.zeros_like(p._value))) for p in params]
 
     def step(self, grads: Any = None, closure: Callable[[], Any] | None = None) -> Any:
         """Run up to ``max_iter`` L-BFGS iterations; returns the closure's first loss."""
@@ -137,7 +144,7 @@ class LBFGS(Optimizer):
         for _ in range(group["max_iter"]):
             self._n_iter += 1
             x = [p._value for p in params]
-            updates, state = update(g, state, x, loss)
+            updates, state = update(g, state, x, _raw(loss))
             for p, v in zip(params, optax.apply_updates(x, updates)):
                 p._value = v
             new_loss, g = self._evaluate(closure)

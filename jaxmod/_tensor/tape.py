@@ -62,6 +62,7 @@ class _State:
     suspended = 0  # > 0 while a recorded call or a replay runs (nothing nested records)
     backwards = 0  # backward() / autograd.grad() calls that ran (read by tests)
     replaying = 0  # > 0 while backward() replays recorded calls
+    structures = 0  # graph structures compiled so far (after _MAX_COMPILED: eager)
     seq = itertools.count()
 
 
@@ -722,8 +723,11 @@ def _vjp_fn(plan: _Plan, outs: tuple) -> Callable:
         return f
     hit = _COMPILED.get(k)
     if hit is None:
-        if len(_COMPILED) >= _MAX_COMPILED:
-            _COMPILED.pop(next(iter(_COMPILED)))
+        _S.structures += 1
+        if _S.structures > _MAX_COMPILED:
+            # a program whose graph changes shape every step (a Python loop over varying
+            # lengths): compiling each would cost more than differentiating op by op
+            return f
         hit = _COMPILED[k] = jax.jit(f)
     return functools.partial(_call_plan, hit, f, k)
 

@@ -62,7 +62,6 @@ class _State:
     suspended = 0  # > 0 while a recorded call or a replay runs (nothing nested records)
     backwards = 0  # backward() / autograd.grad() calls that ran (read by tests)
     replaying = 0  # > 0 while backward() replays recorded calls
-    structures = 0  # graph structures compiled so far (after _MAX_COMPILED: eager)
     seq = itertools.count()
 
 
@@ -673,6 +672,8 @@ def _slot_key(s: tuple) -> Any:
 _COMPILED: dict[Any, Callable] = {}
 _USED: dict[Any, list[bool]] = {}
 _MAX_COMPILED = 64
+_MAX_PER_FAMILY = 16  # compiled structures per set of modules before going op by op
+_FAMILIES: dict[tuple, int] = {}
 
 
 def _used_leaves(plan: _Plan, outs: tuple, leafvals: list, consts: list, tapvals: list) -> list:
@@ -723,11 +724,17 @@ def _vjp_fn(plan: _Plan, outs: tuple) -> Callable:
         return f
     hit = _COMPILED.get(k)
     if hit is None:
-        _S.structures += 1
-        if _S.structures > _MAX_COMPILED:
-            # a program whose graph changes shape every step (a Python loop over varying
-            # lengths): compiling each would cost more than differentiating op by op
+        # the modules a graph runs: when their graphs keep changing structure (a Python
+        # loop over varying lengths), compiling each would cost more than op by op
+        family = tuple(sorted({id(n.fn.args[0]) for n in plan.nodes
+                               if isinstance(n.fn, functools.partial)}))  # fmt: skip
+        seen = _FAMILIES[family] = _FAMILIES.get(family, 0) + 1
+        if seen > _MAX_PER_FAMILY:
             return f
+        if len(_FAMILIES) > 4 * _MAX_COMPILED:
+            _FAMILIES.pop(next(iter(_FAMILIES)))
+        if len(_COMPILED) >= _MAX_COMPILED:
+            _COMPILED.pop(next(iter(_COMPILED)))
         hit = _COMPILED[k] = jax.jit(f)
     return functools.partial(_call_plan, hit, f, k)
 

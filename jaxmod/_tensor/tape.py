@@ -156,7 +156,7 @@ class _Node:
     """A recorded operation (see the module docstring); ``grad_fn`` of tape tensors."""
 
     __slots__ = ("fn", "label", "tree", "specs", "cells", "values", "policy", "positions",
-                 "mutated", "n_out", "seq", "freed", "retained", "eager", "hooks")  # fmt: skip
+                 "mutated", "seq", "freed", "retained", "eager", "hooks")  # fmt: skip
 
     def name(self) -> str:
         """torch's ``grad_fn.name()``: the operation, e.g. ``"LinearBackward"``."""
@@ -275,7 +275,7 @@ def record(fn: Callable, label: str, args: tuple, kwargs: dict,
     node.fn, node.label, node.tree, node.specs = fn, label, tree, specs
     node.cells, node.values, node.policy = cells, values, policy
     node.positions, node.mutated = positions, [i for i, _ in mutated]
-    node.n_out, node.seq, node.freed = len(positions), next(_S.seq), False
+    node.seq, node.freed = next(_S.seq), False
     node.retained, node.eager, node.hooks = None, False, None
     for k, j in enumerate(positions):
         t = _new(_TapeTensor)
@@ -313,15 +313,16 @@ def register_linkable(cls: type, link: Callable[[Any, list], None]) -> None:
     _LINK[:] = [link]
 
 
+def _top_leaf(x: Any) -> bool:
+    """Leaves of an output walk that keeps linkable objects whole."""
+    return _stop(x) or isinstance(x, _LINKABLE)
+
+
 def _linked_ranges(out: Any, out_flat: list) -> list[tuple[Any, int, int]]:
     """``(obj, lo, hi)`` for each linkable object in ``out``: its leaves are
     ``out_flat[lo:hi]``."""
-
-    def top_leaf(x: Any) -> bool:
-        return _stop(x) or isinstance(x, _LINKABLE)
-
     found, off = [], 0
-    for item in jax.tree_util.tree_leaves(out, is_leaf=top_leaf):
+    for item in jax.tree_util.tree_leaves(out, is_leaf=_top_leaf):
         n = 1
         if isinstance(item, _LINKABLE):
             n = len(jax.tree_util.tree_leaves(item, is_leaf=_stop))
@@ -334,11 +335,7 @@ def _linked_ranges(out: Any, out_flat: list) -> list[tuple[Any, int, int]]:
 def _replace_tt(out: Any, out_flat: list) -> Any:
     """``out`` with its Tensor leaves replaced by ``out_flat``'s (linkable objects kept as
     the same objects)."""
-
-    def top_leaf(x: Any) -> bool:
-        return _stop(x) or isinstance(x, _LINKABLE)
-
-    items, tree = jax.tree_util.tree_flatten(out, is_leaf=top_leaf)
+    items, tree = jax.tree_util.tree_flatten(out, is_leaf=_top_leaf)
     off, new = 0, []
     for item in items:
         if isinstance(item, _LINKABLE):
@@ -676,6 +673,16 @@ _MAX_PER_FAMILY = 16  # compiled structures per set of modules before going op b
 _FAMILIES: dict[tuple, int] = {}
 
 
+def _replay(plan: _Plan, consts: list, outs: tuple) -> Callable[[list, list], list]:
+    """The graph as a function ``(leaf values, tap values) -> values of outs``."""
+
+    def g(lv: list, tv: list) -> list:
+        with _autograd.enable_grad():
+            return plan.run(lv, consts, tv, list(outs))
+
+    return g
+
+
 def _used_leaves(plan: _Plan, outs: tuple, leafvals: list, consts: list, tapvals: list) -> list:
     """Which leaves the outputs depend on (torch leaves ``.grad`` of the others None: a
     module call records all its parameters, also those its forward did not use). Read off
@@ -683,13 +690,8 @@ def _used_leaves(plan: _Plan, outs: tuple, leafvals: list, consts: list, tapvals
     k = None if plan.key is None else (plan.key, outs, tuple(plan.taps))
     if k is not None and k in _USED:
         return _USED[k]
-
-    def g(lv: list, tv: list) -> list:
-        with _autograd.enable_grad():
-            return plan.run(lv, consts, tv, list(outs))
-
     try:
-        jp = jax.make_jaxpr(g)(leafvals, tapvals).jaxpr
+        jp = jax.make_jaxpr(_replay(plan, consts, outs))(leafvals, tapvals).jaxpr
     except _NEEDS_VALUES:
         return [True] * len(leafvals)
     live = {v for v in jp.outvars if isinstance(v, _Var)}
@@ -709,11 +711,7 @@ def _vjp_fn(plan: _Plan, outs: tuple) -> Callable:
     compiled once per graph structure when the structure is hashable."""
 
     def f(leafvals: list, consts: list, tapvals: list, cots: list) -> Any:
-        def g(lv: list, tv: list) -> list:
-            with _autograd.enable_grad():
-                return plan.run(lv, consts, tv, list(outs))
-
-        vals, back = jax.vjp(g, leafvals, tapvals)
+        vals, back = jax.vjp(_replay(plan, consts, outs), leafvals, tapvals)
         gl, gt = back(cots)
         return vals, gl, gt
 
@@ -802,8 +800,9 @@ def _cotangent(t: Any, g: Any) -> Any:
     return g.astype(v.dtype)
 
 
-def _run(ts: list, gs: list, taps: list, retain_graph: bool) -> tuple[list, list, list]:
-    """Differentiate tape tensors ``ts`` (cotangents ``gs``): (plan, leaf grads, tap grads)."""
+def _setup(ts: list, gs: list, taps: list) -> tuple[list, _Plan, tuple, list]:
+    """The graph of roots ``ts`` laid out for a replay: (nodes, plan, the roots' (node,
+    output) slots, their cotangents from ``gs``)."""
     for t in ts:
         _check_root(t)
     nodes = _graph([t._ag[0] for t in ts])
@@ -812,6 +811,13 @@ def _run(ts: list, gs: list, taps: list, retain_graph: bool) -> tuple[list, list
     outs = tuple((index[id(t._ag[0])], t._ag[1]) for t in ts)
     cots = [_cotangent(t, g) for t, g in zip(ts, gs)]
     _S.backwards += 1
+    return nodes, plan, outs, cots
+
+
+def _run(ts: list, gs: list, taps: list, retain_graph: bool) -> tuple[list, list, list]:
+    """Differentiate tape tensors ``ts`` (cotangents ``gs``): (plan's leaves, leaf grads
+    (None for leaves the roots do not depend on), tap grads)."""
+    nodes, plan, outs, cots = _setup(ts, gs, taps)
     leafvals = [v for _, v in plan.leaves]
     tapvals = [jnp.zeros_like(t._value) for t in taps]
     f = _vjp_fn(plan, outs)
@@ -839,27 +845,57 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: Any = None,
         for t, g in zip(ts, gs):  # a leaf's gradient with respect to itself
             _accumulate(t, _cotangent(_as_tensor(t), g))
         return
-    retained = [t for n in _graph_quiet(ts) if n.retained for t in n.retained.values()]
+    retained = _retained(ts)
     leaves, gl, gt = _run(ts, gs, retained, bool(retain_graph))
     wanted = None if inputs is None else {id(x) for x in _listed(inputs)}
-    summed: dict[int, list] = {}  # a leaf's gradient over all its uses, then its hooks
-    for (src, _), g in zip(leaves, gl):
-        if g is not None and (wanted is None or id(src) in wanted):
-            if id(src) in summed:
-                summed[id(src)][1] = summed[id(src)][1] + g
-            else:
-                summed[id(src)] = [src, g]
-    for src, g in summed.values():
-        _accumulate(src, _leaf_grad(src, g))
+    for k, (src, g) in _per_source(leaves, gl).items():
+        if wanted is None or k in wanted:
+            _accumulate(src, _leaf_grad(src, g))
     for t, g in zip(retained, gt):
         _accumulate(t, g)
 
 
-def _graph_quiet(ts: list) -> list:
+def _retained(ts: list) -> list:
+    """The tensors given ``retain_grad()`` in the graph of ``ts`` (none once it is freed:
+    the backward itself then raises)."""
     try:
-        return _graph([t._ag[0] for t in ts if type(t) is _TapeTensor])
+        nodes = _graph([t._ag[0] for t in ts if type(t) is _TapeTensor])
     except RuntimeError:
         return []
+    return [t for n in nodes if n.retained for t in n.retained.values()]
+
+
+def _per_source(leaves: list, grads: list, used: Any = None) -> dict[int, list]:
+    """``id(source) -> [source, gradient]``, a leaf's gradient summed over the values it
+    entered the graph with; ``None`` gradients (and unused leaves) left out."""
+    out: dict[int, list] = {}
+    for i, ((src, _), g) in enumerate(zip(leaves, grads)):
+        if g is None or (used is not None and not used[i]):
+            continue
+        if id(src) in out:
+            out[id(src)][1] = out[id(src)][1] + g
+        else:
+            out[id(src)] = [src, g]
+    return out
+
+
+def _assemble(xs: list, by_tap: dict, by_src: dict, allow_unused: bool,
+              materialize: bool) -> tuple:  # fmt: skip
+    """``autograd.grad``'s result: the gradient (a Tensor) of each input ``xs[i]``, from a
+    tap (a computed input) or a source; an input outside the graph raises torch's error,
+    or gives None (``allow_unused``) or zeros (``materialize_grads``)."""
+    res = []
+    for i, x in enumerate(xs):
+        g = by_tap.get(id(x), by_src.get(id(x)))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"One of the differentiated Tensors (input {i}) appears to not have been "
+                    "used in the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            g = jnp.zeros_like(_b.unwrap(x)) if materialize else None
+        res.append(None if g is None else _as_tensor(g))
+    return tuple(res)
 
 
 def _listed(x: Any) -> list:
@@ -891,30 +927,16 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: Any 
         return _grad_with_graph(ts, gs, xs, allow_unused or materialize_grads, materialize_grads)
     taps = [x for x in xs if type(x) is _TapeTensor]
     # as in torch, tensors given retain_grad() receive their gradient here too
-    retained = [t for n in _graph_quiet(ts) if n.retained for t in n.retained.values()]
+    retained = _retained(ts)
     extra = [t for t in retained if all(t is not x for x in taps)]
     leaves, gl, gt = _run(ts, gs, taps + extra, bool(retain_graph))
     by_id = {id(t): g for t, g in zip(taps + extra, gt)}
     for t in retained:
         _accumulate(t, by_id[id(t)])
-    by_src = {}
-    for (src, _), g in zip(leaves, gl):
-        if g is not None:
-            by_src[id(src)] = g if id(src) not in by_src else by_src[id(src)] + g
-    by_src = {k: _leaf_grad(next(s for s, _ in leaves if id(s) == k), g) for k, g in by_src.items()}
+    by_src = {k: _leaf_grad(src, g) for k, (src, g) in _per_source(leaves, gl).items()}
     by_tap = {id(t): g for t, g in zip(taps, gt)}
-    res = []
-    for i, x in enumerate(xs):
-        g = by_tap.get(id(x), by_src.get(id(x)))
-        if g is None:
-            if not (allow_unused or materialize_grads):
-                raise RuntimeError(
-                    f"One of the differentiated Tensors (input {i}) appears to not have been "
-                    "used in the graph. Set allow_unused=True if this is the desired behavior."
-                )
-            g = jnp.zeros_like(_b.unwrap(x)) if materialize_grads else None
-        res.append(None if g is None else _b.new(g))
-    return tuple(res)
+    return _assemble(xs, by_tap, by_src, bool(allow_unused or materialize_grads),
+                     materialize_grads)  # fmt: skip
 
 
 class _GradOf:
@@ -940,12 +962,7 @@ class _GradOf:
         lv = [_b.unwrap(v) for v in leaves]
         cs = [_b.unwrap(c) for c in consts]
         tv = [jnp.zeros_like(_b.unwrap(t)) for t in taps]
-
-        def g(lv: list, tv: list) -> list:
-            with _autograd.enable_grad():
-                return self.plan.run(lv, cs, tv, list(self.outs))
-
-        _, back = jax.vjp(g, lv, tv)
+        _, back = jax.vjp(_replay(self.plan, cs, self.outs), lv, tv)
         gl, gt = back([_b.unwrap(c) for c in cots])
         return [_b.new(x) for x in gl], [_b.new(x) for x in gt]
 
@@ -953,37 +970,16 @@ class _GradOf:
 def _grad_with_graph(ts: list, gs: list, xs: list, allow_unused: bool,
                      materialize: bool) -> tuple:  # fmt: skip
     """``autograd.grad(..., create_graph=True)``: gradients that are tape tensors."""
-    for t in ts:
-        _check_root(t)
     taps = [x for x in xs if type(x) is _TapeTensor]
-    nodes = _graph([t._ag[0] for t in ts])
-    plan = _Plan(nodes, [t._ag for t in taps])
-    index = {id(n): i for i, n in enumerate(nodes)}
-    outs = tuple((index[id(t._ag[0])], t._ag[1]) for t in ts)
-    cots = [_cotangent(t, g) for t, g in zip(ts, gs)]
+    _, plan, outs, cots = _setup(ts, gs, taps)
     # a leaf enters as itself (so the gradient depends on it) unless it changed since
     leaves = [src if _b.unwrap(src) is v else v for src, v in plan.leaves]
     values = [v for _, v in plan.leaves]
     used = _used_leaves(plan, outs, values, plan.consts, [jnp.zeros_like(t._value) for t in taps])
-    _S.backwards += 1
     gl, gt = record(_GradOf(plan, outs), "Grad", (leaves, list(plan.consts), taps, cots), {})
-    by_src: dict[int, Any] = {}
-    for (src, _), g, u in zip(plan.leaves, gl, used):
-        if u:
-            by_src[id(src)] = g if id(src) not in by_src else by_src[id(src)] + g
+    by_src = {k: g for k, (_, g) in _per_source(plan.leaves, gl, used).items()}
     by_tap = {id(t): g for t, g in zip(taps, gt)}
-    res = []
-    for i, x in enumerate(xs):
-        g = by_tap.get(id(x), by_src.get(id(x)))
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError(
-                    f"One of the differentiated Tensors (input {i}) appears to not have been "
-                    "used in the graph. Set allow_unused=True if this is the desired behavior."
-                )
-            g = _b.new(jnp.zeros_like(_b.unwrap(x))) if materialize else None
-        res.append(g)
-    return tuple(res)
+    return _assemble(xs, by_tap, by_src, allow_unused, materialize)
 
 
 _b.tape_marked = marked

@@ -364,15 +364,22 @@ def _refs(args: tuple, kwargs: dict) -> tuple[list, dict]:
     return [_ref(a) for a in args], {k: _ref(v) for k, v in kwargs.items()}
 
 
+def _rebuilt(args: list, kwargs: dict) -> tuple[list, dict]:
+    """The inverse of :func:`_refs`."""
+    return [_rebuild(a) for a in args], {k: _rebuild(v) for k, v in kwargs.items()}
+
+
 def _construct(cls: type, args: list, kwargs: dict) -> Any:
-    return cls(*[_rebuild(a) for a in args], **{k: _rebuild(v) for k, v in kwargs.items()})
+    args, kwargs = _rebuilt(args, kwargs)
+    return cls(*args, **kwargs)
 
 
 def _call(ref: Any, name: str, is_property: bool, args: list, kwargs: dict) -> Any:
     attr = getattr(_rebuild(ref), name)
     if is_property:
         return attr
-    return attr(*[_rebuild(a) for a in args], **{k: _rebuild(v) for k, v in kwargs.items()})
+    args, kwargs = _rebuilt(args, kwargs)
+    return attr(*args, **kwargs)
 
 
 def _recorded_init(orig: Any) -> Any:

@@ -8,20 +8,29 @@ ratios. Both results are blocked on, so device time counts the same for both.
 Also: the traced program of a torch-spelled attention block against the jnp-spelled one
 (the number of jaxpr equations must be equal: the Tensor layer adds no ops).
 
+The process pins itself to one CPU core before JAX starts (set ``JAXMOD_BENCH_NO_PIN=1`` to
+skip): on a 2-core machine, unpinned runs of the same code swing by 30% between processes
+as JAX's dispatch threads and the timed thread trade cores; pinned, rows repeat within 2%.
+
 Run: ``python benchmarks/tensor_ops.py`` (goal: every ratio <= 1.2).
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-import time
-import timeit
+import os
 
-import jax
-import jax.numpy as jnp
+if hasattr(os, "sched_setaffinity") and not os.environ.get("JAXMOD_BENCH_NO_PIN"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
-import jaxmod
+import math  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+import timeit  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import jaxmod  # noqa: E402
 
 
 def _interleaved(ours, theirs, number: int, repeat: int = 15) -> tuple[float, float, float]:

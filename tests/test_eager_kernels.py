@@ -240,3 +240,60 @@ def test_bad_input_raises_the_op_by_op_error_without_jax_notes():
     with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype") as info:
         model(jnp.ones((2, 8)))
     assert info.value.__notes__ == ["jaxmod: raised in module '0' (Linear)"]
+
+
+# ----------------------------------------------- the per-op fast path of tensor methods
+_OPS = {
+    "x + y": lambda x, y: x + y,
+    "x * 2.0": lambda x, y: x * 2.0,
+    "2 - x": lambda x, y: 2 - x,
+    "x.sum(1)": lambda x, y: x.sum(1),
+    "x.mean(-1, keepdim)": lambda x, y: x.mean(-1, keepdim=True),
+    "x.var(0)": lambda x, y: x.var(0),
+    "x.std(unbiased=False)": lambda x, y: x.std(unbiased=False),
+    "x.permute(1, 0)": lambda x, y: x.permute(1, 0),
+    "x.transpose(0, 1)": lambda x, y: x.transpose(0, 1),
+    "x @ y.T": lambda x, y: x @ y.T,
+    "x.max(1)": lambda x, y: tuple(x.max(1)),
+}
+
+
+@pytest.mark.parametrize("op", list(_OPS.values()), ids=list(_OPS))
+def test_tensor_fast_path_equals_the_plain_op_and_compiles_once(op, compiles, monkeypatch):
+    from jaxmod._tensor import eager, methods_shape
+
+    a = jax.random.normal(jax.random.key(0), (6, 5))
+    b = jax.random.normal(jax.random.key(1), (6, 5))
+    x, y = jaxmod.Tensor(a), jaxmod.Tensor(b)
+    del compiles[:]
+    fast = jax.tree_util.tree_map(jaxmod._tensor.base.unwrap, op(x, y), is_leaf=jaxmod.is_tensor)
+    n_first = len(compiles)
+    op(x, y)
+    assert len(compiles) == n_first  # the second call is a cache hit
+
+    def traced(a: jax.Array, b: jax.Array) -> str:
+        unwrap = jaxmod._tensor.base.unwrap_tree
+        return str(
+            jax.make_jaxpr(lambda a, b: unwrap(op(jaxmod.Tensor(a), jaxmod.Tensor(b))))(a, b)
+        )
+
+    program = traced(a, b)
+    with monkeypatch.context() as m:  # the fast path off: every op calls jnp itself
+        m.setattr(eager, "_CONCRETE", set())
+        m.setattr(eager, "is_concrete", lambda a: False)
+        m.setattr(methods_shape, "_CONCRETE", set())
+        plain = jax.tree_util.tree_map(
+            jaxmod._tensor.base.unwrap, op(x, y), is_leaf=jaxmod.is_tensor
+        )
+        assert traced(a, b) == program  # under a trace the plain op runs: the same program
+    for f, p in zip(jax.tree_util.tree_leaves(fast), jax.tree_util.tree_leaves(plain)):
+        assert f.dtype == p.dtype  # values: one fused program may round in another order
+        np.testing.assert_allclose(f, p, rtol=1e-6, atol=1e-7)
+
+
+def test_tensor_fast_path_raises_the_plain_error_on_bad_input():
+    x, y = jaxmod.Tensor(jnp.ones((2, 3))), jaxmod.Tensor(jnp.ones((4, 3)))
+    with pytest.raises(RuntimeError, match=r"The size of tensor a \(2\) must match"):
+        x + y
+    with pytest.raises(RuntimeError, match="mat1 and mat2 shapes cannot be multiplied"):
+        x @ y

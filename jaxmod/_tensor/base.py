@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from jaxmod._core.cells import Variable as _Variable
 from jaxmod._tensor import geometry as _geo
+from jaxmod._tensor.eager import _CONCRETE
 
 __all__ = [
     "TensorBase",
@@ -84,6 +85,8 @@ def unwrap(x: Any) -> Any:
     t = type(x)
     if t is TENSOR:
         return x._value
+    if t in _CONCRETE:
+        return x
     if isinstance(x, TensorBase):
         return x._jx()
     if isinstance(x, _boxes()):
@@ -110,7 +113,7 @@ def _wrap_leaf(x: Any) -> Any:
 
 def wrap(out: Any) -> Any:
     """``out`` with every array (in tuples, lists, named tuples, dicts) wrapped as a Tensor."""
-    if isinstance(out, _Array):
+    if type(out) in _CONCRETE or isinstance(out, _Array):
         return new(out)
     t = type(out)
     if t is tuple or t is list:
@@ -216,23 +219,14 @@ def with_aliases(fn: Callable) -> Callable:
 
 
 # ----------------------------------------------------------------------------- views
-class _Pending:
-    """A view's geometry, not computed until a write or a stride query needs it."""
-
-    __slots__ = ("fn", "parent", "args")
-
-    def __init__(self, fn: Callable, parent: Any, args: tuple) -> None:
-        self.fn = fn
-        self.parent = parent
-        self.args = args
-
-
 def geometry(t: Any) -> _geo.Geometry:
     """Where ``t``'s elements sit in its root's contiguous layout."""
     if type(t) is VIEW:
         g = t._geom
-        if type(g) is _Pending:
-            g = t._geom = g.fn(geometry(g.parent), *g.args)
+        if g is None:  # computed on first need from ``_pend``: (fn, parent, args)
+            fn, parent, args = t._pend
+            g = t._geom = fn(geometry(parent), *args)
+            t._pend = None
         return g
     return _geo.root(tuple(t._jx().shape))
 
@@ -246,14 +240,14 @@ def view(parent: Any, value: Any, fn: Callable, *args: Any) -> Any:
     v = _alloc(VIEW)
     v._value = value
     if type(parent) is VIEW:
-        v._base = parent._base
+        v._base = b = parent._base
         v._detached = parent._detached
     else:
-        v._base = parent
+        v._base = b = parent
         v._detached = False
-    b = v._base
     v._seen = b._value if type(b) is TENSOR else b._jx()
-    v._geom = _Pending(fn, parent, args)
+    v._geom = None  # not computed until a write or a stride query needs it
+    v._pend = (fn, parent, args)
     return v
 
 
@@ -267,6 +261,7 @@ def view_jx(v: Any) -> Any:
             # The root was given new storage (``x.data = ...``): keep the old values.
             v._base = new(v._value)
             v._geom = _geo.root(tuple(v._value.shape))
+            v._pend = None
             v._seen = v._value
             return v._value
         val = jnp.ravel(r)[_geo.flat_index(g)]

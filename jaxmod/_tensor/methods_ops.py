@@ -22,7 +22,7 @@ def method(raw: Any, name: str) -> Any:
     """A method returning ``raw(self_array, *args, **kwargs)`` as Tensors."""
 
     def m(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if kwargs:
+        if kwargs and ("axis" in kwargs or "keepdims" in kwargs or "out" in kwargs):
             kwargs = _b.aliases(kwargs)
             out = kwargs.pop("out", None)
             if out is not None:  # numpy calls x.sum(axis=..., dtype=..., out=...)

@@ -17,9 +17,18 @@ from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor import geometry as _geo
+from jaxmod._tensor.eager import _CONCRETE, eager_jit
 
 _Tracer = jax.core.Tracer
-_TRANSPOSES: dict[tuple[int, Any, Any], tuple[int, int, tuple[int, ...]]] = {}  # see transpose
+_TRANSPOSES: dict[tuple[int, Any, Any], tuple[int, int, tuple[int, ...], Any]] = {}  # transpose
+# concrete arrays: jax.jit's fast path (jnp.transpose is not jitted; see jaxmod._tensor.eager)
+_transpose = eager_jit(jnp.transpose, 1, (1,))
+
+
+def _swapper(a: int, b: int) -> Any:
+    """``swapaxes(v, a, b)`` compiled with the axes fixed (one-argument fast path)."""
+    return jax.jit(lambda v: jnp.swapaxes(v, a, b), inline=True)
+
 
 _VIEW_ERR = (
     "view size is not compatible with input tensor's size and stride (at least one dimension "
@@ -223,12 +232,12 @@ class ShapeMethods(_b.TensorBase):
                 f"the length of the desired ordering of dimensions i.e. input.dim() = {v.ndim} "
                 f"is not equal to len(dims) = {len(perm)}"
             )
-        return _b.view(self, jnp.transpose(v, perm), _geo.permuted, perm)
+        return _b.view(self, _transpose(v, perm), _geo.permuted, perm)
 
     def transpose(self, dim0: int, dim1: int) -> Any:
         """Dimensions ``dim0`` and ``dim1`` swapped (a view)."""
-        v = self._jx()
-        n = v.ndim
+        v = self._value if type(self) is _b.TENSOR else self._jx()
+        n = len(v.shape)
         key = (n, dim0, dim1)
         # eager cost: the checks and permutation once per int dims (other index types,
         # e.g. a 0-d tensor hashed by identity, are checked every call, never kept)
@@ -238,11 +247,14 @@ class ShapeMethods(_b.TensorBase):
             a, b = _err.dim(dim0, n), _err.dim(dim1, n)
             perm = list(range(n))
             perm[a], perm[b] = b, a
-            known = (a, b, tuple(perm))
+            known = (a, b, tuple(perm), _swapper(a, b))
             if keep:
                 _TRANSPOSES[key] = known
-        a, b, perm_t = known
-        return _b.view(self, jnp.swapaxes(v, a, b) if n else v, _geo.permuted, perm_t)
+        a, b, perm_t, swap = known
+        if not n:
+            return _b.view(self, v, _geo.permuted, perm_t)
+        out = swap(v) if type(v) in _CONCRETE else jnp.swapaxes(v, a, b)
+        return _b.view(self, out, _geo.permuted, perm_t)
 
     swapaxes = transpose
     swapdims = transpose

@@ -12,6 +12,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
+from jaxmod._tensor.eager import eager_jit
 from jaxmod.amp._state import S as _amp
 
 
@@ -108,32 +109,36 @@ def matmul(a: Any, b: Any) -> Any:
     if _amp.policy is not None:
         a, b = _amp.policy.low(a, b)
     _same_dtype(a, b)
-    if a.ndim == 0 or b.ndim == 0:
+    sa, sb = a.shape, b.shape
+    na, nb = len(sa), len(sb)
+    if na == 0 or nb == 0:
         raise RuntimeError(
-            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
+            f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D"
         )
-    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
-    if a.shape[-1] != k_b:
-        if a.ndim == 1 and b.ndim == 1:
+    if sa[-1] != (sb[0] if nb == 1 else sb[-2]):
+        if na == 1 and nb == 1:
             raise _err.ShapeError(
-                f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
-                f"[{b.shape[0]}] to have the same number of elements, but got {a.shape[0]} "
-                f"and {b.shape[0]} elements respectively"
+                f"inconsistent tensor size, expected tensor [{sa[0]}] and src "
+                f"[{sb[0]}] to have the same number of elements, but got {sa[0]} "
+                f"and {sb[0]} elements respectively"
             )
-        if a.ndim <= 2 and b.ndim <= 2:
-            ar = a.shape if a.ndim == 2 else (1, a.shape[0])
+        if na <= 2 and nb <= 2:
+            ar = sa if na == 2 else (1, sa[0])
             raise _err.ShapeError(
                 f"mat1 and mat2 shapes cannot be multiplied ({ar[0]}x{ar[1]} and "
-                f"{'x'.join(map(str, b.shape))})"
+                f"{'x'.join(map(str, sb))})"
             )
         raise _err.ShapeError(
-            f"matmul: the last dimension of the first operand ({list(a.shape)}) must match "
-            f"the {'first' if b.ndim == 1 else 'second to last'} dimension of the second "
-            f"({list(b.shape)})"
+            f"matmul: the last dimension of the first operand ({list(sa)}) must match "
+            f"the {'first' if nb == 1 else 'second to last'} dimension of the second "
+            f"({list(sb)})"
         )
-    if a.ndim > 2 or b.ndim > 2:
-        _err.check_broadcast(a.shape[:-2] if a.ndim > 1 else (), b.shape[:-2] if b.ndim > 1 else ())
-    return jnp.matmul(a, b)
+    if na > 2 or nb > 2:
+        _err.check_broadcast(sa[:-2] if na > 1 else (), sb[:-2] if nb > 1 else ())
+    return _matmul(a, b)
+
+
+_matmul = eager_jit(jnp.matmul, 2)  # concrete arrays: jax.jit's fast path
 
 
 def mm(a: Any, b: Any) -> Any:

@@ -12,9 +12,11 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
+from jaxmod._tensor.eager import eager_jit
 from jaxmod._tensor.ops_index import nonzero
 
 _Array = jax.Array
+_SCALARS = frozenset({int, float, bool, complex})
 _CAT = {"b": 0, "u": 1, "i": 1, "f": 2, "V": 2, "c": 3}  # bfloat16's kind is "V"
 
 
@@ -28,6 +30,8 @@ def operands(a: Any, b: Any) -> tuple[Any, Any]:
     higher category (bool < int < float < complex)."""
     a = _b.unwrap(a)
     b = _b.unwrap(b)
+    if type(b) in _SCALARS:
+        return a, b
     if isinstance(a, _Array) and isinstance(b, _Array) and a.dtype != b.dtype:
         if (a.ndim == 0) != (b.ndim == 0):
             zero, dimd = (a, b) if a.ndim == 0 else (b, a)
@@ -48,10 +52,12 @@ def _shape(x: Any) -> tuple[int, ...]:
 def binary(fn: Any) -> Any:
     """``fn(a, b)`` with torch's operand promotion and broadcasting error."""
 
+    fast = eager_jit(fn, 2)
+
     def op(a: Any, b: Any) -> Any:
         a, b = operands(a, b)
         try:
-            return fn(a, b)
+            return fast(a, b)
         except (TypeError, ValueError):
             _err.check_broadcast(_shape(a), _shape(b))
             raise

@@ -14,6 +14,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
+from jaxmod._tensor.eager import eager_jit
 from jaxmod._tensor.ops_math import operands
 from jaxmod.amp._state import S as _amp
 
@@ -53,11 +54,18 @@ def _acc_dtype(a: Any, dtype: Any) -> Any:
     return _dt.wide("long") if a.dtype.kind in "biu" else None
 
 
+# jnp's reductions on concrete arrays through jax.jit's fast path (see jaxmod._tensor.eager)
+_sum = eager_jit(lambda a, ax, k, dt: jnp.sum(a, axis=ax, keepdims=k, dtype=dt), 1, (1, 2, 3))
+_mean = eager_jit(lambda a, ax, k: jnp.mean(a, axis=ax, keepdims=k), 1, (1, 2))
+_var = eager_jit(lambda a, ax, d, k: jnp.var(a, axis=ax, ddof=d, keepdims=k), 1, (1, 2, 3))
+_std = eager_jit(lambda a, ax, d, k: jnp.std(a, axis=ax, ddof=d, keepdims=k), 1, (1, 2, 3))
+
+
 def sum(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
     """Sum over ``dim`` (all by default); integers sum in the default integer dtype."""
     if dtype is None and _amp.policy is not None:
         (a,) = _amp.policy.fp32("sum", a)
-    return jnp.sum(a, axis=_axes(a, dim), keepdims=keepdim, dtype=_acc_dtype(a, dtype))
+    return _sum(a, _axes(a, dim), bool(keepdim), _acc_dtype(a, dtype))
 
 
 def nansum(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
@@ -85,7 +93,7 @@ def _need_float(name: str, a: Any, dtype: Any) -> Any:
 
 def mean(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
     """Mean over ``dim``; integer tensors need ``dtype=`` (as in torch)."""
-    return jnp.mean(_need_float("mean", a, dtype), axis=_axes(a, dim), keepdims=keepdim)
+    return _mean(_need_float("mean", a, dtype), _axes(a, dim), bool(keepdim))
 
 
 def nanmean(a: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
@@ -109,7 +117,7 @@ def var(
     ``correction=0``."""
     dim, ddof = _correction(dim, unbiased, correction)
     a = _need_float("var", a, None)
-    return jnp.var(a, axis=_axes(a, dim), ddof=ddof, keepdims=keepdim)
+    return _var(a, _axes(a, dim), ddof, bool(keepdim))
 
 
 def std(
@@ -119,7 +127,7 @@ def std(
     """Standard deviation (see :func:`var`)."""
     dim, ddof = _correction(dim, unbiased, correction)
     a = _need_float("std", a, None)
-    return jnp.std(a, axis=_axes(a, dim), ddof=ddof, keepdims=keepdim)
+    return _std(a, _axes(a, dim), ddof, bool(keepdim))
 
 
 def var_mean(a: Any, dim: Any = None, unbiased: Any = None, keepdim: bool = False, *,
@@ -145,6 +153,10 @@ def _empty_check(name: str, a: Any, dim: Any) -> None:
 
 
 def _extreme(name: str, red: Any, arg: Any, elementwise: Any) -> Any:
+    # values and indices in one dispatch (one XLA computation) on concrete arrays
+    both = eager_jit(lambda a, d, k: (red(a, axis=d, keepdims=k), arg(a, axis=d, keepdims=k)),
+                     1, (1, 2))  # fmt: skip
+
     def op(a: Any, dim: Any = None, keepdim: bool = False) -> Any:
         other = _b.unwrap(dim)
         if isinstance(other, (jax.Array, np.ndarray)):
@@ -155,9 +167,7 @@ def _extreme(name: str, red: Any, arg: Any, elementwise: Any) -> Any:
         d = _err.dim(dim, a.ndim)
         if a.ndim == 0:
             return RETURN_TYPES[name](a, jnp.zeros((), _dt.wide("long")))
-        return RETURN_TYPES[name](
-            red(a, axis=d, keepdims=keepdim), arg(a, axis=d, keepdims=keepdim)
-        )
+        return RETURN_TYPES[name](*both(a, d, bool(keepdim)))
 
     op.__name__ = name
     op.__doc__ = (

@@ -184,7 +184,7 @@ class _GradTensor(Tensor):
 class _View(Tensor):
     """A view of another tensor (see :func:`jaxmod._tensor.base.view`)."""
 
-    __slots__ = ("_base", "_seen", "_geom", "_detached", "_own_rg")
+    __slots__ = ("_base", "_seen", "_geom", "_pend", "_detached", "_own_rg")
 
     def _jx(self) -> Any:
         return _b.view_jx(self)

@@ -11,6 +11,10 @@ stack (``benchmarks/_model_zoo.py``). For each, in one process and in this order
 * ``grad``: the first eager gradient of the training loss -- ``jaxmod.grad`` on the module
   (no jit) against torch's forward + ``loss.backward()``;
 * ``grad again``: the same a second time (the warm eager loop);
+* ``backward``, ``backward again``: the same gradient in torch's spelling on jaxmod
+  (``model.zero_grad(); loss.backward()``: the autograd tape records the forward and
+  replays it, compiled, under ``jax.vjp``), against torch's first and second backward
+  (its ``grad`` stages);
 * ``jit step``: the first call of a ``jaxmod.jit`` training step (``value_and_grad`` +
   ``opt.step``: trace + compile + run) against torch's first eager optimizer step.
 
@@ -41,7 +45,7 @@ import jaxmod  # noqa: E402
 import jaxmod.nn.functional as JF  # noqa: E402
 
 ALL_MODELS = "resnet18,densenet121,mobilenet_v2,gpt"
-STAGES = ("construct", "forward", "grad", "grad again", "jit step")
+STAGES = ("construct", "forward", "grad", "grad again", "backward", "backward again", "jit step")
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -88,6 +92,16 @@ def jaxmod_costs(name: str, cfg: dict[str, Any]) -> dict[str, float]:
 
     _, out["grad"] = _timed(lambda: dict(jaxmod.grad(loss)(model)))
     _, out["grad again"] = _timed(lambda: dict(jaxmod.grad(loss)(model)))
+
+    def backward() -> dict:  # torch's spelling: the autograd tape records and replays
+        model.zero_grad(set_to_none=True)
+        loss(model).backward()
+        return {
+            str(i): p.grad._value for i, p in enumerate(model.parameters()) if p.grad is not None
+        }
+
+    _, out["backward"] = _timed(backward)
+    _, out["backward again"] = _timed(backward)
     opt = zoo.optimizer(name, jaxmod, model.parameters())
 
     @jaxmod.jit
@@ -113,6 +127,8 @@ def torch_costs(name: str, cfg: dict[str, Any]) -> dict[str, float]:
 
     _, out["grad"] = _timed(grad)
     _, out["grad again"] = _timed(grad)
+    # torch's first backward is its "grad" stage: jaxmod's two spellings both compare to it
+    out["backward"], out["backward again"] = out["grad"], out["grad again"]
     opt = zoo.optimizer(name, torch, model.parameters())
 
     def step() -> dict:

@@ -64,7 +64,7 @@ def _assert_still_trains(model: jnn.Module) -> None:
 def _good_other_values(model: jnn.Module) -> dict:
     """A full state dict whose every value differs from the model's (as numpy)."""
     return {
-        k: np.asarray(v) + 1 if isinstance(v, jax.Array) else v
+        k: np.asarray(v) + 1 if isinstance(v, jax.Array) or jaxmod.is_tensor(v) else v
         for k, v in model.state_dict().items()
     }
 
@@ -72,7 +72,7 @@ def _good_other_values(model: jnn.Module) -> dict:
 def _donated() -> jax.Array:
     """A float32[4] array that a jitted step has donated (deleted)."""
     m = jnn.Linear(3, 4)
-    held = m.state_dict()["bias"]
+    held = m.bias._value  # the array itself (a state_dict value is a view: it follows m)
     _train_step(m, optim.SGD(m.parameters(), lr=0.1), _X[:, :3])
     assert held.is_deleted()
     return held
@@ -117,16 +117,31 @@ def test_failed_load_changes_no_array_and_names_the_key(case, assign):
 def test_reloading_a_state_dict_whose_arrays_a_jitted_step_donated_changes_nothing():
     model = _model()
     opt = optim.SGD(model.parameters(), lr=0.1)
-    best = model.state_dict()  # references: the next jitted step deletes them
+    held = {k: v._value for k, v in model.state_dict().items()}  # arrays: deleted by a step
     _train_step(model, opt, _X)
     before = _snapshot(model)
     with pytest.raises(RuntimeError) as info:
-        model.load_state_dict(best)
+        model.load_state_dict(held)
     msg = str(info.value)
-    for key in best:
+    for key in held:
         assert f'While copying the parameter named "{key}", the checkpoint\'s array' in msg
-    assert f"The arrays of {len(best)} key(s) were deleted" in msg
+    assert f"The arrays of {len(held)} key(s) were deleted" in msg
     assert "copy.deepcopy(model.state_dict())" in msg and "jnp.copy(v)" in msg
+    _assert_unchanged(model, before)
+    _assert_still_trains(model)
+
+
+def test_a_state_dict_taken_before_steps_follows_the_model_as_torchs_does():
+    # torch's state_dict values share the parameters' storage: "best = model.state_dict()"
+    # before more training reads the trained values, and reloading it changes nothing
+    model = _model()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    best = model.state_dict()
+    _train_step(model, opt, _X)
+    before = _snapshot(model)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(best[k]), np.asarray(v), err_msg=k)
+    assert str(model.load_state_dict(best)) == "<All keys matched successfully>"
     _assert_unchanged(model, before)
     _assert_still_trains(model)
 

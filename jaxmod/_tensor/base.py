@@ -264,7 +264,10 @@ def view_jx(v: Any) -> Any:
             v._pend = None
             v._seen = v._value
             return v._value
-        val = jnp.ravel(r)[_geo.flat_index(g)]
+        if g[2] == 0 and g[0] == g[3] and g[1] == _geo.contiguous_strides(g[0]):
+            val = r  # the whole root in its own layout (a detached tensor, a state_dict value)
+        else:
+            val = jnp.ravel(r)[_geo.flat_index(g)]
         v._value = jax.lax.stop_gradient(val) if v._detached else val
         v._seen = r
     return v._value

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import jax
@@ -170,7 +169,14 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
         except AttributeError:
             raise AttributeError(f"'Tensor' object has no attribute '{name}'") from None
         if callable(attr) and not isinstance(attr, type):
-            return functools.wraps(attr)(lambda *a, **k: _b.wrap(attr(*a, **k)))
+
+            def forwarded(*a: Any, **k: Any) -> Any:
+                return _b.wrap(attr(*a, **k))
+
+            # not functools.wraps: jaxlib's bound methods (nanobind) have no __qualname__
+            forwarded.__name__ = forwarded.__qualname__ = name
+            forwarded.__doc__ = getattr(attr, "__doc__", None)
+            return forwarded
         return attr
 
 
@@ -244,6 +250,23 @@ def _unflatten(aux: None, children: Any) -> Tensor:
     return t
 
 
+def _same_geometry(g: Any) -> Any:
+    return g
+
+
+def _unflatten_view(aux: None, children: Any) -> _View:
+    # A tree rebuilt from a view's leaf (jax.tree_util.tree_map, a jit's outputs) holds a
+    # view of a tensor of its own: the same node type as the input, so tree structures
+    # compare equal (orbax and jax match a tree of state_dict views against its tree_map).
+    base = object.__new__(Tensor)
+    base._value = children[0]
+    v = object.__new__(_View)
+    v._value = v._seen = children[0]
+    v._base, v._detached = base, False
+    v._geom, v._pend = None, (_same_geometry, base, ())
+    return v
+
+
 def _unflatten_grad(aux: None, children: Any) -> Tensor:
     t = object.__new__(_GradTensor)
     t._value = children[0]
@@ -252,7 +275,7 @@ def _unflatten_grad(aux: None, children: Any) -> Tensor:
 
 jax.tree_util.register_pytree_node(Tensor, _flatten, _unflatten)
 jax.tree_util.register_pytree_node(_GradTensor, _flatten, _unflatten_grad)
-jax.tree_util.register_pytree_node(_View, _flatten_view, _unflatten)
+jax.tree_util.register_pytree_node(_View, _flatten_view, _unflatten_view)
 
 _b.TENSOR = Tensor
 _b.VIEW = _View

@@ -121,10 +121,10 @@ class StateDictMixin:
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         for name, param in self._parameters.items():
             if param is not None:
-                destination[prefix + name] = param if keep_vars else param._value
+                destination[prefix + name] = param if keep_vars else _detached(param)
         for name, buf in self._buffers.items():
             if buf is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = buf if keep_vars else buf._value
+                destination[prefix + name] = buf if keep_vars else _detached(buf)
         if type(self).get_extra_state is not StateDictMixin.get_extra_state:
             destination[prefix + "_extra_state"] = self.get_extra_state()
 
@@ -134,7 +134,11 @@ class StateDictMixin:
     ) -> OrderedDict[str, Any]:  # fmt: skip
         """Return an ``OrderedDict`` of every parameter and persistent buffer, by name.
 
-        Values are the (immutable) JAX arrays, or the boxes with ``keep_vars=True``.
+        Values are detached tensors that share the boxes' values, as torch's do
+        (``p.detach()``: ``.size()``, ``.shape``, ``.clone()`` work; an in-place op on one
+        writes into the parameter, and after a training step it reads the new values --
+        take ``copy.deepcopy(model.state_dict())`` for a snapshot), or the boxes with
+        ``keep_vars=True``.
         Keys and order are torch's: each module's parameters, then its buffers, then its
         children's; a tied parameter appears under every name that holds it.
         """
@@ -328,6 +332,13 @@ _DONATED_HINT = (
     "copy instead: best = copy.deepcopy(model.state_dict()), or "
     "{{k: jnp.copy(v) for k, v in model.state_dict().items()}}."
 )
+
+
+def _detached(box: Any) -> Any:
+    """A state_dict value: ``box.detach()`` (a detached view of the box), or the array of a
+    box without tensor methods."""
+    detach = getattr(box, "detach", None)
+    return box._value if detach is None else detach()
 
 
 class _Load:

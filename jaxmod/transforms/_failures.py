@@ -181,8 +181,9 @@ def failure(e: Exception, cells: Sequence[Any], name: str,
         "The objects holding them cannot be used until their state is loaded again: from "
         "a checkpoint, or from copies taken before the call (sd = "
         "copy.deepcopy(model.state_dict()), osd = copy.deepcopy(opt.state_dict()); then "
-        "model.load_state_dict(sd), opt.load_state_dict(osd); a plain state_dict() holds "
-        "the same arrays the step donates). To keep the state through a failed step, "
-        "compile it with jaxmod.jit(..., donate=False): XLA then never consumes the old "
-        "arrays, at the cost of one more copy of the state in memory while a step runs."
+        "model.load_state_dict(sd), opt.load_state_dict(osd); a plain state_dict() shares "
+        "the arrays the step donates, as torch's shares storage). To keep the state "
+        "through a failed step, compile it with jaxmod.jit(..., donate=False): XLA then "
+        "never consumes the old arrays, at the cost of one more copy of the state in "
+        "memory while a step runs."
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+
+import jaxmod
 from tests._tensor_parity import parity_tests
 
 # (name, fn(lib, *inputs), inputs, flags); see tests/_tensor_parity.py
@@ -69,6 +72,7 @@ CASES = [
     ("getitem_int", lambda t, a: (a[0], a[-1], a[1, 2], a[0][1]), "X", ""),
     ("getitem_slice", lambda t, a: (a[:, 1:], a[..., ::2], a[:, None, 1], a[None]), "X", ""),
     ("getitem_list", lambda t, a: (a[[0, 1, 0]], a[:, [2, 0]]), "X", ""),
+    ("getitem_range", lambda t, a: (a[range(2), [2, 0]], a[:, range(0, 3, 2)]), "X", ""),
     ("getitem_tensor", lambda t, a, l: (a[l], a[:, l]), "C L", ""),
     ("getitem_2d_index", lambda t, a, k: a[k], "C K", ""),
     ("getitem_mask", lambda t, a, m: a[m], "A M", "e"),
@@ -409,3 +413,11 @@ def test_shape_changing_inplace_on_a_view_raises_naming_the_rebind():
     with pytest.raises(RuntimeError, match=r"rebind instead: x = x.unsqueeze\(...\)"):
         x[0].unsqueeze_(0)
     assert x.shape == (2, 3)
+
+
+def test_array_attributes_torch_has_no_name_for_are_forwarded():
+    # jaxlib's own methods (nanobind-bound, without __qualname__) are forwarded too
+    t = jaxmod.ones(3)
+    assert t.is_deleted() is False
+    assert isinstance(t.unsafe_buffer_pointer(), int)
+    assert jaxmod.is_tensor(t.astype(jnp.int32)) and t.astype(jnp.int32).dtype == jnp.int32

@@ -109,6 +109,8 @@ def _index_item(i: Any) -> Any:
     i = _b.unwrap(i)
     if isinstance(i, list):
         i = np.asarray([_b.unwrap(j) for j in i])
+    elif isinstance(i, range):  # x[range(n), target], as torch (a sequence of ints)
+        i = np.arange(i.start, i.stop, i.step, dtype=np.int64)
     if isinstance(i, (jax.Array, np.ndarray)) and i.dtype == np.bool_ and isinstance(i, _Tracer):
         raise _err.traced("Indexing with a boolean mask (x[mask])", _err.DATA_DEPENDENT)
     return i

@@ -276,11 +276,13 @@ def test_mha_default_init():
     assert not np.asarray(m.out_proj.bias.value).any()
 
 
-def test_generate_square_subsequent_mask():
+def test_generate_square_subsequent_mask_is_a_tensor_like_torchs():
+    mask = jnn.Transformer.generate_square_subsequent_mask(5)
     np.testing.assert_array_equal(
-        np.asarray(jnn.Transformer.generate_square_subsequent_mask(5)),
-        torch.nn.Transformer.generate_square_subsequent_mask(5).numpy(),
+        np.asarray(mask), torch.nn.Transformer.generate_square_subsequent_mask(5).numpy()
     )
+    # the tutorial's spelling: nn.Transformer.generate_square_subsequent_mask(n).to(device)
+    assert jaxmod.is_tensor(mask) and tuple(mask.to("cpu").size()) == (5, 5)
 
 
 def test_nested_tensor_warning_like_torch():

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmod._core.devices import resolve_device
+from jaxmod._tensor.base import new as _tensor_new
 from jaxmod.nn import _typerule
 from jaxmod.nn import functional as F
 from jaxmod.nn.activation import ReLU
@@ -559,9 +560,10 @@ class Transformer(Module):
         )
 
     @staticmethod
-    def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Array:
-        """``(sz, sz)`` float mask with ``-inf`` above the diagonal (future positions)."""
-        return _generate_square_subsequent_mask(sz, device=device, dtype=dtype)
+    def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Any:
+        """``(sz, sz)`` float mask with ``-inf`` above the diagonal (future positions), a
+        ``jaxmod.Tensor`` as torch's factories return (``mask.to(device)`` works)."""
+        return _tensor_new(_generate_square_subsequent_mask(sz, device=device, dtype=dtype))
 
     def _reset_parameters(self) -> None:
         for p in self.parameters():

@@ -317,8 +317,8 @@ def test_grad_scaler_unscale_then_clip_and_stage_errors_match_torch():
     scaler.update()
     with pytest.raises(AssertionError, match="No inf checks"):
         scaler.update()
-    with pytest.raises(RuntimeError, match="loss.backward\\(\\) before opt.step"):
-        scaler.step(opt)  # no .grad anywhere: the step would change nothing
+    with pytest.raises(AssertionError, match="No inf checks were recorded for this optimizer"):
+        scaler.step(opt)  # no .grad anywhere: torch's scaler refuses the step too
 
 
 def test_grad_scaler_torch_loop_on_backward_grads_matches_torch():
@@ -361,6 +361,36 @@ def test_grad_scaler_state_dict_loads_torchs_and_disabled_is_pass_through():
     assert off.scale(loss) is loss and off.state_dict() == {} and off.get_scale() == 1.0
     with pytest.raises(RuntimeError, match="source state dict is empty"):
         s.load_state_dict({})
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.cuda.amp.GradScaler(2.0**8, 2.0, 0.5, 3, enabled=False),
+        lambda lib: lib.cuda.amp.autocast(enabled=False, dtype=lib.bfloat16),
+    ],
+    ids=["GradScaler", "autocast"],
+)
+def test_torch_cuda_amp_spelling_builds_the_same_objects_and_warning(make):
+    # nanoGPT: scaler = torch.cuda.amp.GradScaler(enabled=(dtype == 'float16'))
+    with pytest.warns(FutureWarning) as theirs:
+        t = make(torch)
+    with pytest.warns(FutureWarning) as ours:
+        j = make(jaxmod)
+    assert [str(w.message) for w in ours] == [str(w.message) for w in theirs]
+    if hasattr(t, "get_scale"):
+        assert j.get_scale() == t.get_scale() and j.is_enabled() == t.is_enabled() is False
+    else:
+        assert j.device == t.device == "cuda"
+        assert str(j.fast_dtype) == str(t.fast_dtype).removeprefix("torch.")
+
+
+def test_torch_cuda_amp_grad_scaler_scales_like_torch_amp_grad_scaler():
+    # torch disables an enabled scaler without CUDA; jaxmod scales wherever it runs
+    with pytest.warns(FutureWarning, match="torch.cuda.amp.GradScaler"):
+        s = jaxmod.cuda.amp.GradScaler(2.0**8, growth_interval=3)
+    assert s.get_scale() == 256.0 and s.get_growth_interval() == 3
+    assert float(s.scale(jnp.asarray(2.0))) == 512.0
 
 
 def test_grad_scaler_held_by_trainer_is_lifted_by_jit():

@@ -194,6 +194,8 @@ class GradScaler:
         st = self._stage(optimizer)
         if st["stage"] == OptState.STEPPED:
             raise RuntimeError("step() has already been called since the last update().")
+        if grads is None and all(p.grad is None for p in optimizer._flat_params()):
+            raise AssertionError("No inf checks were recorded for this optimizer.")  # torch's
         if st["stage"] == OptState.READY:
             grads = self.unscale_(optimizer, grads)
         elif grads is not st["grads"]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import jax
 
 from jaxmod import random as _random
+from jaxmod.cuda import amp
 
 __all__ = [
+    "amp",
     "is_available",
     "device_count",
     "current_device",

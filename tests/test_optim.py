@@ -655,3 +655,25 @@ def test_hyperparameter_changes_take_effect_without_recompiling() -> None:
     step(model, opt)
     np.testing.assert_allclose(model.weight.value, w0 - 0.3, rtol=1e-6)
     assert step.trace_count == 1
+
+
+def test_step_without_any_grad_changes_nothing_like_torch_and_raises_inside_jit() -> None:
+    # torch: a schedule stepped without training (no .grad anywhere) is a no-op
+    t_model, j_model = torch.nn.Linear(3, 2), nn.Linear(3, 2)
+    t_opt = torch.optim.SGD(t_model.parameters(), lr=0.1, momentum=0.9)
+    j_opt = optim.SGD(j_model.parameters(), lr=0.1, momentum=0.9)
+    before = np.asarray(j_model.weight).copy()
+    with pytest.warns(UserWarning, match=r"SGD.step\(\) found no gradient .* changed nothing"):
+        for _ in range(3):
+            t_opt.step()
+            j_opt.step()
+    np.testing.assert_array_equal(np.asarray(j_model.weight), before)
+    assert t_opt.state_dict()["state"] == j_opt.state_dict()["state"] == {}
+
+    @jaxmod.jit
+    def step(model, opt, x):
+        jaxmod.value_and_grad(lambda m: m(x).sum())(model)  # the gradients not passed on
+        opt.step()
+
+    with pytest.raises(RuntimeError, match="loss.backward\\(\\) before opt.step"):
+        step(j_model, j_opt, jnp.ones((1, 3)))

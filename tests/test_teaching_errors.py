@@ -32,9 +32,16 @@ def _backward_in_jit():
 
 
 def _step_without_grads():
+    # eagerly this is torch's no-op (a warning); in a compiled step the gradients were
+    # taken and not passed on
     model, opt = _model_and_opt()
-    opt.zero_grad()
-    opt.step()
+
+    @jaxmod.jit
+    def step(model, opt):
+        jaxmod.value_and_grad(lambda m: m(jnp.ones(3)).sum())(model)
+        opt.step()
+
+    step(model, opt)
 
 
 def _step_with_other_models_grads():
@@ -75,7 +82,7 @@ CASES = [
     ("jnp array .to('cpu')", lambda: jnp.ones(2).to("cpu"), AttributeError, "jaxmod.as_tensor"),
     ("jnp array .backward()", lambda: jnp.ones(()).backward(), AttributeError, "opt.step(grads)"),
     ("jnp array .grad", lambda: jnp.ones(()).grad, AttributeError, "value_and_grad"),
-    ("opt.step() with no grads", _step_without_grads, RuntimeError, "opt.step(grads)"),
+    ("opt.step() with no grads in jit", _step_without_grads, RuntimeError, "opt.step(grads)"),
     ("opt.step(other model's grads)", _step_with_other_models_grads, ValueError, "another model"),
     ("clip_grad_norm_(params) after value_and_grad", _clip_without_grads, RuntimeError,
      "clip_grad_norm_(grads, 1.0)"),

@@ -11,6 +11,7 @@ group to one state per parameter the first time a step skips some of its paramet
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -66,12 +67,27 @@ def resolve_grads(opt: Any, grads: Any) -> dict[int, Any]:
     return out
 
 
-def check_matched(opt: Any, grads: Any, gmap: dict[int, Any]) -> None:
-    """Raise when ``gmap`` (``grads`` resolved) has no gradient for any trainable
-    parameter of ``opt``: the step would silently change nothing."""
+def check_matched(opt: Any, grads: Any, gmap: dict[int, Any]) -> bool:
+    """Whether the step has a gradient to apply. When ``gmap`` (``grads`` resolved) has no
+    gradient for any trainable parameter of ``opt``: eagerly ``opt.step()`` (torch's
+    spelling, ``grads=None``) changes nothing, as torch's does, and warns once per
+    optimizer; inside a jaxmod transform, or with explicit ``grads`` for another model,
+    it raises (the step would silently change nothing)."""
     own = opt._flat_params()
     matched = any(id(p) in gmap for p in own)
     trainable = 0 if matched else sum(1 for p in own if p.requires_grad)
+    if trainable and grads is None and not _kernel.ctx.lift_depth:
+        if not getattr(opt, "_warned_no_grad", False):
+            opt._warned_no_grad = True
+            warnings.warn(
+                f"{type(opt).__name__}.step() found no gradient for any of its {trainable} "
+                "trainable parameters (none has a .grad) and changed nothing, as torch's "
+                "does. If the model should train, call loss.backward() before opt.step(), "
+                "or pass the gradients: opt.step(jaxmod.grad(loss_fn)(model)).",
+                UserWarning,
+                stacklevel=3,
+            )
+        return False
     if trainable and grads is None:
         raise RuntimeError(
             f"{type(opt).__name__}.step() found no gradient for any of its {trainable} "
@@ -87,6 +103,7 @@ def check_matched(opt: Any, grads: Any, gmap: dict[int, Any]) -> None:
             "change nothing: were they taken of another model? Pass the gradients of the "
             "model this optimizer was built over: opt.step(jaxmod.grad(loss_fn)(model))."
         )
+    return True
 
 
 def _grads_of(items: list[Parameter], gmap: dict[int, Any]) -> list:

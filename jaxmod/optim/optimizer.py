@@ -344,15 +344,17 @@ class Optimizer:
             closure: called first (torch semantics); its return value is returned.
 
         A parameter without gradient (absent, ``None`` or ``requires_grad=False``) is left
-        untouched and its state does not change, like torch's ``p.grad is None``. A step
-        with no gradient for *any* trainable parameter raises instead of silently changing
-        nothing (``opt.step()`` after ``jaxmod.value_and_grad`` without the gradients, or
-        before ``loss.backward()``, would leave the model untrained).
+        untouched and its state does not change, like torch's ``p.grad is None``. An eager
+        ``opt.step()`` with no ``.grad`` on any trainable parameter changes nothing, as
+        torch's does (a learning-rate schedule stepped without training), and warns once;
+        inside ``jaxmod.jit`` (``opt.step()`` after ``jaxmod.value_and_grad`` without
+        the gradients) and for explicit gradients of another model it raises instead of
+        silently leaving the model untrained.
         """
         loss = closure() if closure is not None else None
         gmap = self._resolve_grads(grads)
-        _step.check_matched(self, grads, gmap)
-        _step.step_groups(self, gmap)
+        if _step.check_matched(self, grads, gmap):
+            _step.step_groups(self, gmap)
         return loss
 
     def _ungroup(self, group: dict) -> None:

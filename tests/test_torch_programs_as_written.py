@@ -27,6 +27,8 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "realnvp": lambda m: m.main(steps=2),  # coupling layers, log-det, sampling
     "cyclegan": lambda m: m.main(iters=1, size=16),  # two GANs, set_requires_grad
     "vit_train": lambda m: m.main(epochs=1),  # param groups, warmup-cosine, mixup
+    "data_pipeline": lambda m: m.main(epochs=2, n=60),  # Dataset/Subset/sampler, checkpoint
+    "finetune": lambda m: m.main(epochs=2),  # frozen backbone, hooks, schedules w/o grads
 }
 
 _report = report_unmodified("training programs (main() as written)", list(CASES), len(CASES))

@@ -677,3 +677,23 @@ def test_step_without_any_grad_changes_nothing_like_torch_and_raises_inside_jit(
 
     with pytest.raises(RuntimeError, match="loss.backward\\(\\) before opt.step"):
         step(j_model, j_opt, jnp.ones((1, 3)))
+
+
+def test_grad_and_state_values_are_tensors_like_torchs() -> None:
+    # p.grad.detach().norm(2) after zero_grad(set_to_none=False) and clip_grad_value_;
+    # opt.state[p]["exp_avg"].shape is a torch.Size
+    for lib in (torch, jaxmod):
+        model = lib.nn.Linear(3, 2)
+        opt = lib.optim.Adam(model.parameters(), lr=0.1)
+        model(lib.ones(4, 3)).sum().backward()
+        opt.zero_grad(set_to_none=False)
+        assert float(model.weight.grad.detach().norm(2)) == 0.0
+        model(lib.ones(4, 3)).sum().backward()
+        lib.nn.utils.clip_grad_value_(model.parameters(), 0.5)
+        assert float(model.bias.grad.detach().abs().max()) == 0.5
+        opt.step()
+        state = opt.state[model.weight]
+        assert tuple(state["exp_avg"].shape) == (2, 3) and str(state["exp_avg"].shape) == (
+            "torch.Size([2, 3])"
+        )
+        assert lib.is_tensor(model.weight.grad) and lib.is_tensor(state["exp_avg_sq"])

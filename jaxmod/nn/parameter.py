@@ -142,7 +142,8 @@ class Parameter(_TorchBox, Variable):
 
     @property
     def grad(self) -> Any:
-        """A gradient stored by the user (jaxmod returns gradients rather than storing)."""
+        """The gradient ``loss.backward()`` stored (or one assigned), a Tensor as in torch;
+        None when there is none."""
         return getattr(self, "_grad", None)
 
     @grad.setter
@@ -153,6 +154,10 @@ class Parameter(_TorchBox, Variable):
                 "trace. Pass the gradients to opt.step(grads) inside the jitted step instead "
                 "(jaxmod returns gradients rather than storing them)."
             )
+        if value is not None and not isinstance(value, Tensor):
+            # an array (zero_grad(set_to_none=False), clip_grad_value_, p.grad = ...) is
+            # stored as a Tensor, as torch's .grad is one: p.grad.detach(), .norm() work
+            value = _tensor_new(jnp.asarray(unwrap(value)))
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Parameter:

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmod._tensor.base import new as _tensor_new
 from jaxmod.nn.parameter import Parameter, Variable
 
 
@@ -154,7 +155,9 @@ class _StateView(Mapping):
     def __getitem__(self, p: Any) -> dict:
         if not isinstance(p, Variable) or not self._opt._reported(p):
             return {}
-        return self._opt._torch_state(p)
+        # values as Tensors, as torch's are (``state["exp_avg"].shape`` is a torch.Size)
+        return {k: _tensor_new(v) if isinstance(v, jax.Array) else v
+                for k, v in self._opt._torch_state(p).items()}  # fmt: skip
 
     def __iter__(self) -> Iterator[Parameter]:
         return iter(self._stepped())

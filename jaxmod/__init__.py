@@ -1,6 +1,6 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import _hints, amp, cuda, distributed, func, nn, optim, random  # noqa: F401
+from jaxmod import _hints, amp, cuda, distributed, func, nn, optim, random, version  # noqa: F401
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod._core.state import StaleStateError, TracerLeakError
 from jaxmod.export import export
@@ -37,11 +37,12 @@ from jaxmod.transforms import (
     vmap,
 )
 
-__version__ = "0.1.0"
+__version__ = version.__version__
 
 __all__ = [
     "amp",
     "cuda",
+    "version",
     "func",
     "nn",
     "distributed",

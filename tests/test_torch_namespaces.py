@@ -533,3 +533,10 @@ def test_default_device_follows_jax_and_matches_torch():
 def test_top_level_grad_scaler_is_amps():
     assert jaxmod.GradScaler is jaxmod.amp.GradScaler
     assert torch.GradScaler is torch.amp.GradScaler
+
+
+def test_version_namespace_answers_as_a_cpu_build_of_torch():
+    # scripts print torch.version.cuda (None on a CPU build) beside torch.__version__
+    assert torch.version.cuda is None and jaxmod.version.cuda is None
+    assert jaxmod.version.__version__ == jaxmod.__version__
+    assert isinstance(jaxmod.version.git_version, str) and jaxmod.version.hip is None

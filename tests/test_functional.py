@@ -835,6 +835,31 @@ def test_out_of_range_indices_raise_torch_error(case):
     )
 
 
+# (input shape, weight shape, bias shape): F.linear's shape errors, torch's type and text
+LINEAR_SHAPE_ERRORS = {
+    "weight": ((5, 6), (3, 4), None),
+    "weight_batched": ((2, 5, 6), (3, 4), None),
+    "weight_vector_input": ((6,), (3, 4), None),
+    "bias": ((5, 6), (5, 6), (6,)),
+}
+
+
+@pytest.mark.parametrize("case", list(LINEAR_SHAPE_ERRORS))
+def test_linear_shape_errors_match_torch(case):
+    x, w, b = LINEAR_SHAPE_ERRORS[case]
+
+    def call(lib):
+        return lib.nn.functional.linear(
+            lib.ones(x), lib.ones(w), None if b is None else lib.ones(b)
+        )
+
+    with pytest.raises(RuntimeError) as theirs:
+        call(torch)
+    with pytest.raises(RuntimeError) as ours:  # jaxmod's ShapeError is a RuntimeError
+        call(jaxmod)
+    assert str(ours.value) == str(theirs.value)
+
+
 def test_out_of_range_indices_under_jit_read_nan_or_zero_rows():
     """Traced values cannot be checked: gathers read NaN (visible), one_hot zero rows."""
     bad = jnp.array([0, 7])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
+from jaxmod._tensor.errors import ShapeError, expand_error
 from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import Array, _a, _amp, _same_float
 
@@ -17,8 +20,20 @@ def linear(input: Array, weight: Array, bias: Array | None = None) -> Array:
     if _amp.policy is not None:
         x, w, b = _amp.policy.low(x, w, b)
     _same_float(x, w, LINEAR_MISMATCH)
+    xs, ws = tuple(x.shape), tuple(w.shape)
+    if len(ws) == 2 and xs and xs[-1] != ws[1]:
+        rows = math.prod(xs[:-1]) if len(xs) > 1 else 1
+        raise ShapeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{xs[-1]} and {ws[1]}x{ws[0]})"
+        )
     y = jnp.matmul(x, w.T)
-    return y if b is None else y + b
+    if b is None:
+        return y
+    try:
+        jnp.broadcast_shapes(tuple(b.shape), tuple(y.shape))
+    except ValueError:
+        raise expand_error(tuple(b.shape), tuple(y.shape)) from None
+    return y + b
 
 
 @eager_kernel

@@ -21,6 +21,7 @@ import optax
 
 from jaxmod._core import state as _kernel
 from jaxmod._core.state import NeedsLift
+from jaxmod._tensor.base import unwrap as _unwrap
 from jaxmod.nn.parameter import Parameter, Variable
 from jaxmod.optim._hparams import _with_constants
 from jaxmod.optim._state import _scalar_mask, _to_jax, _with_scalars
@@ -111,7 +112,9 @@ def _grads_of(items: list[Parameter], gmap: dict[int, Any]) -> list:
     grads_in = []
     for p in items:
         g = gmap[id(p)]
-        g = g._value if isinstance(g, Variable) else g
+        # a .grad is a Tensor (backward() stores Tensors): its array, not a copy (copying
+        # each gradient was a device dispatch per parameter in every eager step)
+        g = g._value if isinstance(g, Variable) else _unwrap(g)
         if not isinstance(g, (jax.Array, jax.core.Tracer)):
             g = _to_jax(g)
         if tuple(jnp.shape(g)) != p.shape:

@@ -860,6 +860,39 @@ def test_linear_shape_errors_match_torch(case):
     assert str(ours.value) == str(theirs.value)
 
 
+# errors users meet porting, as (case, call of a library): torch's type and text
+LAYER_ERRORS = {
+    "conv1d_channels": lambda L: L.nn.Conv1d(3, 8, 3)(L.ones(2, 4, 8)),
+    "conv2d_channels_unbatched": lambda L: L.nn.Conv2d(3, 8, 3)(L.ones(4, 8, 8)),
+    "conv2d_groups_channels": lambda L: L.nn.Conv2d(4, 8, 3, groups=2)(L.ones(2, 2, 8, 8)),
+    "conv_transpose_channels": lambda L: L.nn.ConvTranspose2d(3, 8, 3)(L.ones(2, 4, 8, 8)),
+    "cross_entropy_batch": lambda L: L.nn.functional.cross_entropy(
+        L.ones(4, 3), L.zeros(5, dtype=L.long)
+    ),
+    "cross_entropy_spatial": lambda L: L.nn.functional.cross_entropy(
+        L.ones(2, 3, 4), L.zeros(2, 5, dtype=L.long)
+    ),
+    "layer_norm_shape": lambda L: L.nn.LayerNorm(4)(L.ones(2, 5)),
+    "mse_loss_broadcast": lambda L: L.nn.functional.mse_loss(L.ones(2, 3), L.ones(3, 2)),
+    "matmul_dtypes": lambda L: L.ones(2, 2) @ L.ones(2, 2, dtype=L.long),
+    "mm_bool": lambda L: L.mm(L.ones(2, 2), L.ones(2, 2, dtype=L.bool)),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")
+@pytest.mark.parametrize("case", list(LAYER_ERRORS))
+def test_layer_and_loss_errors_match_torch(case):
+    with pytest.raises(Exception) as theirs:
+        LAYER_ERRORS[case](torch)
+    with pytest.raises(type(theirs.value)) as ours:  # jaxmod's ShapeError subclasses both
+        LAYER_ERRORS[case](jaxmod)
+    # torch's text; a layer's error then names the layer: "... instead (in Conv1d(3, 8, ...))"
+    text = str(theirs.value)
+    assert str(ours.value).startswith(text)
+    rest = str(ours.value)[len(text) :]
+    assert rest == "" or (case.startswith("conv") and rest.startswith(" (in Conv")), rest
+
+
 def test_out_of_range_indices_under_jit_read_nan_or_zero_rows():
     """Traced values cannot be checked: gathers read NaN (visible), one_hot zero rows."""
     bad = jnp.array([0, 7])

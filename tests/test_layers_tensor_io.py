@@ -113,5 +113,5 @@ def test_wrapped_forward_keeps_signature_and_error_messages():
     import inspect
 
     assert list(inspect.signature(nn.Linear.forward).parameters) == ["self", "input"]
-    with pytest.raises(ValueError, match="input channels"):
+    with pytest.raises(RuntimeError, match="to have 3 channels, but got 2 channels instead"):
         nn.Conv2d(3, 4, 3)(jaxmod.from_numpy(_f(1, 2, 8, 8)))

@@ -167,6 +167,18 @@ def repr_name(d: Any) -> str:
     return f"torch.{d.name}"
 
 
+_CPP = {"float32": "float", "float64": "double", "float16": "c10::Half",
+        "bfloat16": "c10::BFloat16", "int64": "long int", "int32": "int", "int16": "short int",
+        "int8": "signed char", "uint8": "unsigned char", "bool": "bool",
+        "complex64": "c10::complex<float>", "complex128": "c10::complex<double>"}  # fmt: skip
+
+
+def cpp_name(d: Any) -> str:
+    """The C++ scalar-type name torch's kernel errors print: ``float``, ``long int``."""
+    name = repr_name(d)[len("torch.") :]
+    return _CPP.get(name, name)
+
+
 class Size(tuple):
     """The shape of a tensor, a tuple (``torch.Size``): ``x.size()``, ``x.shape``."""
 

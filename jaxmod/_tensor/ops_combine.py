@@ -99,7 +99,7 @@ def _same_dtype(a: Any, b: Any) -> None:
     if a.dtype != b.dtype:
         raise RuntimeError(
             f"expected m1 and m2 to have the same dtype, but got: "
-            f"{_dt.repr_name(a.dtype)[6:]} != {_dt.repr_name(b.dtype)[6:]}"
+            f"{_dt.cpp_name(a.dtype)} != {_dt.cpp_name(b.dtype)}"
         )
 
 

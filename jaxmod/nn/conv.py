@@ -14,6 +14,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
+from jaxmod._tensor.errors import ShapeError
 from jaxmod.nn import _typerule, init
 from jaxmod.nn import functional as F
 from jaxmod.nn._checks import _ntuple, _reverse_repeat_tuple, check_ndim
@@ -136,9 +137,12 @@ class _ConvNd(Module):
             w = self.weight.shape
             channels = w[0] if self.transposed else w[1] * self.groups
         if x.shape[-n - 1] != channels:
-            raise ValueError(
-                f"{self!r} expects {channels} input channels (dimension "
-                f"{-n - 1}), got an input of shape {tuple(x.shape)}"
+            shape = list(x.shape) if x.ndim == n + 2 else [1, *x.shape]  # torch's batched view
+            given = "transposed=1" if self.transposed else f"groups={self.groups}"
+            raise ShapeError(  # torch's text, then which layer; a RuntimeError and ValueError
+                f"Given {given}, weight of size {list(self.weight.shape)}, expected input"
+                f"{shape} to have {channels} channels, but got {x.shape[-n - 1]} channels "
+                f"instead (in {self!r})"
             )
 
     def extra_repr(self) -> str:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmod._tensor.errors import ShapeError, check_broadcast
 from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import _check_index_range, _fp32_op
 from jaxmod.nn.parameter import _unwrap
@@ -79,6 +80,8 @@ def _reduce(loss: Array, reduction: str) -> Array:
 
 
 def _warn_size(input: Array, target: Array) -> None:
+    """torch's warning for differently sized input and target, then torch's error when
+    they do not broadcast at all."""
     if jnp.shape(input) != jnp.shape(target):
         warnings.warn(
             f"Using a target size ({tuple(jnp.shape(target))}) that is different to the input "
@@ -86,6 +89,7 @@ def _warn_size(input: Array, target: Array) -> None:
             "to broadcasting. Please ensure they have the same size.",
             stacklevel=3,
         )
+        check_broadcast(tuple(jnp.shape(input)), tuple(jnp.shape(target)))
 
 
 def _is_concrete(x: Any) -> bool:
@@ -132,11 +136,14 @@ def _nll(
     """Negative log likelihood of ``target`` classes in ``logp`` (class axis 1, or 0)."""
     _check_reduction(reduction)
     class_dim = 0 if logp.ndim == 1 else 1
-    if target.shape != logp.shape[:class_dim] + logp.shape[class_dim + 1 :]:
-        raise ValueError(
-            f"Expected target size {logp.shape[:class_dim] + logp.shape[class_dim + 1 :]}, "
-            f"got {target.shape}"
-        )
+    want = logp.shape[:class_dim] + logp.shape[class_dim + 1 :]
+    if target.shape != want:  # torch's two checks, in its order, with its types
+        if logp.ndim >= 2 and target.ndim >= 1 and target.shape[0] != logp.shape[0]:
+            raise ValueError(
+                f"Expected input batch_size ({logp.shape[0]}) to match target batch_size "
+                f"({target.shape[0]})."
+            )
+        raise ShapeError(f"Expected target size {list(want)}, got {list(target.shape)}")
     target = target.astype(jnp.int32)
     keep = target != ignore_index
     safe = jnp.where(keep, target, 0)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmod._tensor.errors import ShapeError
 from jaxmod.nn.functional._eager import eager_kernel
 from jaxmod.nn.functional._util import Array, _a, _abs, _axis, _clamp_min, _fp32_op, _up
 
@@ -93,9 +94,9 @@ def layer_norm(
     x = _up(x0)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(x.shape[x.ndim - len(shape) :]) != tuple(shape):
-        raise ValueError(
+        raise ShapeError(  # torch's text (no space before the size) and RuntimeError
             f"Given normalized_shape={list(shape)}, expected input with shape "
-            f"[*, {', '.join(map(str, shape))}], but got input of size "
+            f"[*, {', '.join(map(str, shape))}], but got input of size"
             f"{list(x.shape)}"
         )
     axes = tuple(range(x.ndim - len(shape), x.ndim))

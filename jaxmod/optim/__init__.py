@@ -4,7 +4,7 @@ See ``docs/optim.md`` for the optax composition behind each optimizer and every
 difference from torch.
 """
 
-from jaxmod.optim import lr_scheduler
+from jaxmod.optim import lr_scheduler, swa_utils
 from jaxmod.optim.adam import Adam, Adamax, AdamW, NAdam, RAdam
 from jaxmod.optim.adaptive import ASGD, Adadelta, Adagrad, RMSprop, Rprop
 from jaxmod.optim.lbfgs import LBFGS
@@ -28,4 +28,5 @@ __all__ = [
     "ASGD",
     "LBFGS",
     "lr_scheduler",
+    "swa_utils",
 ]

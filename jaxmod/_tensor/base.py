@@ -25,6 +25,7 @@ from jaxmod._tensor.eager import _CONCRETE
 __all__ = [
     "TensorBase",
     "unwrap",
+    "as_tensor",
     "unwrap_tree",
     "wrap",
     "wrap_like",
@@ -73,6 +74,11 @@ def new(value: Any) -> Any:
     t = _alloc(TENSOR)
     t._value = value
     return t
+
+
+def as_tensor(x: Any) -> Any:
+    """``x`` if it is a Tensor, else a Tensor holding ``jnp.asarray(x)`` (a ``.grad`` value)."""
+    return x if type(x) in TT else new(jnp.asarray(unwrap(x)))
 
 
 def is_tensor(x: Any) -> bool:

@@ -33,7 +33,6 @@ from jaxmod._tensor.tape_record import (  # noqa: F401  (re-exported: tape.X for
     _S,
     Node,
     TapeError,
-    _as_tensor,
     _is_source,
     _stop,
     _TapeTensor,
@@ -150,7 +149,7 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: Any = None,
     ts, gs = _roots(tensors, grad_tensors)
     if not all(type(t) is _TapeTensor for t in ts) and all(_is_source(t) for t in ts):
         for t, g in zip(ts, gs):  # a leaf's gradient with respect to itself
-            _accumulate(t, _cotangent(_as_tensor(t), g))
+            _accumulate(t, _cotangent(_b.as_tensor(t), g))
         return
     retained = _retained(ts)
     leaves, gl, gt = _run(ts, gs, retained, bool(retain_graph))
@@ -201,7 +200,7 @@ def _assemble(xs: list, by_tap: dict, by_src: dict, allow_unused: bool,
                     "used in the graph. Set allow_unused=True if this is the desired behavior."
                 )
             g = jnp.zeros_like(_b.unwrap(x)) if materialize else None
-        res.append(None if g is None else _as_tensor(g))
+        res.append(None if g is None else _b.as_tensor(g))
     return tuple(res)
 
 

@@ -95,7 +95,7 @@ class _TapeTensor(Tensor):
 
     @grad.setter
     def grad(self, value: Any) -> None:
-        self._gd = None if value is None else _as_tensor(value)
+        self._gd = None if value is None else _b.as_tensor(value)
 
     def retain_grad(self) -> None:
         """Keep this tensor's gradient on ``.grad`` in the next ``backward()``."""
@@ -475,7 +475,3 @@ def record_module(module: Any, args: tuple, kwargs: dict, eager: bool = False,
             if type(t) is _TapeTensor:
                 t._ag[0].eager = True
     return out
-
-
-def _as_tensor(v: Any) -> Tensor:
-    return v if type(v) in _b.TT else _b.new(jnp.asarray(_b.unwrap(v)))

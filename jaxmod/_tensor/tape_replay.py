@@ -24,7 +24,7 @@ import numpy as np
 from jaxmod import _autograd
 from jaxmod._core import lifting, state
 from jaxmod._tensor import base as _b
-from jaxmod._tensor.tape_record import _S, _as_tensor, _is_source, _Node, _stop, _TapeTensor
+from jaxmod._tensor.tape_record import _S, _is_source, _Node, _stop, _TapeTensor
 from jaxmod.amp import _state as _amp
 
 __all__ = ["register_hook"]
@@ -152,7 +152,7 @@ def _run_hooks(hooks: list, g: Any) -> Any:
     for h in hooks:
         r = h(t)
         if r is not None:
-            t = _as_tensor(r)
+            t = _b.as_tensor(r)
     return jnp.asarray(_b.unwrap(t)).astype(jnp.result_type(g))
 
 

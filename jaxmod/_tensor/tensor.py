@@ -131,9 +131,7 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
 
     @grad.setter
     def grad(self, value: Any) -> None:
-        if value is not None and type(value) not in _b.TT:
-            value = _b.new(jnp.asarray(_b.unwrap(value)))
-        self._gd = value
+        self._gd = None if value is None else _b.as_tensor(value)
 
     @property
     def grad_fn(self) -> None:

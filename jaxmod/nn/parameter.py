@@ -18,6 +18,7 @@ import numpy as np
 from jaxmod._core import state
 from jaxmod._core.cells import Variable, read, to_array, torch_to_numpy, unwrap
 from jaxmod._core.state import NeedsLift, is_tracer
+from jaxmod._tensor.base import as_tensor as _tensor_as_tensor
 from jaxmod._tensor.base import new as _tensor_new
 from jaxmod._tensor.dtypes import Size, device
 from jaxmod._tensor.tensor import Tensor, TensorMethods
@@ -157,7 +158,7 @@ class Parameter(_TorchBox, Variable):
         if value is not None and not isinstance(value, Tensor):
             # an array (zero_grad(set_to_none=False), clip_grad_value_, p.grad = ...) is
             # stored as a Tensor, as torch's .grad is one: p.grad.detach(), .norm() work
-            value = _tensor_new(jnp.asarray(unwrap(value)))
+            value = _tensor_as_tensor(value)
         self._grad = value
 
     def requires_grad_(self, requires_grad: bool = True) -> Parameter:

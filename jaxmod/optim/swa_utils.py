@@ -54,10 +54,16 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> Callable[[list, list, Any], No
 
 def get_swa_multi_avg_fn() -> Callable[[list, list, Any], None]:
     """``multi_avg_fn`` of the equal-weight average: updates in place."""
+    return _in_place(get_swa_avg_fn())
+
+
+def _in_place(avg_fn: Callable[[Any, Any, Any], Any]) -> Callable[[list, list, Any], None]:
+    """A ``multi_avg_fn`` storing ``avg_fn(averaged, current, n)`` into each averaged tensor.
+    (EMA's ``multi`` form keeps torch's lerp, which rounds apart from ``avg_fn``'s form.)"""
 
     def update(averaged: list, current: list, n: Any) -> None:
         for a, c in zip(averaged, current):
-            a.copy_(unwrap(a) + (unwrap(c) - unwrap(a)) / (unwrap(n) + 1))
+            a.copy_(unwrap(avg_fn(a, c, n)))
 
     return update
 
@@ -108,11 +114,8 @@ class AveragedModel(Module):
             if n == 0:
                 for a, c in zip(mine, theirs):
                     a.copy_(unwrap(c))
-            elif self.avg_fn is not None:
-                for a, c in zip(mine, theirs):
-                    a.copy_(unwrap(self.avg_fn(a.detach(), c.detach(), self.n_averaged)))
             else:
-                update = self.multi_avg_fn or get_swa_multi_avg_fn()
+                update = self.multi_avg_fn or _in_place(self.avg_fn or get_swa_avg_fn())
                 update([a.detach() for a in mine], [c.detach() for c in theirs],
                        self.n_averaged)  # fmt: skip
             if not self.use_buffers:

@@ -270,7 +270,7 @@ def view_jx(v: Any) -> Any:
             v._pend = None
             v._seen = v._value
             return v._value
-        if g[2] == 0 and g[0] == g[3] and g[1] == _geo.contiguous_strides(g[0]):
+        if g == _geo.root(g[3]):
             val = r  # the whole root in its own layout (a detached tensor, a state_dict value)
         else:
             val = jnp.ravel(r)[_geo.flat_index(g)]

@@ -13,7 +13,7 @@ from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor.methods_base import BaseMethods, _to_array
 from jaxmod._tensor.methods_more import MoreMethods
 from jaxmod._tensor.methods_ops import OpMethods
-from jaxmod._tensor.methods_shape import ShapeMethods
+from jaxmod._tensor.methods_shape import ShapeMethods, _same
 from jaxmod._tensor.random_ops import RandomMethods
 
 __all__ = ["TensorMethods", "Tensor"]
@@ -248,10 +248,6 @@ def _unflatten(aux: None, children: Any) -> Tensor:
     return t
 
 
-def _same_geometry(g: Any) -> Any:
-    return g
-
-
 def _unflatten_view(aux: None, children: Any) -> _View:
     # A tree rebuilt from a view's leaf (jax.tree_util.tree_map, a jit's outputs) holds a
     # view of a tensor of its own: the same node type as the input, so tree structures
@@ -261,7 +257,7 @@ def _unflatten_view(aux: None, children: Any) -> _View:
     v = object.__new__(_View)
     v._value = v._seen = children[0]
     v._base, v._detached = base, False
-    v._geom, v._pend = None, (_same_geometry, base, ())
+    v._geom, v._pend = None, (_same, base, ())
     return v
 
 

@@ -29,7 +29,7 @@ __all__ = [
 def _f(x: Any) -> jax.Array:
     """``x`` as an inexact array (integers and bools promoted to the default float)."""
     a = jnp.asarray(x)
-    return a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(_dt.get_default_dtype())
+    return a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(_dt.default_np())
 
 
 def _unary(name: str, fn: Any) -> Any:

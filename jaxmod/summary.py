@@ -350,7 +350,7 @@ def _costs(model: Module, static_leaves: list, traced: list[int], treedef: Any,
 
     def total(m: Module, arrays: list) -> Any:
         outs = [x for x in jax.tree_util.tree_leaves(fwd(m, arrays))
-                if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]  # fmt: skip
+                if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]  # fmt: skip
         return sum((jnp.sum(x.real.astype(jnp.float32)) for x in outs), jnp.float32(0))
 
     analysis = jit(fwd, donate=False).lower(model, specs).cost_analysis()

@@ -159,7 +159,7 @@ def check_output_types(
         assert isinstance(j, jaxmod.Tensor), (
             f"output {i} is a {type(j).__module__}.{type(j).__name__}, not a jaxmod.Tensor"
         )
-        jd, td = str(j.dtype).removeprefix("jaxmod."), str(t.dtype).removeprefix("torch.")
+        jd, td = str(j.dtype), str(t.dtype)
         assert jd == td, f"output {i}: dtype {jd} vs torch's {td}"
 
 

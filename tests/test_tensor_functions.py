@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -360,6 +362,36 @@ def test_dtypes_compare_equal_to_tensor_dtypes_without_int64_warnings(recwarn):
     assert int(jaxmod.iinfo(jaxmod.int32).max) == torch.iinfo(torch.int32).max
     assert jaxmod.get_default_dtype() == jaxmod.float32
     assert not [w for w in recwarn.list if "int64" in str(w.message)]
+
+
+DTYPE_NAMES = ["float32", "float", "float16", "half", "bfloat16", "int32", "int", "int16",
+               "int8", "uint8", "bool", "complex64", "long", "int64"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", DTYPE_NAMES)
+def test_dtype_objects_print_and_answer_like_torchs(name):
+    ours, theirs = getattr(jaxmod, name), getattr(torch, name)
+    assert isinstance(ours, jaxmod.dtype) and repr(ours) == repr(theirs) == str(ours)
+    for attr in ("is_floating_point", "is_complex", "is_signed"):
+        assert getattr(ours, attr) == getattr(theirs, attr), attr
+    if name not in ("long", "int64"):  # int64 is JAX's 32-bit default integer without x64
+        assert ours.itemsize == theirs.itemsize
+        assert np.dtype(ours) == np.dtype(str(theirs).removeprefix("torch."))
+        assert jnp.zeros(2, ours).dtype == ours and hash(ours) == hash(np.dtype(ours))
+    assert pickle.loads(pickle.dumps(ours)) is ours
+
+
+def test_tensor_dtype_is_a_torch_dtype_with_torchs_attributes():
+    x, idx, p = jaxmod.randn(2), jaxmod.arange(3), nn.Linear(2, 2).weight
+    assert repr(x.dtype) == repr(p.dtype) == "torch.float32" and repr(idx.dtype) == "torch.int64"
+    assert x.dtype.is_floating_point and p.dtype.is_floating_point
+    assert not idx.dtype.is_floating_point and idx.dtype.is_signed
+    assert x.dtype in (jaxmod.float16, jaxmod.float32) and {jaxmod.float32: 1}[x.dtype] == 1
+    assert jaxmod.get_default_dtype() is jaxmod.float32 and jaxmod.LongTensor.dtype == idx.dtype
+    assert jaxmod.complex64.to_real() is jaxmod.float32
+    assert jaxmod.float32.to_complex() is jaxmod.complex64
+    assert x.to(x.dtype).dtype == x.dtype and np.asarray(x).dtype == np.float32
+    assert (x.dtype == None) is False  # noqa: E711 (np.dtype(None) would be float64)
 
 
 def test_default_dtype_changes_float_factories():

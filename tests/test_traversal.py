@@ -8,6 +8,7 @@ import pytest
 import torch
 from _torch_pairs import JAX, TORCH, assert_same_error, both, names, pair, state_keys
 
+import jaxmod
 import jaxmod.nn as jnn
 
 
@@ -250,7 +251,8 @@ def _mixed(lib):
 
 
 def _dtype_name(d):
-    return str(d).replace("torch.", "")
+    # the array's own dtype (jaxmod prints JAX's 32-bit default integer as torch.int64)
+    return np.dtype(d).name if isinstance(d, jaxmod.dtype) else str(d).replace("torch.", "")
 
 
 @pytest.mark.parametrize(

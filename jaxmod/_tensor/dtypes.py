@@ -1,11 +1,14 @@
 """torch's dtypes, ``Size`` and ``device``, answered by JAX.
 
-dtypes are ``numpy.dtype`` objects, so ``x.dtype == jaxmod.float32`` holds for a float32
-tensor and they can be passed to any ``jnp`` function. The 64-bit names (``int64``,
-``long``, ``float64``, ``double``, ``complex128``) resolve when they are read: to the
-64-bit dtype when ``jax_enable_x64`` is on, else to JAX's 32-bit default (so
-``idx.dtype == jaxmod.long`` is true for the integer tensors jaxmod creates, and no
-"requested dtype int64 is not available" warning is ever triggered).
+A dtype is a :class:`dtype` (``torch.dtype``): ``repr`` ``torch.float32``, torch's
+attributes (``is_floating_point``, ``is_complex``, ``is_signed``, ``itemsize``), equal to
+and hashed like the ``numpy.dtype`` it names, and carrying that ``numpy.dtype`` as its
+``dtype`` attribute, which is how numpy and every ``jnp`` function read a dtype argument
+(``jnp.zeros(3, jaxmod.float32)`` works). ``x.dtype`` of a tensor or parameter is one.
+The 64-bit names (``int64``, ``long``, ``float64``, ``double``, ``complex128``) resolve
+when they are read: to the 64-bit dtype when ``jax_enable_x64`` is on, else to JAX's
+32-bit default (so ``idx.dtype == jaxmod.long`` is true for the integer tensors jaxmod
+creates, and no "requested dtype int64 is not available" warning is ever triggered).
 """
 
 from __future__ import annotations
@@ -21,20 +24,106 @@ __all__ = [
     "float32", "float", "float16", "half", "bfloat16", "int32", "int", "int16", "short",
     "int8", "uint8", "bool", "complex64", "cfloat", "uint16", "uint32",
     "get_default_dtype", "set_default_dtype", "finfo", "iinfo", "Size", "device",
-    "is_floating_point", "is_complex",
+    "is_floating_point", "is_complex", "dtype",
 ]  # fmt: skip
 
-float32 = float = np.dtype("float32")
-float16 = half = np.dtype("float16")
-bfloat16 = jnp.dtype(jnp.bfloat16)
-int32 = int = np.dtype("int32")
-int16 = short = np.dtype("int16")
-int8 = np.dtype("int8")
-uint8 = np.dtype("uint8")
-uint16 = np.dtype("uint16")
-uint32 = np.dtype("uint32")
-bool = np.dtype("bool")
-complex64 = cfloat = np.dtype("complex64")
+
+class dtype:
+    """A torch dtype (``torch.float32``, ``x.dtype``): see the module docstring.
+
+    Not built by hand: use the names on ``jaxmod`` (``jaxmod.float32``, ``jaxmod.long``).
+    Attributes torch's dtype lacks (``kind``, ``name``, ``char``) are the ``numpy.dtype``'s.
+    """
+
+    __slots__ = ("_np", "_name")
+    _np: np.dtype
+    _name: str
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The ``numpy.dtype`` this names (what ``np.dtype(d)`` and ``jnp`` read)."""
+        return self._np
+
+    @property
+    def is_floating_point(self) -> builtins.bool:
+        """Whether this is a floating-point dtype (bfloat16 included)."""
+        return jnp.issubdtype(self._np, jnp.floating)
+
+    @property
+    def is_complex(self) -> builtins.bool:
+        """Whether this is a complex dtype."""
+        return jnp.issubdtype(self._np, jnp.complexfloating)
+
+    @property
+    def is_signed(self) -> builtins.bool:
+        """Whether values of this dtype can be negative (floats, complex, signed ints)."""
+        return self._np.kind in "fci" or self._np == jnp.bfloat16
+
+    @property
+    def itemsize(self) -> builtins.int:
+        """Bytes per element."""
+        return self._np.itemsize
+
+    def to_real(self) -> dtype:
+        """The real dtype of a complex one (``complex64`` -> ``float32``); others: itself."""
+        return of(np.finfo(self._np).dtype) if self.is_complex else self
+
+    def to_complex(self) -> dtype:
+        """The complex dtype of a float one (``float32`` -> ``complex64``)."""
+        if self.is_complex:
+            return self
+        return of(jnp.result_type(self._np, jnp.complex64))
+
+    def __repr__(self) -> str:
+        return f"torch.{self._name}"
+
+    def __eq__(self, other: Any) -> builtins.bool:
+        if isinstance(other, dtype):
+            return self._np == other._np
+        if other is None:
+            return False
+        try:
+            return self._np == np.dtype(other)
+        except TypeError:
+            return NotImplemented
+
+    def __hash__(self) -> builtins.int:
+        return hash(self._np)
+
+    def __reduce__(self) -> tuple:
+        return (named, (self._name,))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._np, name)
+
+
+_NAMED: dict[tuple[str, np.dtype], dtype] = {}
+
+
+def _make(name: str, npd: Any) -> dtype:
+    npd = np.dtype(npd)
+    key = (name, npd)
+    out = _NAMED.get(key)
+    if out is None:
+        out = object.__new__(dtype)
+        out._np, out._name = npd, name
+        _NAMED[key] = out
+    return out
+
+
+float32 = float = _make("float32", "float32")
+float16 = half = _make("float16", "float16")
+bfloat16 = _make("bfloat16", jnp.bfloat16)
+int32 = int = _make("int32", "int32")
+int16 = short = _make("int16", "int16")
+int8 = _make("int8", "int8")
+uint8 = _make("uint8", "uint8")
+uint16 = _make("uint16", "uint16")
+uint32 = _make("uint32", "uint32")
+bool = _make("bool", "bool")
+complex64 = cfloat = _make("complex64", "complex64")
 
 # 64-bit names: (dtype with x64, dtype without).
 _WIDE = {
@@ -54,19 +143,44 @@ def x64() -> builtins.bool:
 
 
 def wide(name: str) -> np.dtype:
-    """The dtype a 64-bit torch name means now (see the module docstring)."""
+    """The ``numpy.dtype`` a 64-bit torch name means now (see the module docstring)."""
     pair = _WIDE[name]
     return np.dtype(pair[0] if x64() else pair[1])
+
+
+_ALIAS = {"long": "int64", "double": "float64", "cdouble": "complex128", "float": "float32",
+          "half": "float16", "int": "int32", "short": "int16", "cfloat": "complex64"}  # fmt: skip
+
+
+def named(name: str) -> dtype:
+    """The torch dtype called ``name`` (``"int64"``, ``"long"``, ``"float32"``) now."""
+    name = _ALIAS.get(name, name)
+    return _make(name, wide(name) if name in _WIDE else name)
+
+
+_OF: dict[np.dtype, dtype] = {}
+
+
+def of(npd: Any) -> dtype:
+    """The torch dtype of an array's ``numpy.dtype``: what ``x.dtype`` returns (JAX's
+    default integer is ``torch.int64``, as :func:`repr_name` prints it)."""
+    out = _OF.get(npd)
+    if out is None:
+        npd = np.dtype(npd)
+        if npd == np.int32:  # torch.int64 or torch.int32, by the x64 mode
+            return _make(repr_name(npd)[6:], npd)
+        out = _OF[npd] = _make(repr_name(npd)[6:], npd)
+    return out
 
 
 def module_getattr(name: str) -> Any:
     """``__getattr__`` for the ``jaxmod`` namespace: the 64-bit dtype names."""
     if name in _WIDE:
-        return wide(name)
+        return named(name)
     raise AttributeError(f"module 'jaxmod' has no attribute {name!r}")
 
 
-_default = [float32]
+_default = [np.dtype("float32")]
 _CACHE: dict[Any, np.dtype] = {}
 _PY = {builtins.float: "float64", builtins.int: "int64", builtins.bool: "bool",
        builtins.complex: "complex128"}  # fmt: skip
@@ -82,6 +196,8 @@ def as_dtype(d: Any) -> np.dtype | None:
     except (KeyError, TypeError):
         pass
     name = _PY.get(d, d) if isinstance(d, type) else d
+    if isinstance(getattr(name, "dtype", None), dtype):  # a legacy class: FloatTensor
+        name = name.dtype._np
     if isinstance(name, str) and name.startswith("torch."):
         name = name[6:]
     if isinstance(name, str) and name in _WIDE:
@@ -99,15 +215,20 @@ def as_dtype(d: Any) -> np.dtype | None:
 
 def is_dtype(d: Any) -> builtins.bool:
     """Whether ``d`` names a dtype (``np.dtype``, a numpy/jnp scalar type, a Python type)."""
-    if isinstance(d, np.dtype):
+    if isinstance(d, (np.dtype, dtype)):
         return True
     if isinstance(d, type):
         return d in _PY or issubclass(d, np.generic) or hasattr(d, "dtype")
     return False
 
 
-def get_default_dtype() -> np.dtype:
+def get_default_dtype() -> dtype:
     """The dtype of floating-point factories (``torch.get_default_dtype``; float32)."""
+    return of(_default[0])
+
+
+def default_np() -> np.dtype:
+    """The default floating dtype as a ``numpy.dtype`` (for jaxmod's own factories)."""
     return _default[0]
 
 
@@ -135,7 +256,7 @@ def is_complex(x: Any) -> builtins.bool:
 
 def finfo(type: Any = None) -> Any:
     """Machine limits of a floating dtype (``torch.finfo``; default: the default dtype)."""
-    return jnp.finfo(as_dtype(type) if type is not None else get_default_dtype())
+    return jnp.finfo(as_dtype(type) if type is not None else _default[0])
 
 
 def iinfo(type: Any) -> Any:

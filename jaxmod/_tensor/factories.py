@@ -39,7 +39,7 @@ def size_of(size: tuple, kwargs: dict, name: str = "zeros") -> tuple[int, ...]:
 
 def float_dtype(dtype: Any) -> np.dtype:
     """``dtype``, or the default floating dtype."""
-    return _dt.as_dtype(dtype) or _dt.get_default_dtype()
+    return _dt.as_dtype(dtype) or _dt.default_np()
 
 
 def _place(value: Any, device: Any) -> Any:
@@ -98,9 +98,9 @@ def _infer_dtype(data: Any) -> tuple[Any, Any]:
     if kind in "iu":
         return a, _dt.wide("long")
     if kind == "c":
-        return a, _dt.complex64 if _dt.get_default_dtype() != np.float64 else _dt.wide("cdouble")
+        return a, _dt.complex64 if _dt.default_np() != np.float64 else _dt.wide("cdouble")
     if kind == "f":
-        return a, _dt.get_default_dtype()
+        return a, _dt.default_np()
     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
 
 
@@ -204,7 +204,7 @@ def _fill_dtype(v: Any) -> np.dtype:
         return _dt.wide("long")
     if isinstance(v, builtins.complex):
         return _dt.complex64
-    return _dt.get_default_dtype()
+    return _dt.default_np()
 
 
 def full(size: Any, fill_value: Any, *, dtype: Any = None, **kwargs: Any) -> Any:
@@ -257,7 +257,7 @@ def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
     if (end - start) * step < 0:
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     floats = any(isinstance(v, builtins.float) for v in (start, end, step))
-    dt = _dt.as_dtype(dtype) or (_dt.get_default_dtype() if floats else _dt.wide("long"))
+    dt = _dt.as_dtype(dtype) or (_dt.default_np() if floats else _dt.wide("long"))
     n = max(0, math.ceil((end - start) / step))
     if dt.kind in "iu" and not floats:
         value = jnp.arange(start, end, step, dtype=dt)

@@ -141,10 +141,10 @@ def numel(input: Any) -> int:
     return int(np.size(_b.unwrap(input)))
 
 
-def result_type(tensor1: Any, tensor2: Any) -> np.dtype:
+def result_type(tensor1: Any, tensor2: Any) -> _dt.dtype:
     """The dtype of an arithmetic op on the two (torch's promotion, 0-d rule included)."""
     a, b = _om.operands(tensor1, tensor2)
-    return jnp.result_type(a, b)
+    return _dt.of(jnp.result_type(a, b))
 
 
 def promote_types(type1: Any, type2: Any) -> np.dtype:

@@ -78,9 +78,9 @@ class BaseMethods(_b.TensorBase):
         return _dt.Size(self._jx().shape)
 
     @property
-    def dtype(self) -> np.dtype:
-        """The dtype (compares equal to ``jaxmod.float32`` and friends)."""
-        return self._jx().dtype
+    def dtype(self) -> _dt.dtype:
+        """The dtype, a ``torch.dtype`` (``torch.float32``; equal to the numpy dtype)."""
+        return _dt.of(self._jx().dtype)
 
     @property
     def ndim(self) -> int:

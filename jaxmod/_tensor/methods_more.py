@@ -57,7 +57,7 @@ def _reshape_of(name: str) -> Any:
 
 
 def _float(a: Any) -> Any:
-    return a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(_dt.get_default_dtype())
+    return a if jnp.issubdtype(a.dtype, jnp.inexact) else a.astype(_dt.default_np())
 
 
 class MoreMethods(_b.TensorBase):

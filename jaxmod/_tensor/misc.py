@@ -8,7 +8,6 @@ import types
 from typing import Any
 
 import jax
-import numpy as np
 
 from jaxmod import random as _random
 from jaxmod._autograd import is_grad_enabled, set_grad_enabled
@@ -34,7 +33,7 @@ inf = math.inf
 nan = math.nan
 pi = math.pi
 e = math.e
-dtype = np.dtype  # ``isinstance(x.dtype, torch.dtype)``
+dtype = _dt.dtype  # ``isinstance(x.dtype, torch.dtype)``
 strided = "torch.strided"
 contiguous_format = "torch.contiguous_format"
 channels_last = "torch.channels_last"

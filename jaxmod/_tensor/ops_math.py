@@ -275,11 +275,11 @@ def _sgn(a: Any) -> Any:
 
 
 def _rsqrt(a: Any) -> Any:
-    return jax.lax.rsqrt(a if a.dtype.kind in "fcV" else a.astype(_dt.get_default_dtype()))
+    return jax.lax.rsqrt(a if a.dtype.kind in "fcV" else a.astype(_dt.default_np()))
 
 
 def _reciprocal(a: Any) -> Any:
-    return 1 / (a if a.dtype.kind in "fcV" else a.astype(_dt.get_default_dtype()))
+    return 1 / (a if a.dtype.kind in "fcV" else a.astype(_dt.default_np()))
 
 
 def _frac(a: Any) -> Any:
@@ -301,7 +301,7 @@ def _relu(a: Any) -> Any:
 
 
 def _sigmoid(a: Any) -> Any:
-    return jax.nn.sigmoid(a if a.dtype.kind in "fcV" else a.astype(_dt.get_default_dtype()))
+    return jax.nn.sigmoid(a if a.dtype.kind in "fcV" else a.astype(_dt.default_np()))
 
 
 def _exp2(a: Any) -> Any:

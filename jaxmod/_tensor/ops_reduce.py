@@ -231,7 +231,7 @@ def count_nonzero(a: Any, dim: Any = None) -> Any:
 def logsumexp(a: Any, dim: Any, keepdim: bool = False) -> Any:
     """``log(sum(exp(a)))`` over ``dim``, computed stably."""
     if a.dtype.kind in "biu":
-        a = a.astype(_dt.get_default_dtype())
+        a = a.astype(_dt.default_np())
     return jax.scipy.special.logsumexp(a, axis=_axes(a, dim), keepdims=keepdim)
 
 

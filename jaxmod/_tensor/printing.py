@@ -103,8 +103,8 @@ def tensor_repr(value: Any, requires_grad: bool | str = False, device: str | Non
     suffix = []
     if a.size == 0 and a.shape != (0,):
         suffix.append(f"size={tuple(a.shape)}")
-    if dtype not in (_dt.get_default_dtype(), _dt.wide("long"), np.dtype("bool")) or (
-        a.size == 0 and dtype != _dt.get_default_dtype()
+    if dtype not in (_dt.default_np(), _dt.wide("long"), np.dtype("bool")) or (
+        a.size == 0 and dtype != _dt.default_np()
     ):
         suffix.append(f"dtype={_dt.repr_name(dtype)}")
     if device is not None:

@@ -153,7 +153,7 @@ def _run_hooks(hooks: list, g: Any) -> Any:
         r = h(t)
         if r is not None:
             t = _b.as_tensor(r)
-    return jnp.asarray(_b.unwrap(t)).astype(jnp.result_type(g))
+    return jnp.asarray(_b.unwrap(t)).astype(jnp.asarray(g).dtype)
 
 
 def _through_hooks(v: Any, hooks: list) -> Any:

@@ -100,7 +100,7 @@ class Tensor(TensorMethods, metaclass=_TensorMeta):
         if len(args) == 1 and isinstance(args[0], (jax.Array, _b.TensorBase)):
             self._value = _b.unwrap(args[0])
             return
-        self._value = _legacy_value(args, _dt.as_dtype(dtype) or _dt.get_default_dtype())
+        self._value = _legacy_value(args, _dt.as_dtype(dtype) or _dt.default_np())
 
     def _jx(self) -> Any:
         return self._value
@@ -291,9 +291,8 @@ class _LegacyTensorMeta(type):
     _dtype_name: str
 
     @property
-    def dtype(cls) -> np.dtype:
-        name = cls._dtype_name
-        return _dt.wide(name) if name in ("int64", "float64") else np.dtype(name)
+    def dtype(cls) -> _dt.dtype:
+        return _dt.named(cls._dtype_name)
 
     def __call__(cls, *args: Any, device: Any = None) -> Tensor:  # type: ignore[override]
         if len(args) == 1 and isinstance(args[0], (jax.Array, _b.TensorBase)):

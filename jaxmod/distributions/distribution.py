@@ -45,7 +45,7 @@ def wants_tensor(*values: Any) -> bool:
 def as_array(x: Any, dtype: Any = None) -> Any:
     """A parameter as a JAX array; numbers take ``dtype`` (default: the default float)."""
     if isinstance(x, numbers.Number) and not isinstance(x, bool):
-        return jnp.asarray(x, dtype or _dt.get_default_dtype())
+        return jnp.asarray(x, dtype or _dt.default_np())
     a = _b.unwrap(x)
     if not isinstance(a, (jax.Array, np.ndarray, _Tracer)):
         raise ValueError(

@@ -21,6 +21,7 @@ from jaxmod._core.state import NeedsLift, is_tracer
 from jaxmod._tensor.base import as_tensor as _tensor_as_tensor
 from jaxmod._tensor.base import new as _tensor_new
 from jaxmod._tensor.dtypes import Size, device
+from jaxmod._tensor.dtypes import of as _dt_of
 from jaxmod._tensor.tensor import Tensor, TensorMethods
 
 __all__ = ["Variable", "Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"]
@@ -52,7 +53,7 @@ class _TorchBox(TensorMethods):
     __reduce_ex__ = object.__reduce_ex__
 
     shape = property(lambda self: Size(np.shape(self._value)), doc="The shape (torch.Size).")
-    dtype = property(lambda self: self._value.dtype, doc="The dtype.")
+    dtype = property(lambda self: _dt_of(self._value.dtype), doc="The dtype (``torch.float32``).")
     ndim = property(lambda self: len(np.shape(self._value)), doc="Number of dimensions.")
 
     @property

@@ -136,7 +136,7 @@ def compile_update(
         def run_group(hp: dict, params: list, grads: list, state: dict) -> tuple[list, dict]:
             tx = transform(struct, static, _with_constants(static, hp))
             grads = [
-                jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
+                jnp.asarray(g, p.dtype) if jnp.asarray(g).dtype != p.dtype else g
                 for p, g in zip(params, grads)
             ]
             updates, opt_state = tx.update(grads, state["opt"], params)
@@ -156,7 +156,7 @@ def compile_update(
             states = [states[0]] + [_with_scalars(s, states[0], mask) for s in states[1:]]
         new_params, new_states = [], []
         for p, g, s in zip(params, grads, states):
-            g = jnp.asarray(g, p.dtype) if jnp.result_type(g) != p.dtype else g
+            g = jnp.asarray(g, p.dtype) if jnp.asarray(g).dtype != p.dtype else g
             updates, opt_state = tx.update(g, s["opt"], p)
             new_params.append(optax.apply_updates(p, updates))
             new_states.append({"step": s["step"] + 1, "opt": opt_state})

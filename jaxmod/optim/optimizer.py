@@ -382,12 +382,15 @@ class Optimizer:
         for p in self._flat_params():
             if p.grad is None:
                 continue
-            p.grad = None if set_to_none else jnp.zeros_like(p.grad)
+            p.grad = None if set_to_none else jnp.zeros_like(jnp.asarray(p.grad))
 
     # -- state -------------------------------------------------------------------------
     @property
     def state(self) -> Mapping:
-        """Per-parameter state in torch's layout (a read-only view keyed by parameter box)."""
+        """Per-parameter state in torch's layout (a read-only view keyed by parameter box;
+        for a hand-written optimizer, torch's ``defaultdict(dict)`` that its step fills)."""
+        if self._handwritten:
+            return _handwritten.state(self)
         return _StateView(self)
 
     def _has_state(self, p: Variable) -> bool:

@@ -98,7 +98,7 @@ def clip_grads_with_norm_(
     if not grads:
         return
     coef = jnp.minimum(max_norm / (total_norm + 1e-6), 1.0)
-    write([(g * coef).astype(jnp.result_type(g)) for g in grads])
+    write([(g * coef).astype(jnp.asarray(g).dtype) for g in grads])
 
 
 def clip_grad_norm_(

@@ -216,6 +216,74 @@ def test_module_output_flags_match_torch() -> None:
                                         else "grad_fn=<SumBackward>)")  # fmt: skip
 
 
+# A leaf made from a view: torch's PINN idiom (``linspace(...).unsqueeze(1).requires_grad_()``)
+VIEW_LEAVES: list[tuple[str, Callable[[Any], Any]]] = [
+    ("unsqueeze_requires_grad_", lambda lib: lib.linspace(0, 1, 5).unsqueeze(1).requires_grad_()),
+    ("reshape_requires_grad_", lambda lib: lib.ones(4).reshape(2, 2).requires_grad_(True)),
+    ("getitem_none_flag", lambda lib: _flagged(lib.arange(4.0)[None])),
+    ("view_flag", lambda lib: _flagged(lib.arange(6.0).view(2, 3))),
+]
+
+
+def _flagged(t: Any) -> Any:
+    t.requires_grad = True
+    return t
+
+
+@pytest.mark.parametrize("name,make", VIEW_LEAVES, ids=[c[0] for c in VIEW_LEAVES])
+def test_a_view_given_requires_grad_is_a_leaf_like_torch(name: str, make: Any) -> None:
+    got = {}
+    for lib in (torch, jaxmod):
+        x = make(lib)
+        assert x.is_leaf and x.requires_grad
+        y = (x * x).sin()
+        (dx,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+        (d2x,) = lib.autograd.grad(dx.sum(), x)
+        (x.exp() * 2).sum().backward()
+        got[lib] = (dx.detach(), d2x, x.grad)
+        x.requires_grad_(False)
+        assert not (x * 2).requires_grad
+    for what, a, e in zip(("dx", "d2x", "x.grad"), got[jaxmod], got[torch]):
+        assert_close(a, e, TOL, what)
+
+
+def _teacher_student(lib: Any, decorator: Any) -> tuple[Any, Any]:
+    nn = lib.nn
+
+    class Teacher(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 5)
+
+        @decorator(lib)
+        def forward(self, x: Any) -> Any:
+            return self.fc(x)
+
+    return Teacher(), nn.Linear(4, 5)
+
+
+GRAD_DECORATORS = [
+    ("no_grad_call", lambda lib: lib.no_grad()),
+    ("no_grad_bare", lambda lib: lib.no_grad),
+    ("inference_mode_call", lambda lib: lib.inference_mode()),
+    ("inference_mode_bare", lambda lib: lib.inference_mode),
+]
+
+
+@pytest.mark.parametrize("name,decorator", GRAD_DECORATORS, ids=[c[0] for c in GRAD_DECORATORS])
+def test_forward_decorated_with_no_grad_records_nothing_like_torch(name: str, decorator: Any):
+    for lib in (torch, jaxmod):
+        teacher, student = _teacher_student(lib, decorator)
+        x = lib.from_numpy(X)
+        target = teacher(x)
+        assert not target.requires_grad and target.grad_fn is None, lib.__name__
+        ((student(x) - target) ** 2).mean().backward()
+        assert teacher.fc.weight.grad is None and student.weight.grad is not None
+        plain = decorator(lib)(lambda t: t * 2)(lib.ones(2, requires_grad=True))
+        assert isinstance(plain, lib.Tensor) and not plain.requires_grad
+        assert lib.is_grad_enabled()
+
+
 def test_dropout_replay_uses_the_masks_of_the_forward() -> None:
     """Backward replays the forward with the generator state it ran under: the gradient
     of a dropout output is exactly its mask, scaled."""

@@ -27,7 +27,7 @@ from jaxmod._core import lifting, state
 from jaxmod._core.cells import Variable
 from jaxmod._core.rng import default_generator
 from jaxmod._tensor import base as _b
-from jaxmod._tensor.tensor import Tensor, TensorMethods, _GradTensor, _View
+from jaxmod._tensor.tensor import Tensor, TensorMethods, _GradTensor, _GradView, _View
 from jaxmod.amp import _state as _amp
 
 __all__ = ["TapeError", "Node", "is_replaying", "record", "record_module", "module_wanted",
@@ -163,14 +163,14 @@ def _is_source(x: Any) -> bool:
     """A leaf gradients are stored on: a Parameter with requires_grad, a requires_grad
     tensor."""
     t = type(x)
-    if t is _GradTensor:
+    if t is _GradTensor or t is _GradView:
         return True
     return isinstance(x, Variable) and bool(getattr(x, "_requires_grad", False))
 
 
 def _marks(a: Any) -> bool:
     t = type(a)
-    if t is _TapeTensor or t is _GradTensor:
+    if t is _TapeTensor or t is _GradTensor or t is _GradView:
         return True
     if isinstance(a, Variable):
         return bool(getattr(a, "_requires_grad", False))

@@ -216,6 +216,10 @@ class _View(Tensor):
                 "use var_no_grad = var.detach()."
             )
         self._own_rg = bool(value)
+        # a leaf view that requires grad is a source of the autograd tape, like
+        # ``_GradTensor`` (torch's PINN idiom: ``linspace(...).unsqueeze(1).requires_grad_()``)
+        if type(self) in (_View, _GradView):
+            self.__class__ = _GradView if value else _View
 
     def _inherits_grad(self) -> bool:
         return not self._detached and bool(getattr(self._base, "requires_grad", False))
@@ -232,6 +236,12 @@ class _View(Tensor):
     @property
     def _base_tensor(self) -> Any:
         return self._base
+
+
+class _GradView(_View):
+    """A leaf view whose ``requires_grad`` flag is set (same layout; class swapped)."""
+
+    __slots__ = ()
 
 
 def _flatten(t: Tensor) -> tuple[tuple[Any], None]:
@@ -261,6 +271,13 @@ def _unflatten_view(aux: None, children: Any) -> _View:
     return v
 
 
+def _unflatten_grad_view(aux: None, children: Any) -> _GradView:
+    v = _unflatten_view(aux, children)
+    v.__class__ = _GradView
+    v._own_rg = True
+    return v
+
+
 def _unflatten_grad(aux: None, children: Any) -> Tensor:
     t = object.__new__(_GradTensor)
     t._value = children[0]
@@ -270,10 +287,11 @@ def _unflatten_grad(aux: None, children: Any) -> Tensor:
 jax.tree_util.register_pytree_node(Tensor, _flatten, _unflatten)
 jax.tree_util.register_pytree_node(_GradTensor, _flatten, _unflatten_grad)
 jax.tree_util.register_pytree_node(_View, _flatten_view, _unflatten_view)
+jax.tree_util.register_pytree_node(_GradView, _flatten_view, _unflatten_grad_view)
 
 _b.TENSOR = Tensor
 _b.VIEW = _View
-_b.TT = frozenset({Tensor, _GradTensor, _View})
+_b.TT = frozenset({Tensor, _GradTensor, _View, _GradView})
 
 
 # torch's legacy typed constructors: ``torch.FloatTensor(3, 4)`` (sizes; zeros here, JAX

@@ -27,6 +27,12 @@ def is_grad_enabled() -> bool:
 class _GradMode:
     mode: bool
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # torch's ``@torch.no_grad`` without parentheses: the function is the argument
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]) and not kwargs:
+            return cls()(args[0])
+        return super().__new__(cls)
+
     def __enter__(self) -> None:
         self.prev = is_grad_enabled()
         _state.enabled = self.mode
@@ -46,7 +52,16 @@ class _GradMode:
             finally:
                 _state.enabled = prev
 
+        # read by Module.__call__: a ``forward`` decorated with ``@no_grad()`` records
+        # nothing on the autograd tape (its outputs do not require grad, as in torch)
+        wrapper._jaxmod_grad_mode = mode  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
+
+
+def forward_grad_mode(fn: Any) -> bool:
+    """False when ``fn`` (a module's ``forward``) is decorated with ``@no_grad()`` /
+    ``@inference_mode()``; True otherwise."""
+    return getattr(fn, "_jaxmod_grad_mode", True)
 
 
 class set_grad_enabled(_GradMode):

@@ -43,7 +43,13 @@ return_types = types.SimpleNamespace(**RETURN_TYPES)
 
 
 class inference_mode:
-    """``torch.inference_mode``: the same as ``jaxmod.no_grad`` (nothing is recorded)."""
+    """``torch.inference_mode``: the same as ``jaxmod.no_grad`` (nothing is recorded); also
+    a decorator, with or without parentheses."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # ``@torch.inference_mode`` without parentheses
+            return cls()(mode)
+        return super().__new__(cls)
 
     def __init__(self, mode: bool = True) -> None:
         self.mode = mode

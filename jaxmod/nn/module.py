@@ -173,17 +173,22 @@ class Module(HooksMixin, StateDictMixin, TraversalMixin, ConversionMixin):
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
+    def _records(self, args: tuple, kwargs: dict) -> bool:
+        """Whether this outermost eager call records on the autograd tape: grad mode on,
+        torch-style inputs, and a ``forward`` not decorated with ``@no_grad()``."""
+        return _tape.module_wanted(args, kwargs) and _autograd.forward_grad_mode(type(self).forward)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         global _call_depth
         compiled = self.__dict__.get("_jaxmod_compiled")
         if compiled is not None and not _ctx.jit_depth and not _tape.is_replaying():
-            if not _call_depth and _tape.module_wanted(args, kwargs):
+            if not _call_depth and self._records(args, kwargs):
                 # the compiled forward runs; backward() replays the module's plain call
                 return _tape.record_module(
                     self, args, kwargs, run=functools.partial(compiled, self)
                 )
             return compiled(self, *args, **kwargs)
-        if not _call_depth and _tape.module_wanted(args, kwargs):
+        if not _call_depth and self._records(args, kwargs):
             # backward hooks must see gradients with values: such a graph's backward is
             # differentiated eagerly, not compiled
             hooked = bool(_global_backward_hooks or _global_backward_pre_hooks) or any(

@@ -502,21 +502,43 @@ def test_parameters_a_forward_does_not_use_keep_grad_none_like_torch() -> None:
     }  # fmt: skip
 
 
-def test_forward_hooks_see_the_replay_through_is_replaying() -> None:
-    """Forward hooks run again while backward() replays the module call; a hook that
-    stores outputs skips the replay with ``jaxmod.autograd.is_replaying()``."""
-    model = jaxmod.nn.Linear(4, 2)
-    calls, stored = [], []
+def test_observing_forward_hooks_run_once_per_forward_like_torch() -> None:
+    """A hook that returns None and changes nothing (it stores what it sees) runs once per
+    forward, as in torch, so what it stored is concrete after backward(); a hook that
+    replaces the output runs in backward()'s replay too (``is_replaying()`` True), so the
+    gradient sees it; attributes a forward sets on its module keep the forward's values."""
+    calls, stored, scaled = [], [], []
 
-    def hook(module: Any, inputs: Any, output: Any) -> None:
+    class Net(jaxmod.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = jaxmod.nn.Linear(4, 2)
+
+        def forward(self, x: Any) -> Any:
+            out = self.fc(x)
+            self.last = out.detach()
+            return out
+
+    def observe(module: Any, inputs: Any, output: Any) -> None:
         calls.append(jaxmod.autograd.is_replaying())
-        if not jaxmod.autograd.is_replaying():
-            stored.append(output)
+        stored.append(output.detach())
 
-    model.register_forward_hook(hook)
-    model(jaxmod.from_numpy(X)).sum().backward()
-    assert calls[0] is False and set(calls[1:]) == {True}
-    assert len(stored) == 1 and not isinstance(stored[0]._value, jax.core.Tracer)
+    def double(module: Any, inputs: Any, output: Any) -> Any:
+        scaled.append(jaxmod.autograd.is_replaying())
+        return output * 2
+
+    model = Net()
+    model.fc.register_forward_hook(observe)
+    model.fc.register_forward_pre_hook(lambda m, inputs: stored.append(inputs[0].detach()))
+    model.fc.register_forward_hook(double)
+    for _ in range(2):
+        model.zero_grad()
+        model(jaxmod.from_numpy(X)).sum().backward()
+    assert calls == [False, False] and scaled[:2] == [False, True]
+    assert len(stored) == 4
+    assert not any(isinstance(t._value, jax.core.Tracer) for t in [*stored, model.last])
+    assert_close(model.fc.bias.grad, np.full(2, 2.0 * len(X)), TOL, "doubled output's grad")
+    assert_close(model.last, model.fc(jaxmod.from_numpy(X)).detach(), TOL, "last")
 
 
 def test_module_backward_hooks_run_once_with_values_like_torch() -> None:

@@ -101,12 +101,18 @@ class _Plan:
             self.key = None
 
     def run(self, leafvals: list, consts: list, tapvals: list, outs: list) -> list:
-        """Replay the graph; returns the values of ``outs`` ((node index, k) pairs)."""
+        """Replay the graph; returns the values of ``outs`` ((node index, k) pairs).
+
+        Attributes the replayed forwards rebind on their modules (``self.last = h``) are
+        put back afterwards: torch runs a forward once, so they keep the forward's values,
+        not the replay's traced ones."""
+        saved = _attributes(self.nodes)
         _S.replaying += 1
         try:
             return self._run(leafvals, consts, tapvals, outs)
         finally:
             _S.replaying -= 1
+            _restore(saved)
 
     def _run(self, leafvals: list, consts: list, tapvals: list, outs: list) -> list:
         env: list[list] = []
@@ -144,6 +150,29 @@ class _Plan:
                     res[k] = res[k] + taps[(ni, k)]
             env.append(res)
         return [env[i][k] for i, k in outs]
+
+
+def _attributes(nodes: list[_Node]) -> list[tuple[Any, dict]]:
+    """The attribute dicts (shallow copies) of every module the recorded calls ran."""
+    out: list[tuple[Any, dict]] = []
+    seen: set[int] = set()
+    for n in nodes:
+        fn = n.fn
+        root = fn.args[0] if isinstance(fn, functools.partial) and fn.args else None
+        for m in root.modules() if hasattr(root, "modules") else ():
+            if id(m) not in seen:
+                seen.add(id(m))
+                out.append((m, dict(m.__dict__)))
+    return out
+
+
+def _restore(saved: list[tuple[Any, dict]]) -> None:
+    for m, before in saved:
+        now = m.__dict__
+        if now.keys() == before.keys() and all(now[k] is v for k, v in before.items()):
+            continue
+        now.clear()
+        now.update(before)
 
 
 def _run_hooks(hooks: list, g: Any) -> Any:

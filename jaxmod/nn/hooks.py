@@ -10,6 +10,7 @@ torch's ``register_module_forward_hook`` and friends (global, shared by every mo
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -96,6 +97,37 @@ def register_module_full_backward_hook(hook: Callable) -> RemovableHandle:
 # module's _load_from_state_dict appends the copies it checked to the innermost one. Kept
 
 
+# Forward (pre-)hooks that only observe: on their last eager call they returned None and
+# left the call's tensors and the module's attributes as they were (they store what they
+# see elsewhere: ``features[name] = out.detach()``). backward()'s replay of the forward
+# does not call them again, as torch runs a forward hook once per forward; hooks that
+# return or change something run in the replay too, so the gradients see their effect.
+_OBSERVERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _replaying() -> bool:
+    from jaxmod._tensor import tape_record
+
+    return tape_record._S.replaying > 0
+
+
+def _seen(module: Any, *parts: Any) -> tuple:
+    """What a hook could change: the identities of the call's tensor values and of the
+    module's attribute values."""
+    leaves = jax.tree_util.tree_leaves(parts, is_leaf=lambda x: isinstance(x, _b.TensorBase))
+    return (tuple(id(_b.unwrap(x)) for x in leaves), tuple(map(id, module.__dict__.values())))
+
+
+def _note_observer(module: Any, hook_id: int, observer: bool) -> None:
+    ids = _OBSERVERS.get(module)
+    if observer:
+        if ids is None:
+            ids = _OBSERVERS[module] = set()
+        ids.add(hook_id)
+    elif ids is not None:
+        ids.discard(hook_id)
+
+
 class HooksMixin:
     """The hook methods of :class:`~jaxmod.nn.Module` (a mixin; Module is the only user)."""
 
@@ -121,11 +153,16 @@ class HooksMixin:
     def _call_impl(self, args: tuple, kwargs: dict) -> Any:
         result = None
         called_always: set[int] = set()
+        replaying = _replaying()
+        observers = _OBSERVERS.get(self, ()) if replaying else None
         try:
             for hook_id, hook in (
                 *_global_forward_pre_hooks.items(),
                 *self._forward_pre_hooks.items(),
             ):
+                if observers is not None and hook_id in observers:
+                    continue  # an observer: it ran in the forward, not again in the replay
+                seen = None if replaying else _seen(self, args, kwargs)
                 if hook_id in self._forward_pre_hooks_with_kwargs:
                     out = hook(self, args, kwargs)
                     if out is not None:
@@ -140,6 +177,8 @@ class HooksMixin:
                     out = hook(self, args)
                     if out is not None:
                         args = out if isinstance(out, tuple) else (out,)
+                if seen is not None:
+                    _note_observer(self, hook_id, out is None and seen == _seen(self, args, kwargs))
             if (
                 self._backward_hooks
                 or self._backward_pre_hooks
@@ -155,6 +194,9 @@ class HooksMixin:
                     or hook_id in _global_forward_hooks_always_called
                 ):
                     called_always.add(hook_id)
+                if observers is not None and hook_id in observers:
+                    continue
+                seen = None if replaying else _seen(self, args, kwargs, result)
                 if (
                     hook_id in self._forward_hooks_with_kwargs
                     or hook_id in _global_forward_hooks_with_kwargs
@@ -164,6 +206,10 @@ class HooksMixin:
                     out = hook(self, args, result)
                 if out is not None:
                     result = out
+                if seen is not None:
+                    _note_observer(
+                        self, hook_id, out is None and seen == _seen(self, args, kwargs, result)
+                    )
             return result
         except Exception:
             for hook_id, hook in _global_forward_hooks.items():

@@ -73,7 +73,7 @@ def _self_check() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the environment and run the self-check; return the exit code."""
-    print(f"jaxmod {jaxmod.__version__}")
+    print(f"jaxmod {jaxmod.version.jaxmod_version} (torch API {jaxmod.version.TORCH_API})")
     print(f"jax {jax.__version__} (jaxlib {getattr(jax.lib, '__version__', '?')})")
     print(f"python {sys.version.split()[0]}")
     print(f"backend: {jax.default_backend()}")

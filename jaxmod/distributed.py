@@ -16,6 +16,10 @@ Strategies (each places the model in place and returns it):
 * :func:`shard`: rules from parameter-name regexes to ``PartitionSpec``\\ s, for tensor
   parallelism (Megatron-style column/row splits) or any hand-made layout.
 
+torch's process-group calls (``is_initialized``, ``get_rank``, ``get_world_size``,
+``barrier``, ``all_reduce``, ``init_process_group(world_size=1)``, ...) answer for one
+process (see :mod:`jaxmod._process_group`), so DDP-ready scripts run unchanged.
+
 Multi-host: call ``jax.distributed.initialize(...)`` first in every process; the mesh
 then spans the devices of all processes, and the same code runs in each (see
 ``docs/distributed.md``).
@@ -32,12 +36,14 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
 
+from jaxmod import _process_group
 from jaxmod._core import state
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Variable
 from jaxmod.transforms._sharding import place
 
 __all__ = [
+    *_process_group.__all__,
     "make_mesh",
     "shard",
     "replicate",
@@ -49,6 +55,8 @@ __all__ = [
 ]
 
 P = PartitionSpec
+
+globals().update({n: getattr(_process_group, n) for n in _process_group.__all__})
 
 #: Sharding rules: ``{pattern: spec}`` or a sequence of ``(pattern, spec)`` pairs, where
 #: ``spec`` is a ``PartitionSpec``, a tuple of mesh axis names/None, a ``Sharding`` or

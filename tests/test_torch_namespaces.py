@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import typing
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -540,3 +541,58 @@ def test_version_namespace_answers_as_a_cpu_build_of_torch():
     assert torch.version.cuda is None and jaxmod.version.cuda is None
     assert jaxmod.version.__version__ == jaxmod.__version__
     assert isinstance(jaxmod.version.git_version, str) and jaxmod.version.hip is None
+
+
+@pytest.mark.parametrize("check", [
+    lambda v: v >= "1.8", lambda v: v >= (2, 0), lambda v: v > "2.0.1", lambda v: v < "3",
+    lambda v: int(v.split(".")[0]) >= 2, lambda v: v.startswith("2."), lambda v: v != "1.13",
+])  # fmt: skip
+def test_version_checks_scripts_make_answer_as_torch_2_13(check):
+    assert check(torch.__version__) and check(jaxmod.__version__)
+    assert jaxmod.__version__.split("+")[0] == torch.__version__.split("+")[0]
+    assert jaxmod.__version__.endswith("+jaxmod" + jaxmod.version.jaxmod_version)
+
+
+def _dist_calls(lib: Any) -> list:
+    """What a DDP-ready script asks torch.distributed, in one process; each entry is a
+    value or the (type, message) of the error raised."""
+    dist, out = lib.distributed, []
+
+    def ask(f: Any) -> None:
+        try:
+            out.append(f())
+        except (ValueError, RuntimeError) as e:
+            out.append((type(e).__name__, str(e)))
+
+    ask(dist.is_available)
+    ask(dist.is_initialized)
+    for f in (dist.get_rank, dist.get_world_size, dist.barrier):
+        ask(f)
+    ask(lambda: lib.nn.parallel.DistributedDataParallel(lib.nn.Linear(2, 2)))
+    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29517", rank=0, world_size=1)
+    try:
+        ask(lambda: (dist.get_rank(), dist.get_world_size(), dist.is_initialized()))
+        ask(dist.get_backend)
+        m = lib.nn.parallel.DistributedDataParallel(lib.nn.Linear(2, 2))
+        out.append((repr(m), list(m.state_dict())))
+        t = lib.ones(2)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        dist.broadcast(t, 0)
+        out.append(t.tolist())
+        out.append(
+            type(m) in (lib.nn.parallel.DataParallel, lib.nn.parallel.DistributedDataParallel)
+        )
+    finally:
+        dist.destroy_process_group()
+    ask(dist.is_initialized)
+    return out
+
+
+def test_single_process_torch_distributed_calls_answer_like_torch():
+    assert _dist_calls(jaxmod) == _dist_calls(torch)
+
+
+def test_init_process_group_for_several_processes_names_the_mesh_way():
+    with pytest.raises(RuntimeError, match="jax.distributed.initialize"):
+        jaxmod.distributed.init_process_group("nccl", world_size=2, rank=0)
+    assert not jaxmod.distributed.is_initialized()

@@ -31,7 +31,7 @@ from jaxmod.nn.loss import *  # noqa: F403
 from jaxmod.nn.module import Module, ShapeError
 from jaxmod.nn.normalization import *  # noqa: F403
 from jaxmod.nn.padding import *  # noqa: F403
-from jaxmod.nn.parallel import DataParallel
+from jaxmod.nn.parallel import DataParallel, DistributedDataParallel
 from jaxmod.nn.parameter import (
     Buffer,
     Parameter,
@@ -66,6 +66,7 @@ __all__ = [
     *normalization.__all__,
     *padding.__all__,
     "DataParallel",
+    "DistributedDataParallel",
     *pooling.__all__,
     *rnn.__all__,
     *shape.__all__,

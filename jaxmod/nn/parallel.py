@@ -10,12 +10,13 @@ the model and ``shard_batch`` the inputs (see docs/distributed.md).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 from jaxmod.nn.module import Module
 
-__all__ = ["DataParallel", "data_parallel"]
+__all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]
 
 
 class DataParallel(Module):
@@ -39,6 +40,25 @@ class DataParallel(Module):
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         return self.module(*inputs, **kwargs)
+
+
+class DistributedDataParallel(DataParallel):
+    """torch's DDP for one process: needs ``init_process_group`` first (torch's error
+    otherwise), then wraps ``module`` like :class:`DataParallel` (``.module``, the
+    ``"module."`` state_dict prefix, ``no_sync()``). Gradients need no all-reduce with one
+    process; for several devices shard instead (``jaxmod.distributed.replicate``)."""
+
+    def __init__(self, module: Module, device_ids: Sequence[Any] | None = None,
+                 output_device: Any = None, dim: int = 0, **kwargs: Any) -> None:  # fmt: skip
+        from jaxmod import _process_group
+
+        if not _process_group.is_initialized():
+            raise ValueError(_process_group._NOT_INIT)
+        super().__init__(module, device_ids, output_device, dim)
+
+    def no_sync(self) -> contextlib.AbstractContextManager:
+        """Skip the gradient all-reduce inside (nothing to skip with one process)."""
+        return contextlib.nullcontext()
 
 
 def data_parallel(

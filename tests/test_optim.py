@@ -697,3 +697,155 @@ def test_grad_and_state_values_are_tensors_like_torchs() -> None:
             "torch.Size([2, 3])"
         )
         assert lib.is_tensor(model.weight.grad) and lib.is_tensor(state["exp_avg_sq"])
+
+
+# ----------------------------------------------------------- optimizers written by hand
+def _lion_class(lib):
+    class Lion(lib.optim.Optimizer):
+        def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+            super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+        @lib.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with lib.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["exp_avg"] = lib.zeros_like(p)
+                        state["step"] = 0
+                    state["step"] += 1
+                    exp_avg = state["exp_avg"]
+                    p.data.mul_(1 - group["lr"] * group["weight_decay"])
+                    update = exp_avg * b1 + p.grad * (1 - b1)
+                    p.add_(update.sign(), alpha=-group["lr"])
+                    exp_avg.mul_(b2).add_(p.grad, alpha=1 - b2)
+            return loss
+
+    return Lion
+
+
+def _run_lion(lib, x, y, w0, b0):
+    model = lib.nn.Linear(4, 3)
+    with lib.no_grad():
+        model.weight.copy_(lib.from_numpy(w0))
+        model.bias.copy_(lib.from_numpy(b0))
+    opt = _lion_class(lib)(
+        [{"params": [model.weight], "weight_decay": 0.1}, {"params": [model.bias], "lr": 1e-2}],
+        lr=1e-3,
+    )
+    losses = []
+    for _ in range(4):
+
+        def closure():
+            opt.zero_grad()
+            loss = ((model(lib.from_numpy(x)) - lib.from_numpy(y)) ** 2).mean()
+            loss.backward()
+            return loss
+
+        losses.append(float(opt.step(closure)))
+    return model, opt, losses
+
+
+def test_hand_written_optimizer_subclass_trains_and_saves_like_torch():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 4), np.float32), rng.standard_normal((8, 3), np.float32)
+    w0, b0 = rng.standard_normal((3, 4), np.float32), rng.standard_normal(3, np.float32)
+    tm, topt, tl = _run_lion(torch, x, y, w0, b0)
+    jm, jopt, jl = _run_lion(jaxmod, x, y, w0, b0)
+    np.testing.assert_allclose(jl, tl, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(jm.weight), tm.weight.detach().numpy(), rtol=1e-5)
+    assert repr(jopt) == repr(topt)
+    tsd, jsd = topt.state_dict(), jopt.state_dict()
+    assert jsd["param_groups"] == tsd["param_groups"]
+    assert sorted(jsd["state"]) == sorted(tsd["state"]) == [0, 1]
+    for k, entry in tsd["state"].items():
+        assert jsd["state"][k]["step"] == entry["step"]
+        np.testing.assert_allclose(np.asarray(jsd["state"][k]["exp_avg"]), entry["exp_avg"], 1e-5)
+    fresh = _lion_class(jaxmod)([{"params": [jm.weight]}, {"params": [jm.bias]}])
+    fresh.load_state_dict(tsd)  # torch's state dict loads as torch's would
+    assert fresh.param_groups[1]["lr"] == 1e-2 and isinstance(
+        fresh.state[jm.bias]["exp_avg"], jaxmod.Tensor
+    )
+    g0, g1 = tsd["param_groups"]
+    for bad, msg in [
+        ({"state": {}, "param_groups": [g0]}, "different number"),
+        ({"state": {}, "param_groups": [g0, {**g1, "params": [1, 2]}]}, "doesn't match the size"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            fresh.load_state_dict(bad)
+        with pytest.raises(ValueError, match=msg):
+            topt.load_state_dict(bad)
+
+
+def test_hand_written_optimizer_inside_jit_raises_a_named_error():
+    model = nn.Linear(2, 1)
+    opt = _lion_class(jaxmod)(model.parameters())
+
+    @jaxmod.jit
+    def step(x):
+        loss, grads = jaxmod.value_and_grad(lambda m: m(x).sum())(model)
+        opt.step()
+        return loss
+
+    with pytest.raises(optim.HandWrittenOptimizerError, match="runs eagerly only"):
+        step(jaxmod.ones(3, 2))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop"])
+def test_step_takes_a_closure_positionally_like_torch(name):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 3), np.float32)
+    losses = {}
+    for lib in (torch, jaxmod):
+        model = lib.nn.Linear(3, 1)
+        with lib.no_grad():
+            model.weight.copy_(lib.ones(1, 3))
+            model.bias.zero_()
+        opt = getattr(lib.optim, name)(model.parameters(), lr=0.1)
+
+        def closure(lib=lib, model=model, opt=opt):
+            opt.zero_grad()
+            loss = model(lib.from_numpy(x)).pow(2).mean()
+            loss.backward()
+            return loss
+
+        losses[lib] = [float(opt.step(closure)) for _ in range(3)]
+    np.testing.assert_allclose(losses[jaxmod], losses[torch], rtol=1e-5)
+
+
+def test_repr_of_several_param_groups_matches_torch():
+    reprs = []
+    for lib in (torch, jaxmod):
+        a, b = lib.nn.Linear(2, 2), lib.nn.Linear(2, 1)
+        opt = lib.optim.SGD(
+            [{"params": a.parameters()}, {"params": b.parameters(), "lr": 0.5}], lr=0.1
+        )
+        reprs.append(repr(opt))
+    assert reprs[0] == reprs[1]
+
+
+def test_custom_scheduler_on_torchs_old_base_name_matches_torch():
+    lrs = {}
+    for lib in (torch, jaxmod):
+
+        class Halving(lib.optim.lr_scheduler._LRScheduler):
+            def get_lr(self):
+                return [base / 2**self.last_epoch for base in self.base_lrs]
+
+        opt = lib.optim.SGD(lib.nn.Linear(2, 1).parameters(), lr=1.0)
+        sched = Halving(opt)
+        seen = []
+        for _ in range(3):
+            opt.step()
+            sched.step()
+            seen.append(opt.param_groups[0]["lr"])
+        lrs[lib] = seen
+        assert issubclass(Halving, lib.optim.lr_scheduler.LRScheduler)
+    assert lrs[jaxmod] == lrs[torch]

@@ -5,6 +5,7 @@ difference from torch.
 """
 
 from jaxmod.optim import lr_scheduler, swa_utils
+from jaxmod.optim._handwritten import HandWrittenOptimizerError
 from jaxmod.optim.adam import Adam, Adamax, AdamW, NAdam, RAdam
 from jaxmod.optim.adaptive import ASGD, Adadelta, Adagrad, RMSprop, Rprop
 from jaxmod.optim.lbfgs import LBFGS
@@ -12,6 +13,7 @@ from jaxmod.optim.optimizer import Optimizer, from_optax, required
 from jaxmod.optim.sgd import SGD
 
 __all__ = [
+    "HandWrittenOptimizerError",
     "Optimizer",
     "from_optax",
     "required",

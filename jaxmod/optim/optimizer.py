@@ -36,7 +36,7 @@ import optax
 
 from jaxmod._core import state
 from jaxmod.nn.parameter import Parameter, Variable
-from jaxmod.optim import _load, _state, _step
+from jaxmod.optim import _handwritten, _load, _state, _step
 from jaxmod.optim._hparams import (
     _NOT_HPARAMS,
     _as_float,
@@ -104,6 +104,13 @@ class Optimizer:
     # Whether the update rule acts on each parameter independently, so that a group's
     # state may be one optax state over the group's parameter list (see ``_Layout``).
     _groupable: bool = True
+
+    # Set per subclass: it writes its own ``step()`` in torch's style (see _handwritten).
+    _handwritten: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handwritten = _handwritten.is_handwritten(cls, Optimizer)
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
@@ -187,7 +194,8 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(_ParamGroup(param_group))
         param_group = self.param_groups[-1]
-        self._init_group_state(param_group)
+        if not self._handwritten:
+            self._init_group_state(param_group)
         state.bump()
 
     def _init_group_state(self, group: dict, keep: bool = False) -> None:
@@ -267,6 +275,8 @@ class Optimizer:
         The same objects in the same order are returned until the module structure
         version changes (adding a numeric key to a group bumps it).
         """
+        if self._handwritten:
+            _handwritten.refuse_jit(self)
         sig = tuple((id(g), self._hparam_keys(g)) for g in self.param_groups)
         key = (state.version(), sig)
         if self._vars_cache is not None and self._vars_cache[0] == key:
@@ -351,6 +361,8 @@ class Optimizer:
         the gradients) and for explicit gradients of another model it raises instead of
         silently leaving the model untrained.
         """
+        if callable(grads) and closure is None and not hasattr(grads, "params"):
+            grads, closure = None, grads  # torch's ``opt.step(closure)``
         loss = closure() if closure is not None else None
         gmap = self._resolve_grads(grads)
         if _step.check_matched(self, grads, gmap):
@@ -441,6 +453,8 @@ class Optimizer:
         The layout, key names and indices are torch's: only parameters that have been
         stepped appear in ``"state"``; values are jax arrays (``step`` a float32 scalar).
         """
+        if self._handwritten:
+            return _handwritten.state_dict(self)
         return _state.state_dict(self)
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -454,6 +468,8 @@ class Optimizer:
         state, a value that is not a number, an array a jitted step deleted); a load that
         raises leaves the optimizer as it was, and working.
         """
+        if self._handwritten:
+            return _handwritten.load_state_dict(self, state_dict)
         _load.load(self, state_dict)
 
     def _saved_layout(self, struct: Hashable, tx: Any, p: Parameter) -> dict[str, Any]:
@@ -475,6 +491,8 @@ class Optimizer:
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, g in enumerate(self.param_groups):
+            if i:
+                lines.append("")  # torch leaves a blank line between groups
             lines.append(f"Parameter Group {i}")
             for k in sorted(g):
                 if k not in _NOT_HPARAMS:

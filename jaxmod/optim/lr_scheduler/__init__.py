@@ -45,6 +45,11 @@ from jaxmod.optim.lr_scheduler._decay import (
 from jaxmod.optim.lr_scheduler._plateau import ReduceLROnPlateau
 from jaxmod.optim.optimizer import Optimizer as Optimizer
 
+
+class _LRScheduler(LRScheduler):
+    """torch's old name of the base class, still what many custom schedulers subclass."""
+
+
 __all__ = [
     "LRScheduler",
     "LambdaLR",

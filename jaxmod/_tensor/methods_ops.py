@@ -13,6 +13,7 @@ from jaxmod._tensor import ops_index as _oi
 from jaxmod._tensor import ops_linalg as _ol
 from jaxmod._tensor import ops_math as _om
 from jaxmod._tensor import ops_reduce as _or
+from jaxmod._tensor import ops_signal as _os
 
 
 def _doc(raw: Any) -> str:
@@ -141,6 +142,8 @@ def _build() -> dict[str, Any]:
         ns[name] = method(_ox.EXTRA[name], name)
     for name in _ol.METHODS:
         ns[name] = method(_ol.LINALG[name], name)
+    for name in _os.METHODS:
+        ns[name] = method(_os.SIGNAL[name], name)
     ns["cumsum_"] = inplace(_or.cumsum, "cumsum_", False)
     ns["real"] = property(unary(_ox.real, "real"), doc="The real part (a copy).")
     ns["imag"] = property(unary(_ox.imag, "imag"), doc="The imaginary part (a copy).")

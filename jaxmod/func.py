@@ -6,7 +6,9 @@ loss can be written as a function of a plain ``{name: array}`` dict and differen
 (``jax.grad``), vectorised (``jax.vmap``) or compiled (``jax.jit``) over it. The module is
 unchanged afterwards. :func:`grad`, :func:`grad_and_value`, :func:`vmap` and
 :func:`stack_module_state` follow ``torch.func``'s signatures on top of jaxmod's
-transforms.
+transforms; :func:`jacrev`, :func:`jacfwd`, :func:`hessian`, :func:`vjp`, :func:`jvp` and
+:func:`linearize` on ``jax.jacrev`` / ``jacfwd`` / ``vjp`` / ``jvp`` / ``linearize``, with
+Tensors (also inside dicts, lists and tuples) in and Tensors out.
 
 Under a plain ``jax.jit`` trace, a parameter or buffer left out of the dict would be
 compiled into the function as a constant and go stale when the module changes later;
@@ -28,13 +30,17 @@ from jaxmod import random as _random
 from jaxmod._core import state
 from jaxmod._core.cells import Variable, box_aux, box_new, is_value, to_array
 from jaxmod._core.state import StaleStateError, Tracer, TracerLeakError
+from jaxmod._tensor import base as _b
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Buffer, Parameter
 from jaxmod.transforms import grad as _grad
 from jaxmod.transforms import value_and_grad as _value_and_grad
 from jaxmod.transforms import vmap as _vmap
 
-__all__ = ["functional_call", "grad", "grad_and_value", "vmap", "stack_module_state"]
+__all__ = [
+    "functional_call", "grad", "grad_and_value", "vmap", "stack_module_state", "jacrev",
+    "jacfwd", "hessian", "vjp", "jvp", "linearize",
+]  # fmt: skip
 
 _MISSING = object()
 
@@ -423,3 +429,192 @@ def stack_module_state(models: Sequence[Module]) -> tuple[dict[str, Any], dict[s
         return {k: jnp.stack([p[k].value for p in per]) for k in per[0]}
 
     return stack(lambda m: m.named_parameters()), stack(lambda m: m.named_buffers())
+
+
+# ------------------------------------------------------------ Jacobians and products
+_JVP = "jvp(f, primals, tangents)"
+
+
+def _is_t(x: Any) -> bool:
+    return isinstance(x, (_b.TensorBase, Variable))
+
+
+def _split(args: tuple) -> tuple[tuple, Any, list[bool]]:
+    """``args`` with every Tensor replaced by its array, the tree, and which leaves were
+    Tensors (so that the traced function gets Tensors back in the same places)."""
+    leaves, tree = jax.tree_util.tree_flatten(args, is_leaf=_is_t)
+    flags = [_is_t(x) for x in leaves]
+    arrays = [jnp.asarray(_b.unwrap(x)) if f else x for x, f in zip(leaves, flags)]
+    return jax.tree_util.tree_unflatten(tree, arrays), tree, flags
+
+
+def _join(arrays: tuple, tree: Any, flags: list[bool]) -> tuple:
+    leaves = tree.flatten_up_to(arrays)
+    return jax.tree_util.tree_unflatten(
+        tree, [_b.new(x) if f else x for x, f in zip(leaves, flags)]
+    )
+
+
+def _plain(tree: Any) -> Any:
+    return jax.tree_util.tree_map(lambda x: _b.unwrap(x) if _is_t(x) else x, tree,
+                                  is_leaf=_is_t)  # fmt: skip
+
+
+def _as_tensors(tree: Any, wrap: bool) -> Any:
+    if not wrap:
+        return tree
+    return jax.tree_util.tree_map(lambda x: _b.new(x) if is_value(x) else x, tree)
+
+
+def _check_argnums(argnums: Any, n: int) -> tuple[int, ...]:
+    if isinstance(argnums, bool) or not isinstance(argnums, (int, tuple)) or (
+        isinstance(argnums, tuple) and not all(isinstance(a, int) for a in argnums)
+    ):  # fmt: skip
+        raise RuntimeError(f"argnums must be int or Tuple[int, ...], got: {type(argnums)}")
+    nums = (argnums,) if isinstance(argnums, int) else argnums
+    if isinstance(argnums, tuple):
+        if not nums:
+            raise RuntimeError("argnums must be non-empty")
+        if len(set(nums)) != len(nums):
+            raise RuntimeError(f"argnums elements must be unique, got {argnums}")
+    for a in nums:
+        if not -n <= a < n:
+            raise RuntimeError(f"Got argnum={a}, but only {n} positional inputs")
+    return tuple(a % n for a in nums)
+
+
+def _pure(func: Callable, tree: Any, flags: list[bool], has_aux: bool,
+          api: str = "vjp(f, *primals)") -> Callable:  # fmt: skip
+    """``func`` as a function of arrays: Tensors where the caller passed Tensors."""
+
+    def f(*arrays: Any) -> Any:
+        out = func(*_join(arrays, tree, flags))
+        if has_aux and not (isinstance(out, tuple) and len(out) == 2):
+            raise RuntimeError(
+                f"{api}: output of function f should be a tuple: (output, aux) if has_aux is True"
+            )
+        return _plain(out)
+
+    return f
+
+
+def _jacobian(transform: Callable, func: Callable, argnums: Any, has_aux: bool,
+              api: str) -> Callable:  # fmt: skip
+    @functools.wraps(func)
+    def wrapper(*args: Any) -> Any:
+        nums = _check_argnums(argnums, len(args))
+        arrays, tree, flags = _split(args)
+        f = _pure(func, tree, flags, has_aux, api)
+        out = transform(f, argnums=nums[0] if isinstance(argnums, int) else nums,
+                        has_aux=has_aux)(*arrays)  # fmt: skip
+        return _as_tensors(out, any(flags))
+
+    return wrapper
+
+
+def jacrev(func: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False,
+           chunk_size: int | None = None,
+           _preallocate_and_copy: bool = False) -> Callable:  # fmt: skip
+    """``torch.func.jacrev``: the Jacobian of ``func`` with respect to argument(s)
+    ``argnums`` by reverse mode (``jax.jacrev``). For each output the Jacobian has shape
+    ``output.shape + input.shape``; a tuple ``argnums`` gives a tuple per output, pytree
+    arguments (dicts of Tensors) give the same pytree. With ``has_aux`` ``func`` returns
+    ``(output, aux)`` and the result is ``(jacobian, aux)``. ``chunk_size`` changes
+    nothing (JAX computes all rows at once)."""
+    return _jacobian(jax.jacrev, func, argnums, has_aux, "vjp(f, *primals)")
+
+
+def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *,
+           randomness: str = "error") -> Callable:  # fmt: skip
+    """``torch.func.jacfwd``: :func:`jacrev` by forward mode (``jax.jacfwd``)."""
+    return _jacobian(jax.jacfwd, func, argnums, has_aux, _JVP)
+
+
+def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
+    """``torch.func.hessian``: ``jacfwd(jacrev(func, argnums), argnums)``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any) -> Any:
+        nums = _check_argnums(argnums, len(args))
+        arrays, tree, flags = _split(args)
+        nums_arg = nums[0] if isinstance(argnums, int) else nums
+        f = _pure(func, tree, flags, False)
+        out = jax.jacfwd(jax.jacrev(f, argnums=nums_arg), argnums=nums_arg)(*arrays)
+        return _as_tensors(out, any(flags))
+
+    return wrapper
+
+
+def vjp(func: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """``torch.func.vjp``: ``(output, vjp_fn)`` (``(output, vjp_fn, aux)`` with
+    ``has_aux``); ``vjp_fn(cotangents)`` takes the output's structure and returns a tuple
+    with one entry per primal."""
+    arrays, tree, flags = _split(primals)
+    wrap = any(flags)
+    res = jax.vjp(_pure(func, tree, flags, has_aux, "vjp(f, *primals)"), *arrays,
+                  has_aux=has_aux)  # fmt: skip
+    out, pullback = res[0], res[1]
+    out_tree = jax.tree_util.tree_structure(out)
+
+    def vjp_fn(cotangents: Any, retain_graph: bool = True, create_graph: Any = None) -> tuple:
+        ct = _plain(cotangents)
+        ct_tree = jax.tree_util.tree_structure(ct)
+        if ct_tree != out_tree:
+            raise RuntimeError(
+                "Expected pytree structure of cotangents to be the same as pytree structure "
+                f"of outputs to the function. cotangents: {ct_tree}, primal output: {out_tree}"
+            )
+        ct = jax.tree_util.tree_map(lambda c, o: jnp.asarray(c, jnp.result_type(o)), ct, out)
+        return _as_tensors(tuple(pullback(ct)), wrap)
+
+    if has_aux:
+        return _as_tensors(out, wrap), vjp_fn, _as_tensors(res[2], wrap)
+    return _as_tensors(out, wrap), vjp_fn
+
+
+def _check_primals(primals: Any, tangents: Any) -> tuple[tuple, tuple, Any, list[bool]]:
+    if not isinstance(primals, tuple):
+        raise RuntimeError(
+            f"{_JVP}: Expected primals to be a tuple. E.g. it should be valid to call f(*primals)."
+        )
+    arrays, tree, flags = _split(primals)
+    t_arrays = _plain(tangents)
+    if not isinstance(tangents, tuple) or jax.tree_util.tree_structure(
+        t_arrays) != jax.tree_util.tree_structure(arrays):  # fmt: skip
+        raise RuntimeError(
+            f"{_JVP}: Expected primals and tangents to have the same python structure. For "
+            "example, if primals is a tuple of 3 tensors, tangents also must be. Got "
+            f"primals with structure {jax.tree_util.tree_structure(arrays)} and tangents "
+            f"with structure {jax.tree_util.tree_structure(t_arrays)}"
+        )
+    t_arrays = jax.tree_util.tree_map(lambda t, p: jnp.asarray(t, jnp.result_type(p)),
+                                      t_arrays, arrays)  # fmt: skip
+    return arrays, t_arrays, tree, flags
+
+
+def jvp(func: Callable, primals: Any, tangents: Any, *, strict: bool = False,
+        has_aux: bool = False) -> tuple:  # fmt: skip
+    """``torch.func.jvp``: ``(func(*primals), J @ tangents)`` (and ``aux`` with
+    ``has_aux``); ``primals`` and ``tangents`` are tuples of the same structure."""
+    arrays, t_arrays, tree, flags = _check_primals(primals, tangents)
+    wrap = any(flags)
+    f = _pure(func, tree, flags, has_aux, _JVP)
+    if has_aux:
+        out, jv, aux = jax.jvp(f, arrays, t_arrays, has_aux=True)
+        return _as_tensors(out, wrap), _as_tensors(jv, wrap), _as_tensors(aux, wrap)
+    out, jv = jax.jvp(f, arrays, t_arrays)
+    return _as_tensors(out, wrap), _as_tensors(jv, wrap)
+
+
+def linearize(func: Callable, *primals: Any) -> tuple:
+    """``torch.func.linearize``: ``(func(*primals), jvp_fn)`` where ``jvp_fn(*tangents)``
+    is the JVP at ``primals`` (``jax.linearize``: evaluated once, applied many times)."""
+    arrays, tree, flags = _split(primals)
+    wrap = any(flags)
+    out, lin = jax.linearize(_pure(func, tree, flags, False), *arrays)
+
+    def jvp_fn(*tangents: Any) -> Any:
+        _, t_arrays, _, _ = _check_primals(primals, tangents)
+        return _as_tensors(lin(*t_arrays), wrap)
+
+    return _as_tensors(out, wrap), jvp_fn

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod._tensor import ops_linalg as _ol
 from jaxmod._tensor import ops_reduce as _or
 from jaxmod._tensor.base import tensor_op
 
@@ -16,6 +17,8 @@ __all__ = [
     "norm", "vector_norm", "matrix_norm", "det", "slogdet", "inv", "pinv", "solve", "lstsq",
     "svd", "svdvals", "eig", "eigvals", "eigh", "eigvalsh", "qr", "cholesky", "matrix_rank",
     "matrix_power", "matrix_exp", "cross", "multi_dot", "cond", "vecdot", "diagonal",
+    "solve_triangular", "lu_factor", "lu_factor_ex", "lu_solve", "lu", "cholesky_ex",
+    "inv_ex", "solve_ex", "LinAlgError",
 ]  # fmt: skip
 
 
@@ -174,3 +177,16 @@ def vecdot(x: Any, y: Any, *, dim: int = -1) -> Any:
 def diagonal(A: Any, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Any:
     """The diagonals of (batches of) matrices."""
     return jnp.diagonal(A, offset, dim1, dim2)
+
+
+# -- solvers and factorisations with their ``*_ex`` forms (jaxmod._tensor.ops_linalg)
+LinAlgError = _ol.LinAlgError
+solve_triangular = tensor_op(_ol.solve_triangular)
+lu_factor = tensor_op(_ol.lu_factor)
+lu_factor_ex = tensor_op(_ol.lu_factor_ex)
+lu_solve = tensor_op(_ol.lu_solve)
+lu = tensor_op(_ol.linalg_lu)
+lu.__name__ = lu.__qualname__ = "lu"
+cholesky_ex = tensor_op(_ol.cholesky_ex)
+inv_ex = tensor_op(_ol.inv_ex)
+solve_ex = tensor_op(_ol.solve_ex)

@@ -280,3 +280,174 @@ def test_func_vmap_randomness_error_like_torch():
     assert vmap(lambda x: x * 2)(jnp.ones((2, 3))).shape == (2, 3)
     with pytest.raises(RuntimeError, match="Only allowed values for randomness"):
         vmap(drop, randomness="nope")
+
+
+# -- torch.func's Jacobians and products: jacrev, jacfwd, hessian, vjp, jvp, linearize
+_R = np.random.default_rng(1)
+P = _R.standard_normal((3,)).astype(np.float32)
+Q = _R.standard_normal((3,)).astype(np.float32)
+W = _R.standard_normal((2, 3)).astype(np.float32)
+
+
+def _lib_tree(lib, spec):
+    if isinstance(spec, tuple):
+        return tuple(_lib_tree(lib, s) for s in spec)
+    if isinstance(spec, dict):
+        return {k: _lib_tree(lib, v) for k, v in spec.items()}
+    return lib.tensor(spec)
+
+
+def _same_tree(got, want, path="out"):
+    """The same pytree (tuples, dicts), a jaxmod Tensor at each torch tensor, equal values."""
+    if isinstance(want, (tuple, list, dict)):
+        assert type(got) is type(want) and len(got) == len(want), f"{path}: {type(got)}"
+        keys = want.keys() if isinstance(want, dict) else range(len(want))
+        for k in keys:
+            _same_tree(got[k], want[k], f"{path}[{k!r}]")
+        return
+    assert isinstance(got, jaxmod.Tensor), f"{path}: {type(got)}"
+    assert tuple(got.shape) == tuple(want.shape), path
+    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-5, atol=1e-5,
+                               err_msg=path)  # fmt: skip
+
+
+F_FUNCS = {
+    "sin": lambda x: x.sin(),
+    "prod": lambda x, y: x * y.exp(),
+    "matvec": lambda w, x: w @ x,
+    "tuple_out": lambda x, y: (x * y, (x**2).sum()),
+    "dict_out": lambda x: {"a": x.cos(), "b": x.sum()},
+    "dict_in": lambda d: (d["w"] @ d["x"]).tanh(),
+    "aux": lambda x, y: ((x * y).sum(), {"y2": y * 2}),
+    "scalar": lambda x, y: (x**3 * y).sum(),
+    "dict_scalar": lambda d: (d["w"] @ d["x"]).pow(2).sum(),
+}
+
+# name: (transform, function, args, kwargs of the transform)
+F_CASES = {
+    "jacrev": ("jacrev", "sin", (P,), {}),
+    "jacrev_argnums1": ("jacrev", "prod", (P, Q), {"argnums": 1}),
+    "jacrev_argnums_tuple": ("jacrev", "matvec", (W, P), {"argnums": (0, 1)}),
+    "jacrev_negative_argnum": ("jacrev", "prod", (P, Q), {"argnums": -1}),
+    "jacrev_tuple_out": ("jacrev", "tuple_out", (P, Q), {"argnums": (0, 1)}),
+    "jacrev_dict_out": ("jacrev", "dict_out", (P,), {}),
+    "jacrev_dict_in": ("jacrev", "dict_in", ({"w": W, "x": P},), {}),
+    "jacrev_aux": ("jacrev", "aux", (P, Q), {"has_aux": True, "argnums": (0, 1)}),
+    "jacrev_chunk_size": ("jacrev", "matvec", (W, P), {"argnums": 1, "chunk_size": 1}),
+    "jacfwd": ("jacfwd", "sin", (P,), {}),
+    "jacfwd_argnums_tuple": ("jacfwd", "matvec", (W, P), {"argnums": (0, 1)}),
+    "jacfwd_dict_in": ("jacfwd", "dict_in", ({"w": W, "x": P},), {}),
+    "jacfwd_aux": ("jacfwd", "aux", (P, Q), {"has_aux": True}),
+    "hessian": ("hessian", "scalar", (P, Q), {}),
+    "hessian_argnums_tuple": ("hessian", "scalar", (P, Q), {"argnums": (0, 1)}),
+    "hessian_dict_in": ("hessian", "dict_scalar", ({"w": W, "x": P},), {}),
+    "grad_argnums_tuple": ("grad", "scalar", (P, Q), {"argnums": (0, 1)}),
+    "grad_aux": ("grad", "aux", (P, Q), {"has_aux": True}),
+    "grad_and_value_aux": ("grad_and_value", "aux", (P, Q), {"has_aux": True, "argnums": 1}),
+    "grad_dict_in": ("grad", "dict_scalar", ({"w": W, "x": P},), {}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(F_CASES))
+def test_func_transforms_match_torch(case):
+    name, fn, args, kwargs = F_CASES[case]
+    want = getattr(tfunc, name)(F_FUNCS[fn], **kwargs)(*_lib_tree(torch, args))
+    got = getattr(jaxmod.func, name)(F_FUNCS[fn], **kwargs)(*_lib_tree(jaxmod, args))
+    _same_tree(got, want)
+
+
+# name: (function, primals, cotangents or tangents, has_aux)
+PRODUCT_CASES = {
+    "one": ("sin", (P,), Q, False),
+    "two_inputs": ("prod", (P, Q), Q, False),
+    "tuple_out": ("tuple_out", (P, Q), (Q, np.float32(2.0)), False),
+    "dict_in": ("dict_in", ({"w": W, "x": P},), Q[:2], False),
+    "aux": ("aux", (P, Q), np.float32(3.0), True),
+}
+
+
+def _np_tree(spec):
+    return spec if isinstance(spec, (tuple, dict)) else np.asarray(spec, np.float32)
+
+
+@pytest.mark.parametrize("case", sorted(PRODUCT_CASES))
+def test_func_vjp_matches_torch(case):
+    fn, primals, ct, has_aux = PRODUCT_CASES[case]
+    res = []
+    for lib in (torch, jaxmod):
+        out = lib.func.vjp(F_FUNCS[fn], *_lib_tree(lib, primals), has_aux=has_aux)
+        cts = _lib_tree(lib, _np_tree(ct))
+        res.append((out[0], out[1](cts), *out[2:]))
+    _same_tree(res[1], res[0])
+
+
+@pytest.mark.parametrize("case", sorted(PRODUCT_CASES))
+def test_func_jvp_and_linearize_match_torch(case):
+    fn, primals, _, has_aux = PRODUCT_CASES[case]
+    tangents = jax.tree_util.tree_map(lambda a: np.full_like(a, 0.5) + a, primals)
+    want = tfunc.jvp(F_FUNCS[fn], _lib_tree(torch, primals), _lib_tree(torch, tangents),
+                     has_aux=has_aux)  # fmt: skip
+    got = jaxmod.func.jvp(F_FUNCS[fn], _lib_tree(jaxmod, primals),
+                          _lib_tree(jaxmod, tangents), has_aux=has_aux)  # fmt: skip
+    _same_tree(got, want)
+    if not has_aux:
+        t_out, t_fn = tfunc.linearize(F_FUNCS[fn], *_lib_tree(torch, primals))
+        j_out, j_fn = jaxmod.func.linearize(F_FUNCS[fn], *_lib_tree(jaxmod, primals))
+        _same_tree((j_out, j_fn(*_lib_tree(jaxmod, tangents))),
+                   (t_out, t_fn(*_lib_tree(torch, tangents))))  # fmt: skip
+
+
+def test_func_jacobians_of_arrays_stay_arrays():
+    jac = jaxmod.func.jacrev(jnp.sin)(jnp.asarray(P))
+    assert isinstance(jac, jax.Array) and jac.shape == (3, 3)
+    out, fn = jaxmod.func.vjp(jnp.sin, jnp.asarray(P))
+    assert isinstance(fn(jnp.ones(3))[0], jax.Array)
+
+
+def test_func_per_sample_jacobian_over_functional_call():
+    t, j = _pair()
+    t.eval(), j.eval()
+
+    def t_f(p, x):
+        return tfunc.functional_call(t, p, (x,))
+
+    def j_f(p, x):
+        return functional_call(j, p, (x,))
+
+    tp = {k: v.detach() for k, v in t.named_parameters()}
+    jp = {k: jaxmod.tensor(np.asarray(v.value)) for k, v in j.named_parameters()}
+    want = tfunc.vmap(tfunc.jacrev(t_f), in_dims=(None, 0))(tp, _t(X[:, None]))
+    got = vmap(jaxmod.func.jacrev(j_f), in_dims=(None, 0))(jp, jaxmod.tensor(X[:, None]))
+    _same_tree(got, want)
+
+
+def _raises_like_torch(call):
+    with pytest.raises(Exception) as want:
+        call(torch)
+    with pytest.raises(type(want.value)) as got:
+        call(jaxmod)
+    assert str(got.value) == str(want.value)
+
+
+F_ERRORS = {
+    "argnums_out_of_range": lambda lib: lib.func.jacrev(F_FUNCS["sin"], argnums=2)(
+        lib.tensor(P)),
+    "argnums_empty": lambda lib: lib.func.jacrev(F_FUNCS["prod"], argnums=())(
+        lib.tensor(P), lib.tensor(Q)),
+    "argnums_repeated": lambda lib: lib.func.jacfwd(F_FUNCS["prod"], argnums=(0, 0))(
+        lib.tensor(P), lib.tensor(Q)),
+    "argnums_type": lambda lib: lib.func.jacrev(F_FUNCS["sin"], argnums=[0])(lib.tensor(P)),
+    "jacrev_aux_not_pair": lambda lib: lib.func.jacrev(F_FUNCS["sin"], has_aux=True)(
+        lib.tensor(P)),
+    "jacfwd_aux_not_pair": lambda lib: lib.func.jacfwd(F_FUNCS["sin"], has_aux=True)(
+        lib.tensor(P)),
+    "vjp_aux_not_pair": lambda lib: lib.func.vjp(F_FUNCS["sin"], lib.tensor(P),
+                                                 has_aux=True),
+    "jvp_primals_not_tuple": lambda lib: lib.func.jvp(F_FUNCS["sin"], lib.tensor(P),
+                                                      lib.tensor(P)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(F_ERRORS))
+def test_func_errors_match_torch(case):
+    _raises_like_torch(F_ERRORS[case])

@@ -13,8 +13,10 @@ from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import ops_combine as _oc
 from jaxmod._tensor import ops_extra as _ox
 from jaxmod._tensor import ops_index as _oi
+from jaxmod._tensor import ops_linalg as _ol
 from jaxmod._tensor import ops_math as _om
 from jaxmod._tensor import ops_reduce as _or
+from jaxmod._tensor import ops_signal as _os
 from jaxmod._tensor import tape as _tape
 from jaxmod._tensor.dtypes import is_complex as _is_complex
 from jaxmod._tensor.dtypes import is_floating_point as _is_fp
@@ -179,7 +181,7 @@ def view_as_complex(input: Any) -> Any:
 def build() -> dict[str, Any]:
     """Every namespace function, by name."""
     ns: dict[str, Any] = {}
-    for table in (_om.UNARY, _om.OTHER, _or.REDUCE, _oi.INDEX, _ox.EXTRA):
+    for table in (_om.UNARY, _om.OTHER, _or.REDUCE, _oi.INDEX, _ox.EXTRA, _ol.LINALG, _os.SIGNAL):
         for name, raw in table.items():
             ns[name] = function(raw, name)
     for name, raw in _om.BINARY.items():

@@ -10,8 +10,10 @@ from jaxmod._tensor import base as _b
 from jaxmod._tensor import ops_combine as _oc
 from jaxmod._tensor import ops_extra as _ox
 from jaxmod._tensor import ops_index as _oi
+from jaxmod._tensor import ops_linalg as _ol
 from jaxmod._tensor import ops_math as _om
 from jaxmod._tensor import ops_reduce as _or
+from jaxmod._tensor import ops_signal as _os
 
 
 def _doc(raw: Any) -> str:
@@ -138,6 +140,10 @@ def _build() -> dict[str, Any]:
         ns[name] = method(_oc.COMBINE[name], name)
     for name in _ox.METHODS:
         ns[name] = method(_ox.EXTRA[name], name)
+    for name in _ol.METHODS:
+        ns[name] = method(_ol.LINALG[name], name)
+    for name in _os.METHODS:
+        ns[name] = method(_os.SIGNAL[name], name)
     ns["cumsum_"] = inplace(_or.cumsum, "cumsum_", False)
     ns["real"] = property(unary(_ox.real, "real"), doc="The real part (a copy).")
     ns["imag"] = property(unary(_ox.imag, "imag"), doc="The imaginary part (a copy).")

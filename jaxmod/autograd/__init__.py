@@ -1,6 +1,7 @@
 """``torch.autograd`` on jaxmod: :class:`Function` (custom backward, on
-``jax.custom_vjp``), :class:`Variable` (torch's deprecated identity wrapper) and the
-gradient-mode context managers.
+``jax.custom_vjp``), :class:`Variable` (torch's deprecated identity wrapper), the
+gradient-mode context managers and :mod:`~jaxmod.autograd.functional` (Jacobians, Hessians
+and vector products of a function).
 
 ``torch.autograd.grad`` and ``torch.autograd.backward`` run on jaxmod's eager autograd
 tape (``jaxmod._tensor.tape``): operations on parameters and ``requires_grad`` tensors
@@ -18,15 +19,15 @@ from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_ena
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import tape as _tape
 from jaxmod._tensor.factories import as_tensor
-from jaxmod.autograd import function
+from jaxmod.autograd import function, functional
 from jaxmod.autograd.function import Function, FunctionCtx, once_differentiable
 
 is_replaying = _tape.is_replaying
 
 __all__ = [
     "Function", "FunctionCtx", "Variable", "backward", "detect_anomaly", "enable_grad",
-    "function", "grad", "is_grad_enabled", "is_replaying", "no_grad", "once_differentiable",
-    "set_detect_anomaly", "set_grad_enabled",
+    "function", "functional", "grad", "is_grad_enabled", "is_replaying", "no_grad",
+    "once_differentiable", "set_detect_anomaly", "set_grad_enabled",
 ]  # fmt: skip
 
 

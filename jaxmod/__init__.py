@@ -1,6 +1,21 @@
 """jaxmod: PyTorch-style ``nn.Module`` classes that run on JAX and compile with XLA."""
 
-from jaxmod import _hints, amp, cuda, distributed, func, nn, optim, random, version  # noqa: F401
+from jaxmod import (  # noqa: F401  (subpackages, and torch.* namespaces model files touch)
+    _dynamo,
+    _hints,
+    amp,
+    compiler,
+    cuda,
+    distributed,
+    func,
+    hub,
+    multiprocessing,
+    nn,
+    onnx,
+    optim,
+    random,
+    version,
+)
 from jaxmod._autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from jaxmod._core.state import StaleStateError, TracerLeakError
 from jaxmod.export import export

@@ -18,7 +18,7 @@ Strategies (each places the model in place and returns it):
 
 torch's process-group calls (``is_initialized``, ``get_rank``, ``get_world_size``,
 ``barrier``, ``all_reduce``, ``init_process_group(world_size=1)``, ...) answer for one
-process (see :mod:`jaxmod._process_group`), so DDP-ready scripts run unchanged.
+process (see :mod:`jaxmod.nn._process_group`), so DDP-ready scripts run unchanged.
 
 Multi-host: call ``jax.distributed.initialize(...)`` first in every process; the mesh
 then spans the devices of all processes, and the same code runs in each (see
@@ -36,8 +36,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
 
-from jaxmod import _process_group
 from jaxmod._core import state
+from jaxmod.nn import _process_group
 from jaxmod.nn.module import Module
 from jaxmod.nn.parameter import Variable
 from jaxmod.transforms._sharding import place

@@ -425,17 +425,27 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], list[np.ndarray], tuple[int, ...]
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("mode", ["eager", "jit"])
+@pytest.mark.parametrize("mode", ["eager", "jit", "backward"])
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_autograd_function_gradients_match_torch_autograd(name: str, mode: str) -> None:
     """The program's ``Function.apply`` under ``jaxmod.grad`` (its ``backward`` through
-    ``jax.custom_vjp``) equals torch's autograd: output and the gradient of each input."""
+    ``jax.custom_vjp``) equals torch's autograd: output and the gradient of each input;
+    ``backward``: torch's own loop on jaxmod's tape (``apply`` recorded as one node)."""
     f, inputs, argnums = FUNCTIONS[name]
     t_mod, j_mod = program("grad_reverse", "torch"), program("grad_reverse", "jaxmod")
     t_in = [torch.from_numpy(x).requires_grad_(i in argnums) for i, x in enumerate(inputs)]
     t_out = f(t_mod, *t_in)
     weight = np.linspace(-1.0, 2.0, t_out.numel(), dtype=np.float32).reshape(t_out.shape)
     (t_out * torch.from_numpy(weight)).sum().backward()
+    if mode == "backward":
+        j_in = [jaxmod.from_numpy(x).requires_grad_(i in argnums) for i, x in enumerate(inputs)]
+        j_out = f(j_mod, *j_in)
+        assert j_out.requires_grad and j_out.grad_fn is not None
+        (j_out * jaxmod.from_numpy(weight)).sum().backward()
+        assert_close(j_out, t_out, 1e-6, f"{name} output")
+        for i in argnums:
+            assert_close(j_in[i].grad, t_in[i].grad, 1e-6, f"{name} .grad of input {i}")
+        return
 
     def objective(*xs: Any) -> Any:
         out = f(j_mod, *xs)

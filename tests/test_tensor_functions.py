@@ -475,6 +475,13 @@ def test_tensor_repr_matches_torch():
         lambda t: t.linspace(0, 1, 30),
         lambda t: t.tensor([1.0, 2.0], dtype=t.float16),
         lambda t: t.ones(2, requires_grad=True),
+        lambda t: t.tensor([float("nan"), float("inf"), 1.0]),  # widths: nonzero finite only
+        lambda t: t.tensor([[0.0, -0.0], [1.5, -2.25]]),
+        lambda t: t.tensor([float("-inf"), 3.0]),
+        lambda t: t.tensor([1 + 2j, -3.5j]),  # real and imaginary parts formatted apart
+        lambda t: t.tensor([[1.5 + 2j, 0j], [-1 - 1j, 3 + 0.25j]]),
+        lambda t: t.tensor(2 + 3j),
+        lambda t: t.zeros(2, dtype=t.complex64),
     ]
     for i, fn in enumerate(cases):
         got, want = repr(fn(jaxmod)), repr(fn(torch))

@@ -596,3 +596,98 @@ def test_init_process_group_for_several_processes_names_the_mesh_way():
     with pytest.raises(RuntimeError, match="jax.distributed.initialize"):
         jaxmod.distributed.init_process_group("nccl", world_size=2, rank=0)
     assert not jaxmod.distributed.is_initialized()
+
+
+# name -> f(lib) giving what a script reads; compared with torch's
+MISC_CASES: dict[str, Any] = {
+    "finfo_repr": lambda L: [repr(L.finfo(d)) for d in (L.float32, L.float16, L.bfloat16)],
+    "finfo_values_are_floats": lambda L: [
+        (type(v).__name__, v) for v in vars_of(L.finfo(L.float16), "eps", "max", "min", "tiny",
+                                               "resolution", "smallest_normal", "bits", "dtype")
+    ],
+    "finfo_default_and_eq": lambda L: (repr(L.finfo()), L.finfo(L.float32) == L.finfo()),
+    "finfo_eps_keeps_half": lambda L: str(
+        (L.ones(2, dtype=L.float16) * L.finfo(L.float32).eps).dtype
+    ),
+    "iinfo": lambda L: (
+        repr(L.iinfo(L.uint8)), L.iinfo(L.int32).max, type(L.iinfo(L.int8).min).__name__
+    ),
+    "finfo_of_int_raises": lambda L: _error(lambda: L.finfo(L.int32)),
+    "iinfo_of_float_raises": lambda L: _error(lambda: L.iinfo(L.float32)),
+    "module_to_channels_last": lambda L: type(
+        L.nn.Conv2d(3, 4, 3).to("cpu", memory_format=L.channels_last)
+    ).__name__,
+    "clip_grad_norm_returns_a_tensor": lambda L: _clip_norm_type(L),
+    "num_threads_round_trip": lambda L: (L.set_num_threads(1), L.get_num_threads())[1],
+    "compiled_orig_mod": lambda L: (lambda m: L.compile(m)._orig_mod is m)(L.nn.Linear(2, 2)),
+    "map_and_apply": lambda L: (
+        L.tensor([1.0, 2.0]).map_(L.tensor([3.0, 4.0]), lambda a, b: a * b + 1).tolist(),
+        L.tensor([1.0, -2.0]).apply_(lambda v: v * 10).tolist(),
+    ),
+    "dynamo_and_compiler": lambda L: (
+        L._dynamo.disable(len)([1, 2]), L.compiler.disable(len)([1]),
+        L.compiler.is_compiling(), L._dynamo.config.suppress_errors,
+    ),
+    "multiprocessing_names": lambda L: (
+        L.multiprocessing.cpu_count() > 0, callable(L.multiprocessing.spawn),
+        L.multiprocessing.get_sharing_strategy() in L.multiprocessing.get_all_sharing_strategies(),
+    ),
+}  # fmt: skip
+
+
+def vars_of(obj: Any, *names: str) -> list:
+    return [getattr(obj, n) for n in names]
+
+
+def _error(f: Any) -> tuple[str, str]:
+    try:
+        f()
+    except Exception as e:  # noqa: BLE001  (the type and text are what is compared)
+        return type(e).__name__, str(e)
+    return ("no error", "")
+
+
+def _clip_norm_type(L: Any) -> tuple:
+    m = L.nn.Linear(2, 2)
+    m(L.ones(1, 2)).sum().backward()
+    n = L.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+    return type(n).__name__, str(n.dtype), tuple(n.shape)
+
+
+@pytest.mark.parametrize("name", MISC_CASES)
+def test_small_torch_calls_scripts_make_answer_like_torch(name):
+    f = MISC_CASES[name]
+    try:
+        assert f(jaxmod) == f(torch)
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_hub_downloads_once_checks_the_hash_and_loads(tmp_path):
+    src = tmp_path / "weights.pt"
+    torch.save(torch.nn.Linear(3, 2).state_dict(), src)
+    digest = __import__("hashlib").sha256(src.read_bytes()).hexdigest()
+    named = tmp_path / f"linear-{digest[:8]}.pth"
+    named.write_bytes(src.read_bytes())
+    cache = tmp_path / "cache"
+    sd = jaxmod.hub.load_state_dict_from_url(named.as_uri(), model_dir=str(cache), check_hash=True)
+    m = jaxmod.nn.Linear(3, 2)
+    m.load_state_dict(sd)
+    assert (cache / named.name).exists() and list(sd) == ["weight", "bias"]
+    bad = tmp_path / "linear-deadbeef.pth"
+    bad.write_bytes(src.read_bytes())
+    with pytest.raises(RuntimeError, match="invalid hash value"):
+        jaxmod.hub.load_state_dict_from_url(bad.as_uri(), model_dir=str(cache), check_hash=True)
+    assert not (cache / bad.name).exists()  # a failed download leaves nothing
+    jaxmod.hub.set_dir(tmp_path / "hub")
+    try:
+        assert jaxmod.hub.get_dir() == str(tmp_path / "hub")
+    finally:
+        jaxmod.hub._DIR.clear()
+    with pytest.raises(NotImplementedError, match="hubconf.py"):
+        jaxmod.hub.load("pytorch/vision", "resnet18")
+
+
+def test_onnx_export_refuses_and_names_jaxmod_export():
+    with pytest.raises(NotImplementedError, match="jaxmod.export"):
+        jaxmod.onnx.export(jaxmod.nn.Linear(2, 2), (jaxmod.ones(1, 2),), "m.onnx")

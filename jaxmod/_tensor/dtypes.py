@@ -254,14 +254,71 @@ def is_complex(x: Any) -> builtins.bool:
     return builtins.bool(jnp.issubdtype(x.dtype, jnp.complexfloating))
 
 
-def finfo(type: Any = None) -> Any:
-    """Machine limits of a floating dtype (``torch.finfo``; default: the default dtype)."""
-    return jnp.finfo(as_dtype(type) if type is not None else _default[0])
+class finfo:
+    """Machine limits of a floating dtype (``torch.finfo``; default: the default dtype).
+
+    The limits are Python numbers, as torch's are, so ``half_tensor * finfo(float32).eps``
+    stays float16 (a numpy scalar would promote it).
+    """
+
+    __slots__ = ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype")
+
+    def __init__(self, type: Any = None) -> None:
+        d = as_dtype(type) if type is not None else _default[0]
+        if not jnp.issubdtype(d, jnp.floating):
+            raise TypeError(
+                "torch.finfo() requires a floating point input type. Use torch.iinfo to "
+                "handle 'torch.finfo'"
+            )
+        f = jnp.finfo(d)
+        self.bits = builtins.int(f.bits)
+        for name in ("eps", "max", "min", "tiny", "smallest_normal"):
+            setattr(self, name, builtins.float(getattr(f, name)))
+        self.resolution = 10.0 ** -builtins.int(f.precision)
+        self.dtype = d.name
+
+    def __eq__(self, other: Any) -> builtins.bool:
+        return isinstance(other, finfo) and self.dtype == other.dtype
+
+    def __hash__(self) -> builtins.int:
+        return hash(("finfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+            f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+            f"tiny={self.tiny:g}, dtype={self.dtype})"
+        )
 
 
-def iinfo(type: Any) -> Any:
-    """Machine limits of an integer dtype (``torch.iinfo``)."""
-    return jnp.iinfo(as_dtype(type))
+class iinfo:
+    """Machine limits of an integer dtype (``torch.iinfo``), as Python ints."""
+
+    __slots__ = ("bits", "max", "min", "dtype")
+
+    def __init__(self, type: Any) -> None:
+        d = as_dtype(type)
+        if not jnp.issubdtype(d, jnp.integer):
+            raise TypeError(
+                "torch.iinfo() requires an integer input type. Use torch.finfo to handle "
+                "'torch.iinfo'"
+            )
+        i = jnp.iinfo(d)
+        self.bits, self.max, self.min = (
+            builtins.int(i.bits),
+            builtins.int(i.max),
+            builtins.int(i.min),
+        )
+        self.dtype = d.name
+
+    def __eq__(self, other: Any) -> builtins.bool:
+        return isinstance(other, iinfo) and self.dtype == other.dtype
+
+    def __hash__(self) -> builtins.int:
+        return hash(("iinfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
 
 
 # torch's names for dtypes, for error messages ("result type Float can't be cast ...").

@@ -485,6 +485,21 @@ class BaseMethods(_b.TensorBase):
         """Set every element to ``value``."""
         return self._inplace(jnp.asarray(_b.unwrap(value)), check=False)
 
+    def apply_(self, callable: Any) -> Any:
+        """Replace every element ``v`` with ``callable(v)`` (a Python call per element, on
+        the host, as torch's CPU-only method; not under jit)."""
+        a = np.array(_concrete(self, ".apply_()"))
+        flat = [callable(v) for v in a.ravel().tolist()]
+        return self._rebind(jnp.asarray(np.asarray(flat, a.dtype).reshape(a.shape)))
+
+    def map_(self, tensor: Any, callable: Any) -> Any:
+        """Replace every element ``v`` with ``callable(v, w)``, ``w`` the element of
+        ``tensor`` broadcast to this shape (per element on the host; not under jit)."""
+        a = np.array(_concrete(self, ".map_()"))
+        b = np.broadcast_to(np.asarray(_concrete(_b.as_tensor(tensor), ".map_()")), a.shape)
+        flat = [callable(v, w) for v, w in zip(a.ravel().tolist(), b.ravel().tolist())]
+        return self._rebind(jnp.asarray(np.asarray(flat, a.dtype).reshape(a.shape)))
+
     def zero_(self) -> Any:
         """Set every element to zero."""
         cur = self._jx()

@@ -121,17 +121,32 @@ def are_deterministic_algorithms_enabled() -> bool:
     return _deterministic[0]
 
 
+_threads: dict[str, int] = {}
+
+
 def set_num_threads(n: int) -> None:
-    """No-op: XLA chooses its thread pool when it starts."""
+    """Recorded for :func:`get_num_threads`; XLA chose its thread pool when it started
+    (set ``XLA_FLAGS`` / ``taskset`` before the process starts to limit it)."""
+    if not isinstance(n, int) or n < 1:
+        raise RuntimeError("set_num_threads expects a positive integer")
+    _threads["intra"] = n
 
 
 def get_num_threads() -> int:
-    """The number of CPU cores."""
-    return os.cpu_count() or 1
+    """What :func:`set_num_threads` set, else the number of CPU cores."""
+    return _threads.get("intra") or os.cpu_count() or 1
 
 
-set_num_interop_threads = set_num_threads
-get_num_interop_threads = get_num_threads
+def set_num_interop_threads(n: int) -> None:
+    """Recorded for :func:`get_num_interop_threads` (see :func:`set_num_threads`)."""
+    if not isinstance(n, int) or n < 1:
+        raise RuntimeError("set_num_interop_threads expects a positive integer")
+    _threads["inter"] = n
+
+
+def get_num_interop_threads() -> int:
+    """What :func:`set_num_interop_threads` set, else the number of CPU cores."""
+    return _threads.get("inter") or os.cpu_count() or 1
 
 
 def get_rng_state() -> Any:

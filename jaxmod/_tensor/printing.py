@@ -27,8 +27,10 @@ class _Formatter:
         if self.kind in "iub":
             self.width = max((len(self._fmt_plain(v)) for v in flat), default=1)
             return
-        if self.kind == "c":
-            flat = np.concatenate([flat.real, flat.imag])
+        if self.kind == "c":  # torch formats the real and imaginary parts apart
+            self.re, self.im = _Formatter(flat.real), _Formatter(flat.imag)
+            self.width = self.re.width + self.im.width + 1
+            return
         vals = flat.astype(np.float64)
         finite = vals[np.isfinite(vals)]
         nonzero = np.abs(finite[finite != 0])
@@ -39,7 +41,10 @@ class _Formatter:
                 self.sci = hi / lo > 1000.0 or hi > 1.0e8
             else:
                 self.sci = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
-        self.width = max((len(self._fmt_float(v)) for v in vals), default=1)
+        # torch sizes the columns by the nonzero finite values only: nan, inf and zeros
+        # (of either sign) are right-aligned to that width, or overflow it
+        signed = finite[finite != 0]
+        self.width = max((len(self._fmt_float(v)) for v in signed), default=1)
 
     def _fmt_plain(self, v: Any) -> str:
         return str(bool(v)) if self.kind == "b" else str(int(v))
@@ -57,9 +62,8 @@ class _Formatter:
         if self.kind in "iub":
             return self._fmt_plain(v).rjust(self.width)
         if self.kind == "c":
-            re, im = self._fmt_float(float(v.real)), self._fmt_float(float(v.imag))
-            sign = "+" if not im.startswith("-") else "-"
-            return f"{re.rjust(self.width)}{sign}{im.lstrip('-').rjust(self.width)}j"
+            re, im = self.re(v.real), (self.im(v.imag) + "j").lstrip()
+            return re + im if im[0] in "+-" else f"{re}+{im}"
         return self._fmt_float(float(v)).rjust(self.width)
 
 
@@ -103,7 +107,8 @@ def tensor_repr(value: Any, requires_grad: bool | str = False, device: str | Non
     suffix = []
     if a.size == 0 and a.shape != (0,):
         suffix.append(f"size={tuple(a.shape)}")
-    if dtype not in (_dt.default_np(), _dt.wide("long"), np.dtype("bool")) or (
+    default_complex = np.result_type(_dt.default_np(), np.complex64)
+    if dtype not in (_dt.default_np(), _dt.wide("long"), np.dtype("bool"), default_complex) or (
         a.size == 0 and dtype != _dt.default_np()
     ):
         suffix.append(f"dtype={_dt.repr_name(dtype)}")

@@ -11,6 +11,7 @@ else is kept as it is.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 
 from jaxmod._core.cells import Variable as _Box
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import tape_record as _tape_record
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -177,81 +179,90 @@ class Function(metaclass=_FunctionMeta):
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run ``forward`` on ``args``; under a JAX transform, ``backward`` gives its
-        gradients (through ``jax.custom_vjp``)."""
-        separate = cls.setup_context is not Function.setup_context
+        gradients (through ``jax.custom_vjp``). Eagerly, with inputs that require grad,
+        the call is recorded on the autograd tape as one operation, so ``loss.backward()``
+        runs this class's ``backward`` (``grad_fn.name()`` is ``"<Class>Backward"``)."""
+        if _tape_record.recording() and _tape_record.marked(args, kwargs):
+            return _tape_record.record(functools.partial(_apply, cls), cls.__name__, args, kwargs)
+        return _apply(cls, *args, **kwargs)
+
+
+def _apply(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """``cls.apply`` itself: ``forward`` now, ``backward`` as the ``jax.custom_vjp`` rule."""
+    separate = cls.setup_context is not Function.setup_context
+    if separate:
+        bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+        bound.apply_defaults()
+        args, kwargs = bound.args, bound.kwargs
+    idx = [i for i, a in enumerate(args) if _is_tensor_like(a)]
+    wrap_in = [_wants_tensor(args[i]) for i in idx]
+    wrap_out = any(wrap_in)
+    arrays = [jnp.asarray(_b.unwrap(args[i])) for i in idx]
+    needs = tuple(
+        i in idx and jnp.issubdtype(jnp.asarray(_b.unwrap(a)).dtype, jnp.inexact)
+        for i, a in enumerate(args)
+    )
+    spec: dict[str, Any] = {}
+
+    def run(arrs: tuple[Any, ...]) -> tuple[FunctionCtx, Any]:
+        call = list(args)
+        for i, w, a in zip(idx, wrap_in, arrs):
+            call[i] = _b.new(a) if w else a
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = needs
         if separate:
-            bound = inspect.signature(cls.forward).bind(*args, **kwargs)
-            bound.apply_defaults()
-            args, kwargs = bound.args, bound.kwargs
-        idx = [i for i, a in enumerate(args) if _is_tensor_like(a)]
-        wrap_in = [_wants_tensor(args[i]) for i in idx]
-        wrap_out = any(wrap_in)
-        arrays = [jnp.asarray(_b.unwrap(args[i])) for i in idx]
-        needs = tuple(
-            i in idx and jnp.issubdtype(jnp.asarray(_b.unwrap(a)).dtype, jnp.inexact)
-            for i, a in enumerate(args)
-        )
-        spec: dict[str, Any] = {}
+            out = cls.forward(*call, **kwargs)
+            cls.setup_context(ctx, tuple(call), out)
+        else:
+            out = cls.forward(ctx, *call, **kwargs)
+        return ctx, out
 
-        def run(arrs: tuple[Any, ...]) -> tuple[FunctionCtx, Any]:
-            call = list(args)
-            for i, w, a in zip(idx, wrap_in, arrs):
-                call[i] = _b.new(a) if w else a
-            ctx = FunctionCtx()
-            ctx.needs_input_grad = needs
-            if separate:
-                out = cls.forward(*call, **kwargs)
-                cls.setup_context(ctx, tuple(call), out)
-            else:
-                out = cls.forward(ctx, *call, **kwargs)
-            return ctx, out
+    @jax.custom_vjp
+    def f(*arrs: Any) -> Any:
+        return _b.unwrap_tree(run(arrs)[1])
 
-        @jax.custom_vjp
-        def f(*arrs: Any) -> Any:
-            return _b.unwrap_tree(run(arrs)[1])
+    def fwd(*arrs: Any) -> Any:
+        ctx, out = run(arrs)
+        res, spec["ctx"] = _split(ctx)
+        spec["tuple_out"] = isinstance(out, tuple)
+        return _b.unwrap_tree(out), res
 
-        def fwd(*arrs: Any) -> Any:
-            ctx, out = run(arrs)
-            res, spec["ctx"] = _split(ctx)
-            spec["tuple_out"] = isinstance(out, tuple)
-            return _b.unwrap_tree(out), res
-
-        def bwd(res: Any, ct: Any) -> Any:
-            ctx = _rebuild(spec["ctx"], res)
-            cts = ct if spec["tuple_out"] else (ct,)
-            cts = [_b.new(c) if wrap_out else c for c in cts]
-            grads = cls.backward(ctx, *cts)
-            if not isinstance(grads, tuple):
-                grads = (grads,)
-            if len(grads) != len(args):
-                raise RuntimeError(
-                    f"function {cls._backward_name} returned an incorrect number of gradients "
-                    f"(expected {len(args)}, got {len(grads)})"
-                )
-            out = []
-            for k, i in enumerate(idx):
-                g = grads[i]
-                primal = arrays[k]
+    def bwd(res: Any, ct: Any) -> Any:
+        ctx = _rebuild(spec["ctx"], res)
+        cts = ct if spec["tuple_out"] else (ct,)
+        cts = [_b.new(c) if wrap_out else c for c in cts]
+        grads = cls.backward(ctx, *cts)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(args):
+            raise RuntimeError(
+                f"function {cls._backward_name} returned an incorrect number of gradients "
+                f"(expected {len(args)}, got {len(grads)})"
+            )
+        out = []
+        for k, i in enumerate(idx):
+            g = grads[i]
+            primal = arrays[k]
+            if g is None:
+                out.append(None)
+                continue
+            g = jnp.asarray(_b.unwrap(g))
+            if g.shape != primal.shape:
+                g = _sum_to(g, primal.shape)
                 if g is None:
-                    out.append(None)
-                    continue
-                g = jnp.asarray(_b.unwrap(g))
-                if g.shape != primal.shape:
-                    g = _sum_to(g, primal.shape)
-                    if g is None:
-                        raise RuntimeError(
-                            f"Function {cls._backward_name} returned an invalid gradient at "
-                            f"index {i} - got {_shape_text(grads[i].shape)} but expected "
-                            f"shape compatible with {_shape_text(primal.shape)}"
-                        )
-                if not jnp.issubdtype(primal.dtype, jnp.inexact):
-                    out.append(None)
-                else:
-                    out.append(g.astype(primal.dtype))
-            return tuple(out)
+                    raise RuntimeError(
+                        f"Function {cls._backward_name} returned an invalid gradient at "
+                        f"index {i} - got {_shape_text(grads[i].shape)} but expected "
+                        f"shape compatible with {_shape_text(primal.shape)}"
+                    )
+            if not jnp.issubdtype(primal.dtype, jnp.inexact):
+                out.append(None)
+            else:
+                out.append(g.astype(primal.dtype))
+        return tuple(out)
 
-        f.defvjp(fwd, bwd)
-        return _b.wrap(f(*arrays)) if wrap_out else f(*arrays)
+    f.defvjp(fwd, bwd)
+    return _b.wrap(f(*arrays)) if wrap_out else f(*arrays)
 
 
 def once_differentiable(fn: Callable) -> Callable:

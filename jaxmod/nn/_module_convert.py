@@ -46,10 +46,16 @@ class ConversionMixin:
         Accepts a device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"gpu"``, a
         ``jax.Device``), a ``jax.sharding.Sharding``, a floating dtype (only floating
         point arrays are cast, as in torch), or an array whose device and dtype to match.
+        ``memory_format=torch.channels_last`` is accepted and changes nothing: XLA picks
+        the layout each compiled program computes in.
         """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
+        # torch.channels_last & co.: XLA chooses the layouts itself, so there is nothing to do
+        fmt = kwargs.pop("memory_format", None)
+        if fmt is not None and not (isinstance(fmt, str) and fmt.startswith("torch.")):
+            raise TypeError(f"to(): memory_format must be a torch.memory_format, not {fmt!r}")
         if kwargs:
             raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
         for a in args:

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jaxmod._core import state
 from jaxmod._core.cells import to_array, unwrap
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import tape_record as _tape_record
 from jaxmod.nn.utils.hooks import RemovableHandle
 
 __all__ = [
@@ -106,9 +107,7 @@ _OBSERVERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _replaying() -> bool:
-    from jaxmod._tensor import tape_record
-
-    return tape_record._S.replaying > 0
+    return _tape_record._S.replaying > 0
 
 
 def _seen(module: Any, *parts: Any) -> tuple:

@@ -307,6 +307,8 @@ class Module(HooksMixin, StateDictMixin, TraversalMixin, ConversionMixin):
                 return d["_buffers"][name]
             if name in d["_modules"]:
                 return d["_modules"][name]
+        if name == "_orig_mod" and "_jaxmod_compiled" in d:
+            return self  # torch.compile(model)._orig_mod: the compiled module is the model
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:

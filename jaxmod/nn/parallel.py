@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
+from jaxmod.nn import _process_group
 from jaxmod.nn.module import Module
 
 __all__ = ["DataParallel", "DistributedDataParallel", "data_parallel"]
@@ -50,8 +51,6 @@ class DistributedDataParallel(DataParallel):
 
     def __init__(self, module: Module, device_ids: Sequence[Any] | None = None,
                  output_device: Any = None, dim: int = 0, **kwargs: Any) -> None:  # fmt: skip
-        from jaxmod import _process_group
-
         if not _process_group.is_initialized():
             raise ValueError(_process_group._NOT_INIT)
         super().__init__(module, device_ids, output_device, dim)

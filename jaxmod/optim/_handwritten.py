@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmod._tensor import base as _b
+
 __all__ = ["HandWrittenOptimizerError", "is_handwritten", "state", "state_dict", "load_state_dict"]
 
 
@@ -61,8 +63,6 @@ def state_dict(opt: Any) -> dict[str, Any]:
 
 def load_state_dict(opt: Any, sd: Mapping[str, Any]) -> None:
     """Load torch's layout (checked before anything changes, with torch's messages)."""
-    from jaxmod._tensor import base as _b
-
     groups, saved = opt.param_groups, sd["param_groups"]
     if len(groups) != len(saved):
         raise ValueError("loaded state dict has a different number of parameter groups")
@@ -79,7 +79,7 @@ def load_state_dict(opt: Any, sd: Mapping[str, Any]) -> None:
         p = by_index.get(int(k))
         if p is None:
             continue
-        new_state[p] = {name: _loaded(x, _b) for name, x in v.items()}
+        new_state[p] = {name: _loaded(x) for name, x in v.items()}
     for g, s in zip(groups, saved):
         params = g["params"]
         g.clear()
@@ -88,7 +88,7 @@ def load_state_dict(opt: Any, sd: Mapping[str, Any]) -> None:
     opt.__dict__["_manual_state"] = new_state
 
 
-def _loaded(x: Any, _b: Any) -> Any:
+def _loaded(x: Any) -> Any:
     """A saved state value as the optimizer keeps it: arrays and tensors (jaxmod's, numpy's,
     torch's) as fresh Tensors (torch copies state on load), anything else deep-copied."""
     if type(x) in _b.TT or isinstance(x, jax.Array):

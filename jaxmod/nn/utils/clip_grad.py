@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxmod._tensor import base as _b
 from jaxmod.nn.parameter import Variable
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
@@ -62,7 +63,9 @@ def get_total_norm(
     """
     if isinstance(tensors, Mapping):
         tensors = [t for t in tensors.values() if t is not None]
-    tensors = [t._value if isinstance(t, Variable) else t for t in tensors if t is not None]
+    tensors = [t for t in tensors if t is not None]
+    torchy = any(isinstance(t, Variable) or _b.is_tensor(t) for t in tensors)
+    tensors = [t._value if isinstance(t, Variable) else _b.unwrap(t) for t in tensors]
     if len(tensors) == 0:
         return jnp.asarray(0.0)
     p = _norm_type(norm_type)
@@ -87,7 +90,7 @@ def get_total_norm(
                 "non-finite, so it cannot be clipped. To disable this error and scale the "
                 "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
             )
-    return total
+    return _b.new(total) if torchy else total
 
 
 def clip_grads_with_norm_(
@@ -121,14 +124,17 @@ def clip_grad_norm_(
         foreach: accepted for torch compatibility; ignored.
 
     Returns:
-        The total norm of the gradients before clipping, a jax scalar.
+        The total norm of the gradients before clipping: a Tensor for parameters or
+        Tensor gradients (torch's call), a jax scalar for a mapping of jax arrays.
     """
     if not isinstance(grads_or_params, (Mapping, Variable)):
         grads_or_params = list(grads_or_params)  # read twice: a generator would clip nothing
     grads, _ = _targets(grads_or_params)
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
     clip_grads_with_norm_(grads_or_params, max_norm, total)
-    return total
+    # the type rule: parameters' .grad (torch's call) or Tensor gradients give a Tensor
+    torchy = not isinstance(grads_or_params, Mapping) or any(map(_b.is_tensor, grads))
+    return _b.new(_b.unwrap(total)) if torchy else _b.unwrap(total)
 
 
 def clip_grad_value_(grads_or_params: Any, clip_value: float, foreach: bool | None = None) -> Any:

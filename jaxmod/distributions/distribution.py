@@ -334,7 +334,8 @@ class Distribution:
 # the parameters, as in torch.
 _NOT_RECORDED = {"support", "batch_shape", "event_shape", "arg_constraints", "sample",
                  "sample_n", "enumerate_support", "set_default_validate_args"}  # fmt: skip
-_METHODS = {"log_prob", "cdf", "icdf", "entropy", "perplexity", "rsample", "expand"}
+_METHODS = {"log_prob", "cdf", "icdf", "entropy", "perplexity", "rsample", "expand",
+            "_log_prob_given"}  # fmt: skip
 _MARK = "jaxmod.distribution"
 
 

@@ -11,12 +11,7 @@ import jax.numpy as jnp
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod.distributions import constraints
-from jaxmod.distributions.distribution import (
-    Distribution,
-    sample_size,
-    sum_rightmost,
-    wants_tensor,
-)
+from jaxmod.distributions.distribution import Distribution, sum_rightmost, wants_tensor
 from jaxmod.distributions.independent import Independent
 from jaxmod.distributions.transforms import ComposeTransform, Transform
 
@@ -103,20 +98,48 @@ class TransformedDistribution(Distribution):
             x = t._forward(x)
         return x
 
+    # rsample, sample and log_prob work through the public transform calls (not recorded
+    # whole on the tape): each transform then caches the Tensors themselves, so scoring
+    # the sample just drawn uses its pre-image, and the gradient flows through it.
+    def _own(self, x: Any) -> Any:
+        """A base sample as this distribution's type (Tensor or array) before the
+        transforms see it."""
+        return _b.unwrap(x) if not self._wrap else x if _b.is_tensor(x) else _b.new(x)
+
+    def rsample(self, sample_shape: Any = ()) -> Any:
+        """Transformed reparameterised base samples."""
+        x = self._own(self.base_dist.rsample(sample_shape))
+        for t in self.transforms:
+            x = t(x)
+        return x
+
     def sample(self, sample_shape: Any = ()) -> Any:
         """Transformed base samples, without gradient."""
-        x = jax.lax.stop_gradient(self.base_dist._sample(sample_size(sample_shape)))
+        x = self._own(self.base_dist.sample(sample_shape))
         for t in self.transforms:
-            x = t._forward(x)
-        return self._out(x)
+            x = t(x)
+        return x
 
     def log_prob(self, value: Any) -> Any:
         """The base log-density of the inverted value less the log-Jacobians."""
+        xs, y = [], value
+        for t in reversed(self.transforms):
+            y = t._cached_input(y) if getattr(t, "_cache_size", 0) else None
+            if y is None:
+                break
+            xs.append(y)
+        return self._log_prob_given(value, xs)
+
+    rsample.__tape_wrapped__ = sample.__tape_wrapped__ = True  # type: ignore[attr-defined]
+    log_prob.__tape_wrapped__ = True  # type: ignore[attr-defined]
+
+    def _log_prob_given(self, value: Any, xs: list[Any]) -> Any:
+        """``log_prob(value)`` with the pre-images ``xs`` of the last transforms known."""
         y = self._value(value)
         event_dim = len(self.event_shape)
         lp: Any = 0.0
-        for t in reversed(self.transforms):
-            x = t._backward(y)
+        for i, t in enumerate(reversed(self.transforms)):
+            x = jnp.asarray(_b.unwrap(xs[i])) if i < len(xs) else t._backward(y)
             event_dim += t.domain.event_dim - t.codomain.event_dim
             lp = lp - sum_rightmost(t._log_det(x, y), event_dim - t.domain.event_dim)
             y = x

@@ -25,6 +25,7 @@ import numpy as np
 from jaxmod._core.cells import Variable as _Box
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
+from jaxmod._tensor import tape as _tape
 from jaxmod.distributions import constraints
 from jaxmod.distributions.distribution import Distribution, sum_rightmost, wants_tensor
 
@@ -35,7 +36,14 @@ __all__ = [
     "StickBreakingTransform", "TanhTransform", "Transform", "identity_transform",
 ]  # fmt: skip
 
-_NOT_TREE = ("_cached_x_y", "_inv")
+_NOT_TREE = ("_cached_x_y", "_cached_public", "_inv")
+
+
+def _apply(t: Transform, step: str, *values: Any) -> Any:
+    """``t``'s array-level ``step`` on unwrapped values, as a Tensor unless all were
+    plain arrays (what the tape records for a public call)."""
+    out = getattr(t, step)(*[_b.unwrap(v) for v in values])
+    return _b.new(out) if wants_tensor(*values) else out
 
 
 def _is_leaf_value(v: Any) -> bool:
@@ -180,19 +188,45 @@ class Transform:
         raise NotImplementedError
 
     # -- torch's API ----------------------------------------------------------------
+    # The public calls take and give Tensors (recorded on the autograd tape, so
+    # ``loss.backward()`` reaches ``x`` and the parameters); with ``cache_size=1`` they
+    # also keep the last Tensor pair, so ``t.inv(t(x))`` is that ``x`` itself, as in torch.
+    def _public(self, step: str, *values: Any) -> Any:
+        if _tape.recording():
+            return _tape.record(_apply, f"{type(self).__name__}{step}", (self, step, *values), {})
+        return _apply(self, step, *values)
+
     def __call__(self, x: Any) -> Any:
         """``y = t(x)``."""
-        y = self._forward(_b.unwrap(x))
-        return _b.new(y) if wants_tensor(x) else y
+        if isinstance(self, _InverseTransform):
+            return self._base._inv_call(x)
+        if self._cache_size == 0:
+            return self._public("_forward", x)
+        x_old, y_old = vars(self).get("_cached_public", (None, None))
+        if x is x_old:
+            return y_old
+        y = self._public("_forward", x)
+        self._cached_public = (x, y)
+        return y
 
     def _inv_call(self, y: Any) -> Any:
-        x = self._backward(_b.unwrap(y))
-        return _b.new(x) if wants_tensor(y) else x
+        if self._cache_size == 0:
+            return self._public("_backward", y)
+        x_old, y_old = vars(self).get("_cached_public", (None, None))
+        if y is y_old:
+            return x_old
+        x = self._public("_backward", y)
+        self._cached_public = (x, y)
+        return x
+
+    def _cached_input(self, y: Any) -> Any:
+        """The input whose public result ``y`` is (``None`` if ``y`` is not cached)."""
+        x_old, y_old = vars(self).get("_cached_public", (None, None))
+        return x_old if y is not None and y is y_old else None
 
     def log_abs_det_jacobian(self, x: Any, y: Any) -> Any:
         """``log |dy/dx|`` at the pair ``(x, y)``."""
-        out = self._log_det(_b.unwrap(x), _b.unwrap(y))
-        return _b.new(out) if wants_tensor(x, y) else out
+        return self._public("_log_det", x, y)
 
     def forward_shape(self, shape: Any) -> Any:
         """The output shape for an input of ``shape``."""
@@ -238,6 +272,10 @@ class _InverseTransform(Transform):
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _InverseTransform) and self._base == other._base
+
+    def _cached_input(self, y: Any) -> Any:
+        x_old, y_old = vars(self._base).get("_cached_public", (None, None))
+        return y_old if y is not None and y is x_old else None
 
     def _forward(self, x: Any) -> Any:
         return self._base._backward(x)

@@ -40,6 +40,8 @@ COUNTS = np.array([[0, 1, 4], [2, 7, 3]], np.float32)
 A = RNG.standard_normal((2, 3, 3)).astype(np.float32)
 COV = (A @ A.transpose(0, 2, 1) + np.eye(3, dtype=np.float32)).astype(np.float32)
 TRIL = np.linalg.cholesky(COV).astype(np.float32)
+_S4 = np.concatenate([POS, POS[..., :1]], -1)
+SIMPLEX4 = (_S4 / _S4.sum(-1, keepdims=True)).astype(np.float32)  # (5, 2, 4) on the simplex
 
 LIBS = {"torch": (torch, td), "jaxmod": (jaxmod, jd)}
 
@@ -108,8 +110,38 @@ DISTS: dict[str, tuple[Callable[[Any, Any], Any], Any]] = {
     "mixture_mvn": (lambda L, D: D.MixtureSameFamily(
         D.Categorical(logits=_t(L, LOC[0, :2])), D.MultivariateNormal(_t(L, LOC), _t(L, COV))),
         X[:, 0]),
+    # families added with TransformedDistribution (most are subclasses of it in torch)
+    "gumbel": (lambda L, D: D.Gumbel(_t(L, LOC), _t(L, SCALE)), X),
+    "gumbel_scalar": (lambda L, D: D.Gumbel(0.5, 2.0), np.float32(0.3)),
+    "halfcauchy": (lambda L, D: D.HalfCauchy(_t(L, SCALE)), POS),
+    "chi2": (lambda L, D: D.Chi2(_t(L, CONC * 3)), POS),
+    "weibull": (lambda L, D: D.Weibull(_t(L, SCALE), _t(L, CONC + 0.5)), POS),
+    "pareto": (lambda L, D: D.Pareto(_t(L, SCALE * 0.1), _t(L, CONC * 3)), POS + 1),
+    "kumaraswamy": (lambda L, D: D.Kumaraswamy(_t(L, CONC + 1), _t(L, SCALE + 1)), UNIT),
+    "logistic_normal": (lambda L, D: D.LogisticNormal(_t(L, LOC), _t(L, SCALE)),
+                        SIMPLEX4),
+    "relaxed_bernoulli": (lambda L, D: D.RelaxedBernoulli(_t(L, np.float32(0.7)), _t(L, P01)),
+                          UNIT[:, 0]),
+    "relaxed_bernoulli_logits": (lambda L, D: D.RelaxedBernoulli(
+        _t(L, np.float32(1.5)), logits=_t(L, LOC)), UNIT[:2]),
+    "relaxed_onehot": (lambda L, D: D.RelaxedOneHotCategorical(_t(L, np.float32(0.5)),
+                                                              _t(L, PROBS[:1] + 0.1)),
+                       SIMPLEX4[:, 0]),
+    "negative_binomial": (lambda L, D: D.NegativeBinomial(_t(L, CONC * 4), _t(L, UNIT[0] * 0.9)),
+                          COUNTS),
+    "negative_binomial_logits": (lambda L, D: D.NegativeBinomial(3.0, logits=_t(L, LOC)),
+                                 COUNTS),
+    "transformed_affine_exp": (lambda L, D: D.TransformedDistribution(
+        D.Normal(_t(L, LOC), _t(L, SCALE)),
+        [D.AffineTransform(_t(L, LOC[0]), 2.0), D.ExpTransform()]), POS),
+    "transformed_sigmoid": (lambda L, D: D.TransformedDistribution(
+        D.Uniform(_t(L, LOW * 0), _t(L, HIGH * 0 + 1)), [D.SigmoidTransform().inv]), X[:, 0]),
+    "transformed_stickbreaking": (lambda L, D: D.TransformedDistribution(
+        D.Normal(_t(L, LOC), 1.0), D.StickBreakingTransform()), SIMPLEX4),
 }  # fmt: skip
 
+# float32 cancellation (a second moment less the squared mean) rounds apart from torch's
+LOOSE = {"kumaraswamy": 1e-4}
 PROPS = ("mean", "stddev", "variance", "mode", "probs", "logits", "entropy", "perplexity")
 
 
@@ -124,13 +156,13 @@ def _same_dtype(j: Any, t: Any) -> bool:
     return np.dtype(j.dtype) == (expected or np.dtype(str(t.dtype).removeprefix("torch.")))
 
 
-def _compare(j: Any, t: Any, what: str) -> None:
+def _compare(j: Any, t: Any, what: str, tol: float = TOL) -> None:
     a, e = to_numpy(j), to_numpy(t)
     assert isinstance(j, jaxmod.Tensor), f"{what}: {type(j).__name__} is not a jaxmod.Tensor"
     assert _same_dtype(j, t), f"{what}: dtype {j.dtype} vs torch's {t.dtype}"
     odd = ~np.isfinite(e)  # NaN and infinities must sit at the same places
     np.testing.assert_array_equal(a[odd], e[odd], err_msg=what)
-    assert_close(np.where(odd, 0, a), np.where(odd, 0, e), TOL, what)
+    assert_close(np.where(odd, 0, a), np.where(odd, 0, e), tol, what)
 
 
 @pytest.mark.parametrize("name", DISTS)
@@ -146,7 +178,8 @@ def test_values_match_torch(name: str) -> None:
         except (AttributeError, NotImplementedError):
             continue  # torch has no such property (Poisson's entropy, a mixture's mode)
         got = getattr(j, prop)
-        _compare(got() if callable(got) else got, expected, f"{name}.{prop}")
+        tol = LOOSE.get(name, TOL)
+        _compare(got() if callable(got) else got, expected, f"{name}.{prop}", tol)
     value = DISTS[name][1]
     _compare(j.log_prob(_t(jaxmod, value)), t.log_prob(_t(torch, value)), f"{name}.log_prob")
     if hasattr(t, "has_enumerate_support") and t.has_enumerate_support:
@@ -324,6 +357,18 @@ GRAD_CASES: dict[str, tuple[str, tuple[Any, ...], str | None]] = {
 }
 
 
+GRAD_CASES.update(
+    {
+        "gumbel": ("Gumbel", (LOC, SCALE), None),
+        "halfcauchy": ("HalfCauchy", (SCALE,), None),
+        "chi2": ("Chi2", (CONC * 3,), None),
+        "weibull": ("Weibull", (SCALE, CONC + 0.5), None),
+        "pareto": ("Pareto", (SCALE * 0.1, CONC * 3), None),
+        "kumaraswamy": ("Kumaraswamy", (CONC + 1, SCALE + 1), None),
+    }
+)
+
+
 @pytest.mark.parametrize("name", GRAD_CASES)
 def test_new_log_prob_and_entropy_gradients_match_torch_under_jit(name: str) -> None:
     make, params, kw = GRAD_CASES[name]
@@ -344,6 +389,9 @@ def test_new_log_prob_and_entropy_gradients_match_torch_under_jit(name: str) -> 
 
 
 RSAMPLE_CASES = [k for k in GRAD_CASES if k != "geometric"]
+
+
+RSAMPLE_CASES += ["gumbel", "halfcauchy", "chi2", "weibull", "pareto", "kumaraswamy"]
 
 
 @pytest.mark.parametrize("name", RSAMPLE_CASES)
@@ -384,6 +432,17 @@ STATS: dict[str, tuple[Callable[[Any], Any], float, float]] = {
                                               D.Normal(jaxmod.tensor([-1.0, 1.0]), 0.5)),
                 0.0, 1.25**0.5),
 }  # fmt: skip
+
+
+STATS.update({
+    "gumbel": (lambda D: D.Gumbel(1.0, 2.0), 1 + 2 * 0.5772156649, np.pi / 6**0.5 * 2),
+    "weibull": (lambda D: D.Weibull(2.0, 3.0), 2 * 0.8929795, 2 * 0.3245792),
+    "pareto": (lambda D: D.Pareto(1.0, 5.0), 1.25, (5 / 48) ** 0.5),
+    "kumaraswamy": (lambda D: D.Kumaraswamy(2.0, 2.0), 8 / 15, (1 / 3 - 64 / 225) ** 0.5),
+    "chi2": (lambda D: D.Chi2(jaxmod.tensor(4.0)), 4.0, 8**0.5),
+    "negative_binomial": (lambda D: D.NegativeBinomial(4.0, jaxmod.tensor(0.25)), 4 / 3,
+                          (4 / 3 / 0.75) ** 0.5),
+})  # fmt: skip
 
 
 @pytest.mark.parametrize("name", STATS)
@@ -483,6 +542,35 @@ ERRORS: dict[str, Callable[[Any, Any], Any]] = {
     "mixture_incompatible_batch": lambda L, D: D.MixtureSameFamily(
         D.Categorical(L.ones(3, 2)), D.Normal(L.zeros(4, 2), 1.0)),
 }  # fmt: skip
+
+
+ERRORS.update({
+    "gumbel_negative": lambda L, D: D.Gumbel(0.0, -1.0),
+    "gumbel_negative_vector": lambda L, D: D.Gumbel(L.zeros(2), L.tensor([1.0, -1.0])),
+    "halfcauchy_negative": lambda L, D: D.HalfCauchy(-1.0),
+    "halfcauchy_out_of_support": lambda L, D: D.HalfCauchy(1.0).log_prob(L.tensor(-1.0)),
+    "chi2_negative": lambda L, D: D.Chi2(L.tensor([-1.0])),
+    "weibull_negative": lambda L, D: D.Weibull(1.0, -1.0),
+    "weibull_out_of_support": lambda L, D: D.Weibull(1.0, 1.0).log_prob(L.tensor(-1.0)),
+    "pareto_negative_alpha": lambda L, D: D.Pareto(1.0, -1.0),
+    "pareto_below_scale": lambda L, D: D.Pareto(2.0, 1.0).log_prob(L.tensor(1.0)),
+    "kumaraswamy_negative": lambda L, D: D.Kumaraswamy(L.tensor([1.0]), L.tensor([-1.0])),
+    "logistic_normal_negative": lambda L, D: D.LogisticNormal(L.zeros(2), -L.ones(2)),
+    "relaxed_bernoulli_above_one": lambda L, D: D.RelaxedBernoulli(L.tensor(0.5),
+                                                                   L.tensor([1.5])),
+    "relaxed_bernoulli_neither": lambda L, D: D.RelaxedBernoulli(L.tensor(0.5)),
+    "relaxed_onehot_not_simplex": lambda L, D: D.RelaxedOneHotCategorical(
+        L.tensor(0.5), L.tensor([0.5, -0.1])),
+    "negative_binomial_one": lambda L, D: D.NegativeBinomial(2.0, L.tensor([1.0])),
+    "negative_binomial_negative_count": lambda L, D: D.NegativeBinomial(L.tensor([-1.0]),
+                                                                        L.tensor([0.5])),
+    "negative_binomial_fraction": lambda L, D: D.NegativeBinomial(2.0, L.tensor([0.5])).log_prob(
+        L.tensor([1.5])),
+    "transformed_too_few_dims": lambda L, D: D.TransformedDistribution(
+        D.Normal(0.0, 1.0), D.StickBreakingTransform()),
+    "transformed_out_of_support": lambda L, D: D.TransformedDistribution(
+        D.Normal(0.0, 1.0), D.ExpTransform()).log_prob(L.tensor(-1.0)),
+})  # fmt: skip
 
 
 @pytest.mark.parametrize("case", ERRORS)
@@ -586,3 +674,205 @@ def test_backward_through_distributions_matches_torch() -> None:
         got[lib] = loss, lin.weight.grad, lin.bias.grad
     for what, a, e in zip(("loss", "weight.grad", "bias.grad"), got[jaxmod], got[torch]):
         assert_close(a, e, 1e-5, what)
+
+
+# ------------------------------------------------------------ submodules and transforms
+def test_every_torch_submodule_of_a_jaxmod_class_imports() -> None:
+    """``from torch.distributions.normal import Normal`` ports by the import rewrite: each
+    torch submodule defining a name jaxmod has exists here and gives that name."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    checked = 0
+    for info in pkgutil.iter_modules(td.__path__):
+        t_mod = importlib.import_module(f"torch.distributions.{info.name}")
+        names = [n for n in getattr(t_mod, "__all__", [])
+                 if hasattr(jd, n) and not inspect.ismodule(getattr(jd, n))]  # fmt: skip
+        if not names:
+            continue
+        j_mod = importlib.import_module(f"jaxmod.distributions.{info.name}")
+        for n in names:
+            assert getattr(j_mod, n) is getattr(jd, n), f"{info.name}.{n}"
+            checked += 1
+    assert checked >= 40
+    from jaxmod.distributions.kl import kl_divergence, register_kl  # noqa: F401
+    from jaxmod.distributions.utils import broadcast_all, lazy_property, probs_to_logits
+
+    a, b = broadcast_all(jaxmod.ones(2), 3.0)
+    assert isinstance(b, jaxmod.Tensor) and b.shape == (2,)
+    _compare(probs_to_logits(jaxmod.tensor([0.2, 0.8])),
+             td.utils.probs_to_logits(torch.tensor([0.2, 0.8])), "probs_to_logits")  # fmt: skip
+    assert callable(lazy_property(lambda self: 1).__get__)
+
+
+# name -> build(lib's distributions module) -> transform, and an input (numpy)
+TRANSFORMS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "exp": (lambda D: D.ExpTransform(), X[0]),
+    "affine": (lambda D: D.AffineTransform(0.5, -2.0), X[0]),
+    "affine_tensor": (lambda D: D.AffineTransform(_t(L_OF[D], LOC[0]), _t(L_OF[D], SCALE)), X[0]),
+    "affine_event": (lambda D: D.AffineTransform(1.0, _t(L_OF[D], SCALE[0]), event_dim=1), X[0]),
+    "sigmoid": (lambda D: D.SigmoidTransform(), X[0]),
+    "tanh": (lambda D: D.TanhTransform(), X[0]),
+    "softplus": (lambda D: D.SoftplusTransform(), X[0]),
+    "power": (lambda D: D.PowerTransform(_t(L_OF[D], CONC)), POS[0]),
+    "abs": (lambda D: D.AbsTransform(), X[0]),
+    "softmax": (lambda D: D.SoftmaxTransform(), X[0]),
+    "stick_breaking": (lambda D: D.StickBreakingTransform(), X[0]),
+    "lower_cholesky": (lambda D: D.LowerCholeskyTransform(), A[0]),
+    "compose": (
+        lambda D: D.ComposeTransform(
+            [D.AffineTransform(0.0, 3.0), D.TanhTransform(), D.AffineTransform(1.0, 2.0)]
+        ),
+        X[0],
+    ),  # fmt: skip
+    "compose_event": (
+        lambda D: D.ComposeTransform([D.ExpTransform(), D.StickBreakingTransform()]),
+        X[0],
+    ),
+    "independent": (lambda D: D.IndependentTransform(D.SigmoidTransform(), 1), X[0]),
+    "reshape": (lambda D: D.ReshapeTransform((2, 3), (6,)), X[0]),
+    "inverse": (lambda D: D.ExpTransform().inv, POS[0]),
+    "inverse_sigmoid": (lambda D: D.SigmoidTransform().inv, UNIT[0]),
+}
+L_OF = {td: torch, jd: jaxmod}
+NO_LADJ = ("abs", "softmax", "lower_cholesky")
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_transforms_match_torch(name: str) -> None:
+    build, x = TRANSFORMS[name]
+    t, j = build(td), build(jd)
+    assert repr(j) == repr(t)
+    assert repr(j.domain) == repr(t.domain) and repr(j.codomain) == repr(t.codomain)
+    assert j.bijective == t.bijective
+    assert tuple(j.forward_shape(x.shape)) == tuple(t.forward_shape(torch.Size(x.shape)))
+    ty, jy = t(torch.from_numpy(x)), j(jaxmod.from_numpy(x))
+    _compare(jy, ty, f"{name} forward")
+    _compare(j.inv(jaxmod.from_numpy(ty.numpy())), t.inv(ty), f"{name} inverse")
+    if name not in NO_LADJ:
+        got = j.log_abs_det_jacobian(jaxmod.from_numpy(x), jaxmod.from_numpy(ty.numpy()))
+        _compare(got, t.log_abs_det_jacobian(torch.from_numpy(x), ty), f"{name} ladj")
+    assert (j == build(jd)) == (t == build(td))
+    assert j.inv.inv is j
+
+
+def test_transform_cache_and_errors_match_torch() -> None:
+    for D in (td, jd):
+        with pytest.raises(ValueError, match="cache_size must be 0 or 1"):
+            D.ExpTransform(cache_size=2)
+    t = jd.TanhTransform(cache_size=1)
+    x = jaxmod.tensor([20.0, -30.0, 0.5])
+    y = t(x)
+    np.testing.assert_array_equal(to_numpy(t.inv(y)), to_numpy(x))  # not atanh(+-1) = inf
+    assert np.isinf(to_numpy(jd.TanhTransform().inv(y))[:2]).all()
+    assert t.with_cache(1) is t and jd.TanhTransform().with_cache(1)._cache_size == 1
+    for k in range(2):
+        messages = []
+        for _, D in LIBS.values():
+            bad = (3, [D.ExpTransform(), 3])[k]
+            with pytest.raises(ValueError) as info:
+                D.TransformedDistribution(D.Normal(0.0, 1.0), bad)
+            messages.append(str(info.value))
+        assert messages[0] == messages[1]
+
+
+def _sac_log_prob(L: Any, D: Any, mu: Any, std: Any, x: Any) -> Any:
+    """SAC's squashed Gaussian: the action is tanh of a reparameterised normal sample,
+    scored through the transform's cache."""
+    tanh = D.TanhTransform(cache_size=1)
+    dist = D.TransformedDistribution(D.Normal(mu, std), [tanh])
+    action = tanh(x)
+    return dist.log_prob(action).sum(-1)
+
+
+SAC_MU = np.array([[0.3, -1.0, 4.0], [12.0, 0.0, -0.5]], np.float32)  # 12: tanh saturates
+SAC_EPS = RNG.standard_normal((2, 3)).astype(np.float32)
+
+
+def test_sac_tanh_normal_log_prob_and_gradients_match_torch() -> None:
+    t_mu, t_std = (
+        torch.from_numpy(SAC_MU).requires_grad_(),
+        torch.from_numpy(SCALE).requires_grad_(),
+    )
+    t_lp = _sac_log_prob(torch, td, t_mu, t_std, t_mu + t_std * torch.from_numpy(SAC_EPS))
+    t_lp.sum().backward()
+    assert torch.isfinite(t_lp).all()
+
+    def f(mu: Any, std: Any) -> Any:
+        lp = _sac_log_prob(jaxmod, jd, mu, std, mu + std * jaxmod.from_numpy(SAC_EPS))
+        return lp.sum(), lp
+
+    (g_mu, g_std), lp = jaxmod.grad(f, argnums=(0, 1), has_aux=True)(
+        jaxmod.from_numpy(SAC_MU), jaxmod.from_numpy(SCALE))  # fmt: skip
+    _compare(lp, t_lp.detach(), "log_prob")
+    assert_close(g_mu, t_mu.grad, 1e-4, "d/dmu")
+    assert_close(g_std, t_std.grad, 1e-4, "d/dstd")
+    # eagerly, with loss.backward() through the tape
+    j_mu = jaxmod.from_numpy(SAC_MU).requires_grad_()
+    j_std = jaxmod.from_numpy(SCALE).requires_grad_()
+    j_lp = _sac_log_prob(jaxmod, jd, j_mu, j_std, j_mu + j_std * jaxmod.from_numpy(SAC_EPS))
+    j_lp.sum().backward()
+    _compare(j_lp.detach(), t_lp.detach(), "eager log_prob")
+    assert_close(j_mu.grad, t_mu.grad, 1e-4, "eager d/dmu")
+    assert_close(j_std.grad, t_std.grad, 1e-4, "eager d/dstd")
+
+
+def test_sac_rsample_then_log_prob_uses_the_cache() -> None:
+    """``a = dist.rsample(); dist.log_prob(a)``: finite where tanh saturates, and the
+    gradients are torch's for the same noise."""
+    mu, std = jaxmod.from_numpy(SAC_MU), jaxmod.from_numpy(SCALE)
+
+    def f(mu: Any, std: Any) -> Any:
+        dist = jd.TransformedDistribution(jd.Normal(mu, std), [jd.TanhTransform(cache_size=1)])
+        a = dist.rsample()
+        x = dist.transforms[0]._cached_x_y[0]
+        return dist.log_prob(a).sum(), x
+
+    jaxmod.manual_seed(5)
+    (g_mu, g_std), x = jaxmod.grad(f, argnums=(0, 1), has_aux=True)(mu, std)
+    eps = (to_numpy(x) - SAC_MU) / SCALE
+    t_mu, t_std = (
+        torch.from_numpy(SAC_MU).requires_grad_(),
+        torch.from_numpy(SCALE).requires_grad_(),
+    )
+    _sac_log_prob(torch, td, t_mu, t_std, t_mu + t_std * torch.from_numpy(eps)).sum().backward()
+    assert np.isfinite(to_numpy(g_mu)).all()
+    assert_close(g_mu, t_mu.grad, 1e-4, "d/dmu")
+    assert_close(g_std, t_std.grad, 1e-4, "d/dstd")
+
+
+@pytest.mark.parametrize("name", ["gumbel", "halfcauchy", "weibull", "pareto", "kumaraswamy",
+                                  "transformed_affine_exp", "transformed_sigmoid"])  # fmt: skip
+def test_transformed_cdf_icdf_match_torch(name: str) -> None:
+    t, j = _both(name)
+    q = np.broadcast_to(np.array([0.1, 0.5, 0.9], np.float32), tuple(t.batch_shape)).copy()
+    v = t.icdf(torch.from_numpy(q))
+    _compare(j.icdf(jaxmod.from_numpy(q)), v, f"{name}.icdf", 1e-4)
+    _compare(j.cdf(jaxmod.from_numpy(v.detach().numpy())), t.cdf(v), f"{name}.cdf", 1e-4)
+
+
+NEW_KL_PAIRS = {
+    "gumbel": ("gumbel", lambda L, D: D.Gumbel(_t(L, LOC * 0.5), _t(L, CONC))),
+    "halfnormal": ("halfnormal", lambda L, D: D.HalfNormal(_t(L, CONC))),
+    "pareto": ("pareto", lambda L, D: D.Pareto(_t(L, SCALE * 0.2), _t(L, SCALE))),
+    "lognormal": ("lognormal", lambda L, D: D.LogNormal(_t(L, LOC * 0), _t(L, CONC))),
+    "transformed": ("transformed_sigmoid", lambda L, D: D.TransformedDistribution(
+        D.Uniform(_t(L, LOW * 0 - 1), _t(L, HIGH * 0 + 1)), [D.SigmoidTransform().inv])),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("pair", NEW_KL_PAIRS)
+def test_new_kl_pairs_match_torch(pair: str) -> None:
+    p_name, q_build = NEW_KL_PAIRS[pair]
+    tp, jp = _both(p_name)
+    tq, jq = q_build(torch, td), q_build(jaxmod, jd)
+    _compare(jd.kl_divergence(jp, jq), td.kl_divergence(tp, tq), f"kl {pair}")
+
+
+def test_kl_of_transformed_with_different_transforms_raises() -> None:
+    for _, D in LIBS.values():
+        p = D.TransformedDistribution(D.Normal(0.0, 1.0), [D.ExpTransform()])
+        q = D.TransformedDistribution(D.Normal(0.0, 1.0), [D.SigmoidTransform()])
+        with pytest.raises(NotImplementedError):
+            D.kl_divergence(p, q)

@@ -23,6 +23,8 @@ from jaxmod.distributions.distribution import (
     check_param,
     wants_tensor,
 )
+from jaxmod.distributions.transformed_distribution import TransformedDistribution
+from jaxmod.distributions.transforms import AbsTransform, ExpTransform
 
 __all__ = ["Beta", "Cauchy", "Dirichlet", "Exponential", "Gamma", "HalfNormal", "Laplace",
            "LogNormal", "Normal", "StudentT", "Uniform"]  # fmt: skip
@@ -622,20 +624,18 @@ class StudentT(Distribution):
                          - sp.digamma(0.5 * df)) + 0.5 * jnp.log(df) + lbeta)  # fmt: skip
 
 
-class LogNormal(Distribution):
-    """``exp`` of a :class:`Normal` with ``loc`` and ``scale`` (torch's repr:
-    ``LogNormal()``; parameter errors name the inner ``Normal``)."""
+class LogNormal(TransformedDistribution):
+    """``exp`` of a :class:`Normal` with ``loc`` and ``scale``: a
+    :class:`TransformedDistribution` (``ExpTransform``) with closed forms, as torch's
+    (repr ``LogNormal()``; parameter errors name the inner ``Normal``)."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.positive
     has_rsample = True
-    _repr_params = False
 
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
-        self.base_dist = Normal(loc, scale, validate_args=validate_args)
-        self._wrap = self.base_dist._wrap
-        self._params = {}
-        super().__init__(self.base_dist.batch_shape, validate_args=validate_args)
+        base = Normal(loc, scale, validate_args=validate_args)
+        super().__init__(base, ExpTransform(), validate_args=validate_args)
 
     @property
     def loc(self) -> Any:
@@ -668,9 +668,6 @@ class LogNormal(Distribution):
         loc, scale = self._ls()
         return self._out(jnp.expm1(scale**2) * jnp.exp(2 * loc + scale**2))
 
-    def _sample(self, shape: tuple[int, ...]) -> Any:
-        return jnp.exp(self.base_dist._sample(shape))
-
     def log_prob(self, value: Any) -> Any:
         """The normal log-density of ``log(value)`` less ``log(value)``."""
         v = self._value(value)
@@ -695,19 +692,22 @@ class LogNormal(Distribution):
         return self._out(0.5 + 0.5 * math.log(2 * math.pi) + jnp.log(scale) + loc)
 
 
-class HalfNormal(Distribution):
-    """``|X|`` for ``X ~ Normal(0, scale)`` (torch's repr: ``HalfNormal()``)."""
+class HalfNormal(TransformedDistribution):
+    """``|X|`` for ``X ~ Normal(0, scale)``: a :class:`TransformedDistribution`
+    (``AbsTransform``) with closed forms, as torch's (repr ``HalfNormal()``)."""
 
     arg_constraints = {"scale": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
-    _repr_params = False
 
     def __init__(self, scale: Any, validate_args: bool | None = None) -> None:
         (s,) = broadcast_all(scale)
-        self._wrap = wants_tensor(scale)
         self._params = {"scale": s}
-        super().__init__(_batch_shape((scale,), s), validate_args=validate_args)
+        number = isinstance(scale, numbers.Number)
+        base = Normal(0.0 if number else jnp.zeros_like(s), scale if number else s,
+                      validate_args=False)  # fmt: skip
+        super().__init__(base, AbsTransform(), validate_args=validate_args)
+        self._wrap = wants_tensor(scale)
 
     @property
     def scale(self) -> Any:
@@ -728,10 +728,6 @@ class HalfNormal(Distribution):
     def variance(self) -> Any:
         """``scale ** 2 (1 - 2 / pi)``."""
         return self._out(self._params["scale"] ** 2 * (1 - 2 / math.pi))
-
-    def _sample(self, shape: tuple[int, ...]) -> Any:
-        s = self._params["scale"]
-        return jnp.abs(s * jax.random.normal(self._key(), shape + s.shape, s.dtype))
 
     def log_prob(self, value: Any) -> Any:
         """Twice the normal density on ``[0, inf)``, ``-inf`` below."""

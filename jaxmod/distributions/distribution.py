@@ -89,13 +89,23 @@ def check_param(param: str, value: Any, constraint: Any, owner: str) -> None:
         )
 
 
+def _is_part(v: Any) -> bool:
+    """A transform, or a list of them (``TransformedDistribution.transforms``)."""
+    if getattr(type(v), "_tree_part", False):
+        return True
+    return type(v) in (list, tuple) and bool(v) and all(_is_part(t) for t in v)
+
+
 def _flatten(d: Distribution) -> tuple[Any, Any]:
-    """A distribution as a pytree: its parameter arrays and inner distributions are the
-    children, everything else (shapes, flags) the static part."""
+    """A distribution as a pytree: its parameter arrays, inner distributions and
+    transforms are the children, everything else (shapes, flags) the static part. The
+    inner distributions come before the transforms, as :func:`_link` counts them."""
     inner = {k: v for k, v in vars(d).items() if isinstance(v, Distribution)}
+    parts = {k: v for k, v in vars(d).items() if _is_part(v)}
     rest = tuple(sorted((k, v) for k, v in vars(d).items()
-                        if k not in ("_params", "_tape_leaves") and k not in inner))  # fmt: skip
-    return (getattr(d, "_params", {}), inner), rest
+                        if k not in ("_params", "_tape_leaves") and k not in inner
+                        and k not in parts))  # fmt: skip
+    return (getattr(d, "_params", {}), inner, parts), rest
 
 
 def _unflatten(cls: type, rest: Any, children: Any) -> Distribution:
@@ -103,9 +113,10 @@ def _unflatten(cls: type, rest: Any, children: Any) -> Distribution:
     wraps leaves as Tensors (a module's forward returning a distribution built from
     Tensors) would otherwise give Tensors inside Tensors to ``mean`` / ``stddev``."""
     d = cls.__new__(cls)
-    params, inner = children
+    params, inner, parts = children
     vars(d).update(rest)
     vars(d).update(inner)
+    vars(d).update(parts)
     d._params = {k: _b.unwrap(v) for k, v in params.items()}
     return d
 
@@ -171,7 +182,9 @@ class Distribution:
         """A ``log_prob``/``cdf`` argument as an array, validated as torch does."""
         if self._validate_args:
             self._validate_sample(value)
-        return jnp.asarray(_b.unwrap(value))
+        a = _b.unwrap(value)
+        # an array stays the same object (a transform's cache recognises its own sample)
+        return a if isinstance(a, jax.Array) else jnp.asarray(a)
 
     def _key(self) -> Any:
         return _random.next_key(None)
@@ -321,13 +334,14 @@ class Distribution:
 # the parameters, as in torch.
 _NOT_RECORDED = {"support", "batch_shape", "event_shape", "arg_constraints", "sample",
                  "sample_n", "enumerate_support", "set_default_validate_args"}  # fmt: skip
-_METHODS = {"log_prob", "cdf", "icdf", "entropy", "perplexity", "rsample", "expand"}
+_METHODS = {"log_prob", "cdf", "icdf", "entropy", "perplexity", "rsample", "expand",
+            "_log_prob_given"}  # fmt: skip
 _MARK = "jaxmod.distribution"
 
 
 def _link(d: Distribution, leaves: list) -> None:
     d._tape_leaves = list(leaves)
-    (params, inner), _ = _flatten(d)
+    (params, inner, _), _ = _flatten(d)
     off = len(jax.tree_util.tree_leaves(params, is_leaf=_tape._stop))
     for k in sorted(inner):
         n = len(jax.tree_util.tree_leaves(inner[k], is_leaf=_tape._stop))

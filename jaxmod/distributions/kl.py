@@ -17,18 +17,22 @@ from jaxmod.distributions.continuous import (
     Dirichlet,
     Exponential,
     Gamma,
+    HalfNormal,
     Laplace,
     Normal,
     Uniform,
 )
 from jaxmod.distributions.discrete import Bernoulli, Categorical, OneHotCategorical, Poisson
 from jaxmod.distributions.distribution import Distribution, sum_rightmost
+from jaxmod.distributions.gumbel import Gumbel, euler_constant
 from jaxmod.distributions.independent import Independent
 from jaxmod.distributions.multivariate_normal import (
     MultivariateNormal,
     batch_mahalanobis,
     half_log_det,
 )
+from jaxmod.distributions.pareto import Pareto
+from jaxmod.distributions.transformed_distribution import TransformedDistribution
 
 __all__ = ["kl_divergence", "register_kl"]
 
@@ -202,3 +206,34 @@ def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Any:
     mahal = batch_mahalanobis(ql, q._params["loc"] - p._params["loc"])
     n = p.event_shape[0]
     return half_log_det(ql) - half_log_det(pl) + 0.5 * (trace + mahal - n)
+
+
+@register_kl(TransformedDistribution, TransformedDistribution)
+def _kl_transformed_transformed(p: TransformedDistribution, q: TransformedDistribution) -> Any:
+    if p.transforms != q.transforms or p.event_shape != q.event_shape:
+        raise NotImplementedError
+    return kl_divergence(p.base_dist, q.base_dist)
+
+
+@register_kl(HalfNormal, HalfNormal)
+def _kl_halfnormal_halfnormal(p: HalfNormal, q: HalfNormal) -> Any:
+    return _kl_normal_normal(p.base_dist, q.base_dist)
+
+
+@register_kl(Gumbel, Gumbel)
+def _kl_gumbel_gumbel(p: Gumbel, q: Gumbel) -> Any:
+    ratio = p._params["scale"] / q._params["scale"]
+    q_loc = q._params["loc"] / q._params["scale"]
+    p_loc = p._params["loc"] / q._params["scale"]
+    t1 = -jnp.log(ratio) - q_loc + p_loc
+    t3 = jnp.exp(q_loc + _sp().gammaln(1 + ratio) - p_loc)
+    return t1 + ratio * euler_constant + t3 - (1 + euler_constant)
+
+
+@register_kl(Pareto, Pareto)
+def _kl_pareto_pareto(p: Pareto, q: Pareto) -> Any:
+    ps, qs = p._params["scale"], q._params["scale"]
+    pa, qa = p._params["alpha"], q._params["alpha"]
+    alpha_ratio = qa / pa
+    result = qa * jnp.log(ps / qs) - jnp.log(alpha_ratio) + alpha_ratio - 1
+    return jnp.where(ps < qs, jnp.inf, result)

@@ -1,0 +1,6 @@
+"""``torch.distributions.geometric``: :class:`Geometric`, re-exported from
+:mod:`jaxmod.distributions.discrete`."""
+
+from jaxmod.distributions.discrete import Geometric
+
+__all__ = ["Geometric"]

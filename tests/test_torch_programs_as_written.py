@@ -29,6 +29,9 @@ CASES: dict[str, Callable[[Any], Any]] = {
     "vit_train": lambda m: m.main(epochs=1),  # param groups, warmup-cosine, mixup
     "data_pipeline": lambda m: m.main(epochs=2, n=60),  # Dataset/Subset/sampler, checkpoint
     "finetune": lambda m: m.main(epochs=2),  # frozen backbone, hooks, schedules w/o grads
+    # hand-written Lion, YOLOv5 EMA (dtype.is_floating_point), @no_grad teacher forward,
+    # hooks and a forward caching detached tensors, an autograd.Function STE, DDP checks
+    "research_tricks": lambda m: m.main(epochs=2),
 }
 
 _report = report_unmodified("training programs (main() as written)", list(CASES), len(CASES))

@@ -33,7 +33,10 @@ class HandWrittenOptimizerError(TypeError):
 
 
 def is_handwritten(cls: type, base: type) -> bool:
-    """Whether ``cls`` writes its own ``step()`` and no optax ``_transform``."""
+    """Whether ``cls`` (a user's class, not one of jaxmod's: LBFGS has its own ``step``
+    over optax) writes its own ``step()`` and no optax ``_transform``."""
+    if cls.__module__.split(".")[0] == "jaxmod":
+        return False
     return cls._transform is base._transform and cls.step is not base.step
 
 

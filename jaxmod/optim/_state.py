@@ -268,8 +268,12 @@ def state_dict(opt: Any) -> dict[str, Any]:
                 index += 1
         packed["params"] = [mapping[id(p)] for p in g["params"]]
         groups.append(packed)
+    # values as Tensors, as torch's are (``sd["state"][0]["step"]`` prints ``tensor(1.)``)
     state = {
-        mapping[id(p)]: opt._torch_state(p)
+        mapping[id(p)]: {
+            k: _tensor_new(v) if isinstance(v, jax.Array) else v
+            for k, v in opt._torch_state(p).items()
+        }
         for g in opt.param_groups
         for p in g["params"]
         if opt._reported(p)

@@ -451,7 +451,7 @@ class Optimizer:
         """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``.
 
         The layout, key names and indices are torch's: only parameters that have been
-        stepped appear in ``"state"``; values are jax arrays (``step`` a float32 scalar).
+        stepped appear in ``"state"``; values are Tensors (``step`` a float32 scalar).
         """
         if self._handwritten:
             return _handwritten.state_dict(self)

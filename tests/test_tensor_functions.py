@@ -87,6 +87,13 @@ CASES = [
                            t.topk(d, 2), t.topk(d, 2, dim=0, largest=False),
                            t.kthvalue(d, 2, 1), t.median(d), t.median(d, 1),
                            t.msort(d), t.quantile(d, 0.25), t.cummax(d, 1)), "D", "f"),
+    # ranks on exact halves: torch rounds them half to even for "nearest"
+    ("quantile_modes", lambda t, d: tuple(
+        f(d, q, **kw, interpolation=m)
+        for m in ("nearest", "linear", "lower", "higher", "midpoint")
+        for f in (t.quantile, t.nanquantile)
+        for q, kw in ((0.5, {}), (0.25, {"dim": 1}), (0.875, {"dim": 1}),
+                      (0.5, {"dim": 0, "keepdim": True}))), "D", "f"),
     ("searchsorted", lambda t, d, v: (t.searchsorted(t.sort(d).values, d),
                                       t.bucketize(v, t.tensor([-1.0, 0.0, 1.0])),
                                       t.searchsorted(t.tensor([0.0, 1.0]), v, right=True)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -418,18 +419,52 @@ def nanmedian(a: Any, dim: Any = None, keepdim: bool = False) -> Any:
     return _median("nanmedian", a, dim, keepdim, ignore_nan=True)
 
 
+def _quantile(fn: Callable, a: Any, q: Any, dim: Any, keepdim: bool, method: str) -> Any:
+    q = jnp.asarray(_b.unwrap(q))
+    axis = _axes(a, dim)
+    if method != "nearest":
+        return fn(a, q, axis=axis, keepdims=keepdim, method=method)
+    # torch rounds the rank q * (n - 1) half to even (numpy too); jnp's "nearest" rounds
+    # halves down: pick "lower" or "higher" by torch's rounding
+    lo = fn(a, q, axis=axis, keepdims=keepdim, method="lower")
+    hi = fn(a, q, axis=axis, keepdims=keepdim, method="higher")
+    n = a.size if axis is None else a.shape[axis]
+    rank = q * (n - 1)
+    down = jnp.round(rank) == jnp.floor(rank)
+    return jnp.where(down.reshape(q.shape + (1,) * (lo.ndim - q.ndim)), lo, hi)
+
+
 def quantile(a: Any, q: Any, dim: Any = None, keepdim: bool = False, *,
              interpolation: str = "linear") -> Any:  # fmt: skip
-    """The ``q``-th quantiles along ``dim``."""
-    return jnp.quantile(a, _b.unwrap(q), axis=_axes(a, dim), keepdims=keepdim,
-                        method=interpolation)  # fmt: skip
+    """The ``q``-th quantiles along ``dim`` (``"nearest"`` rounds ranks half to even,
+    as torch does)."""
+    return _quantile(jnp.quantile, a, q, dim, keepdim, interpolation)
 
 
 def nanquantile(a: Any, q: Any, dim: Any = None, keepdim: bool = False, *,
                 interpolation: str = "linear") -> Any:  # fmt: skip
     """The ``q``-th quantiles ignoring NaN."""
-    return jnp.nanquantile(a, _b.unwrap(q), axis=_axes(a, dim), keepdims=keepdim,
-                           method=interpolation)  # fmt: skip
+    if interpolation == "nearest":  # the rank depends on each slice's non-NaN count
+        return _nan_nearest(jnp.asarray(a), jnp.asarray(_b.unwrap(q)), _axes(a, dim), keepdim)
+    return _quantile(jnp.nanquantile, a, q, dim, keepdim, interpolation)
+
+
+def _nan_nearest(a: Any, q: Any, axis: Any, keepdim: bool) -> Any:
+    x = a.reshape(-1) if axis is None else jnp.moveaxis(a, axis, -1)
+    s = jnp.sort(x, axis=-1)  # NaNs last
+    k = jnp.sum(~jnp.isnan(x), axis=-1)
+    rank = q.reshape(q.shape + (1,) * k.ndim) * (k - 1)
+    idx = jnp.clip(jnp.round(rank), 0, None).astype(jnp.int32)
+    s = jnp.broadcast_to(s, q.shape + s.shape)
+    out = jnp.take_along_axis(s, idx[..., None], axis=-1)[..., 0]
+    out = jnp.where(k == 0, jnp.nan, out)
+    if keepdim:
+        out = (
+            out.reshape(q.shape + (1,) * a.ndim)
+            if axis is None
+            else jnp.expand_dims(out, q.ndim + axis)
+        )
+    return out
 
 
 def diff(a: Any, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Any:

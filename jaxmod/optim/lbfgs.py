@@ -97,6 +97,9 @@ class LBFGS(Optimizer):
     parameters only; runs eagerly (not inside :func:`jaxmod.jit`).
     """
 
+    # torch's plain state layout (see _handwritten): the step below is torch's algorithm
+    _handwritten = True
+
     def __init__(
         self,
         params: Iterable[Any],

@@ -204,7 +204,22 @@ class OneHotCategorical(Distribution):
                          if expand else values)  # fmt: skip
 
 
-class Bernoulli(Distribution):
+class _BinaryParams:
+    """``_probs`` / ``_logits`` of a distribution given one of ``probs`` and ``logits`` of
+    a success (``self._params`` holds whichever was given)."""
+
+    _params: dict[str, Any]
+
+    def _probs(self) -> Any:
+        p = self._params
+        return p["probs"] if "probs" in p else jax.nn.sigmoid(p["logits"])
+
+    def _logits(self) -> Any:
+        p = self._params
+        return p["logits"] if "logits" in p else probs_to_logits(p["probs"], is_binary=True)
+
+
+class Bernoulli(_BinaryParams, Distribution):
     """0/1 outcomes that are 1 with probability ``probs`` (or log-odds ``logits``);
     samples have the parameters' dtype."""
 
@@ -221,14 +236,6 @@ class Bernoulli(Distribution):
         self._params = {name: a}
         shape = () if isinstance(given, numbers.Number) else a.shape
         super().__init__(shape, validate_args=validate_args)
-
-    def _probs(self) -> Any:
-        p = self._params
-        return p["probs"] if "probs" in p else jax.nn.sigmoid(p["logits"])
-
-    def _logits(self) -> Any:
-        p = self._params
-        return p["logits"] if "logits" in p else probs_to_logits(p["probs"], is_binary=True)
 
     @property
     def probs(self) -> Any:
@@ -323,7 +330,7 @@ class Poisson(Distribution):
         return self._out(sp.xlogy(v, r) - r - sp.gammaln(v + 1))
 
 
-class Binomial(Distribution):
+class Binomial(_BinaryParams, Distribution):
     """The number of successes in ``total_count`` trials of probability ``probs`` (or
     log-odds ``logits``); samples are floats, as torch's."""
 
@@ -340,14 +347,6 @@ class Binomial(Distribution):
         self._params = {"total_count": n.astype(p.dtype), name: p}
         scalar = all(isinstance(v, numbers.Number) for v in (total_count, given))
         super().__init__(() if scalar else p.shape, validate_args=validate_args)
-
-    def _probs(self) -> Any:
-        p = self._params
-        return p["probs"] if "probs" in p else jax.nn.sigmoid(p["logits"])
-
-    def _logits(self) -> Any:
-        p = self._params
-        return p["logits"] if "logits" in p else probs_to_logits(p["probs"], is_binary=True)
 
     @property
     def total_count(self) -> Any:

@@ -11,13 +11,13 @@ from jax.scipy.special import gammaln
 
 from jaxmod._tensor import dtypes as _dt
 from jaxmod.distributions import constraints
-from jaxmod.distributions.discrete import _one_of, probs_to_logits
+from jaxmod.distributions.discrete import _BinaryParams, _one_of
 from jaxmod.distributions.distribution import Distribution, broadcast_all, wants_tensor
 
 __all__ = ["NegativeBinomial"]
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(_BinaryParams, Distribution):
     """The number of failures before ``total_count`` successes, each trial failing with
     probability ``probs`` (torch's convention; or log-odds ``logits``). Samples are floats
     drawn as a gamma-Poisson mixture, as torch draws them."""
@@ -35,14 +35,6 @@ class NegativeBinomial(Distribution):
         self._wrap = wants_tensor(total_count, given)
         self._params = {"total_count": n.astype(p.dtype), name: p}
         super().__init__(p.shape, validate_args=validate_args)
-
-    def _logits(self) -> Any:
-        p = self._params
-        return p["logits"] if "logits" in p else probs_to_logits(p["probs"], is_binary=True)
-
-    def _probs(self) -> Any:
-        p = self._params
-        return p["probs"] if "probs" in p else jax.nn.sigmoid(p["logits"])
 
     @property
     def total_count(self) -> Any:

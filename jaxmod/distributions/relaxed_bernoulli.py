@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmod.distributions import constraints
-from jaxmod.distributions.discrete import _clamp_probs, _one_of, probs_to_logits
+from jaxmod.distributions.discrete import _BinaryParams, _clamp_probs, _one_of
 from jaxmod.distributions.distribution import (
     Distribution,
     as_array,
@@ -25,7 +25,7 @@ from jaxmod.distributions.transforms import SigmoidTransform
 __all__ = ["LogitRelaxedBernoulli", "RelaxedBernoulli"]
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(_BinaryParams, Distribution):
     """The logit of a :class:`RelaxedBernoulli` sample: ``(logit(U) + logits) /
     temperature`` for a uniform ``U``."""
 
@@ -41,14 +41,6 @@ class LogitRelaxedBernoulli(Distribution):
         self._params = {"temperature": as_array(temperature, a.dtype), name: a}
         shape = () if isinstance(given, numbers.Number) else a.shape
         super().__init__(shape, validate_args=validate_args)
-
-    def _probs(self) -> Any:
-        p = self._params
-        return p["probs"] if "probs" in p else jax.nn.sigmoid(p["logits"])
-
-    def _logits(self) -> Any:
-        p = self._params
-        return p["logits"] if "logits" in p else probs_to_logits(p["probs"], is_binary=True)
 
     @property
     def temperature(self) -> Any:

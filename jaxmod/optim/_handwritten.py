@@ -33,10 +33,8 @@ class HandWrittenOptimizerError(TypeError):
 
 
 def is_handwritten(cls: type, base: type) -> bool:
-    """Whether ``cls`` (a user's class, not one of jaxmod's: LBFGS has its own ``step``
-    over optax) writes its own ``step()`` and no optax ``_transform``."""
-    if cls.__module__.split(".")[0] == "jaxmod":
-        return False
+    """Whether ``cls`` writes its own ``step()`` and no optax ``_transform`` (a user's
+    torch-style class, or jaxmod's LBFGS, which runs torch's algorithm on the host)."""
     return cls._transform is base._transform and cls.step is not base.step
 
 

@@ -97,8 +97,8 @@ class LBFGS(Optimizer):
     parameters only; runs eagerly (not inside :func:`jaxmod.jit`).
     """
 
-    # torch's plain state layout (see _handwritten): the step below is torch's algorithm
-    _handwritten = True
+    # Its own step() and no _transform: the base gives it torch's plain state layout
+    # (optim/_handwritten.py), which the step below fills as torch's LBFGS does.
 
     def __init__(
         self,

@@ -110,8 +110,7 @@ class Optimizer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "_handwritten" not in cls.__dict__:  # a class may say so itself (LBFGS does)
-            cls._handwritten = _handwritten.is_handwritten(cls, Optimizer)
+        cls._handwritten = _handwritten.is_handwritten(cls, Optimizer)
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults

@@ -124,29 +124,31 @@ def are_deterministic_algorithms_enabled() -> bool:
 _threads: dict[str, int] = {}
 
 
+def _set_threads(name: str, n: int) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise RuntimeError(f"{name} expects a positive integer")
+    _threads[name] = n
+
+
 def set_num_threads(n: int) -> None:
     """Recorded for :func:`get_num_threads`; XLA chose its thread pool when it started
     (set ``XLA_FLAGS`` / ``taskset`` before the process starts to limit it)."""
-    if not isinstance(n, int) or n < 1:
-        raise RuntimeError("set_num_threads expects a positive integer")
-    _threads["intra"] = n
+    _set_threads("set_num_threads", n)
 
 
 def get_num_threads() -> int:
     """What :func:`set_num_threads` set, else the number of CPU cores."""
-    return _threads.get("intra") or os.cpu_count() or 1
+    return _threads.get("set_num_threads") or os.cpu_count() or 1
 
 
 def set_num_interop_threads(n: int) -> None:
     """Recorded for :func:`get_num_interop_threads` (see :func:`set_num_threads`)."""
-    if not isinstance(n, int) or n < 1:
-        raise RuntimeError("set_num_interop_threads expects a positive integer")
-    _threads["inter"] = n
+    _set_threads("set_num_interop_threads", n)
 
 
 def get_num_interop_threads() -> int:
     """What :func:`set_num_interop_threads` set, else the number of CPU cores."""
-    return _threads.get("inter") or os.cpu_count() or 1
+    return _threads.get("set_num_interop_threads") or os.cpu_count() or 1
 
 
 def get_rng_state() -> Any:

@@ -66,8 +66,10 @@ def _host(x: Any) -> np.ndarray:
     """A Tensor or array on the host, a Tensor in its declared dtype (``int64`` stays
     ``int64`` where jax stores int32)."""
     a = np.asarray(x)
-    if is_tensor(x) and a.dtype != x.dtype.dtype:
-        a = a.astype(x.dtype.dtype)
+    if is_tensor(x):
+        declared = str(x.dtype).removeprefix("torch.")
+        if declared != a.dtype.name and declared in ("int64", "uint64", "float64", "complex128"):
+            a = a.astype(declared)
     return a
 
 

@@ -22,7 +22,12 @@ PROJECT = PYPROJECT["project"]
 # import name -> distribution name, where they differ
 DIST_OF = {"yaml": "pyyaml"}
 # imported only inside a function (or, einops, only when installed) for an optional feature
-OPTIONAL = {"torch": "test", "orbax": "test", "einops": "test"}  # einops: when installed
+OPTIONAL = {
+    "torch": "test",
+    "orbax": "test",
+    "einops": "test",  # einops: when installed
+    "tensorboard": "tensorboard",  # jaxmod.utils.tensorboard only, as torch.utils.tensorboard
+}
 
 
 def _requirement_names(reqs: list[str]) -> set[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+from jaxmod.io import load as _load
+
 DTYPES = {
     "float32": np.float32,
     "float16": np.float16,
@@ -48,3 +50,9 @@ class Box:
 
     def __init__(self, value):
         self._value = value
+
+
+def load_exact(path, **kwargs):
+    """``jaxmod.io.load`` with every array as the file stores it (numpy, exact dtype), the
+    view the format tests check bits in; the default (Tensors) is tested on its own."""
+    return _load(path, map_location="numpy", **kwargs)

@@ -28,6 +28,7 @@ import jaxmod
 from jaxmod.io import CheckpointError, UnsafeCheckpointError, load, save
 from jaxmod.io import _torch_records as TR
 from tests import _hostile as H
+from tests._checkpoints import load_exact
 
 F4 = np.arange(4, dtype=np.float32).tobytes()  # one 4-element float32 storage
 MiB = 1 << 20
@@ -54,7 +55,7 @@ LAYOUTS = {"zip": in_zip, "legacy": in_legacy}
 def refused(path, exc=CheckpointError):
     """The error ``load(path)`` raises; it must be exactly a CheckpointError (or subclass)."""
     with pytest.raises(exc) as info:
-        load(path)
+        load_exact(path)
     assert type(info.value) in (CheckpointError, UnsafeCheckpointError), type(info.value)
     assert str(path) in str(info.value)
     return info.value
@@ -63,8 +64,8 @@ def refused(path, exc=CheckpointError):
 def clean_file_loads_unchanged(tmp_path):
     torch = pytest.importorskip("torch")
     torch.save({"w": torch.arange(4.0)}, tmp_path / "clean.pt")
-    np.testing.assert_array_equal(load(tmp_path / "clean.pt")["w"], [0.0, 1.0, 2.0, 3.0])
-    assert not np.signbit(load(tmp_path / "clean.pt")["w"]).any()  # not [-0, -1, -2, -3]
+    np.testing.assert_array_equal(load_exact(tmp_path / "clean.pt")["w"], [0.0, 1.0, 2.0, 3.0])
+    assert not np.signbit(load_exact(tmp_path / "clean.pt")["w"]).any()  # not [-0, -1, -2, -3]
 
 
 # --------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ def test_fresh_objects_built_by_the_pickle_may_still_be_filled_in(tmp_path):
     torch = pytest.importorskip("torch")
     sd = torch.nn.Linear(2, 1).state_dict()  # OrderedDict + BUILD of its _metadata
     torch.save({"sd": sd, "s": {1, 2}, "l": [1, [2]]}, tmp_path / "ok.pt")
-    out = load(tmp_path / "ok.pt")
+    out = load_exact(tmp_path / "ok.pt")
     assert out["sd"]._metadata == sd._metadata and out["s"] == {1, 2}
 
 
@@ -157,7 +158,7 @@ def test_stride_0_record_over_a_huge_shape_is_refused_fast_in_little_memory(tmp_
     hand = in_legacy(tmp_path, {"w": rec(size=(2**17, 2**17), stride=(0, 0))})
     for path in (tmp_path / "zip.pt", hand):
         assert path.stat().st_size < 2000
-        err, seconds, peak = H.measure(lambda p=path: load(p))
+        err, seconds, peak = H.measure(lambda p=path: load_exact(p))
         assert type(err) is CheckpointError and "w: the tensor record asks for" in str(err)
         assert seconds < 1.0 and peak < 8 * MiB, (seconds, peak)
 
@@ -166,7 +167,7 @@ def test_small_expanded_views_still_load_with_torchs_values(tmp_path):
     torch = pytest.importorskip("torch")
     sd = {"row": torch.arange(3.0).expand(4, 3), "col": torch.ones(2, 1).expand(2, 5)}
     torch.save(sd, tmp_path / "views.pt")
-    out = load(tmp_path / "views.pt")
+    out = load_exact(tmp_path / "views.pt")
     for k, t in sd.items():
         np.testing.assert_array_equal(out[k], t.contiguous().numpy())
 
@@ -188,14 +189,14 @@ def test_deflate_member_inflating_past_its_declared_size_is_refused(tmp_path):
     # Harm: plain zipfile inflates the whole stream before cutting it to the declared size.
     _, _, plain_peak = H.measure(lambda: zipfile.ZipFile(path).read("archive/data/0"))
     assert plain_peak > 32 * MiB
-    err, seconds, peak = H.measure(lambda: load(path))
+    err, seconds, peak = H.measure(lambda: load_exact(path))
     assert type(err) is CheckpointError and "'archive/data/0' inflates past" in str(err)
     assert seconds < 1.0 and peak < 2 * MiB, (seconds, peak)
 
 
 def test_deflate_member_declaring_more_than_deflate_can_produce_is_refused_unread(tmp_path):
     path = _bomb_zip(tmp_path, declared=2**32 - 1, mib=1)  # 4 GiB claimed from ~1 KB
-    err, seconds, peak = H.measure(lambda: load(path))
+    err, seconds, peak = H.measure(lambda: load_exact(path))
     assert type(err) is CheckpointError and "more than deflate can produce" in str(err)
     assert seconds < 1.0 and peak < 1 * MiB, (seconds, peak)
 
@@ -207,7 +208,7 @@ def test_honestly_deflated_torch_archive_still_loads(tmp_path):
         with zipfile.ZipFile(tmp_path / "deflated.pt", "w", zipfile.ZIP_DEFLATED) as zout:
             for info in zin.infolist():
                 zout.writestr(info.filename, zin.read(info.filename))
-    out = load(tmp_path / "deflated.pt")
+    out = load_exact(tmp_path / "deflated.pt")
     np.testing.assert_array_equal(out["b"], np.arange(5.0, dtype=np.float32))
 
 
@@ -221,7 +222,7 @@ def test_shared_tuples_load_in_linear_time_keeping_their_sharing(tmp_path):
     for placed in (None, jax.devices()[0]):  # placing the arrays walks the result once too
         err, seconds, _ = H.measure(lambda m=placed: load(path, map_location=m))
         assert err is None and seconds < 1.0, (err, seconds)
-    out = load(path)["t"]
+    out = load_exact(path)["t"]
     assert out[0] is out[1]
     for _ in range(23):
         out = out[0]
@@ -232,7 +233,7 @@ def test_bytes_call_that_would_allocate_is_refused(tmp_path):
     payload = b"\x80\x02" + H.op_global("__builtin__", "bytes") + b"J\x00\x00\x00\x04\x85R."
     _, _, plain_peak = H.measure(lambda: pickle.loads(payload))  # bytes(64 MiB)
     assert plain_peak >= 64 * MiB
-    err, seconds, peak = H.measure(lambda: load(in_zip(tmp_path, payload)))
+    err, seconds, peak = H.measure(lambda: load_exact(in_zip(tmp_path, payload)))
     assert type(err) is CheckpointError and "builtins.bytes called with arguments" in str(err)
     assert seconds < 1.0 and peak < 1 * MiB
 
@@ -240,7 +241,7 @@ def test_bytes_call_that_would_allocate_is_refused(tmp_path):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_pickle_declaring_a_huge_string_never_allocates_it(tmp_path, layout):
     payload = b"\x80\x04\x8d" + struct.pack("<Q", 2**40) + b"abc"  # BINUNICODE8 of 1 TiB
-    err, seconds, peak = H.measure(lambda: load(LAYOUTS[layout](tmp_path, payload)))
+    err, seconds, peak = H.measure(lambda: load_exact(LAYOUTS[layout](tmp_path, payload)))
     assert type(err) is CheckpointError and "truncated or corrupt pickle" in str(err)
     assert seconds < 1.0 and peak < 1 * MiB
 
@@ -355,7 +356,7 @@ def test_every_truncation_or_flipped_byte_gives_a_checkpoint_error_or_a_load(tmp
         for mutant in _mutants(data, max(1, len(data) // 150)):
             buf = io.BytesIO(mutant)
             try:
-                load(buf)
+                load_exact(buf)
             except CheckpointError as e:
                 assert type(e) in (CheckpointError, UnsafeCheckpointError), repr(e)
             loads += 1
@@ -394,7 +395,7 @@ def test_safetensors_reader_refuses_what_the_library_refuses(tmp_path, case, sou
         err = refused(path)
     else:
         with pytest.raises(CheckpointError) as info:
-            load(io.BytesIO(raw))
+            load_exact(io.BytesIO(raw))
         err = info.value
     assert type(err) is CheckpointError and "safetensors" in str(err)
 
@@ -403,7 +404,7 @@ def test_safetensors_file_the_library_accepts_loads(tmp_path):
     raw = safetensors.numpy.save({"b": np.ones(2, np.float32), "a": np.arange(3)})
     (tmp_path / "ok.safetensors").write_bytes(raw)
     for src in (tmp_path / "ok.safetensors", io.BytesIO(raw)):
-        out = load(src)
+        out = load_exact(src)
         assert set(out) == {"a", "b"} and out["a"].tolist() == [0, 1, 2]
 
 
@@ -420,7 +421,7 @@ def test_save_keeps_the_permissions_of_the_file_it_replaces(tmp_path, name, mode
     os.chmod(path, mode)
     save({"w": np.ones(2, np.float32)}, path)
     assert stat.S_IMODE(path.stat().st_mode) == mode
-    np.testing.assert_array_equal(load(path)["w"], [1.0, 1.0])
+    np.testing.assert_array_equal(load_exact(path)["w"], [1.0, 1.0])
     assert sorted(os.listdir(tmp_path)) == [name]
 
 
@@ -434,4 +435,4 @@ def test_new_file_gets_the_umask_permissions_and_symlinks_are_written_through(tm
     os.symlink("new.pt", tmp_path / "latest.pt")
     jaxmod.save({"w": np.ones(2, np.float32)}, tmp_path / "latest.pt")
     assert os.path.islink(tmp_path / "latest.pt")
-    np.testing.assert_array_equal(load(tmp_path / "new.pt")["w"], [1.0, 1.0])
+    np.testing.assert_array_equal(load_exact(tmp_path / "new.pt")["w"], [1.0, 1.0])

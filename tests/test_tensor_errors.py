@@ -278,3 +278,21 @@ def test_tensor_passes_through_jax_transforms_and_jnp():
     assert v.tolist() == [2.0, 2.0, 2.0]
     assert isinstance(jnp.ones(3) * 1 + x, jax.Array)  # jax.Array on the left: jax's rule
     assert isinstance(x + jnp.ones(3), jaxmod.Tensor)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: jaxmod.tensor([1, 2**40]),
+        lambda: jaxmod.tensor(np.array([-(2**40)])),
+        lambda: jaxmod.as_tensor(np.array([2**33])),
+        lambda: jaxmod.from_numpy(np.array([2**62], np.int64)),
+    ],
+    ids=["tensor-list", "tensor-numpy", "as_tensor", "from_numpy"],
+)
+def test_int64_values_beyond_int32_raise_instead_of_wrapping_with_x64_off(make):
+    if jaxmod.int64 == np.int64:
+        pytest.skip("x64 is on: int64 values are kept")
+    with pytest.raises(OverflowError, match="does not fit int32.*jax_enable_x64"):
+        make()
+    assert jaxmod.tensor(np.array([2**31 - 1, -(2**31)])).tolist() == [2**31 - 1, -(2**31)]

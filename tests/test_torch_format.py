@@ -21,7 +21,7 @@ import pytest
 
 import jaxmod
 from jaxmod.io import load, save
-from tests._checkpoints import DTYPES, MORE_DTYPES, Box, random_array
+from tests._checkpoints import DTYPES, MORE_DTYPES, Box, load_exact, random_array
 
 torch = pytest.importorskip("torch")
 
@@ -103,7 +103,7 @@ NESTED = {
 @pytest.mark.parametrize("ext", [".pt", ".safetensors"])
 def test_nested_checkpoint_round_trips_through_jaxmod_in_both_formats(tmp_path, ext):
     save(NESTED, tmp_path / f"c{ext}")
-    out = load(tmp_path / f"c{ext}")
+    out = load_exact(tmp_path / f"c{ext}")
     assert list(out) == list(NESTED) and type(out["model"]) is OrderedDict
     assert list(out["optim"]["state"]) == [0, 1]
     assert out["optim"]["param_groups"] == NESTED["optim"]["param_groups"]
@@ -125,7 +125,7 @@ def test_tied_arrays_stay_one_tensor_in_torch_and_in_jaxmod(tmp_path):
     t = torch.load(tmp_path / "tied.pt", weights_only=True)
     assert t["embed.weight"].data_ptr() == t["head.weight"].data_ptr()
     assert t["embed.weight"].data_ptr() != t["other"].data_ptr()
-    out = load(tmp_path / "tied.pt")
+    out = load_exact(tmp_path / "tied.pt")
     assert out["embed.weight"] is out["head.weight"]
 
 
@@ -161,7 +161,7 @@ def test_save_to_a_file_object_writes_torch_format(tmp_path):
     buf.seek(0)
     assert torch.load(buf, weights_only=True)["w"].tolist() == [0, 1, 2]
     buf.seek(0)
-    assert load(buf)["w"].tolist() == [0, 1, 2]
+    assert load_exact(buf)["w"].tolist() == [0, 1, 2]
 
     class Stream(io.RawIOBase):  # unseekable, like a pipe
         def __init__(self):
@@ -212,7 +212,7 @@ def test_generator_state_saves_and_loads_as_an_equal_typed_key(tmp_path, ext):
     state = gen.get_state()
     keys = {"gen": state, "split": jax.random.split(state, 3), "rbg": jax.random.key(1, impl="rbg")}
     save({"rng": keys, "model": {"w": np.ones(2, np.float32)}}, tmp_path / f"c{ext}")
-    out = load(tmp_path / f"c{ext}")["rng"]
+    out = load_exact(tmp_path / f"c{ext}")["rng"]
     for k, v in keys.items():
         assert jax.dtypes.issubdtype(out[k].dtype, jax.dtypes.prng_key), k
         assert out[k].dtype == v.dtype and out[k].shape == v.shape, k
@@ -261,9 +261,9 @@ def test_load_takes_torchs_keywords(tmp_path):
                dict(map_location="cpu", weights_only=True, encoding="utf-8")]:  # fmt: skip
         assert load(tmp_path / "c.pt", **kw)["w"].tolist() == [1.0, 1.0]
     with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
-        load(tmp_path / "c.pt", nope=1)
+        load_exact(tmp_path / "c.pt", nope=1)
     with pytest.raises(TypeError, match="pickle_module is not supported"):
-        load(tmp_path / "c.pt", pickle_module=object())
+        load_exact(tmp_path / "c.pt", pickle_module=object())
 
 
 def test_weights_only_false_still_refuses_objects_and_says_why(tmp_path):
@@ -273,5 +273,79 @@ def test_weights_only_false_still_refuses_objects_and_says_why(tmp_path):
 
     torch.save({"args": argparse.Namespace(lr=0.1), "w": torch.ones(2)}, tmp_path / "c.pt")
     with pytest.raises(jaxmod.io.UnsafeCheckpointError, match="argparse.Namespace") as info:
-        load(tmp_path / "c.pt", weights_only=False)
+        load_exact(tmp_path / "c.pt", weights_only=False)
     assert "never unpickles arbitrary objects" in info.value.__notes__[0]
+
+
+# --------------------------------------------------------------------------------------
+# torch.load's answer: Tensors, not numpy arrays
+# --------------------------------------------------------------------------------------
+
+
+def _leaves(obj, path=""):
+    """``{path: leaf}`` of a loaded checkpoint (dicts, lists and tuples walked)."""
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _leaves(val, f"{path}.{key}").items()}
+    if isinstance(obj, (list, tuple)):
+        return {k: v for i, val in enumerate(obj) for k, v in _leaves(val, f"{path}.{i}").items()}
+    return {path: obj}
+
+
+def test_load_gives_tensors_where_torch_load_gives_tensors(tmp_path):
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    opt = torch.optim.Adam(tm.parameters(), lr=1e-3)
+    tm(torch.randn(5, 3)).sum().backward()
+    opt.step()
+    hist = [torch.ones(2), (torch.arange(3), "x")]
+    ckpt = {"model": tm.state_dict(), "optimizer": opt.state_dict(), "epoch": 3,
+            "best": torch.tensor(0.25), "hist": hist}  # fmt: skip
+    ckpt["tied"] = ckpt["model"]["0.weight"]
+    torch.save(ckpt, tmp_path / "ckpt.pt")
+
+    ours, theirs = jaxmod.load(tmp_path / "ckpt.pt"), torch.load(tmp_path / "ckpt.pt")
+    assert type(ours["model"]) is type(theirs["model"])  # OrderedDict kept
+    mine, ref = _leaves(ours), _leaves(theirs)
+    assert list(mine) == list(ref)
+    for path, t in ref.items():
+        got = mine[path]
+        if not isinstance(t, torch.Tensor):
+            assert got == t, path
+            continue
+        assert isinstance(got, jaxmod.Tensor), path
+        assert got.size() == t.size() and str(got.dtype) == str(t.dtype), path
+        np.testing.assert_array_equal(got.numpy(), t.numpy(), err_msg=path)
+    assert ours["tied"] is ours["model"]["0.weight"]  # torch.load ties them too
+    assert ours["best"].item() == 0.25 and ours["model"]["0.weight"].float().t().shape == (3, 4)
+
+    jm = jaxmod.nn.Sequential(jaxmod.nn.Linear(3, 4), jaxmod.nn.BatchNorm1d(4))
+    jm.load_state_dict(ours["model"])
+    jopt = jaxmod.optim.Adam(jm.parameters(), lr=1e-3)
+    jopt.load_state_dict(ours["optimizer"])
+    np.testing.assert_array_equal(jm[0].weight.numpy(), tm[0].weight.detach().numpy())
+
+
+def test_load_int64_that_jax_cannot_hold_raises_naming_the_entry_and_numpy_keeps_it(tmp_path):
+    torch.save({"w": torch.ones(2), "ids": torch.tensor([1, 2**40])}, tmp_path / "big.pt")
+    with pytest.raises(OverflowError, match=r"'ids'.*1099511627776 does not fit int32.*"
+                                            r"map_location='numpy'"):  # fmt: skip
+        jaxmod.load(tmp_path / "big.pt")
+    kept = jaxmod.load(tmp_path / "big.pt", map_location="numpy")["ids"]
+    assert kept.dtype == np.int64 and kept.tolist() == [1, 2**40]
+
+
+def test_map_location_takes_torchs_function_and_dict_forms(tmp_path):
+    torch.save({"w": torch.arange(4.0)}, tmp_path / "w.pt")
+    seen = []
+
+    def to_cpu(storage, location):
+        seen.append(location)
+        return storage
+
+    for where in (to_cpu, lambda s, loc: None, {"cuda:0": "cpu"}, {}, torch.device("cpu")):
+        w = jaxmod.load(tmp_path / "w.pt", map_location=where)["w"]
+        assert isinstance(w, jaxmod.Tensor) and w.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert seen == ["cpu"]
+    doubled = jaxmod.load(tmp_path / "w.pt", map_location=lambda s, loc: s * 2)["w"]
+    assert doubled.tolist() == [0.0, 2.0, 4.0, 6.0]
+    with pytest.raises(ValueError, match="several devices"):
+        jaxmod.load(tmp_path / "w.pt", map_location={"cuda:0": "cpu", "cuda:1": "cuda:0"})

@@ -152,6 +152,28 @@ _ALIAS = {"long": "int64", "double": "float64", "cdouble": "complex128", "float"
           "half": "float16", "int": "int32", "short": "int16", "cfloat": "complex64"}  # fmt: skip
 
 
+def check_fits(a: Any, target: Any, what: str, also: str = "") -> None:
+    """Raise ``OverflowError`` when the 64-bit integers of numpy array ``a`` do not fit the
+    32-bit ``target`` JAX gives them with x64 off (``jnp.asarray`` would wrap them silently).
+    ``what`` names the value in the message (``"tensor"``, ``"load: 'step'"``), ``also``
+    adds another way out to it."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu" or a.dtype.itemsize != 8:
+        return
+    target = np.dtype(target)
+    if target.kind not in "iu" or target.itemsize >= 8 or a.size == 0:
+        return
+    info = np.iinfo(target)
+    lo, hi = a.min(), a.max()
+    if lo >= info.min and hi <= info.max:
+        return
+    bad = hi if hi > info.max else lo
+    raise OverflowError(
+        f"{what}: the {a.dtype} value {builtins.int(bad)} does not fit {target}, the type "
+        "64-bit integers get while JAX's 64-bit mode is off; turn it on first "
+        f"(jax.config.update('jax_enable_x64', True)) to keep int64 values{also}"
+    )
+
+
 def named(name: str) -> dtype:
     """The torch dtype called ``name`` (``"int64"``, ``"long"``, ``"float32"``) now."""
     name = _ALIAS.get(name, name)

@@ -117,6 +117,7 @@ def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: b
     floats become the default dtype and ints ``long``, as in torch."""
     x, dt = _infer_dtype(data)
     dt = _dt.as_dtype(dtype) or dt
+    _dt.check_fits(x, dt, "tensor")
     value = jnp.array(x, dtype=dt, copy=True)
     return finish(value, requires_grad=requires_grad, device=device)
 
@@ -126,7 +127,9 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Any:
     if _b.is_tensor(data) and (dtype is None or data.dtype == _dt.as_dtype(dtype)):
         return data.to(device) if device is not None else data
     x, dt = _infer_dtype(data)
-    return finish(jnp.asarray(x, dtype=_dt.as_dtype(dtype) or dt), device=device)
+    dt = _dt.as_dtype(dtype) or dt
+    _dt.check_fits(x, dt, "as_tensor")
+    return finish(jnp.asarray(x, dtype=dt), device=device)
 
 
 def asarray(obj: Any, *, dtype: Any = None, device: Any = None, copy: Any = None,
@@ -146,7 +149,9 @@ def from_numpy(ndarray: np.ndarray) -> Any:
     # a private host copy: the transfer to the device may run after this returns (and CPU
     # arrays may alias host memory), so the caller's array must not be read later
     private = np.array(ndarray, copy=True)
-    return _b.new(jnp.asarray(private, dtype=_dt.as_dtype(ndarray.dtype)))
+    dt = _dt.as_dtype(ndarray.dtype)
+    _dt.check_fits(private, dt, "from_numpy")
+    return _b.new(jnp.asarray(private, dtype=dt))
 
 
 def scalar_tensor(s: Any, *, dtype: Any = None, **kwargs: Any) -> Any:

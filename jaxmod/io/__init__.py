@@ -15,8 +15,10 @@
 * :func:`checkpoint_manager` returns an ``orbax.checkpoint.CheckpointManager`` for large or
   sharded models (orbax is an optional dependency, imported lazily).
 
-Arrays come back from :func:`load` as numpy arrays so that float64 and int64 survive (JAX
-runs with x64 off); pass ``map_location`` or ``sharding`` to get JAX arrays on a device.
+:func:`load` gives :class:`jaxmod.Tensor` values, as ``torch.load`` gives tensors (with x64
+off float64 becomes float32 and an int64 that does not fit int32 raises); with
+``map_location="numpy"`` it gives numpy arrays with every stored dtype, and ``map_location``
+or ``sharding`` place the Tensors on a device.
 
 Modules: ``safetensors`` (safetensors files and the JSON skeleton of nested checkpoints),
 ``torch_pickle`` (the restricted reader of torch files), ``torch_writer`` (the torch zip

@@ -326,7 +326,7 @@ def placement(map_location: Any, sharding: Any) -> Callable[[str, Any], Any] | N
     from jax.sharding import Sharding
 
     device: Any = None
-    if map_location is None:
+    if map_location is None or map_location == "numpy":
         pass
     elif isinstance(map_location, (jax.Device, Sharding)):
         device = map_location
@@ -334,8 +334,9 @@ def placement(map_location: Any, sharding: Any) -> Callable[[str, Any], Any] | N
         device = _parse_device(str(map_location))
     else:
         raise TypeError(
-            "map_location must be None, 'cpu', 'cuda[:N]', 'gpu[:N]', a jax.Device or a "
-            f"jax.sharding.Sharding, not {type(map_location).__name__}"
+            "map_location must be None, 'cpu', 'numpy', 'cuda[:N]', 'gpu[:N]', a jax.Device, "
+            "a jax.sharding.Sharding, a function (tensor, location) -> tensor or a dict "
+            f"{{saved_location: target}}, not {type(map_location).__name__}"
         )
     if sharding is None and device is None:
         return None

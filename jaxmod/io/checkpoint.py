@@ -16,6 +16,12 @@ import zipfile
 import zlib
 from typing import IO, Any, BinaryIO
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmod._tensor import base as _tb
+from jaxmod._tensor import dtypes as _dt
 from jaxmod.io import safetensors as _st
 from jaxmod.io import sharded as _sharded
 from jaxmod.io import torch_pickle as _tp
@@ -27,6 +33,7 @@ from jaxmod.io._common import (
     atomic_write,
     describe,
     is_loaded_leaf,
+    is_prng_key,
     map_leaves,
     placement,
 )
@@ -169,11 +176,18 @@ def load(
 
     Args:
         path: a file path, a directory with one sharded index, or a binary file object.
-        map_location: where arrays go. ``None`` or ``"cpu"``: numpy arrays (the default, so
-            float64/int64 keep their dtype although JAX has x64 off). A ``jax.Device``,
-            ``"cuda[:N]"``/``"gpu[:N]"``/``"tpu[:N]"`` or a ``Sharding``: JAX arrays placed
-            there with ``jax.device_put`` (which converts 64-bit dtypes to 32-bit unless x64
-            is on).
+        map_location: where tensors go. ``None``, ``"cpu"`` or ``torch.device("cpu")``:
+            jaxmod Tensors on JAX's default device, as ``torch.load`` gives CPU tensors. A
+            ``jax.Device``, ``"cuda[:N]"``/``"gpu[:N]"``/``"tpu[:N]"`` or a ``Sharding``:
+            Tensors placed there with ``jax.device_put``. A function
+            ``map_location(tensor, "cpu")`` (torch's ``lambda storage, loc: storage``) is
+            called on each Tensor and its result kept (``None`` keeps the Tensor); a dict
+            maps saved locations to targets (``{"cuda:0": "cpu"}``): every tensor goes to
+            its one target. ``"numpy"`` (jaxmod's own): numpy arrays, every dtype exactly as
+            stored. With JAX's 64-bit mode off (the default) a Tensor holds float64 as
+            float32 and int64 as int32, as every jaxmod tensor does; an int64 value that
+            does not fit int32 raises ``OverflowError`` naming its entry (load with
+            ``map_location="numpy"`` or turn x64 on).
         pickle_module: torch's argument; only ``None`` or the ``pickle`` module (jaxmod
             always uses its own restricted unpickler).
         weights_only: torch's flag. jaxmod only ever loads weights (tensors in plain
@@ -187,10 +201,11 @@ def load(
             device only the shard it holds.
 
     Returns:
-        The saved structure with numpy (or, when placed, JAX) arrays and typed PRNG keys
-        as JAX key arrays. A safetensors file without jaxmod metadata gives a flat
-        ``dict[str, np.ndarray]``; a torch file gives what was pickled, ``OrderedDict`` kept,
-        tensors and Parameters as arrays.
+        The saved structure with :class:`jaxmod.Tensor` values (numpy arrays with
+        ``map_location="numpy"``) and typed PRNG keys as JAX key arrays. A safetensors file
+        without jaxmod metadata gives a flat ``dict[str, Tensor]``; a torch file gives what
+        was pickled, ``OrderedDict`` kept, tensors and Parameters as Tensors (one Tensor
+        where the file shares one tensor between entries).
 
     Raises:
         CheckpointError: the file is empty, truncated, corrupt, hostile or in an unknown
@@ -205,8 +220,14 @@ def load(
     unknown = set(pickle_load_args) - {"encoding"}
     if unknown:
         raise TypeError(f"load() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+    fn = map_location if callable(map_location) and not _is_device(map_location) else None
+    if fn is not None:
+        map_location = None
+    elif isinstance(map_location, dict):
+        map_location = _one_target(map_location)
+    numpy = isinstance(map_location, str) and map_location == "numpy"
     try:
-        return _load(path, map_location, sharding)
+        obj = _load(path, None if numpy else map_location, sharding)
     except UnsafeCheckpointError as e:
         if weights_only is False:
             e.add_note(
@@ -215,6 +236,52 @@ def load(
                 "dicts, lists, numbers, strings) and rebuild the objects in code."
             )
         raise
+    if numpy:
+        return obj
+    return map_leaves(obj, _to_tensor(fn, describe(path)), _is_array, describe(path))
+
+
+_NUMPY_FIX = ", or load numpy arrays with every dtype as stored: load(..., map_location='numpy')"
+
+
+def _is_device(x: Any) -> bool:
+    return isinstance(x, jax.Device) or type(x).__name__ == "device"
+
+
+def _one_target(locations: dict) -> Any:
+    """torch's ``{saved_location: target}``: the one target every tensor goes to here
+    (jaxmod reads every tensor to the host, whatever location it was saved from)."""
+    targets = {str(v) for v in locations.values()}
+    if len(targets) > 1:
+        raise ValueError(
+            f"load: map_location={locations!r} sends tensors to several devices; jaxmod reads "
+            "every tensor to one place: pass that device (map_location='cpu' or 'cuda:0')"
+        )
+    return targets.pop() if targets else None
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, jax.Array))
+
+
+def _to_tensor(fn: Any, where: str) -> Any:
+    """``leaf(path, array)``: a loaded array as a Tensor, then through torch's
+    ``map_location(tensor, location)`` function ``fn`` when there is one."""
+
+    def leaf(path: str, a: Any) -> Any:
+        if is_prng_key(a):
+            return a
+        if isinstance(a, np.ndarray):
+            target = jax.dtypes.canonicalize_dtype(a.dtype)
+            _dt.check_fits(a, target, f"load {where}: {path!r}", _NUMPY_FIX)
+            a = jnp.asarray(a)
+        t = _tb.new(a)
+        if fn is None:
+            return t
+        out = fn(t, "cpu")
+        return t if out is None else out
+
+    return leaf
 
 
 def _load(path: PathLike | BinaryIO, map_location: Any, sharding: Any) -> Any:

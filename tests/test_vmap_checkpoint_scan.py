@@ -98,3 +98,35 @@ def test_scan_layers_traces_one_layer_whatever_the_depth():
         return len(scan.params["jaxpr"].jaxpr.eqns)
 
     assert body_size(3) == body_size(30)
+
+
+def _bn_stack(n):
+    jaxmod.manual_seed(0)
+    return nn.ModuleList([nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8)) for _ in range(n)])
+
+
+def test_scan_layers_writes_back_buffers_and_only_them_as_the_loop_does():
+    x = jnp.arange(32.0).reshape(4, 8) / 10
+    scanned, looped = _bn_stack(3), _bn_stack(3)
+    weights = [b[0].weight for b in scanned]
+    np.testing.assert_allclose(
+        jaxmod.scan_layers(scanned, x),
+        functools.reduce(lambda h, b: b(h), looped, x),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    for s, lp in zip(scanned, looped):
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            np.testing.assert_allclose(getattr(s[1], name), getattr(lp[1], name), rtol=1e-5)
+        assert int(s[1].num_batches_tracked) == 1
+    # parameters the forward does not write keep their arrays (no copy through the scan)
+    assert all(b[0].weight is w and w.value is not None for b, w in zip(scanned, weights))
+
+    @jaxmod.jit
+    def run(m, x):
+        return jaxmod.scan_layers(m, x).sum()
+
+    before = np.asarray(scanned[0][0].weight)
+    run(scanned, x)
+    assert int(scanned[2][1].num_batches_tracked) == 2
+    np.testing.assert_array_equal(scanned[0][0].weight, before)

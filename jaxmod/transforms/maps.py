@@ -183,14 +183,19 @@ def scan_layers(layers: Sequence[Module], x: Any, *args: Any, **kwargs: Any) -> 
     gen = rng.default_generator
     run = lift(lambda h: first(h, *args, **kwargs), [*cells0, gen._key])
 
+    written: list[int] = []  # the cells a layer's forward wrote (buffers), found by tracing
+
     def body(carry: Any, layer_vals: list) -> Any:
         h, key = carry
         h, new = run([*layer_vals, key], [], h)
-        return (h, new[-1]), new[:-1]
+        # a cell the forward did not write comes back as its input: stacking it as an output
+        # would copy every parameter of every layer (and slice it out again) for nothing
+        written[:] = [j for j, (v, n) in enumerate(zip(layer_vals, new)) if n is not v]
+        return (h, new[-1]), [new[j] for j in written]
 
     (out, key), new = jax.lax.scan(body, (x, gen._key._value), stacked)
     gen._key._value = key
-    for j in range(len(cells0)):
+    for j, vals in zip(written, new):
         for i, cs in enumerate(per_layer):
-            cs[j]._value = new[j][i]
+            cs[j]._value = vals[i]
     return out

@@ -226,7 +226,7 @@ def _gcn(aspect: str) -> None:
         norm = m.normalize_adj(jaxmod.from_numpy(g["adj"]))
         assert_close(norm, g["norm"], 1e-6, "normalize_adj")
         sp = m.to_sparse(norm)
-        assert tuple(sp.shape) == (n, n) and not sp.is_sparse
+        assert tuple(sp.shape) == (n, n) and sp.is_sparse
         assert_close(sp.to_dense(), g["norm"], 1e-6, "to_sparse(...).to_dense()")
         # synthetic_graph: jaxmod's own draws; shapes, dtypes and the splits
         f, adj, labels, idx_train, idx_val, idx_test = m.synthetic_graph(16, 6, 3)
@@ -239,8 +239,7 @@ def _gcn(aspect: str) -> None:
         np.testing.assert_array_equal(a, a.T)
         assert set(np.unique(a)) <= {0.0, 1.0} and (np.diag(a) == 0).all()
     elif aspect == "eval":
-        # dense adjacency (adj @ support) and the COO one (torch.sparse.mm in torch; jaxmod's
-        # sparse_coo_tensor is dense, is_sparse False, so the same line takes adj @ support)
+        # dense adjacency (adj @ support) and the COO one (is_sparse: torch.sparse.mm)
         check_eval(tm, jm, [g["features"], g["norm"]], TOL)
         check_eval(tm, jm, [g["features"], g["indices"], g["values"]], TOL,
                    call=lambda lib, m, x, i, v: m(x, sparse_adj(lib, i, v)))  # fmt: skip

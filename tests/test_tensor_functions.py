@@ -135,7 +135,7 @@ CASES = [
         t.repeat_interleave(l, output_size=2), t.repeat_interleave(a, l + 1, dim=0,
                                                                     output_size=4)),
      "A L", ""),  # output_size= makes the tensor-repeats forms traceable
-    # -- sparse COO tensors (stored dense in jaxmod: compared through to_dense())
+    # -- sparse COO tensors (compared through to_dense(); their own API below)
     ("sparse_coo_tensor", lambda t, k, v, a, l: (
         t.sparse_coo_tensor(k, v, (3, 2)).to_dense(),
         t.sparse_coo_tensor(t.cat([k, k], 1), t.cat([v, v * 2]), (3, 2)).to_dense(),
@@ -145,8 +145,7 @@ CASES = [
         t.sparse_coo_tensor(k.float(), v, (3, 2)).to_dense(),  # torch casts the indices
         t.sparse_coo_tensor(l[None], a, (3, 3)).to_dense(),  # hybrid: dense rows
         t.sparse_coo_tensor(k[:, :1], v[0], (3, 2)).to_dense(),  # 0-d values, nnz 1
-        t.sparse_coo_tensor(k[:, :0], v[:0], (2, 2)).to_dense(),
-        t.sparse_coo_tensor(k, v, (3, 2), requires_grad=True).requires_grad),
+        t.sparse_coo_tensor(k[:, :0], v[:0], (2, 2)).to_dense()),
      "K V A L", ""),
     ("sparse_coo_tensor_shape_from_indices", lambda t, k, v, l, a: (
         t.sparse_coo_tensor(k, v).to_dense(), t.sparse_coo_tensor(l[None], a).to_dense(),
@@ -565,3 +564,73 @@ def test_from_numpy_copies_at_the_call_so_later_writes_never_show():
         t = jaxmod.from_numpy(a)
         a[...] = 5.0  # torch would share this write; jaxmod documents a copy
         assert float(t.sum()) == 0.0
+
+
+# Sparse COO tensors: each expression's text (repr, accessor results, errors) equals torch's.
+_SPARSE = "t.sparse_coo_tensor(t.tensor([[0, 1, 1], [2, 0, 2]]), t.tensor([3., 4., 5.]), (2, 3))"
+_DUPS = "t.sparse_coo_tensor(t.tensor([[0, 0, 1], [1, 1, 0]]), t.tensor([1., 2., 3.]), (2, 2))"
+_HYBRID = (
+    "t.sparse_coo_tensor(t.tensor([[1, 0, 1]]), t.tensor([[1., 2.], [3., 4.], [5, 6]]), (3, 2))"
+)
+SPARSE_CASES = [
+    f"{_SPARSE}",
+    f"{_SPARSE}.coalesce()",
+    f"{_DUPS}.coalesce()",
+    f"{_HYBRID}.coalesce()",
+    f"{_HYBRID}",
+    f"{_DUPS}.to_dense()",
+    f"{_SPARSE}._indices()",
+    f"{_DUPS}._values()",
+    f"{_DUPS}.coalesce().indices()",
+    f"{_DUPS}.coalesce().values()",
+    f"{_DUPS}.indices()",
+    f"{_DUPS}.values()",
+    f"({_DUPS}._nnz(), {_DUPS}.coalesce()._nnz())",
+    f"({_SPARSE}.is_sparse, {_SPARSE}.to_dense().is_sparse, str({_SPARSE}.layout))",
+    f"({_SPARSE}.is_coalesced(), {_SPARSE}.coalesce().is_coalesced())",
+    f"({_HYBRID}.sparse_dim(), {_HYBRID}.dense_dim(), {_HYBRID}.shape, {_HYBRID}.dtype)",
+    f"t.sparse.softmax({_SPARSE}, 1)",
+    f"t.sparse.log_softmax({_SPARSE}, 0)",
+    f"t.sparse.softmax({_DUPS}, 1).to_dense()",
+    f"t.sparse.sum({_SPARSE})",
+    f"t.sparse.sum({_DUPS}, 1)",
+    f"t.sparse.sum({_SPARSE}, 0)",
+    f"{_SPARSE} @ t.ones(3, 2)",
+    f"t.sparse.mm({_SPARSE}, t.ones(3, 2))",
+    "t.tensor([[0., 2.], [3., 0.]]).to_sparse()",
+    "t.ones(2, 3, 2).to_sparse(2)",
+    "t.sparse.FloatTensor(t.tensor([[0, 1]]), t.tensor([3., 4.]), t.Size([3]))",
+    "t.sparse_coo_tensor(t.tensor([[0, 1]]), t.tensor([3., 4.], dtype=t.float16), (3,))",
+    "t.sparse_coo_tensor(t.tensor([[0, 1]]), t.tensor([3, 4]), (3,))",
+    "t.sparse_coo_tensor(t.zeros(2, 0, dtype=t.long), t.zeros(0), (2, 2))",
+    "t.sparse_coo_tensor(t.zeros(1, 0, dtype=t.long), t.zeros(0, 2), (3, 2)).coalesce()",
+]
+
+
+def _text(lib, expr):
+    try:
+        return str(eval(expr, {"t": lib}))  # noqa: S307 - the table's own expressions
+    except Exception as e:  # the error is part of the answer
+        return f"{type(e).__name__}: {e}"
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch's sparse-invariants notice
+@pytest.mark.parametrize("expr", SPARSE_CASES)
+def test_sparse_coo_tensor_prints_and_answers_as_torchs(expr):
+    assert _text(jaxmod, expr) == _text(torch, expr)
+
+
+def test_sparse_coo_tensor_refuses_what_would_go_stale_or_lose_gradients():
+    s = jaxmod.sparse_coo_tensor(jaxmod.tensor([[0, 1]]), jaxmod.tensor([1.0, 2.0]), (3,))
+    with pytest.raises(RuntimeError, match="in-place operations on a sparse COO tensor"):
+        s.mul_(2)
+    with pytest.raises(NotImplementedError, match=r"s.to_dense\(\).requires_grad_\(\)"):
+        jaxmod.sparse_coo_tensor(jaxmod.tensor([[0, 1]]), jaxmod.tensor([1.0, 2.0]), (3,),
+                                 requires_grad=True)  # fmt: skip
+    assert (s * 2).to_dense().tolist() == [2.0, 4.0, 0.0] and not (s * 2).is_sparse
+
+    @jaxmod.jit
+    def product(adj, x):
+        return adj @ x  # a sparse tensor crosses the boundary as its dense value
+
+    assert product(s, jaxmod.ones(3)).item() == 3.0

@@ -13,6 +13,7 @@ from jaxmod._tensor import factories as _factories
 from jaxmod._tensor import functions as _functions
 from jaxmod._tensor import misc as _misc
 from jaxmod._tensor import random_ops as _random_ops
+from jaxmod._tensor import sparse_coo as _sparse_coo  # noqa: F401  (installs sparse COO)
 from jaxmod._tensor import tape as _tape  # noqa: F401  (installs the autograd tape)
 from jaxmod._tensor.base import is_tensor as _is_tensor_input
 from jaxmod._tensor.base import tensor_op, unwrap, unwrap_tree, wrap, wrap_like

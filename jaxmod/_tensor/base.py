@@ -53,6 +53,9 @@ tape_recording: Callable[[], bool] = _never
 tape_record: Callable[..., Any] = None  # type: ignore[assignment]
 tape_backward: Callable[..., None] = None  # type: ignore[assignment]
 tape_register_hook: Callable[..., Any] = None  # type: ignore[assignment]
+# Set by jaxmod._tensor.sparse_coo: a sparse COO tensor of its parts, ``x.to_sparse()``.
+sparse_make: Callable[..., Any] = None  # type: ignore[assignment]
+to_sparse: Callable[..., Any] = None  # type: ignore[assignment]
 
 
 class TensorBase:

@@ -423,7 +423,11 @@ def sparse_coo_tensor(indices: Any, values: Any, size: Any = None, *, dtype: Any
     vals = jnp.broadcast_to(vals, (nnz,) + dense_shape)
     summed = jnp.int32 if vals.dtype == jnp.bool_ else vals.dtype  # bools add up as OR
     out = jnp.zeros(shape, summed).at[tuple(idx)].add(vals.astype(summed)).astype(vals.dtype)
-    return finish(out, device=device, requires_grad=requires_grad)
+    dense = finish(out, device=device)
+    t = _b.sparse_make(_b.unwrap(dense), idx, vals, bool(is_coalesced) and concrete)
+    if requires_grad:
+        t.requires_grad = True  # raises, naming the dense way
+    return t
 
 
 def _check_coo_indices(idx: np.ndarray, shape: tuple) -> None:

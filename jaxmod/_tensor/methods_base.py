@@ -118,12 +118,12 @@ class BaseMethods(_b.TensorBase):
 
     @property
     def layout(self) -> str:
-        """Always ``"strided"`` (dense)."""
+        """``torch.strided`` (dense; a sparse COO tensor overrides this)."""
         return "torch.strided"
 
     @property
     def is_sparse(self) -> bool:
-        """Always False: jaxmod tensors are dense."""
+        """False: a dense tensor (a sparse COO tensor overrides this)."""
         return False
 
     def is_conj(self) -> bool:
@@ -144,9 +144,17 @@ class BaseMethods(_b.TensorBase):
         return self
 
     def to_dense(self, dtype: Any = None, *, masked_grad: Any = None) -> Any:
-        """The tensor itself (jaxmod tensors, ``sparse_coo_tensor``'s included, are dense);
+        """The tensor itself (it is dense; a sparse COO tensor overrides this);
         ``dtype`` converts."""
         return self if dtype is None else self.to(dtype)
+
+    def to_sparse(self, sparse_dim: int | None = None, **kwargs: Any) -> Any:
+        """A sparse COO tensor of the nonzero entries (``layout=`` other than COO is not
+        supported)."""
+        layout = kwargs.pop("layout", None)
+        if kwargs or layout not in (None, "torch.sparse_coo"):
+            raise NotImplementedError(f"to_sparse({kwargs or layout}): only the COO layout")
+        return _b.to_sparse(self, sparse_dim)
 
     @property
     def is_quantized(self) -> bool:

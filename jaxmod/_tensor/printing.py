@@ -94,6 +94,13 @@ def _str(a: np.ndarray, fmt: _Formatter, indent: int, summarise: bool) -> str:
     return "[" + sep.join(parts) + "]"
 
 
+def shows_dtype(dtype: Any) -> bool:
+    """Whether torch's repr names ``dtype`` (every dtype but the default float, ``long``,
+    ``bool`` and the default complex)."""
+    default_complex = np.result_type(_dt.default_np(), np.complex64)
+    return dtype not in (_dt.default_np(), _dt.wide("long"), np.dtype("bool"), default_complex)
+
+
 def tensor_repr(value: Any, requires_grad: bool | str = False, device: str | None = None) -> str:
     """torch's ``repr`` of a tensor holding ``value``."""
     import jax
@@ -107,10 +114,7 @@ def tensor_repr(value: Any, requires_grad: bool | str = False, device: str | Non
     suffix = []
     if a.size == 0 and a.shape != (0,):
         suffix.append(f"size={tuple(a.shape)}")
-    default_complex = np.result_type(_dt.default_np(), np.complex64)
-    if dtype not in (_dt.default_np(), _dt.wide("long"), np.dtype("bool"), default_complex) or (
-        a.size == 0 and dtype != _dt.default_np()
-    ):
+    if shows_dtype(dtype) or (a.size == 0 and dtype != _dt.default_np()):
         suffix.append(f"dtype={_dt.repr_name(dtype)}")
     if device is not None:
         suffix.insert(0, f"device='{device}'")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
 
 import jaxmod
 from tests._tensor_parity import parity_tests
@@ -421,3 +424,35 @@ def test_array_attributes_torch_has_no_name_for_are_forwarded():
     assert t.is_deleted() is False
     assert isinstance(t.unsafe_buffer_pointer(), int)
     assert jaxmod.is_tensor(t.astype(jnp.int32)) and t.astype(jnp.int32).dtype == jnp.int32
+
+
+NUMPY_UFUNCS = [
+    ("exp", lambda a: np.exp(a)), ("sqrt_abs", lambda a: np.sqrt(np.abs(a))),
+    ("signbit", lambda a: np.signbit(a)), ("isnan", lambda a: np.isnan(a)),
+    ("maximum", lambda a: np.maximum(a, 0.5)), ("ndarray_mul", lambda a: a * np.ones(3)),
+    ("scalar_mul", lambda a: np.float32(2) * a), ("round", lambda a: np.round(a, 1)),
+    ("add_reduce", lambda a: np.add.reduce(a)), ("allclose", lambda a: np.allclose(a, a)),
+    ("mean_of_list", lambda a: np.mean([a[0], a[1]])),
+]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's __array_wrap__ signature
+@pytest.mark.parametrize("name, call", NUMPY_UFUNCS, ids=[n for n, _ in NUMPY_UFUNCS])
+def test_numpy_ufuncs_on_tensors_give_torchs_values(name, call):
+    values = [1.25, -2.0, 3.5]
+    ours, theirs = call(jaxmod.tensor(values)), call(torch.tensor(values))
+    assert isinstance(ours, jaxmod.Tensor) == isinstance(theirs, torch.Tensor), type(ours)
+    # torch's __array_wrap__ turns bool results into uint8; jaxmod keeps numpy's bool
+    np.testing.assert_allclose(np.asarray(ours, float), np.asarray(theirs, float), rtol=1e-6)
+
+
+def test_numpy_ufunc_on_a_tensor_needing_grad_refuses_like_torch_and_operators_keep_grad():
+    def refusal(lib):
+        with pytest.raises(RuntimeError) as e:
+            np.exp(lib.ones(2, requires_grad=True) * 2)
+        return str(e.value)
+
+    assert refusal(jaxmod) == refusal(torch)
+    x = jaxmod.ones(2, requires_grad=True)
+    (np.array([1.0, 3.0], np.float32) * (x * 2)).sum().backward()
+    assert x.grad.tolist() == [2.0, 6.0]

@@ -64,12 +64,54 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any, bool]:
     return dtype, dev, copy
 
 
+# numpy ufunc name -> (the tensor's operator method, the one with the tensor on the right)
+_OPERATORS = {
+    "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"),
+    "multiply": ("__mul__", "__rmul__"), "divide": ("__truediv__", "__rtruediv__"),
+    "true_divide": ("__truediv__", "__rtruediv__"),
+    "floor_divide": ("__floordiv__", "__rfloordiv__"), "power": ("__pow__", "__rpow__"),
+    "remainder": ("__mod__", "__rmod__"), "matmul": ("__matmul__", "__rmatmul__"),
+    "equal": ("__eq__", "__eq__"), "not_equal": ("__ne__", "__ne__"),
+    "less": ("__lt__", "__gt__"), "less_equal": ("__le__", "__ge__"),
+    "greater": ("__gt__", "__lt__"), "greater_equal": ("__ge__", "__le__"),
+    "bitwise_and": ("__and__", "__rand__"), "bitwise_or": ("__or__", "__ror__"),
+    "bitwise_xor": ("__xor__", "__rxor__"),
+}  # fmt: skip
+
+
 class BaseMethods(_b.TensorBase):
     """Attributes, conversions and Python protocols of a tensor."""
 
     __slots__ = ()
     __array_priority__ = 1000
-    __array_ufunc__ = None  # numpy defers ``ndarray + tensor`` to the tensor
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy's ufuncs on tensors (``np.exp(x)``, ``np.isnan(x)``, ``ndarray + x``): the
+        ``jax.numpy`` function of that name, giving a Tensor (also on traced values); other
+        ufunc methods (``np.add.reduce``, a Tensor of the result) and ``out=`` run in numpy on
+        the values. As in
+        torch, a tensor that requires grad refuses (numpy would cut it from autograd)."""
+        pair = _OPERATORS.get(ufunc.__name__) if method == "__call__" else None
+        if pair is not None and len(inputs) == 2 and not kwargs:
+            # an operator (``ndarray * x``): the tensor's own, so autograd sees it
+            a, b = inputs
+            if isinstance(a, BaseMethods):
+                return getattr(a, pair[0])(b)
+            return getattr(b, pair[1])(a)
+        for x in inputs:
+            if isinstance(x, BaseMethods) and getattr(x, "requires_grad", False):
+                raise RuntimeError(
+                    "Can't call numpy() on Tensor that requires grad. Use "
+                    "tensor.detach().numpy() instead."
+                )
+        fn = getattr(jnp, ufunc.__name__, None) if method == "__call__" else None
+        if fn is not None and "out" not in kwargs:
+            return _b.wrap(fn(*[_b.unwrap(x) for x in inputs], **kwargs))
+        args = [np.asarray(x) if isinstance(x, _b.TensorBase) else x for x in inputs]
+        out = getattr(ufunc, method)(*args, **kwargs)
+        if "out" in kwargs or not isinstance(out, (np.ndarray, np.generic)):
+            return out
+        return _b.new(jnp.asarray(out))  # a tensor in, a tensor out (as torch)
 
     # -- attributes ------------------------------------------------------------------
     @property

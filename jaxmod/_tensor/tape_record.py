@@ -27,6 +27,7 @@ from jaxmod._core import lifting, state
 from jaxmod._core.cells import Variable
 from jaxmod._core.rng import default_generator
 from jaxmod._tensor import base as _b
+from jaxmod._tensor import grad_names as _names
 from jaxmod._tensor.tensor import Tensor, TensorMethods, _GradTensor, _GradView, _View
 from jaxmod.amp import _state as _amp
 
@@ -141,11 +142,12 @@ class _Node:
     """A recorded operation (see the module docstring); ``grad_fn`` of tape tensors."""
 
     __slots__ = ("fn", "label", "tree", "specs", "cells", "values", "policy", "positions",
-                 "mutated", "seq", "freed", "retained", "eager", "hooks")  # fmt: skip
+                 "mutated", "seq", "freed", "retained", "eager", "hooks", "tname")  # fmt: skip
 
     def name(self) -> str:
-        """torch's ``grad_fn.name()``: the operation, e.g. ``"LinearBackward"``."""
-        return f"{self.label}Backward"
+        """torch's ``grad_fn.name()`` for the operation, e.g. ``"NllLossBackward0"`` (see
+        :mod:`jaxmod._tensor.grad_names`)."""
+        return self.tname
 
     def __repr__(self) -> str:
         return f"<{self.name()} object>"
@@ -203,10 +205,12 @@ def _float(v: Any) -> bool:
 
 
 def record(fn: Callable, label: str, args: tuple, kwargs: dict,
-           cells: list | None = None, run: Callable | None = None) -> Any:  # fmt: skip
+           cells: list | None = None, run: Callable | None = None,
+           name: str | None = None) -> Any:  # fmt: skip
     """Run ``fn(*args, **kwargs)`` and record it, when an input (or a cell) requires grad.
     ``run``: what to call now instead of ``fn`` (the same function, compiled); the replay
-    calls ``fn``."""
+    calls ``fn``. ``name``: the node's ``grad_fn.name()`` (default: torch's name for
+    ``label``'s operation)."""
     flat, tree = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_stop)
     specs: list[tuple] = []
     watch: list[tuple[int, Any, Any]] = []
@@ -262,6 +266,11 @@ def record(fn: Callable, label: str, args: tuple, kwargs: dict,
     node.positions, node.mutated = positions, [i for i, _ in mutated]
     node.seq, node.freed = next(_S.seq), False
     node.retained, node.eager, node.hooks = None, False, None
+    if name is None:
+        module = fn.args[0] if isinstance(fn, functools.partial) and fn.func is _call else None
+        name = _names.torch_name(label, args, kwargs, module, _b.unwrap(out_flat[positions[0]])
+                                 if positions else None)  # fmt: skip
+    node.tname = name
     for k, j in enumerate(positions):
         t = _new(_TapeTensor)
         t._value = _b.unwrap(out_flat[j])

@@ -183,7 +183,13 @@ class Function(metaclass=_FunctionMeta):
         the call is recorded on the autograd tape as one operation, so ``loss.backward()``
         runs this class's ``backward`` (``grad_fn.name()`` is ``"<Class>Backward"``)."""
         if _tape_record.recording() and _tape_record.marked(args, kwargs):
-            return _tape_record.record(functools.partial(_apply, cls), cls.__name__, args, kwargs)
+            return _tape_record.record(
+                functools.partial(_apply, cls),
+                cls.__name__,
+                args,
+                kwargs,
+                name=f"{cls.__name__}Backward",
+            )
         return _apply(cls, *args, **kwargs)
 
 

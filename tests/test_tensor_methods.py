@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 import jaxmod
 from tests._tensor_parity import parity_tests
@@ -119,6 +120,13 @@ CASES = [
     ("int_arith", lambda t, i, j: (i + j, i * 2, i // j, i % j, i / j, i**2, -i), "I J", ""),
     ("int_float_promote", lambda t, i, a: (i + a, i * 1.5, i + True), "I A", ""),
     ("zero_dim_promote", lambda t, h, s, i: (h * s, i * s, h + t.tensor(2.0)), "H S I", ""),
+    # numpy number scalars (np.random.beta's lam) are Python numbers to torch: half stays half
+    ("numpy_scalar_does_not_promote", lambda t, h, i: (
+        h * np.float64(0.3), np.float32(2) * h, h + np.int64(2), i * np.float64(1.5),
+        h.add(h, alpha=np.int64(2)), h.masked_fill(h > 0, np.float64(3)),
+        t.where(h > 0, h, np.float64(0)), h.clamp(np.float64(0), np.float64(0.5)),
+        h ** np.float64(2), h.lerp(h * 2, np.float64(0.25)),
+        i.to(t.int8) + np.int64(300)), "H I", ""),
     ("bool_ops", lambda t, m, r: (m & m, m | ~m, m ^ m, ~m), "M R", ""),
     ("bitwise_int", lambda t, i, j: (i & j, i | j, i ^ j, ~i, j << 1, j >> 1), "I J", ""),
     ("add_alpha", lambda t, a, b: (a.add(b, alpha=2), a.sub(b, alpha=0.5), a.add(1)),

@@ -148,6 +148,13 @@ CASES = [
         t.sparse_coo_tensor(k[:, :0], v[:0], (2, 2)).to_dense(),
         t.sparse_coo_tensor(k, v, (3, 2), requires_grad=True).requires_grad),
      "K V A L", ""),
+    # graph code reads the COO form back: coalesce().indices() / values() / _nnz() (repeated
+    # indices summed, row-major order; the gradient of values() reaches the dense input)
+    ("sparse_coo_coalesced_accessors", lambda t, k, v: (lambda s: (
+        s.indices(), s.values(), s._indices(), s._values(), s._nnz(), s.is_coalesced(),
+        s.sparse_dim(), s.dense_dim()))(
+            t.sparse_coo_tensor(t.cat([k, k], 1), t.cat([v, v * 2]), (3, 2)).coalesce()),
+     "K V", "e"),
     ("sparse_coo_tensor_shape_from_indices", lambda t, k, v, l, a: (
         t.sparse_coo_tensor(k, v).to_dense(), t.sparse_coo_tensor(l[None], a).to_dense(),
         t.sparse_coo_tensor(k.tolist(), v.tolist()).to_dense(),

@@ -148,6 +148,49 @@ class BaseMethods(_b.TensorBase):
         ``dtype`` converts."""
         return self if dtype is None else self.to(dtype)
 
+    # ``torch.sparse_coo_tensor`` gives a dense tensor here, so graph code that goes on with
+    # ``adj.coalesce().indices()`` / ``.values()`` / ``._nnz()`` reads the COO form back from
+    # the values: the non-zero entries in row-major order, which is the order of torch's
+    # coalesced indices. An entry whose (summed) value is exactly zero is not listed (torch
+    # keeps explicitly stored zeros), and every dimension counts as sparse (hybrid tensors'
+    # dense value dimensions are not known after construction).
+
+    def coalesce(self) -> Any:
+        """The tensor itself: a dense tensor holds each index once, summed (torch's
+        ``coalesce()`` of the COO tensor ``sparse_coo_tensor`` builds)."""
+        return self
+
+    def is_coalesced(self) -> bool:
+        """Always True (see :meth:`coalesce`)."""
+        return True
+
+    def indices(self) -> Any:
+        """The ``(ndim, nnz)`` long indices of the non-zero entries, row-major (torch's
+        coalesced COO ``indices()``; eager only, since ``nnz`` depends on the values)."""
+        _concrete(self, "indices() of a sparse_coo_tensor")
+        return self.nonzero().t().contiguous()
+
+    def values(self) -> Any:
+        """The non-zero entries, in the order of :meth:`indices` (torch's COO ``values()``;
+        eager only)."""
+        _concrete(self, "values() of a sparse_coo_tensor")
+        return self[tuple(self.nonzero().t())]
+
+    _indices = indices
+    _values = values
+
+    def _nnz(self) -> int:
+        """The number of non-zero entries (torch's COO ``_nnz()``; eager only)."""
+        return int(np.count_nonzero(np.asarray(_concrete(self, "_nnz()"))))
+
+    def sparse_dim(self) -> int:
+        """Every dimension (see :meth:`indices`)."""
+        return self._jx().ndim
+
+    def dense_dim(self) -> int:
+        """0 (see :meth:`indices`)."""
+        return 0
+
     @property
     def is_quantized(self) -> bool:
         """Always False."""

@@ -380,7 +380,11 @@ _NEVER = {"detach", "detach_", "requires_grad_", "backward", "register_hook", "r
           "stride", "storage_offset", "is_contiguous", "data_ptr", "untyped_storage",
           "new", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
           "type", "is_floating_point", "is_complex", "get_device", "cpu", "cuda",
-          "pin_memory", "share_memory_", "zero_", "fill_"}  # fmt: skip
+          "pin_memory", "share_memory_", "zero_", "fill_",
+          # the COO accessors: values() records its own indexing with the indices found
+          # on the host (a replay of the whole method would need the values)
+          "coalesce", "is_coalesced", "indices", "_indices", "values", "_values", "_nnz",
+          "sparse_dim", "dense_dim"}  # fmt: skip
 
 
 # Types that never require grad (``_marks`` is False for them without looking inside).

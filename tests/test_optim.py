@@ -350,6 +350,19 @@ def test_torch_error_messages() -> None:
         optim.Adam(model.parameters(), betas=(0.9, 1.0))
 
 
+def test_optimizing_a_plain_tensor_raises_naming_parameter_wrapper() -> None:
+    # torch.optim.Adam([latent]) over a requires_grad tensor (input optimisation, style
+    # transfer): jaxmod updates Parameters only, so the error shows the wrapper that works
+    latent = jaxmod.zeros(3).requires_grad_()
+    with pytest.raises(TypeError, match=r"can only optimize Parameters.*nn\.Parameter\(x\)"):
+        optim.Adam([latent], lr=0.1)
+    latent = jaxmod.nn.Parameter(latent)
+    opt = optim.Adam([latent], lr=0.1)
+    ((latent - 1.0) ** 2).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(np.asarray(latent), [0.1, 0.1, 0.1], rtol=1e-5)
+
+
 def test_add_param_group_and_vars_protocol() -> None:
     from jaxmod.nn import module as _module
 

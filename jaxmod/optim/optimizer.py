@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxmod._core import state
+from jaxmod._tensor.base import TensorBase as _TensorBase
 from jaxmod.nn.parameter import Parameter, Variable
 from jaxmod.optim import _handwritten, _load, _state, _step
 from jaxmod.optim._hparams import (
@@ -168,9 +169,16 @@ class Optimizer:
             params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Parameter):
+                hint = ""
+                if isinstance(p, _TensorBase):  # torch.optim.Adam([latent]) on a plain tensor
+                    hint = (
+                        " (a Tensor: jaxmod's optimizers update Parameters in place; "
+                        "wrap it once, x = torch.nn.Parameter(x), and optimize and read that: "
+                        "loss.backward() fills its .grad as for a tensor with requires_grad)"
+                    )
                 raise TypeError(
                     "optimizer can only optimize Parameters, but one of the params is "
-                    f"{type(p).__module__}.{type(p).__name__}"
+                    f"{type(p).__module__}.{type(p).__name__}{hint}"
                 )
         param_group["params"] = params
         if names is not None:

@@ -465,15 +465,61 @@ def _call(module: Any, *args: Any, **kwargs: Any) -> Any:
     return module(*args, **kwargs)
 
 
+def _call_and_read(module: Any, paths: tuple, *args: Any, **kwargs: Any) -> Any:
+    out = module(*args, **kwargs)
+    return out, tuple(m.__dict__[name] for m, name in paths)
+
+
+def _tensor_attributes(module: Any) -> dict[tuple[int, str], Any]:
+    """The Tensor-valued plain attributes of ``module`` and its submodules."""
+    found: dict[tuple[int, str], Any] = {}
+    for m in module.modules() if hasattr(module, "modules") else ():
+        for name, v in m.__dict__.items():
+            if type(v) in _b.TT:
+                found[(id(m), name)] = v
+    return found
+
+
+def _promote_attributes(module: Any, before: dict, out: Any) -> None:
+    """Tensors the forward stored on its modules (``self.loss = F.mse_loss(...)`` in style
+    transfer, ``self.aux_loss`` in a mixture of experts) become outputs of the call's node,
+    so ``module.loss.backward()`` reaches the parameters, as in torch."""
+    node = next((t._ag[0] for t in jax.tree_util.tree_leaves(out, is_leaf=_stop)
+                 if type(t) is _TapeTensor), None)  # fmt: skip
+    if node is None or node.mutated or not isinstance(node.fn, functools.partial):
+        return
+    paths, values = [], []
+    for m in module.modules():
+        for name, v in m.__dict__.items():
+            if (type(v) in (Tensor, _View) and before.get((id(m), name)) is not v
+                    and _float(_b.unwrap(v))):  # fmt: skip
+                paths.append((m, name))
+                values.append(v)
+    if not paths:
+        return
+    n_out = len(jax.tree_util.tree_leaves(out, is_leaf=_stop))
+    base = len(node.positions)
+    node.fn = functools.partial(_call_and_read, module, tuple(paths))
+    node.positions = list(node.positions) + [n_out + i for i in range(len(paths))]
+    for i, ((m, name), v) in enumerate(zip(paths, values)):
+        t = _new(_TapeTensor)
+        t._value = _b.unwrap(v)
+        t._ag = (node, base + i)
+        m.__dict__[name] = t
+
+
 def record_module(module: Any, args: tuple, kwargs: dict, eager: bool = False,
                   run: Callable | None = None) -> Any:  # fmt: skip
     """Run an outermost eager module call, recording it as one node when its parameters
     (or inputs) require grad. ``eager``: the module has backward hooks, so a backward
-    through it runs uncompiled (the hooks see gradients with values, once)."""
+    through it runs uncompiled (the hooks see gradients with values, once). Float tensors
+    the forward stores on its modules are outputs of the node too."""
     found = lifting.discover([("module", module)], None)
     cells = found.cells + found.ro
     fn = functools.partial(_call, module)
+    before = _tensor_attributes(module)
     out = record(fn, type(module).__name__, args, kwargs, cells=cells, run=run)
+    _promote_attributes(module, before, out)
     if eager:
         for t in jax.tree_util.tree_leaves(out, is_leaf=_stop):
             if type(t) is _TapeTensor:

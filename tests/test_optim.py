@@ -377,12 +377,17 @@ def test_optimizing_a_plain_leaf_tensor_matches_torch() -> None:
             return loss
 
         lbfgs.step(closure)
-        return [np.asarray(t.detach()) for t in (w, w.grad, z, x)] + [w.is_leaf, len(adam.state)]
+        return [np.asarray(t.detach()) for t in (w, w.grad, z, x, adam.state[z]["exp_avg"])] + [
+            w.is_leaf,
+            len(adam.state),
+            sorted(adam.state[z]),
+            z in adam.state,
+        ]
 
     got, want = run(jaxmod), run(torch)
-    for g, e in zip(got[:4], want[:4]):
+    for g, e in zip(got[:5], want[:5]):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
-    assert got[4:] == want[4:]
+    assert got[5:] == want[5:]  # opt.state[tensor] reads the tensor's state, as torch's
     with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
         optim.SGD([jaxmod.ones(2, requires_grad=True) * 2], lr=0.1)
 

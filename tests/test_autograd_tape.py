@@ -540,6 +540,41 @@ def test_observing_forward_hooks_run_once_per_forward_like_torch() -> None:
     assert_close(model.last, model.fc(jaxmod.from_numpy(X)).detach(), TOL, "last")
 
 
+def test_losses_a_forward_stores_on_its_modules_backpropagate_like_torch() -> None:
+    """Style transfer's ``self.loss = F.mse_loss(...)`` inside ``forward`` and a mixture of
+    experts' ``self.aux_loss``: tensors stored on submodules during the outermost call are
+    outputs of its record, so a loss summed from them reaches the parameters, as in torch
+    (and the next step compiles nothing new)."""
+    got = {}
+    for lib in (torch, jaxmod):
+
+        class Probe(lib.nn.Module):
+            def __init__(self, lib: Any = lib) -> None:
+                super().__init__()
+                self.fc = lib.nn.Linear(4, 4)
+                self.mse = lib.nn.functional.mse_loss
+
+            def forward(self, x: Any) -> Any:
+                y = self.fc(x)
+                self.loss = self.mse(y, x)
+                return y
+
+        torch.manual_seed(0)
+        got[lib] = lib.nn.Sequential(Probe(), lib.nn.Tanh(), Probe())
+    load_torch_weights(got[torch], got[jaxmod])
+    for step in range(2):
+        grads = {}
+        for lib, model in got.items():
+            model.zero_grad()
+            model(lib.from_numpy(X))
+            loss = model[0].loss + 2 * model[2].loss
+            assert loss.requires_grad and loss.grad_fn is not None
+            loss.backward()
+            grads[lib] = {n: p.grad for n, p in model.named_parameters()}
+        for name, g in grads[torch].items():
+            assert_close(grads[jaxmod][name], g, TOL, f"step {step}: {name}")
+
+
 def test_module_backward_hooks_run_once_with_values_like_torch() -> None:
     """A graph through a module with full backward (pre-)hooks is differentiated eagerly:
     the hooks run once per backward(), see Tensors with torch's values, and a hook that

@@ -225,6 +225,21 @@ def test_iterable_len_estimate_and_overrun_warning_match_torch(torch):
         assert run(jdata, **kw) == run(tdata, **kw)
 
 
+def test_pin_memory_without_accelerator_warns_like_torch(torch):
+    from torch.utils import data as tdata
+
+    def run(m):
+        loader = m.DataLoader(list(range(4)), batch_size=2, pin_memory=True)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            list(loader)
+        return [(x.category, str(x.message)) for x in w]
+
+    if torch.cuda.is_available() or jax.default_backend() != "cpu":
+        pytest.skip("the warning is for machines without an accelerator")
+    assert run(jdata) == run(tdata) != []
+
+
 # ------------------------------------------------------------------------ worker threads
 def _worker_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("DataLoader-worker")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -348,6 +350,46 @@ def test_torch_error_messages() -> None:
         optim.SGD(model.parameters(), lr=0.1).add_param_group({"params": set()})
     with pytest.raises(ValueError, match="Invalid beta parameter at index 1"):
         optim.Adam(model.parameters(), betas=(0.9, 1.0))
+
+
+def test_optimizing_a_plain_leaf_tensor_matches_torch() -> None:
+    # torch.optim.LBFGS([input_img]) / Adam([latent]) over a requires_grad tensor (style
+    # transfer, input optimisation): backward() fills the tensor's .grad and step() writes
+    # into the tensor itself, as torch's
+    def run(lib: Any) -> list:
+        w = lib.ones(3, requires_grad=True)
+        z = lib.zeros(2, requires_grad=True)
+        sgd = lib.optim.SGD([w], lr=0.1, momentum=0.9)
+        adam = lib.optim.Adam([{"params": z, "lr": 0.5}])
+        for _ in range(2):
+            sgd.zero_grad()
+            adam.zero_grad()
+            (((w - 3) ** 2).sum() + (z * lib.tensor([1.0, -2.0])).sum()).backward()
+            sgd.step()
+            adam.step()
+        x = lib.zeros(2, requires_grad=True)
+        lbfgs = lib.optim.LBFGS([x], lr=1, max_iter=5)
+
+        def closure() -> Any:
+            lbfgs.zero_grad()
+            loss = ((x - lib.tensor([1.0, 2.0])) ** 2).sum()
+            loss.backward()
+            return loss
+
+        lbfgs.step(closure)
+        return [np.asarray(t.detach()) for t in (w, w.grad, z, x, adam.state[z]["exp_avg"])] + [
+            w.is_leaf,
+            len(adam.state),
+            sorted(adam.state[z]),
+            z in adam.state,
+        ]
+
+    got, want = run(jaxmod), run(torch)
+    for g, e in zip(got[:5], want[:5]):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    assert got[5:] == want[5:]  # opt.state[tensor] reads the tensor's state, as torch's
+    with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
+        optim.SGD([jaxmod.ones(2, requires_grad=True) * 2], lr=0.1)
 
 
 def test_add_param_group_and_vars_protocol() -> None:

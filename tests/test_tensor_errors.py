@@ -87,6 +87,13 @@ CASES = [
     ("legacy_tensor_of_other_dtype", lambda t, i: t.FloatTensor(i), "I", "x"),
     ("legacy_dtype_keyword", lambda t: t.FloatTensor(2, dtype=t.float64), "", "x"),
     ("legacy_ragged", lambda t: t.LongTensor([[1], [2, 3]]), "", "x"),
+    # -- histc / histogram arguments
+    ("histc_int_input", lambda t, i: t.histc(i, 3), "I", "xm"),
+    ("histc_no_bins", lambda t, a: t.histc(a, 0), "A", "xm"),
+    ("histc_max_below_min", lambda t, a: t.histc(a, 3, min=2, max=1), "A", "xm"),
+    ("histogram_int_input", lambda t, i: t.histogram(i, 3), "I", "xm"),
+    ("histogram_no_bins", lambda t, a: t.histogram(a, 0), "A", "xm"),
+    ("histogram_range_reversed", lambda t, a: t.histogram(a, 3, range=(2.0, 1.0)), "A", "xm"),
     # -- sparse_coo_tensor (torch's check_invariants=True index checks)
     ("coo_indices_1d", lambda t, v: t.sparse_coo_tensor(t.tensor([0, 1, 2]), v, (3,)), "V", "x"),
     ("coo_indices_3d", lambda t, v: t.sparse_coo_tensor(t.zeros(1, 1, 3, dtype=t.long), v,

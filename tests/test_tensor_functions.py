@@ -114,6 +114,18 @@ CASES = [
                              t.unique_consecutive(t.sort(i.flatten()).values)), "I", "fe"),
     ("bincount", lambda t, j: (t.bincount(j.flatten()), t.bincount(j.flatten(), minlength=6)),
      "J", "fe"),
+    # torch's bins: floor((x - min) * bins / (max - min)) in the input's dtype, so a value on
+    # an inner edge (1.0 of linspace(-2, 3, 11), 5 bins) is counted above it, not below
+    ("histc_values_on_edges", lambda t: (lambda x: (
+        t.histc(x, bins=5, min=-2, max=3), t.histc(x, bins=4), t.histc(x, 3, min=-1, max=1),
+        t.histc(t.ones(3), 4, min=1, max=1), t.histc(t.tensor([1.0, 1.4, 1.9]), 4, min=2, max=2),
+        t.histc(t.tensor([]), 2), x.histc(6)))(t.linspace(-2, 3, 11)), "", ""),
+    ("histogram", lambda t: (lambda x: (
+        t.histogram(x, bins=4), t.histogram(x, 5, range=(-2.0, 3.0)), x.histogram(3),
+        t.histogram(x, t.tensor([-2.0, 0.0, 0.5, 3.0]), weight=x.abs(), density=True),
+        t.histogram(t.ones(3), 4, range=(1.0, 1.0)), t.histogram(t.full((2,), 5.0), 2),
+        t.histogram(t.tensor([]), 2), t.histogram(x, 4, density=True).hist))(
+            t.linspace(-2, 3, 11)), "", ""),
     ("repeat_interleave", lambda t, a, l: (t.repeat_interleave(a, 2, dim=0),
                                            t.repeat_interleave(l)), "A L", "fe"),
     ("scatter_forms", lambda t, a, k, b, c: (
@@ -147,6 +159,13 @@ CASES = [
         t.sparse_coo_tensor(k[:, :1], v[0], (3, 2)).to_dense(),  # 0-d values, nnz 1
         t.sparse_coo_tensor(k[:, :0], v[:0], (2, 2)).to_dense()),
      "K V A L", ""),
+    # graph code reads the COO form back: coalesce().indices() / values() / _nnz() (repeated
+    # indices summed, row-major order; the gradient of values() reaches the dense input)
+    ("sparse_coo_coalesced_accessors", lambda t, k, v: (lambda s: (
+        s.indices(), s.values(), s._indices(), s._values(), s._nnz(), s.is_coalesced(),
+        s.sparse_dim(), s.dense_dim()))(
+            t.sparse_coo_tensor(t.cat([k, k], 1), t.cat([v, v * 2]), (3, 2)).coalesce()),
+     "K V", "e"),
     ("sparse_coo_tensor_shape_from_indices", lambda t, k, v, l, a: (
         t.sparse_coo_tensor(k, v).to_dense(), t.sparse_coo_tensor(l[None], a).to_dense(),
         t.sparse_coo_tensor(k.tolist(), v.tolist()).to_dense(),

@@ -122,6 +122,13 @@ CASES = [
     ("int_arith", lambda t, i, j: (i + j, i * 2, i // j, i % j, i / j, i**2, -i), "I J", ""),
     ("int_float_promote", lambda t, i, a: (i + a, i * 1.5, i + True), "I A", ""),
     ("zero_dim_promote", lambda t, h, s, i: (h * s, i * s, h + t.tensor(2.0)), "H S I", ""),
+    # numpy number scalars (np.random.beta's lam) are Python numbers to torch: half stays half
+    ("numpy_scalar_does_not_promote", lambda t, h, i: (
+        h * np.float64(0.3), np.float32(2) * h, h + np.int64(2), i * np.float64(1.5),
+        h.add(h, alpha=np.int64(2)), h.masked_fill(h > 0, np.float64(3)),
+        t.where(h > 0, h, np.float64(0)), h.clamp(np.float64(0), np.float64(0.5)),
+        h ** np.float64(2), h.lerp(h * 2, np.float64(0.25)),
+        i.to(t.int8) + np.int64(300)), "H I", ""),
     ("bool_ops", lambda t, m, r: (m & m, m | ~m, m ^ m, ~m), "M R", ""),
     ("bitwise_int", lambda t, i, j: (i & j, i | j, i ^ j, ~i, j << 1, j >> 1), "I J", ""),
     ("add_alpha", lambda t, a, b: (a.add(b, alpha=2), a.sub(b, alpha=0.5), a.add(1)),
@@ -237,6 +244,9 @@ CASES = [
     ("masked_select", lambda t, a, m: a.masked_select(m), "A M", "e"),
     ("masked_scatter", lambda t, a, m, c: a.masked_scatter(m, c), "A M C", ""),
     ("take", lambda t, a, k: (a.take(k), a.take_along_dim(k, 1)), "A K", ""),
+    ("put_inplace", lambda t, a, k: (a.clone().put_(k.flatten()[:2], t.tensor([9.0, 8.0])),
+                                     a.clone().put_(k.flatten()[:3] * 0, t.ones(3),
+                                                    accumulate=True)), "A K", ""),
     ("nonzero", lambda t, i: (i.nonzero(), i.nonzero(as_tuple=True), i.argwhere()), "I", "e"),
     ("unique", lambda t, i: (i.unique(), i.unique(return_counts=True),
                              i.unique(return_inverse=True)), "I", "e"),

@@ -190,6 +190,19 @@ def test_errors_match_torch():
         nn.utils.remove_spectral_norm(w)
 
 
+def test_deprecated_weight_norm_warns_once_per_process_like_torch():
+    # a TCN wraps every conv in weight_norm: torch attributes the FutureWarning to its own
+    # line, so the default filter shows it once, not once per call site of the model file
+    counts = {}
+    for lib in (torch, jaxmod):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("default")
+            lib.nn.utils.weight_norm(lib.nn.Conv1d(2, 2, 2))
+            lib.nn.utils.weight_norm(lib.nn.Conv1d(2, 2, 2))
+        counts[lib] = sum(issubclass(w.category, FutureWarning) for w in seen)
+    assert counts[jaxmod] == counts[torch] == 1
+
+
 def _discriminator(M):
     sn = M.utils.spectral_norm
     return M.Sequential(

@@ -22,7 +22,7 @@ __all__ = ["MoreMethods"]
 # in-place forms of out-of-place methods: ``x.addmm_(a, b)`` is ``x`` set to ``x.addmm(a, b)``
 _INPLACE_OF = ("addmm", "addmv", "addbmm", "baddbmm", "addr", "cumprod", "renorm",
                "index_reduce", "gcd", "lcm", "mvlgamma", "float_power", "igamma", "igammac",
-               "polygamma", "hardshrink")  # fmt: skip
+               "polygamma", "hardshrink", "put")  # fmt: skip
 # shape-changing in-place forms: the tensor's shape changes, so only a tensor that owns its
 # values (not a view of another) can do it here
 _RESHAPE_OF = ("squeeze", "unsqueeze", "t", "transpose", "swapaxes", "swapdims")

@@ -16,7 +16,8 @@ from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
 from jaxmod._tensor import printing as _printing
 from jaxmod._tensor.ops_reduce import RETURN_TYPES
-from jaxmod.amp._autocast import autocast, get_autocast_dtype, is_autocast_enabled
+from jaxmod.amp import _autocast
+from jaxmod.amp._autocast import autocast, is_autocast_enabled
 
 __all__ = [
     "inf", "nan", "pi", "e", "dtype", "strided", "contiguous_format", "channels_last",
@@ -40,6 +41,12 @@ channels_last = "torch.channels_last"
 channels_last_3d = "torch.channels_last_3d"
 preserve_format = "torch.preserve_format"
 return_types = types.SimpleNamespace(**RETURN_TYPES)
+
+
+def get_autocast_dtype(device_type: str) -> _dt.dtype:
+    """``torch.get_autocast_dtype``: the dtype autocast uses for ``device_type`` (the
+    innermost region's, else the default), as a torch dtype (prints ``torch.bfloat16``)."""
+    return _dt.of(_autocast.get_autocast_dtype(device_type))
 
 
 class inference_mode:

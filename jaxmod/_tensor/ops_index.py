@@ -326,13 +326,90 @@ def bincount(a: Any, weights: Any = None, minlength: int = 0) -> Any:
     return out if weights is not None else out.astype(_dt.wide("long"))
 
 
+def _range_of(a: Any, lo: Any, hi: Any, data_if_equal: bool) -> tuple[Any, Any]:
+    """torch's outer bin edges in ``a``'s dtype: ``[lo, hi]``, the data's range when none is
+    given (``histc``: when ``lo == hi``; an empty input's range is ``[0, 1]``), widened by
+    0.5 on each side when empty."""
+    lo = None if lo is None else jnp.asarray(lo, a.dtype)
+    hi = None if hi is None else jnp.asarray(hi, a.dtype)
+    if lo is None or data_if_equal:
+        if a.size == 0:
+            data_lo, data_hi = (jnp.zeros((), a.dtype), jnp.ones((), a.dtype))
+        else:
+            data_lo, data_hi = jnp.min(a), jnp.max(a)
+        if lo is None:
+            lo, hi = data_lo, data_hi
+        elif a.size:
+            same = lo == hi
+            lo, hi = jnp.where(same, data_lo, lo), jnp.where(same, data_hi, hi)
+    same = lo == hi
+    return jnp.where(same, lo - 0.5, lo), jnp.where(same, hi + 0.5, hi)
+
+
+def _ordered(lo: Any, hi: Any, message: str) -> None:
+    lo, hi = _b.unwrap(lo), _b.unwrap(hi)
+    if not isinstance(lo, _Tracer) and not isinstance(hi, _Tracer) and lo > hi:
+        raise RuntimeError(message.format(lo=lo, hi=hi))
+
+
+def _bin_counts(a: Any, pos: Any, keep: Any, bins: int, weight: Any = None) -> Any:
+    w = keep.astype(a.dtype) if weight is None else jnp.where(keep, weight, 0).astype(a.dtype)
+    return jnp.zeros(bins, a.dtype).at[jnp.where(keep, pos, 0).ravel()].add(w.ravel())
+
+
 def histc(a: Any, bins: int = 100, min: Any = 0, max: Any = 0) -> Any:
-    """Histogram of ``bins`` equal bins over ``[min, max]`` (the data's range when both 0)."""
-    lo, hi = min, max
-    if lo == 0 and hi == 0:
-        lo, hi = jnp.min(a), jnp.max(a)
-    counts, _ = jnp.histogram(a, bins=bins, range=(lo, hi))
-    return counts.astype(a.dtype)
+    """Histogram of ``bins`` equal bins over ``[min, max]`` (the data's range when both 0).
+
+    torch's binning: element ``x`` goes to bin ``floor((x - min) * bins / (max - min))``
+    computed in the input's dtype (``max`` itself to the last bin), elements outside the
+    range are not counted. numpy's edges (``np.histogram``) can put a value that sits on
+    an inner edge into the bin below."""
+    if bins <= 0:
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
+    a = jnp.asarray(a)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        raise NotImplementedError(
+            f"\"histogram_cpu\" not implemented for '{_dt.torch_name(a.dtype)}'"
+        )
+    _ordered(min, max, "torch.histc: max must be larger than min")
+    lo, hi = _range_of(a, _b.unwrap(min), _b.unwrap(max), True)
+    pos = jnp.floor((a - lo) * bins / (hi - lo))
+    pos = jnp.clip(jnp.nan_to_num(pos), 0, bins - 1).astype(jnp.int32)
+    return _bin_counts(a, pos, (a >= lo) & (a <= hi), bins)
+
+
+def histogram_counts(a: Any, bins: Any, range: Any = None, weight: Any = None,
+                     density: bool = False) -> tuple[Any, Any]:  # fmt: skip
+    """``(hist, bin_edges)`` of ``torch.histogram``: ``bins`` equal bins over ``range``
+    (the data's range by default), or the given increasing edges; a value on an inner edge
+    counts in the bin above it, the last edge in the last bin."""
+    a = jnp.asarray(a)
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        raise NotImplementedError(
+            f"\"histogramdd\" not implemented for '{_dt.torch_name(a.dtype)}'"
+        )
+    b = _b.unwrap(bins)
+    if isinstance(b, (int, np.integer)):
+        if b <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {b} for dimension 0")
+        if range is not None:
+            _ordered(*range, "torch.histogramdd: min should not exceed max, but got min {lo:g} "
+                             "max {hi:g} for dimension 0")  # fmt: skip
+        lo, hi = _range_of(a, *(range if range is not None else (None, None)), False)
+        i = jnp.arange(b + 1, dtype=a.dtype)
+        step = (hi - lo) / b  # torch's linspace: up from lo, the upper half down from hi
+        edges = jnp.where(i < (b + 1) // 2, lo + step * i, hi - step * (b - i))
+    else:
+        edges = jnp.asarray(b).astype(a.dtype)
+        if edges.ndim != 1 or edges.shape[0] < 1:
+            raise RuntimeError("torch.histogram(): bins tensor should have one dimension")
+    n = edges.shape[0] - 1
+    pos = jnp.clip(jnp.searchsorted(edges, a, side="right") - 1, 0, n - 1)
+    keep = (a >= edges[0]) & (a <= edges[-1])
+    hist = _bin_counts(a, pos, keep, n, None if weight is None else _b.unwrap(weight))
+    if density:
+        hist = hist / (hist.sum() * jnp.diff(edges))
+    return hist, edges
 
 
 def searchsorted(

@@ -17,6 +17,9 @@ from jaxmod._tensor.ops_index import nonzero
 
 _Array = jax.Array
 _SCALARS = frozenset({int, float, bool, complex})
+# numpy's number scalars (``np.float64(lam)`` from ``np.random.beta``): torch takes them as
+# Python numbers, so they do not promote a tensor (``half * np.float64(0.3)`` stays half)
+_NP_NUMBERS = (np.integer, np.floating, np.complexfloating)
 _CAT = {"b": 0, "u": 1, "i": 1, "f": 2, "V": 2, "c": 3}  # bfloat16's kind is "V"
 
 
@@ -24,12 +27,20 @@ def _category(d: np.dtype) -> int:
     return 2 if d == _dt.bfloat16 else _CAT.get(d.kind, 2)
 
 
+def scalar(x: Any) -> Any:
+    """``x`` unwrapped, a numpy number scalar (``np.float64``, ``np.int64``, ...) as the
+    Python number torch takes it for (it does not promote the other operand)."""
+    x = _b.unwrap(x)
+    return x.item() if isinstance(x, _NP_NUMBERS) else x
+
+
 def operands(a: Any, b: Any) -> tuple[Any, Any]:
     """Both operands as arrays (or Python scalars), with torch's rule for a 0-d tensor
     against a dimensioned one: the dimensioned dtype wins unless the 0-d one is of a
-    higher category (bool < int < float < complex)."""
-    a = _b.unwrap(a)
-    b = _b.unwrap(b)
+    higher category (bool < int < float < complex). Numpy number scalars count as Python
+    numbers, as in torch."""
+    a = scalar(a)
+    b = scalar(b)
     if type(b) in _SCALARS:
         return a, b
     if isinstance(a, _Array) and isinstance(b, _Array) and a.dtype != b.dtype:
@@ -79,7 +90,7 @@ def add(a: Any, b: Any, *, alpha: Any = 1) -> Any:
     """``a + alpha * b``."""
     a, b = operands(a, b)
     if alpha != 1:
-        b = b * _b.unwrap(alpha)
+        b = b * scalar(alpha)
     return _add(a, b)
 
 
@@ -92,7 +103,7 @@ def sub(a: Any, b: Any, *, alpha: Any = 1) -> Any:
             "`^` or `logical_xor()` operator instead."
         )
     if alpha != 1:
-        b = b * _b.unwrap(alpha)
+        b = b * scalar(alpha)
     return _sub(a, b)
 
 
@@ -159,18 +170,18 @@ def clamp_max(a: Any, max: Any) -> Any:
 
 def lerp(a: Any, end: Any, weight: Any) -> Any:
     """``a + weight * (end - a)``."""
-    end, weight = _b.unwrap(end), _b.unwrap(weight)
+    end, weight = scalar(end), scalar(weight)
     return a + weight * (end - a)
 
 
 def addcmul(a: Any, t1: Any, t2: Any, *, value: Any = 1) -> Any:
     """``a + value * t1 * t2``."""
-    return a + _b.unwrap(value) * _b.unwrap(t1) * _b.unwrap(t2)
+    return a + scalar(value) * _b.unwrap(t1) * _b.unwrap(t2)
 
 
 def addcdiv(a: Any, t1: Any, t2: Any, *, value: Any = 1) -> Any:
     """``a + value * t1 / t2``."""
-    return a + _b.unwrap(value) * _b.unwrap(t1) / _b.unwrap(t2)
+    return a + scalar(value) * _b.unwrap(t1) / _b.unwrap(t2)
 
 
 def where(condition: Any, input: Any = None, other: Any = None) -> Any:
@@ -190,7 +201,7 @@ def masked_fill(a: Any, mask: Any, value: Any) -> Any:
             "masked_fill_ only supports boolean masks, but got mask with dtype "
             f"{getattr(m, 'dtype', type(m).__name__)}"
         )
-    v = _b.unwrap(value)
+    v = scalar(value)
     if np.ndim(v) != 0:
         raise RuntimeError(
             "masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "

@@ -15,6 +15,7 @@ import numpy as np
 from jaxmod._tensor import base as _b
 from jaxmod._tensor import dtypes as _dt
 from jaxmod._tensor import errors as _err
+from jaxmod._tensor import ops_index as _oi
 from jaxmod._tensor.eager import eager_jit
 from jaxmod._tensor.ops_math import operands
 from jaxmod.amp._state import S as _amp
@@ -38,6 +39,7 @@ RETURN_TYPES = {
               "cummax", "cummin")
 }  # fmt: skip
 RETURN_TYPES["aminmax"] = _named("aminmax", "min max")
+RETURN_TYPES["histogram"] = _named("histogram", "hist bin_edges")
 
 
 def _axes(a: Any, dim: Any) -> Any:
@@ -497,10 +499,18 @@ def mode(a: Any, dim: int = -1, keepdim: bool = False) -> Any:
     return RETURN_TYPES["mode"](v, i.astype(_dt.wide("long")))
 
 
+def histogram(a: Any, bins: Any = 100, *, range: Any = None, weight: Any = None,
+              density: bool = False) -> Any:  # fmt: skip
+    """``torch.histogram``: the ``(hist, bin_edges)`` named tuple of ``bins`` equal bins
+    over ``range`` (the data's range by default) or of the given edges, with ``weight``
+    and ``density``."""
+    return RETURN_TYPES["histogram"](*_oi.histogram_counts(a, bins, range, weight, density))
+
+
 REDUCE: dict[str, Any] = {
     f.__name__: f
     for f in (sum, nansum, prod, mean, nanmean, var, std, var_mean, std_mean, max, min, amax,
               amin, aminmax, argmax, argmin, all, any, count_nonzero, logsumexp, norm, cumsum,
               cumprod, logcumsumexp, cummax, cummin, sort, argsort, msort, topk, kthvalue,
-              median, nanmedian, quantile, nanquantile, diff, trace, mode)
+              median, nanmedian, quantile, nanquantile, diff, trace, mode, histogram)
 }  # fmt: skip

@@ -389,7 +389,11 @@ _NEVER = {"detach", "detach_", "requires_grad_", "backward", "register_hook", "r
           "stride", "storage_offset", "is_contiguous", "data_ptr", "untyped_storage",
           "new", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
           "type", "is_floating_point", "is_complex", "get_device", "cpu", "cuda",
-          "pin_memory", "share_memory_", "zero_", "fill_"}  # fmt: skip
+          "pin_memory", "share_memory_", "zero_", "fill_",
+          # the COO accessors: values() records its own indexing with the indices found
+          # on the host (a replay of the whole method would need the values)
+          "coalesce", "is_coalesced", "indices", "_indices", "values", "_values", "_nnz",
+          "sparse_dim", "dense_dim"}  # fmt: skip
 
 
 # Types that never require grad (``_marks`` is False for them without looking inside).
@@ -470,15 +474,61 @@ def _call(module: Any, *args: Any, **kwargs: Any) -> Any:
     return module(*args, **kwargs)
 
 
+def _call_and_read(module: Any, paths: tuple, *args: Any, **kwargs: Any) -> Any:
+    out = module(*args, **kwargs)
+    return out, tuple(m.__dict__[name] for m, name in paths)
+
+
+def _tensor_attributes(module: Any) -> dict[tuple[int, str], Any]:
+    """The Tensor-valued plain attributes of ``module`` and its submodules."""
+    found: dict[tuple[int, str], Any] = {}
+    for m in module.modules() if hasattr(module, "modules") else ():
+        for name, v in m.__dict__.items():
+            if type(v) in _b.TT:
+                found[(id(m), name)] = v
+    return found
+
+
+def _promote_attributes(module: Any, before: dict, out: Any) -> None:
+    """Tensors the forward stored on its modules (``self.loss = F.mse_loss(...)`` in style
+    transfer, ``self.aux_loss`` in a mixture of experts) become outputs of the call's node,
+    so ``module.loss.backward()`` reaches the parameters, as in torch."""
+    node = next((t._ag[0] for t in jax.tree_util.tree_leaves(out, is_leaf=_stop)
+                 if type(t) is _TapeTensor), None)  # fmt: skip
+    if node is None or node.mutated or not isinstance(node.fn, functools.partial):
+        return
+    paths, values = [], []
+    for m in module.modules():
+        for name, v in m.__dict__.items():
+            if (type(v) in (Tensor, _View) and before.get((id(m), name)) is not v
+                    and _float(_b.unwrap(v))):  # fmt: skip
+                paths.append((m, name))
+                values.append(v)
+    if not paths:
+        return
+    n_out = len(jax.tree_util.tree_leaves(out, is_leaf=_stop))
+    base = len(node.positions)
+    node.fn = functools.partial(_call_and_read, module, tuple(paths))
+    node.positions = list(node.positions) + [n_out + i for i in range(len(paths))]
+    for i, ((m, name), v) in enumerate(zip(paths, values)):
+        t = _new(_TapeTensor)
+        t._value = _b.unwrap(v)
+        t._ag = (node, base + i)
+        m.__dict__[name] = t
+
+
 def record_module(module: Any, args: tuple, kwargs: dict, eager: bool = False,
                   run: Callable | None = None) -> Any:  # fmt: skip
     """Run an outermost eager module call, recording it as one node when its parameters
     (or inputs) require grad. ``eager``: the module has backward hooks, so a backward
-    through it runs uncompiled (the hooks see gradients with values, once)."""
+    through it runs uncompiled (the hooks see gradients with values, once). Float tensors
+    the forward stores on its modules are outputs of the node too."""
     found = lifting.discover([("module", module)], None)
     cells = found.cells + found.ro
     fn = functools.partial(_call, module)
+    before = _tensor_attributes(module)
     out = record(fn, type(module).__name__, args, kwargs, cells=cells, run=run)
+    _promote_attributes(module, before, out)
     if eager:
         for t in jax.tree_util.tree_leaves(out, is_leaf=_stop):
             if type(t) is _TapeTensor:

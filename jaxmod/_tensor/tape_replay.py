@@ -242,7 +242,9 @@ def _leaf_grad(src: Any, g: Any) -> Any:
 def _fn_key(fn: Any) -> Any:
     if isinstance(fn, functools.partial):
         m = fn.args[0]
-        return (fn.func, id(m), lifting.static_of(m) if lifting.is_stateful(m) else None)
+        paths = tuple((id(a), n) for a, n in fn.args[1]) if len(fn.args) > 1 else ()
+        return (fn.func, id(m), lifting.static_of(m) if lifting.is_stateful(m) else None,
+                paths)  # fmt: skip
     return fn
 
 

@@ -173,6 +173,45 @@ class Parameter(_TorchBox, Variable):
     __str__ = __repr__
 
 
+class _TensorParameter(Parameter):
+    """A plain leaf Tensor handed to an optimizer (``torch.optim.LBFGS([input_img])``):
+    a Parameter whose value and ``.grad`` are the tensor's, so ``loss.backward()`` on the
+    tensor feeds the optimizer and ``opt.step()`` writes the new values into the tensor."""
+
+    __slots__ = ("_base",)
+    _jaxmod_rebuild_as_ = Variable  # flattened and rebuilt: a plain box holding the value
+
+    def __init__(self, base: Any) -> None:
+        object.__setattr__(self, "_base", base)
+        self._requires_grad = True
+
+    @property  # type: ignore[override]
+    def _value(self) -> Any:
+        return self._base._jx()
+
+    @_value.setter
+    def _value(self, new: Any) -> None:
+        self._base._rebind(new)
+
+    @property
+    def grad(self) -> Any:
+        """The tensor's ``.grad``."""
+        return self._base.grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        Parameter.grad.fset(self, value)  # torch's checks and the Tensor conversion
+        self._base.grad = self._grad
+
+
+def tensor_parameter(t: Any) -> Parameter:
+    """The Parameter an optimizer holds for the plain leaf Tensor ``t`` (its values and
+    ``.grad`` are ``t``'s); torch's ``ValueError`` for a tensor computed from others."""
+    if not t.is_leaf:
+        raise ValueError("can't optimize a non-leaf Tensor")
+    return _TensorParameter(t)
+
+
 class Buffer(_TorchBox, Variable):
     """A non-trainable array of a Module, like ``torch.nn.Buffer`` (running statistics).
 

@@ -152,7 +152,13 @@ class _StateView(Mapping):
     def _stepped(self) -> list[Parameter]:
         return [p for g in self._opt.param_groups for p in g["params"] if self._opt._reported(p)]
 
+    def _box(self, p: Any) -> Any:
+        """The optimizer's Parameter for a plain tensor it was given (else ``p``)."""
+        held = self._opt.__dict__.get("_tensor_params", {}).get(id(p))
+        return held[1] if held is not None and held[0] is p else p
+
     def __getitem__(self, p: Any) -> dict:
+        p = self._box(p)
         if not isinstance(p, Variable) or not self._opt._reported(p):
             return {}
         # values as Tensors, as torch's are (``state["exp_avg"].shape`` is a torch.Size)
@@ -166,6 +172,7 @@ class _StateView(Mapping):
         return len(self._stepped())
 
     def __contains__(self, p: object) -> bool:
+        p = self._box(p)
         return isinstance(p, Variable) and self._opt._reported(p)
 
     def __repr__(self) -> str:

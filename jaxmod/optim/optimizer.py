@@ -35,7 +35,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxmod._core import state
-from jaxmod.nn.parameter import Parameter, Variable
+from jaxmod._tensor.base import TensorBase as _TensorBase
+from jaxmod.nn.parameter import Parameter, Variable, tensor_parameter
 from jaxmod.optim import _handwritten, _load, _state, _step
 from jaxmod.optim._hparams import (
     _NOT_HPARAMS,
@@ -152,7 +153,7 @@ class Optimizer:
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         params = param_group["params"]
-        if isinstance(params, Variable):
+        if isinstance(params, (Variable, _TensorBase)):
             params = [params]
         elif isinstance(params, (set, frozenset)):
             raise TypeError(
@@ -166,6 +167,12 @@ class Optimizer:
         if params and all(isinstance(x, tuple) and len(x) == 2 for x in params):
             names = [n for n, _ in params]
             params = [p for _, p in params]
+        # plain leaf tensors (torch.optim.LBFGS([input_img])): one Parameter each, kept
+        # for the optimizer's lifetime, reading and writing the tensor itself
+        held = self.__dict__.setdefault("_tensor_params", {})
+        params = [held.setdefault(id(p), (p, tensor_parameter(p)))[1]
+                  if isinstance(p, _TensorBase) and not isinstance(p, Variable) else p
+                  for p in params]  # fmt: skip
         for p in params:
             if not isinstance(p, Parameter):
                 raise TypeError(

@@ -120,7 +120,7 @@ def weight_norm(module: Any, name: str = "weight", dim: int | None = 0) -> Any:
         "`torch.nn.utils.weight_norm` is deprecated in favor of "
         "`torch.nn.utils.parametrizations.weight_norm`.",
         FutureWarning,
-        stacklevel=2,
+        stacklevel=1,  # attributed here, as torch's: shown once per process, not per call site
     )
     WeightNorm.apply(module, name, dim)
     return module

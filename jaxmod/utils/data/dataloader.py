@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
+import jax
 import numpy as np
 
 from jaxmod.random import Generator
@@ -302,6 +303,12 @@ class _BaseIter:
     """One epoch's iterator (reset and reused by persistent workers)."""
 
     def __init__(self, loader: DataLoader[Any], finish: Callable[[Any], Any]) -> None:
+        if loader.pin_memory and jax.default_backend() == "cpu":
+            warnings.warn(  # torch's, from its iterator: once per process by default
+                "'pin_memory' argument is set as true but no accelerator is found, then "
+                "device pinned memory won't be used.",
+                stacklevel=1,
+            )
         self._dataset = loader.dataset
         self._iterable = loader._iterable
         self._auto_collation = loader._auto_collation

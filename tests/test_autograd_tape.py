@@ -755,7 +755,9 @@ GRAD_FN_CASES = [
     "nn.BCEWithLogitsLoss()(x, t.zeros(2, 3))", "nn.LayerNorm(3)(x)", "nn.BatchNorm1d(3)(x)",
     "nn.Conv2d(2, 1, 2)(x3[None])", "nn.Flatten()(x3)", "nn.Embedding(4, 3)(y)",
     "nn.Dropout(0.5)(x)", "nn.GELU()(x)", "nn.Tanh()(x)", "nn.Softmax(-1)(x)",
-    "nn.MaxPool2d(2)(x3[None])",
+    "nn.MaxPool2d(2)(x3[None])", "nn.CrossEntropyLoss()(x, t.softmax(x.detach(), 1))",
+    "nn.CrossEntropyLoss(label_smoothing=0.1)(x, y)", "nn.L1Loss(reduction='sum')(x, x * 0)",
+    "nn.GroupNorm(1, 3)(x)", "nn.PReLU()(x)",
 ]  # fmt: skip
 
 

@@ -109,10 +109,6 @@ def _interpolate(a: tuple, k: dict, o: Any) -> str:
     return f"Upsample{name}{d}DBackward0"
 
 
-def _fixed(name: str) -> Any:
-    return lambda a, k, o: name
-
-
 _DIM_VARIANT = {"sum": "Sum", "mean": "Mean", "squeeze": "Squeeze"}  # name0 no dim, name1 dim
 _NO_DIM_1 = {"max": "Max", "min": "Min", "median": "Median"}  # name1 without dim, name0 with
 
@@ -136,7 +132,8 @@ _FIXED = {
     "cosine_similarity": "SumBackward1", "einsum": "ViewBackward0",
     "scaled_dot_product_attention": "UnsafeViewBackward0", "dropout": "MulBackward0",
     "relu6": "HardtanhBackward0", "mse_loss": "MseLossBackward0",
-    "amax": "AmaxBackward0", "amin": "AminBackward0",
+    "amax": "AmaxBackward0", "amin": "AminBackward0", "prelu": "PreluKernelBackward0",
+    "group_norm": "NativeGroupNormBackward0",
 }  # fmt: skip
 _COMPUTED = {
     "getitem": _getitem, "matmul": _matmul, "linear": _f_linear, "pow": _pow,
@@ -145,41 +142,49 @@ _COMPUTED = {
                                                           "AbsBackward0", 4),
 }  # fmt: skip
 
-# module classes (a recorded module call), by the name of what their forward ends with
-_MODULES = {
-    "ReLU": "ReluBackward0", "ReLU6": "HardtanhBackward0", "GELU": "GeluBackward0",
-    "SiLU": "SiluBackward0", "Tanh": "TanhBackward0", "Sigmoid": "SigmoidBackward0",
-    "Softmax": "SoftmaxBackward0", "LogSoftmax": "LogSoftmaxBackward0", "ELU": "EluBackward0",
-    "LeakyReLU": "LeakyReluBackward0", "Hardtanh": "HardtanhBackward0",
-    "Softplus": "SoftplusBackward0", "Mish": "MishBackward0", "Hardswish": "HardswishBackward0",
-    "Hardsigmoid": "HardsigmoidBackward0", "PReLU": "PreluKernelBackward0",
-    "Conv1d": "ConvolutionBackward0", "Conv2d": "ConvolutionBackward0",
-    "Conv3d": "ConvolutionBackward0", "ConvTranspose1d": "ConvolutionBackward0",
-    "ConvTranspose2d": "ConvolutionBackward0", "ConvTranspose3d": "ConvolutionBackward0",
-    "BatchNorm1d": "NativeBatchNormBackward0", "BatchNorm2d": "NativeBatchNormBackward0",
-    "BatchNorm3d": "NativeBatchNormBackward0", "LayerNorm": "NativeLayerNormBackward0",
-    "GroupNorm": "NativeGroupNormBackward0", "Embedding": "EmbeddingBackward0",
-    "CrossEntropyLoss": "NllLossBackward0", "NLLLoss": "NllLossBackward0",
-    "MSELoss": "MseLossBackward0", "BCELoss": "BinaryCrossEntropyBackward0",
-    "BCEWithLogitsLoss": "BinaryCrossEntropyWithLogitsBackward0",
-    "SmoothL1Loss": "SmoothL1LossBackward0", "HuberLoss": "HuberLossBackward0",
-    "Flatten": "ViewBackward0", "MaxPool2d": "MaxPool2DWithIndicesBackward0",
-    "AvgPool2d": "AvgPool2DBackward0", "Dropout": "MulBackward0",
+# module classes (a recorded module call) -> the functional op their forward ends with
+_MODULE_OPS = {
+    "ReLU": "relu", "ReLU6": "relu6", "GELU": "gelu", "SiLU": "silu", "Tanh": "tanh",
+    "Sigmoid": "sigmoid", "Softmax": "softmax", "LogSoftmax": "log_softmax", "ELU": "elu",
+    "LeakyReLU": "leaky_relu", "Hardtanh": "hardtanh", "Softplus": "softplus", "Mish": "mish",
+    "Hardswish": "hardswish", "Hardsigmoid": "hardsigmoid", "PReLU": "prelu",
+    "Conv1d": "conv1d", "Conv2d": "conv2d", "Conv3d": "conv3d",
+    "ConvTranspose1d": "conv_transpose1d", "ConvTranspose2d": "conv_transpose2d",
+    "ConvTranspose3d": "conv_transpose3d", "BatchNorm1d": "batch_norm",
+    "BatchNorm2d": "batch_norm", "BatchNorm3d": "batch_norm", "LayerNorm": "layer_norm",
+    "GroupNorm": "group_norm", "Embedding": "embedding", "CrossEntropyLoss": "cross_entropy",
+    "NLLLoss": "nll_loss", "MSELoss": "mse_loss", "L1Loss": "l1_loss",
+    "BCELoss": "binary_cross_entropy", "BCEWithLogitsLoss": "binary_cross_entropy_with_logits",
+    "SmoothL1Loss": "smooth_l1_loss", "HuberLoss": "huber_loss", "Flatten": "flatten",
+    "MaxPool2d": "max_pool2d", "AvgPool2d": "avg_pool2d", "Dropout": "dropout",
 }  # fmt: skip
+_MODULE_OPTIONS = ("reduction", "label_smoothing")  # module attributes the op's name reads
 
 
 def _module_name(module: Any, args: tuple, out: Any) -> str | None:
     name = type(module).__name__
     if name == "Linear":
         return _linear(getattr(module, "bias", None) is not None, out)
-    if name == "L1Loss":
-        reduction = getattr(module, "reduction", "mean")
-        return {"mean": "MeanBackward0", "sum": "SumBackward0"}.get(reduction, "AbsBackward0")
-    if name == "CrossEntropyLoss" and getattr(module, "label_smoothing", 0.0):
-        return "AddBackward0"
     if name == "Sequential" and len(module):  # what its last layer ends with
         return _module_name(module[len(module) - 1], args, out)
-    return _MODULES.get(name)
+    op = _MODULE_OPS.get(name)
+    if op is None:
+        return None
+    options = {k: getattr(module, k) for k in _MODULE_OPTIONS if hasattr(module, k)}
+    return _op_name(op, args, options, out)
+
+
+def _op_name(key: str, args: tuple, kwargs: dict, out: Any) -> str:
+    """torch's name for the function or method ``key`` (lower case)."""
+    if key in _FIXED:
+        return _FIXED[key]
+    if key in _COMPUTED:
+        return _COMPUTED[key](args, kwargs, out)
+    if key in _DIM_VARIANT:
+        return f"{_DIM_VARIANT[key]}Backward{int(_dim_given(args, kwargs))}"
+    if key in _NO_DIM_1:
+        return f"{_NO_DIM_1[key]}Backward{int(not _dim_given(args, kwargs))}"
+    return f"{_camel(key)}Backward0"
 
 
 def torch_name(label: str, args: tuple, kwargs: dict, module: Any, out: Any) -> str:
@@ -189,14 +194,7 @@ def torch_name(label: str, args: tuple, kwargs: dict, module: Any, out: Any) -> 
         found = _module_name(module, args, out)
         return found if found is not None else f"{label}Backward"
     key = label.lower()
-    if key in _FIXED:
-        return _FIXED[key]
-    if key in _COMPUTED:
-        return _COMPUTED[key](args, kwargs, out)
-    if key in _DIM_VARIANT:
-        return f"{_DIM_VARIANT[key]}Backward{int(_dim_given(args, kwargs))}"
-    if key in _NO_DIM_1:
-        return f"{_NO_DIM_1[key]}Backward{int(not _dim_given(args, kwargs))}"
-    if label[:1].isupper() and "_" not in label and label != label.capitalize():
+    known = key in _FIXED or key in _COMPUTED or key in _DIM_VARIANT or key in _NO_DIM_1
+    if not known and label[:1].isupper() and "_" not in label and label != label.capitalize():
         return f"{label}Backward"  # a class: a custom autograd.Function
-    return f"{_camel(key)}Backward0"
+    return _op_name(key, args, kwargs, out)
